@@ -223,3 +223,27 @@ def _word_timings(text: str, audio: np.ndarray, events: list[tuple[int, int, int
 
 
 _PUNCT = ".,;:!?\"()«»„“”¿¡…—–-"
+
+
+TTS_SCHEME = "tts://"
+
+
+def tts_uri(text: str, language: str, variant: str = "m1", style: str = "neutral") -> str:
+    """A URI that names an utterance to synthesise: ``tts://<lang>/<variant>/<style>?text=...``."""
+    from urllib.parse import quote
+
+    return f"{TTS_SCHEME}{language}/{variant}/{style}?text={quote(text, safe='')}"
+
+
+def synthesize_uri(uri: str) -> Speech:
+    """Synthesise the utterance a :func:`tts_uri` names."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme != "tts":
+        raise ValueError(f"not a tts:// URI: {uri!r}")
+    variant, style = (parts.path.strip("/").split("/") + ["", ""])[:2]
+    text = parse_qs(parts.query).get("text", [""])[0]
+    if not text.strip():
+        raise ValueError(f"tts:// URI without text: {uri!r}")
+    return synthesize(text, parts.netloc, variant or "m1", style or "neutral")

@@ -1,0 +1,225 @@
+"""The shard build, as a Beam pipeline that reads like ARCHITECTURE.md's diagram.
+
+    source -> plan shards (sorted keys, per split) -> group small records by shard
+           -> per shard: skip if committed | decode -> segment -> describe -> ... -> FLAC
+              -> tar (temp + rename) -> failures -> marker
+           -> sizes.json, failures, dataset card
+
+Only small records (keys, metadata) cross shuffles; audio is read, transformed and written
+inside the per-shard step (ARCHITECTURE.md: shuffling audio bytes cost more than the work).
+Everything an item can become is a sample in a shard or a failure record with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines import sink
+from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
+from pipelines.stages import build_chain, build_decode
+from schemas import Failure, ShardStats, SourceItem
+from transforms.encode import encode
+from transforms.stage import Sample
+
+log = logging.getLogger("clara")
+NAMESPACE = "clara"
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class BuildShardFn(beam.DoFn):
+    """Writes one planned shard: all its heavy work happens here, where its bytes are written."""
+
+    def __init__(self, out: str, settings: dict[str, Any]) -> None:
+        self.out = out
+        self.settings = settings
+
+    def setup(self) -> None:
+        self.decode = build_decode(self.settings)
+        self.decode.setup()
+        self.chain = build_chain(self.settings)
+        for stage in self.chain:
+            stage.setup()
+        self.items_in = Metrics.counter(NAMESPACE, "items_in")
+        self.samples_written = Metrics.counter(NAMESPACE, "samples_written")
+        self.shards_written = Metrics.counter(NAMESPACE, "shards_written")
+        self.shards_skipped = Metrics.counter(NAMESPACE, "shards_skipped")
+        self.items_failed = Metrics.counter(NAMESPACE, "items_failed")
+        self.audio_seconds = Metrics.counter(NAMESPACE, "audio_ms_written")
+        self.batch_items = Metrics.distribution(NAMESPACE, "batch_items")
+
+    def process(self, element: tuple[tuple[str, int, int], Iterable[SourceItem]]) -> Iterator[ShardStats]:
+        shard_key, grouped = element
+        shard = ShardRef(*shard_key)
+        marker = sink.marker_path(self.out, shard)
+        if not self.settings.get("overwrite") and sink.exists(marker):
+            self.shards_skipped.inc()
+            yield ShardStats.from_dict(_json(sink.read_text(marker)))
+            return
+        items = sorted(grouped, key=lambda it: it.key)
+        started = time.monotonic()
+        stats = StatsAccumulator(shard, len(items))
+        failures: list[Failure] = []
+        writer = TarShardWriter(self.out, shard)
+        try:
+            for batch in _chunks(items, int(self.settings.get("batch_items", 32))):
+                self.batch_items.update(len(batch))
+                for sample, meta, flac in self._run_chain(batch, failures, stats):
+                    writer.add(meta.key, flac, sink.dumps(meta.to_json_dict()))
+                    stats.add_sample(meta, sample.item.key)
+            size = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        for failure in failures:
+            Metrics.counter("failures", f"{failure.stage}/{failure.reason}").inc()
+        result = stats.result(size)
+        sink.write_failures(sink.failures_path(self.out, f"{shard.split}-{shard.name}"), failures)
+        sink.write_atomic(marker, sink.dumps(result.to_dict()))
+        self.items_in.inc(result.items_in)
+        self.items_failed.inc(result.items_failed)
+        self.samples_written.inc(result.samples)
+        self.audio_seconds.inc(int(result.duration_s * 1000))
+        self.shards_written.inc()
+        print(
+            f"[clara] shard {shard.split}/{shard.name} ({shard.index + 1}/{shard.total}): "
+            f"{result.samples} samples, {result.duration_s / 60:.1f} min audio, {result.items_failed} items failed, "
+            f"{time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        yield result
+
+    def _run_chain(
+        self, items: list[SourceItem], failures: list[Failure], stats: StatsAccumulator
+    ) -> Iterator[tuple[Sample, Any, bytes]]:
+        samples, failed = self.decode.process_items(items)
+        self._record(failed, failures, stats)
+        for stage in self.chain:
+            if not samples:
+                break
+            try:
+                samples, failed = stage.process(samples)
+            except Exception as exc:  # noqa: BLE001 - a stage bug costs its batch, not the job
+                failed = [s.fail(stage.name, "stage_error", f"{type(exc).__name__}: {exc}") for s in samples]
+                samples = []
+            self._record(failed, failures, stats)
+        for sample in samples:
+            try:
+                meta, flac = encode(sample, sample_split(sample, stats.shard))
+            except Exception as exc:  # noqa: BLE001
+                self._record([sample.fail("encode", "encode_error", f"{type(exc).__name__}: {exc}")], failures, stats)
+                continue
+            yield sample, meta, flac
+
+    @staticmethod
+    def _record(failed: list[Failure], failures: list[Failure], stats: StatsAccumulator) -> None:
+        for failure in failed:
+            source_key = failure.key.rsplit("_", 2)[0] if failure.stage != "decode" else failure.key
+            stats.add_failure(failure, source_key)
+            failures.append(failure)
+
+
+def sample_split(sample: Sample, shard: ShardRef) -> str:
+    return shard.split
+
+
+def _json(text: str) -> dict:
+    import json
+
+    return json.loads(text)
+
+
+def _assign(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
+    """Join an item with its planned shard; extra items under one key are duplicates."""
+    key, joined = element
+    items = sorted(joined["item"], key=lambda it: it.uri)
+    shards = joined["shard"]
+    if not shards:
+        return
+    shard = shards[0]
+    yield (shard.split, shard.index, shard.total), items[0]  # a tuple key: Beam's deterministic coder
+    for duplicate in items[1:]:
+        yield beam.pvalue.TaggedOutput(
+            "failures",
+            Failure(key=key, source=duplicate.dataset, stage="plan", reason="duplicate_key", detail=duplicate.uri[:300]),
+        )
+
+
+def _dead_letter_to_failures(bad: Any) -> Iterator[Failure]:
+    """A shard whose step raised: every item of it becomes a failure record with the error."""
+    element, error = bad if isinstance(bad, tuple) and len(bad) == 2 else (bad, ("", "unknown", ""))
+    shard_key, items = element
+    shard = ShardRef(*shard_key)
+    detail = str(error[1] if isinstance(error, tuple) and len(error) > 1 else error)[:500]
+    for item in items:
+        yield Failure(key=item.key, source=item.dataset, stage="write", reason="shard_error", detail=detail, shard=f"{shard.split}/{shard.name}")
+
+
+def _split_records(record: SourceItem | Failure) -> Iterator[Any]:
+    if isinstance(record, Failure):
+        yield beam.pvalue.TaggedOutput("failures", record)
+    else:
+        yield record
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    records: beam.PCollection,
+    out: str,
+    name: str,
+    settings: dict[str, Any],
+) -> None:
+    """Add the shard build to ``pipeline``; ``records`` is a PCollection of SourceItem | Failure."""
+    fractions = settings["split_fractions"]
+    shard_size = int(settings.get("shard_size", 512))
+    max_seconds = settings.get("shard_max_seconds")
+
+    split_records = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs("failures", main="items")
+    items = split_records.items
+    plan = (
+        items
+        | "KeyBySplit" >> beam.Map(lambda it: (sink.split_of(it, fractions), (it.key, it.duration_hint_s)))
+        | "GroupSplit" >> beam.GroupByKey()
+        | "PlanShards" >> beam.FlatMapTuple(lambda split, keyed: sink.plan_split(split, keyed, shard_size, max_seconds))
+    )
+    joined = (
+        {"item": items | "KeyItems" >> beam.Map(lambda it: (it.key, it)), "shard": plan}
+        | "JoinPlan" >> beam.CoGroupByKey()
+        | "Assign" >> beam.FlatMap(_assign).with_outputs("failures", main="assigned")
+    )
+    built = (
+        joined.assigned
+        | "GroupByShard" >> beam.GroupByKey()
+        | "BuildShards" >> beam.ParDo(BuildShardFn(out, settings)).with_exception_handling()
+    )
+    stats, dead = built
+    other_failures = (
+        split_records.failures,
+        joined.failures,
+        dead | "DeadShards" >> beam.FlatMap(_dead_letter_to_failures),
+    ) | "AllOtherFailures" >> beam.Flatten()
+    _ = (
+        pipeline
+        | "FinalizeTrigger" >> beam.Create([None])
+        | "Finalize"
+        >> beam.Map(
+            lambda _, stats, failures: sink.finalize(out, name, list(stats), list(failures), _card_settings(settings)),
+            stats=beam.pvalue.AsList(stats),
+            failures=beam.pvalue.AsList(other_failures),
+        )
+    )
+
+
+def _card_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    keep = ("source", "lang", "seed", "limit", "demo_items", "shard_size", "split_fractions", "input")
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if k in keep}

@@ -1,0 +1,222 @@
+"""``clara``: the command line of clara-corpus.
+
+    clara shards   build WebDataset shards from a dataset (default: the embedded TTS demo)
+    clara validate check shards against the contract
+    clara train    train the CLARA encoders on shards (model/)
+
+Bad arguments are reported in one line with a non-zero exit, before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad argument: one line, exit 2."""
+
+
+def _shards_parser() -> argparse.ArgumentParser:
+    from pipelines.options import ShardOptions
+    from pipelines.runner import RUNNERS
+
+    parser = argparse.ArgumentParser(
+        prog="clara shards",
+        description="Build a sharded WebDataset corpus (48 kHz FLAC + JSON) from a dataset. "
+        "With no --source it synthesises the embedded multilingual demo corpus for --lang. "
+        "Any other Beam pipeline option (--project, --temp_location, --flink_master, ...) passes through.",
+    )
+    ShardOptions.add_arguments(parser)
+    parser.add_argument("--runner", default="direct", help=f"one of {', '.join(RUNNERS)} (or a Beam runner class name)")
+    parser.add_argument("--environment_config", default=None, help="portable/flink: host:port of an SDK worker pool (default: start one here)")
+    parser.add_argument("--list-sources", action="store_true", help="list the dataset adapters and their expected layouts, then exit")
+    _add_stage_args(parser)
+    return parser
+
+
+def _add_stage_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of the optional stages (segment, augment, visual, rewrite) that have landed."""
+    from pipelines.stages import add_stage_args
+
+    add_stage_args(parser)
+
+
+def _check_output(out: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    probe = FileSystems.join(out, f".clara-write-probe-{os.getpid()}")
+    try:
+        if "://" not in out:
+            os.makedirs(out, exist_ok=True)
+        with FileSystems.create(probe) as f:
+            f.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"output {out!r} is not writable: {type(exc).__name__}: {exc}") from None
+
+
+def cmd_shards(argv: list[str]) -> int:
+    from pipelines.options import source_options, split_fractions
+    from pipelines.sources.base import SourceError, SourceSettings, list_sources, make_source
+
+    parser = _shards_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    if args.list_sources:
+        for name, description, layout in list_sources():
+            print(f"{name:16s} {description}\n{'':16s} layout: {layout}")
+        return 0
+    try:
+        fractions = split_fractions(args.split_fractions)
+        options = source_options(args.source_option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.shard_size <= 0 or args.batch_items <= 0 or args.workers <= 0:
+        raise UsageError("--shard-size, --batch-items and --workers must be positive")
+    options.setdefault("items", str(args.demo_items))
+    settings_obj = SourceSettings(input=args.input, language=args.lang, seed=args.seed, limit=args.limit, options=options)
+    try:
+        source = make_source(args.source, settings_obj)
+        if args.input and "://" not in args.input and not os.path.isdir(args.input):
+            raise SourceError(f"input folder {args.input!r} does not exist")
+        source.check()
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    name = args.name or f"{args.source}-{args.lang}"
+    root = args.output if "://" in args.output else os.path.abspath(args.output)
+    from apache_beam.io.filesystems import FileSystems
+
+    out = FileSystems.join(root, name)
+    _check_output(out)
+    settings: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in ("list_sources", "environment_config")}
+    settings["split_fractions"] = fractions
+    try:
+        from pipelines.stages import check_stage_settings
+
+        check_stage_settings(settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return run_build(source, out, name, settings, args.runner, args.workers, beam_args, args.environment_config)
+
+
+def run_build(source, out, name, settings, runner, workers, beam_args, environment_config=None) -> int:  # noqa: ANN001
+    import contextlib
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.build_shards import build_pipeline
+    from pipelines.runner import runner_args, worker_pool
+
+    started = time.monotonic()
+    print(f"[clara] building {out} from source '{settings['source']}' on the {runner} runner", file=sys.stderr, flush=True)
+    pool = worker_pool() if runner == "portable" and not environment_config else contextlib.nullcontext(environment_config)
+    with pool as env_config:
+        options = PipelineOptions(runner_args(runner, workers, beam_args, env_config))
+        pipeline = beam.Pipeline(options=options)
+        build_pipeline(pipeline, source.expand(pipeline), out, name, settings)
+        result = pipeline.run()
+        result.wait_until_finish()
+    summary = summarize(out, result, time.monotonic() - started)
+    print(summary["text"], flush=True)
+    return 0 if summary["reconciled"] else 1
+
+
+def _metric_totals(result) -> dict[str, int]:  # noqa: ANN001
+    totals: dict[str, int] = {}
+    try:
+        for counter in result.metrics().query()["counters"]:
+            name = f"{counter.key.metric.namespace}/{counter.key.metric.name}"
+            value = counter.committed if counter.committed is not None else counter.attempted
+            totals[name] = totals.get(name, 0) + int(value or 0)
+    except Exception:  # noqa: BLE001 - some runners report no metrics
+        pass
+    return totals
+
+
+def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN001
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.sink import read_text
+
+    card = json.loads(read_text(FileSystems.join(out, "dataset_card.json")))
+    t = card["totals"]
+    metrics = _metric_totals(result)
+    written = metrics.get("clara/shards_written")
+    skipped = metrics.get("clara/shards_skipped")
+    lines = [
+        "",
+        f"clara shards: {out}",
+        f"  items in         {t['items_in']}",
+        f"  samples written  {t['samples']}  ({t['hours']:.3f} h of audio, {t['bytes'] / 1e6:.1f} MB)",
+        f"  items failed     {t['items_failed']}  (details in {FileSystems.join(out, 'failures')})",
+    ]
+    for reason, count in card["failures_by_reason"].items():
+        lines.append(f"    {reason:28s} {count}")
+    shards_total = sum(s["shards"] for s in card["splits"].values())
+    lines.append(
+        f"  shards           {shards_total}"
+        + (f"  ({written or 0} written, {skipped or 0} skipped as already complete)" if metrics else "")
+    )
+    check = "yes" if t["reconciled"] else "NO"
+    lines.append(f"  reconciled       {check}: {t['items_in']} in = {t['items_ok']} written + {t['items_failed']} failed")
+    lines.append(f"  wall time        {wall_s:.1f} s")
+    return {"text": "\n".join(lines), "reconciled": t["reconciled"], "card": card, "metrics": metrics}
+
+
+def cmd_validate(argv: list[str]) -> int:
+    from pipelines.validate import main as validate_main
+
+    return validate_main(argv)
+
+
+def cmd_train(argv: list[str]) -> int:
+    from model.train import main as train_main
+
+    return int(train_main(argv) or 0)
+
+
+COMMANDS = {
+    "shards": (cmd_shards, "build WebDataset shards from a dataset (default: the embedded TTS demo corpus)"),
+    "validate": (cmd_validate, "check shards against the data contract"),
+    "train": (cmd_train, "train the CLARA encoders on shards"),
+}
+
+
+class _QuietImports(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "apitools not found" not in message and "Discarding unparseable args" not in message
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietImports())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: clara <command> [options]\n\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:10s} {help_text}")
+        print("\n`clara <command> --help` explains a command.")
+        return 0 if argv else EXIT_USAGE
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"clara: unknown command {command!r} (one of {', '.join(COMMANDS)})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[command][0](rest)
+    except UsageError as exc:
+        print(f"clara {command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+"""Deterministic WebDataset shards: the plan, the atomic tar writer, markers and the card.
+
+The plan (which item goes to which shard) depends only on the sorted source keys, the
+split fractions and the shard size — never on the runner's bundling (why we don't use
+``fileio.WriteToFiles``). A shard is written to a unique temporary name and renamed; its
+failures file is written next; its ``NNNNNN.stats.json`` is written last and is the commit
+marker that makes a rerun skip it. Members are ``<key>.flac`` then ``<key>.json``, with
+fixed mtime/uid/gid/mode, so the same input and seed give byte-identical tars.
+Every path goes through Beam's ``FileSystems`` (local, gs://, s3://).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import SPLITS, Failure, SampleMeta, SCHEMA_VERSION, ShardStats, SourceItem
+
+DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def split_of(item: SourceItem, fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS) -> str:
+    """The dataset's own split if it has one, else a stable hash of the source id.
+
+    Hashing the *source id* (not the sample key) keeps every segment and augmented copy of a
+    recording in the same split.
+    """
+    if item.split:
+        return item.split
+    digest = hashlib.sha256(f"{item.dataset}/{item.source_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    return "valid" if u < fractions[0] + fractions[1] else "test"
+
+
+@dataclass(frozen=True, order=True)
+class ShardRef:
+    """A planned shard: its split, its index, and how many shards its split has."""
+
+    split: str
+    index: int
+    total: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:06d}"
+
+
+def plan_split(
+    split: str, keyed: Iterable[tuple[str, float | None]], shard_size: int, shard_max_seconds: float | None = None
+) -> list[tuple[str, ShardRef]]:
+    """Assign the sorted keys of one split to shards of at most ``shard_size`` items
+    (and at most ``shard_max_seconds`` of audio by the items' duration hints)."""
+    ordered = sorted(keyed)
+    assignments: list[tuple[str, int]] = []
+    index, count, seconds = 0, 0, 0.0
+    for key, duration in ordered:
+        duration = duration or 0.0
+        if count and (count >= shard_size or (shard_max_seconds and seconds + duration > shard_max_seconds)):
+            index, count, seconds = index + 1, 0, 0.0
+        assignments.append((key, index))
+        count += 1
+        seconds += duration
+    total = index + 1 if assignments else 0
+    return [(key, ShardRef(split, i, total)) for key, i in assignments]
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def split_dir(out: str, split: str) -> str:
+    return FileSystems.join(out, split)
+
+
+def tar_path(out: str, shard: ShardRef) -> str:
+    return FileSystems.join(out, shard.split, f"{shard.name}.tar")
+
+
+def marker_path(out: str, shard: ShardRef) -> str:
+    return FileSystems.join(out, shard.split, f"{shard.name}.stats.json")
+
+
+def failures_path(out: str, name: str) -> str:
+    return FileSystems.join(out, "failures", f"{name}.jsonl")
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def read_text(path: str) -> str:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return f.read().decode("utf-8")
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write to a unique temporary sibling, then rename over ``path``."""
+    tmp = _tmp_name(path)
+    with FileSystems.create(tmp, compression_type="uncompressed") as f:
+        f.write(data)
+    _rename(tmp, path)
+
+
+def _tmp_name(path: str) -> str:
+    directory, name = path.rsplit("/", 1)
+    return f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def _rename(src: str, dst: str) -> None:
+    if FileSystems.exists(dst):
+        FileSystems.delete([dst])
+    FileSystems.rename([src], [dst])
+
+
+def dumps(data: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys, no spaces that vary): part of byte-identical shards."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# ----------------------------------------------------------------------------- tar writing
+
+
+class _CountingWriter(io.RawIOBase):
+    def __init__(self, raw) -> None:  # noqa: ANN001
+        self.raw = raw
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # noqa: ANN001
+        self.raw.write(b)
+        self.count += len(b)
+        return len(b)
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+class TarShardWriter:
+    """Streams samples into ``<split>/.NNNNNN.tar.tmp-*`` and renames it on ``commit``."""
+
+    def __init__(self, out: str, shard: ShardRef) -> None:
+        self.final = tar_path(out, shard)
+        self.tmp = _tmp_name(self.final)
+        self._file = FileSystems.create(self.tmp, compression_type="uncompressed")
+        self._counter = _CountingWriter(self._file)
+        self._tar = tarfile.open(fileobj=self._counter, mode="w|", format=tarfile.GNU_FORMAT)
+        self._keys: set[str] = set()
+
+    def add(self, key: str, flac: bytes, meta: bytes) -> None:
+        if key in self._keys:
+            raise ValueError(f"duplicate key {key!r} in shard {self.final}")
+        self._keys.add(key)
+        for suffix, data in (("flac", flac), ("json", meta)):
+            self._tar.addfile(_member(f"{key}.{suffix}", len(data)), io.BytesIO(data))
+
+    def commit(self) -> int:
+        """Close and rename into place; returns the tar's size in bytes."""
+        self._tar.close()
+        self._file.close()
+        _rename(self.tmp, self.final)
+        return self._counter.count
+
+    def abort(self) -> None:
+        try:
+            self._tar.close()
+            self._file.close()
+        finally:
+            if FileSystems.exists(self.tmp):
+                FileSystems.delete([self.tmp])
+
+
+# ----------------------------------------------------------------------------- stats and card
+
+
+class StatsAccumulator:
+    """Figures of one shard, filled as its samples are written."""
+
+    def __init__(self, shard: ShardRef, items_in: int) -> None:
+        self.shard = shard
+        self.items_in = items_in
+        self.samples = 0
+        self.duration_s = 0.0
+        self.ok_items: set[str] = set()
+        self.failed_items: set[str] = set()
+        self.seconds: dict[str, Counter] = defaultdict(Counter)
+        self.samples_by_gender: Counter = Counter()
+        self.failure_reasons: Counter = Counter()
+
+    def add_sample(self, meta: SampleMeta, source_key: str) -> None:
+        self.samples += 1
+        self.duration_s += meta.duration_s
+        self.ok_items.add(source_key)
+        od = meta.original_data
+        for field, value in (
+            ("language", od.get("language")),
+            ("gender", od.get("gender", "unknown")),
+            ("emotion", od.get("emotion") or "none"),
+            ("dataset", od.get("dataset")),
+        ):
+            self.seconds[field][str(value)] += meta.duration_s
+        self.samples_by_gender[str(od.get("gender", "unknown"))] += 1
+
+    def add_failure(self, failure: Failure, source_key: str) -> None:
+        self.failed_items.add(source_key)
+        self.failure_reasons[f"{failure.stage}/{failure.reason}"] += 1
+
+    def result(self, size_bytes: int) -> ShardStats:
+        failed_only = self.failed_items - self.ok_items
+        return ShardStats(
+            shard=self.shard.name,
+            split=self.shard.split,
+            items_in=self.items_in,
+            items_ok=len(self.ok_items),
+            items_failed=len(failed_only),
+            samples=self.samples,
+            duration_s=round(self.duration_s, 3),
+            bytes=size_bytes,
+            seconds_by_language=_rounded(self.seconds["language"]),
+            seconds_by_gender=_rounded(self.seconds["gender"]),
+            seconds_by_emotion=_rounded(self.seconds["emotion"]),
+            seconds_by_dataset=_rounded(self.seconds["dataset"]),
+            samples_by_gender=dict(sorted(self.samples_by_gender.items())),
+            failures_by_reason=dict(sorted(self.failure_reasons.items())),
+        )
+
+
+def _rounded(counter: Counter) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in sorted(counter.items())}
+
+
+def build_card(name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]) -> dict[str, Any]:
+    """dataset_card.json: totals by split, language, gender, emotion and source dataset."""
+    def total(attr: str) -> dict[str, float]:
+        acc: Counter = Counter()
+        for s in stats:
+            acc.update(getattr(s, attr))
+        return {k: round(v / 3600, 4) for k, v in sorted(acc.items())}
+
+    splits: dict[str, dict[str, Any]] = {}
+    for split in SPLITS:
+        mine = [s for s in stats if s.split == split]
+        if mine:
+            splits[split] = {
+                "shards": len(mine),
+                "samples": sum(s.samples for s in mine),
+                "hours": round(sum(s.duration_s for s in mine) / 3600, 4),
+                "bytes": sum(s.bytes for s in mine),
+            }
+    reasons: Counter = Counter()
+    for s in stats:
+        reasons.update(s.failures_by_reason)
+    for f in other_failures:
+        reasons[f"{f.stage}/{f.reason}"] += 1
+    gender_samples: Counter = Counter()
+    for s in stats:
+        gender_samples.update(s.samples_by_gender)
+    items_in = sum(s.items_in for s in stats) + len(other_failures)
+    items_ok = sum(s.items_ok for s in stats)
+    items_failed = sum(s.items_failed for s in stats) + len(other_failures)
+    return {
+        "name": name,
+        "schema_version": SCHEMA_VERSION,
+        "format": "webdataset: <split>/NNNNNN.tar with <key>.flac (48 kHz mono 16-bit) + <key>.json",
+        "settings": settings,
+        "totals": {
+            "items_in": items_in,
+            "items_ok": items_ok,
+            "items_failed": items_failed,
+            "reconciled": items_in == items_ok + items_failed,
+            "samples": sum(s.samples for s in stats),
+            "hours": round(sum(s.duration_s for s in stats) / 3600, 4),
+            "bytes": sum(s.bytes for s in stats),
+        },
+        "splits": splits,
+        "hours_by_language": total("seconds_by_language"),
+        "hours_by_gender": total("seconds_by_gender"),
+        "hours_by_emotion": total("seconds_by_emotion"),
+        "hours_by_dataset": total("seconds_by_dataset"),
+        "samples_by_gender": dict(sorted(gender_samples.items())),
+        "failures_by_reason": dict(sorted(reasons.items())),
+    }
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    t = card["totals"]
+    lines = [
+        f"# {card['name']}",
+        "",
+        f"{t['samples']} samples, {t['hours']:.3f} h of audio, {t['bytes'] / 1e6:.1f} MB "
+        f"({t['items_ok']} of {t['items_in']} source items written, {t['items_failed']} failed).",
+        "",
+        f"Format: {card['format']}; schema {card['schema_version']}.",
+        "",
+        "| split | shards | samples | hours |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {k} | {v['shards']} | {v['samples']} | {v['hours']:.3f} |" for k, v in card["splits"].items()]
+    for title, key in (
+        ("Hours by language", "hours_by_language"),
+        ("Hours by gender", "hours_by_gender"),
+        ("Hours by emotion", "hours_by_emotion"),
+        ("Hours by source dataset", "hours_by_dataset"),
+    ):
+        lines += ["", f"## {title}", "", "| value | hours |", "|---|---:|"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in card[key].items()]
+    lines += ["", "## Failures by stage/reason", "", "| stage/reason | items |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in card["failures_by_reason"].items()] or ["| none | 0 |"]
+    return "\n".join(lines) + "\n"
+
+
+def write_failures(path: str, failures: list[Failure]) -> None:
+    if failures:
+        write_atomic(path, b"".join(dumps(f.to_dict()) + b"\n" for f in failures))
+    elif exists(path):
+        FileSystems.delete([path])
+
+
+def finalize(out: str, name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]) -> dict[str, Any]:
+    """Write sizes.json per split, the run-level failures and the dataset card; clean temp files."""
+    for split in SPLITS:
+        mine = sorted((s for s in stats if s.split == split), key=lambda s: s.shard)
+        if mine:
+            write_atomic(FileSystems.join(out, split, "sizes.json"), dumps({f"{s.shard}.tar": s.samples for s in mine}))
+    by_stage: dict[str, list[Failure]] = defaultdict(list)
+    for f in sorted(other_failures, key=lambda f: (f.stage, f.key)):
+        by_stage["source" if f.stage == "source" else "pipeline"].append(f)
+    for file_name in ("source", "pipeline"):
+        write_failures(failures_path(out, file_name), by_stage.get(file_name, []))
+    card = build_card(name, stats, other_failures, settings)
+    write_atomic(FileSystems.join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n")
+    write_atomic(FileSystems.join(out, "dataset_card.md"), card_markdown(card).encode())
+    _remove_stale_temps(out)
+    return card
+
+
+def _remove_stale_temps(out: str) -> None:
+    for pattern in ("*/.*.tmp-*", ".*.tmp-*"):
+        try:
+            matches = FileSystems.match([FileSystems.join(out, pattern)])[0].metadata_list
+        except Exception:  # noqa: BLE001 - nothing to clean
+            continue
+        if matches:
+            FileSystems.delete([m.path for m in matches])

@@ -1,0 +1,93 @@
+"""What a dataset adapter is, and the registry of adapters by name.
+
+An adapter reads one publisher's layout and yields :class:`SourceItem` records (small:
+paths and metadata, no audio) — or :class:`Failure` records for rows it cannot use.
+``check()`` runs in the launcher before any work and raises :class:`SourceError` with one
+clear sentence when the input is not what the adapter expects.
+
+Adapters whose metadata is small enumerate in the launcher (``items``); an adapter over
+millions of rows overrides ``expand`` to read its metadata with a Beam source in parallel.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import apache_beam as beam
+
+from schemas import Failure, SourceItem
+
+
+class SourceError(Exception):
+    """The input is unusable as a whole: reported before any work, exit non-zero."""
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What every adapter may use: where the data is, which language, and adapter options."""
+
+    input: str | None = None
+    language: str = "en"
+    seed: int = 0
+    limit: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+
+class Source:
+    """Base class of dataset adapters."""
+
+    name: str = ""
+    description: str = ""
+    layout: str = ""
+    needs_input: bool = True
+
+    def __init__(self, settings: SourceSettings) -> None:
+        self.settings = settings
+
+    def check(self) -> None:
+        """Raise :class:`SourceError` when the input is missing or laid out wrongly."""
+        if self.needs_input and not self.settings.input:
+            raise SourceError(f"source '{self.name}' needs --input (expected layout: {self.layout})")
+
+    def items(self) -> Iterator[SourceItem | Failure]:
+        raise NotImplementedError
+
+    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
+        """A PCollection of SourceItem | Failure. Default: enumerate here, then ``Create``."""
+        records = list(self.items())
+        if self.settings.limit is not None:
+            kept = [r for r in records if isinstance(r, SourceItem)][: self.settings.limit]
+            records = kept + [r for r in records if isinstance(r, Failure)]
+        return pipeline | f"Enumerate {self.name}" >> beam.Create(records, reshuffle=False)
+
+
+# name -> "module:Class", imported on use so one broken adapter can't break the others.
+REGISTRY: dict[str, str] = {
+    "demo": "pipelines.sources.demo:DemoSource",
+}
+
+
+def register(name: str, target: str) -> None:
+    REGISTRY[name] = target
+
+
+def source_class(name: str) -> type[Source]:
+    if name not in REGISTRY:
+        raise SourceError(f"unknown source '{name}'; known: {', '.join(sorted(REGISTRY))} (see --list-sources)")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_source(name: str, settings: SourceSettings) -> Source:
+    return source_class(name)(settings)
+
+
+def list_sources() -> list[tuple[str, str, str]]:
+    """(name, description, layout) of every registered adapter."""
+    rows = []
+    for name in sorted(REGISTRY):
+        cls = source_class(name)
+        rows.append((name, cls.description, cls.layout))
+    return rows

@@ -1,0 +1,118 @@
+"""Natural-language descriptions from metadata (paper §III-A1 and Table II).
+
+The paper's speech template is "A {gender} saying {transcription} in a {emotion} voice";
+Table II's zero-shot templates ('A person talking in a {label} voice', 'The sound of
+{label}', '{label} speaker', 'A {label}') are the vocabulary the captions share, so
+descriptions and zero-shot prompts speak the same language. Each caption records its
+language and origin: templates are English (translation is a later stage), a transcript is
+in the speaker's language, human captions are kept verbatim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas import Caption, Failure
+from schemas.vocab import language_name
+from transforms.stage import Sample
+
+STAGE = "describe"
+
+_WHO = {"male": "man", "female": "woman", "unknown": "person"}
+_WHO_BY_AGE = {
+    ("child", "male"): "boy",
+    ("child", "female"): "girl",
+    ("child", "unknown"): "child",
+    ("teen", "male"): "teenage boy",
+    ("teen", "female"): "teenage girl",
+    ("teen", "unknown"): "teenager",
+    ("senior", "male"): "elderly man",
+    ("senior", "female"): "elderly woman",
+    ("senior", "unknown"): "elderly person",
+}
+_AGE_SUFFIX = {"twenties": "in their twenties", "thirties": "in their thirties", "forties": "in their forties", "fifties": "in their fifties"}
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before ``word`` (by its first letter: good enough for labels we generate)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def who(gender: str, age: str | None = None) -> str:
+    """'man', 'woman', 'person', 'girl', 'elderly man', ..."""
+    gender = gender if gender in _WHO else "unknown"
+    return _WHO_BY_AGE.get((age or "", gender), _WHO[gender])
+
+
+def speech_caption(gender: str, transcript: str, emotion: str | None, age: str | None = None) -> str:
+    """The paper's template: "A woman saying 'It's eleven o'clock' in an angry voice"."""
+    person = who(gender, age)
+    text = f"{article(person).capitalize()} {person} saying '{transcript.strip()}'"
+    if emotion and emotion != "neutral":
+        text += f" in {article(emotion)} {emotion} voice"
+    elif emotion == "neutral":
+        text += " in a neutral voice"
+    return text
+
+
+def speaker_caption(language: str, gender: str, emotion: str | None, age: str | None = None) -> str:
+    """Who speaks, in which language and how: "A French-speaking woman talking in a happy voice"."""
+    person = who(gender, age)
+    name = language_name(language)
+    text = f"{article(name).capitalize()} {name}-speaking {person}"
+    if age in _AGE_SUFFIX:
+        text += f" {_AGE_SUFFIX[age]}"
+    if emotion:
+        text += f" talking in {article(emotion)} {emotion} voice"
+    return text
+
+
+def sound_caption(labels: list[str]) -> str:
+    """Table II's sound template over one or more labels: "The sound of a dog barking and rain"."""
+    return "The sound of " + " and ".join(label.replace("_", " ") for label in labels)
+
+
+def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
+    """Captions and tags of a sample from its item's metadata and its segment's transcript."""
+    item = sample.item
+    captions: list[Caption] = []
+    transcript = (sample.segment.transcript or "").strip()
+    sound_labels = [lab for lab in item.labels if lab != "speech"]
+    if transcript:
+        captions.append(Caption(speech_caption(item.gender, transcript, item.emotion, item.age), "en", "template"))
+    if item.language != "und" and (transcript or "speech" in item.labels):
+        captions.append(Caption(speaker_caption(item.language, item.gender, item.emotion, item.age), "en", "template"))
+    elif item.emotion and not transcript:
+        person = who(item.gender, item.age)
+        captions.append(
+            Caption(f"{article(person).capitalize()} {person} talking in {article(item.emotion)} {item.emotion} voice", "en", "template")
+        )
+    if sound_labels:
+        captions.append(Caption(sound_caption(sound_labels), "en", "template"))
+    caption_language = item.extra.get("caption_language", "en")
+    captions.extend(Caption(c.strip(), caption_language, "human") for c in item.captions if c.strip())
+    if transcript:
+        captions.append(Caption(transcript, item.language, "transcript"))
+    tags = list(dict.fromkeys([*item.labels, *([item.emotion] if item.emotion else []), *([item.gender] if item.gender != "unknown" else [])]))
+    return captions, tags
+
+
+@dataclass
+class DescribeStage:
+    """Adds the metadata captions to every sample; a sample with nothing to say is a failure."""
+
+    name: str = STAGE
+
+    def setup(self) -> None:
+        pass
+
+    def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
+        out: list[Sample] = []
+        failures: list[Failure] = []
+        for sample in samples:
+            captions, tags = describe(sample)
+            if not captions and not sample.captions:
+                failures.append(sample.fail(STAGE, "no_caption", "no transcript, label, caption or emotion in metadata"))
+                continue
+            out.append(sample.derive(captions=[*sample.captions, *captions], tags=[*sample.tags, *tags]))
+        return out, failures
