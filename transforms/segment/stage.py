@@ -1,0 +1,380 @@
+"""The segment stage of the in-shard chain (paper §III-A1, Fig. 1a).
+
+Policy: items of at most ``max_seconds`` pass unchanged (transcribed by Whisper when
+``transcribe_missing`` and they have no transcript); longer items are cut between words into
+segments of at most ``max_seconds``, each a new ``Sample`` with its own transcript, span and
+word timings. Word timings come from the configured aligner: MFA (when a transcript exists;
+Whisper on failure, recorded), Whisper, or the item's own timings. Silence, music, noise and
+hallucinations are detected from Whisper's own figures and become failures (long items) or
+samples kept without a transcript (short items) — never an exception that kills the shard.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from schemas import SAMPLE_RATE, Failure, Segment, WordAlignment
+from transforms.segment.cut import (
+    UnsplittableError,
+    build_segments,
+    find_pauses,
+    plan_segments,
+)
+from transforms.segment.mfa import AlignRequest, MfaAligner
+from transforms.segment.options import SegmentSettings, settings_from_options
+from transforms.segment.whisper import (
+    WHISPER_SAMPLE_RATE,
+    ClipRequest,
+    FasterWhisperModelHandler,
+    OpenAIWhisperModelHandler,
+    Transcription,
+)
+from transforms.stage import Sample
+
+STAGE = "segment"
+_SLACK_S = 1e-3
+_ASR_CHUNK = 32
+"""Clips per ``run_inference`` call: bounds the packed audio held in memory at once."""
+
+
+def asr_rejection(t: Transcription) -> str | None:
+    """Why a transcription should not be trusted (Whisper's own heuristics), or None."""
+    if not t.words or not t.text.strip():
+        return "no_speech"
+    if t.no_speech_prob > 0.6 and t.avg_logprob < -1.0:
+        return "no_speech"
+    if t.compression_ratio > 2.4:
+        return "hallucination_repetition"
+    rate = len(t.words) / max(t.duration_s, 1e-3)
+    if rate > 7.0:
+        return "implausible_speech_rate"
+    if t.duration_s >= 5.0 and rate < 0.3:
+        return "text_without_speech"
+    if (
+        t.language_detected
+        and t.language_probability is not None
+        and t.language_probability < 0.5
+    ):
+        return "unknown_language"
+    return None
+
+
+def make_handler(
+    settings: SegmentSettings,
+) -> FasterWhisperModelHandler | OpenAIWhisperModelHandler:
+    """The Whisper ``ModelHandler`` the settings ask for (also usable with ``RunInference``)."""
+    if settings.whisper_engine == "openai":
+        return OpenAIWhisperModelHandler(settings.whisper_model, device=settings.device)
+    return FasterWhisperModelHandler(
+        settings.whisper_model,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        batch_size=settings.batch_size,
+        batched=settings.batched,
+        cpu_threads=settings.cpu_threads,
+    )
+
+
+def to_whisper_rate(audio: np.ndarray) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(
+        np.asarray(audio, dtype=np.float32), SAMPLE_RATE, WHISPER_SAMPLE_RATE
+    ).astype(np.float32)
+
+
+class SegmentStage:
+    """Cut long samples into ≤ ``max_seconds`` segments between words; see the module docstring."""
+
+    name = STAGE
+
+    def __init__(
+        self, settings: SegmentSettings | None = None, **overrides: Any
+    ) -> None:
+        base = settings or SegmentSettings()
+        self.settings = (
+            SegmentSettings(**{**base.__dict__, **overrides}) if overrides else base
+        )
+        self.handler = make_handler(self.settings)
+        self.model: Any = None
+        self.mfa: MfaAligner | None = None
+
+    @classmethod
+    def from_options(cls, options: Any) -> SegmentStage:
+        """From ``PipelineOptions`` (with :class:`SegmentOptions` flags), a Namespace or a dict."""
+        return cls(settings_from_options(options))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load Whisper once per worker; check MFA runs (a clear error now, not per sample)."""
+        s = self.settings
+        if s.aligner == "mfa" or (
+            s.aligner == "auto" and s.mfa_dictionary and s.mfa_acoustic_model
+        ):
+            self.mfa = MfaAligner(
+                s.mfa_dictionary,
+                s.mfa_acoustic_model,
+                binary=s.mfa_binary,
+                num_jobs=s.mfa_num_jobs,
+                phonemize_oov=s.mfa_phonemize_oov,
+            )
+            self.mfa.setup()
+        if s.aligner != "given" or s.transcribe_missing:
+            self._ensure_model()
+
+    def _ensure_model(self) -> Any:
+        if self.model is None:
+            self.model = self.handler.load_model()
+        return self.model
+
+    # -- the work ------------------------------------------------------------------------
+    def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
+        s = self.settings
+        words: dict[int, tuple[WordAlignment, ...]] = {}
+        info: dict[int, dict[str, Any]] = {i: {} for i in range(len(samples))}
+        need_asr: list[int] = []
+        long_ones = {
+            i for i, x in enumerate(samples) if x.duration_s > s.max_seconds + _SLACK_S
+        }
+        short_asr = [
+            i
+            for i, x in enumerate(samples)
+            if i not in long_ones
+            and s.transcribe_missing
+            and not (x.transcript or x.item.transcript)
+        ]
+        for i in sorted(long_ones):
+            item = samples[i].item
+            if s.aligner in ("given", "auto") and item.words:
+                words[i], info[i]["aligner"] = tuple(item.words), "given"
+            elif self.mfa is not None and item.transcript:
+                info[i]["aligner"] = "mfa"
+            else:
+                need_asr.append(i)
+        self._align_with_mfa(
+            samples,
+            [i for i in sorted(long_ones) if info[i].get("aligner") == "mfa"],
+            words,
+            info,
+            need_asr,
+        )
+        transcripts, asr_errors = self._transcribe(
+            samples, sorted(need_asr + short_asr)
+        )
+        out: list[Sample] = []
+        failures: list[Failure] = []
+        for i, sample in enumerate(samples):
+            try:
+                if i in long_ones:
+                    self._cut(
+                        sample,
+                        i,
+                        words,
+                        transcripts,
+                        asr_errors,
+                        info[i],
+                        out,
+                        failures,
+                    )
+                elif i in transcripts or i in asr_errors:
+                    out.append(
+                        self._with_transcript(
+                            sample, transcripts.get(i), asr_errors.get(i)
+                        )
+                    )
+                else:
+                    out.append(sample)
+            except Exception as exc:  # one bad item must not kill the shard
+                failures.append(
+                    sample.fail(STAGE, "error", f"{type(exc).__name__}: {exc}")
+                )
+        return out, failures
+
+    def _align_with_mfa(self, samples, indices, words, info, need_asr) -> None:
+        if not indices:
+            return
+        requests = [
+            AlignRequest(
+                samples[i].item.key,
+                to_whisper_rate(samples[i].audio),
+                samples[i].item.transcript,
+                samples[i].item.speaker_id,
+                _language(samples[i]),
+            )
+            for i in indices
+        ]
+        try:
+            found = self.mfa.align(requests)
+        except Exception as exc:
+            found = {r.key: f"mfa error: {exc}" for r in requests}
+        for i, request in zip(indices, requests):
+            result = found.get(request.key, "mfa returned nothing")
+            if isinstance(result, str):
+                info[i].update(
+                    aligner="whisper", fallback=f"mfa failed: {result}"[:300]
+                )
+                need_asr.append(i)
+            else:
+                words[i] = result
+
+    def _transcribe(
+        self, samples: list[Sample], indices: list[int]
+    ) -> tuple[dict[int, Transcription], dict[int, str]]:
+        found: dict[int, Transcription] = {}
+        errors: dict[int, str] = {}
+        if not indices:
+            return found, errors
+        model = self._ensure_model()
+        order = sorted(
+            indices, key=lambda i: samples[i].duration_s
+        )  # similar lengths batch together
+        for start in range(0, len(order), _ASR_CHUNK):
+            chunk = order[start : start + _ASR_CHUNK]
+            requests = [
+                ClipRequest(
+                    samples[i].item.key,
+                    to_whisper_rate(samples[i].audio),
+                    _language(samples[i]),
+                )
+                for i in chunk
+            ]
+            try:
+                results = list(self.handler.run_inference(requests, model))
+            except Exception as exc:
+                errors.update(
+                    {i: f"asr_error: {type(exc).__name__}: {exc}" for i in chunk}
+                )
+                continue
+            found.update(zip(chunk, results))
+        return found, errors
+
+    def _with_transcript(
+        self, sample: Sample, t: Transcription | None, error: str | None
+    ) -> Sample:
+        """A short item, transcribed when Whisper's output is trustworthy, else kept honestly without."""
+        record = _asr_record(self.settings, t)
+        reason = error or (asr_rejection(t) if t is not None else "no_transcription")
+        if reason:
+            record["transcript_rejected"] = reason
+            return sample.derive(
+                original_data={**sample.original_data, "segmentation": record}
+            )
+        segment = Segment(
+            source_key=sample.segment.source_key,
+            index=sample.segment.index,
+            start_s=sample.segment.start_s,
+            duration_s=sample.segment.duration_s,
+            transcript=t.text,
+            words=t.words,
+        )
+        return sample.derive(
+            segment=segment,
+            original_data={**sample.original_data, "segmentation": record},
+        )
+
+    def _cut(
+        self, sample, i, words, transcripts, asr_errors, info, out, failures
+    ) -> None:
+        s = self.settings
+        record = dict(info)
+        transcript = sample.item.transcript
+        if i not in words:
+            t = transcripts.get(i)
+            reason = asr_errors.get(i) or (
+                asr_rejection(t) if t is not None else "no_transcription"
+            )
+            record.update(_asr_record(s, t), aligner=record.get("aligner", "whisper"))
+            if reason:
+                if s.non_speech == "split" and not asr_errors.get(i):
+                    record["transcript_rejected"] = reason
+                    out.extend(_split_by_time(sample, s.max_seconds, record))
+                else:
+                    failures.append(sample.fail(STAGE, reason, _detail(t)))
+                return
+            words[i] = t.words
+            record["transcript_source"] = "source" if transcript else "asr"
+            transcript = transcript or t.text
+        else:
+            record["transcript_source"] = "source" if transcript else "aligner"
+        duration = len(sample.audio) / SAMPLE_RATE
+        pauses = find_pauses(
+            words[i], to_whisper_rate(sample.audio), WHISPER_SAMPLE_RATE
+        )
+        try:
+            plan = plan_segments(
+                words[i], duration, s.max_seconds, s.min_seconds, pauses
+            )
+        except UnsplittableError as exc:
+            failures.append(sample.fail(STAGE, "unsplittable", str(exc)))
+            return
+        for segment in build_segments(sample.item.key, words[i], plan, transcript):
+            first = round(segment.start_s * SAMPLE_RATE)
+            last = round((segment.start_s + segment.duration_s) * SAMPLE_RATE)
+            out.append(
+                sample.derive(
+                    segment=segment,
+                    audio=np.ascontiguousarray(sample.audio[first:last]),
+                    source_duration_s=duration,
+                    original_data={
+                        **sample.original_data,
+                        "segmentation": dict(record, segments=len(plan)),
+                    },
+                )
+            )
+
+
+def _language(sample: Sample) -> str | None:
+    language = sample.item.language
+    return None if not language or language == "und" else language.split("-")[0].lower()
+
+
+def _asr_record(settings: SegmentSettings, t: Transcription | None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "asr_model": f"{settings.whisper_engine}:{settings.whisper_model}"
+    }
+    if t is not None:
+        record.update(language=t.language, language_detected=t.language_detected)
+        if t.language_probability is not None:
+            record["language_probability"] = round(t.language_probability, 3)
+    return record
+
+
+def _detail(t: Transcription | None) -> str:
+    if t is None:
+        return ""
+    return (
+        f"no_speech_prob={t.no_speech_prob:.2f} avg_logprob={t.avg_logprob:.2f} "
+        f"compression_ratio={t.compression_ratio:.2f} words={len(t.words)} text={t.text[:200]!r}"
+    )
+
+
+def _split_by_time(
+    sample: Sample, max_seconds: float, record: dict[str, Any]
+) -> list[Sample]:
+    """Equal pieces of at most ``max_seconds`` (for non-speech audio), without transcript."""
+    duration = len(sample.audio) / SAMPLE_RATE
+    count = math.ceil(duration / max_seconds - 1e-9)
+    edges = np.linspace(0, len(sample.audio), count + 1).round().astype(int)
+    pieces = []
+    for index, (a, b) in enumerate(zip(edges, edges[1:])):
+        segment = Segment(
+            sample.item.key,
+            index,
+            round(a / SAMPLE_RATE, 4),
+            round((b - a) / SAMPLE_RATE, 4),
+        )
+        pieces.append(
+            sample.derive(
+                segment=segment,
+                audio=np.ascontiguousarray(sample.audio[a:b]),
+                source_duration_s=duration,
+                original_data={
+                    **sample.original_data,
+                    "segmentation": dict(record, aligner="time", segments=count),
+                },
+            )
+        )
+    return pieces

@@ -1,0 +1,408 @@
+"""Whisper ASR with word timestamps, as Beam ``ModelHandler``s (paper §III-A1: ASR in Fig. 1a).
+
+Two engines behind one contract, ``ClipRequest`` in, ``Transcription`` out:
+
+- :class:`FasterWhisperModelHandler` (default): CTranslate2, int8 on CPU / float16 on CUDA.
+  Batched mode packs *all* clips of one language into a single
+  ``BatchedInferencePipeline.transcribe`` call: the clips are laid end to end and passed as
+  ``clip_timestamps`` (clips over 30 s are first split at voice-activity gaps), so chunks of
+  different clips share encoder/decoder batches; results are mapped back by offset.
+- :class:`OpenAIWhisperModelHandler`: the reference ``openai-whisper`` (PyTorch), one clip at a
+  time, loading a model name or a checkpoint path.
+
+The language comes from metadata when known; otherwise it is detected per clip and recorded.
+Both handlers work with ``RunInference`` and are called directly by the segment stage.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler
+
+from schemas import WordAlignment
+from transforms.segment.models import DEFAULT_MODEL, resolve_faster_whisper_model
+
+WHISPER_SAMPLE_RATE = 16_000
+_CHUNK_S = 30.0
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """One clip to transcribe: mono float32 audio at 16 kHz and the language if known."""
+
+    key: str
+    audio: np.ndarray
+    language: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / WHISPER_SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """What Whisper heard in a clip, with the figures that reveal hallucinations."""
+
+    key: str
+    text: str
+    words: tuple[WordAlignment, ...]
+    language: str | None
+    language_probability: float | None
+    language_detected: bool
+    no_speech_prob: float
+    avg_logprob: float
+    compression_ratio: float
+    duration_s: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition figure: text bytes over zlib-compressed bytes (> 2.4 is suspicious)."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _summarise(
+    key: str, segments: list[Any], duration_s: float, language, probability, detected
+) -> Transcription:
+    """Fold engine segments (objects or dicts with text/words/no_speech_prob...) into one record."""
+    words, texts, weights, no_speech, logprob = [], [], [], [], []
+    for seg in segments:
+        get = (
+            seg.get
+            if isinstance(seg, dict)
+            else lambda name, seg=seg: getattr(seg, name, None)
+        )
+        texts.append(get("text") or "")
+        length = max(1e-3, float(get("end")) - float(get("start")))
+        weights.append(length)
+        no_speech.append(float(get("no_speech_prob") or 0.0))
+        logprob.append(float(get("avg_logprob") or 0.0))
+        for w in get("words") or []:
+            wget = w.get if isinstance(w, dict) else lambda name, w=w: getattr(w, name)
+            token = str(wget("word")).strip()
+            if token:
+                start = max(0.0, float(wget("start")))
+                words.append(
+                    WordAlignment(
+                        token,
+                        round(start, 3),
+                        round(max(0.0, float(wget("end")) - start), 3),
+                    )
+                )
+    text = " ".join(t.strip() for t in texts if t.strip())
+    return Transcription(
+        key=key,
+        text=text,
+        words=tuple(words),
+        language=language,
+        language_probability=probability,
+        language_detected=detected,
+        no_speech_prob=float(np.average(no_speech, weights=weights))
+        if weights
+        else 1.0,
+        avg_logprob=float(np.average(logprob, weights=weights)) if weights else 0.0,
+        compression_ratio=compression_ratio(text),
+        duration_s=duration_s,
+    )
+
+
+@dataclass
+class LoadedFasterWhisper:
+    """A loaded faster-whisper model and, in batched mode, its batched pipeline."""
+
+    model: Any
+    pipeline: Any | None
+    multilingual: bool
+
+
+class FasterWhisperModelHandler(
+    ModelHandler[ClipRequest, Transcription, LoadedFasterWhisper]
+):
+    """faster-whisper (CTranslate2) for ``RunInference``: word timestamps, batched on request."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str = "cpu",
+        compute_type: str = "auto",
+        batch_size: int = 8,
+        batched: bool = True,
+        cpu_threads: int = 0,
+        beam_size: int = 1,
+        cache_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("max_batch_size", max(1, batch_size))
+        super().__init__(**kwargs)
+        self.model_name = model
+        self.device = device
+        self.compute_type = compute_type
+        self.batch_size = batch_size
+        self.batched = batched
+        self.cpu_threads = cpu_threads
+        self.beam_size = beam_size
+        self.cache_dir = cache_dir
+
+    def resolved_compute_type(self) -> str:
+        if self.compute_type != "auto":
+            return self.compute_type
+        return "float16" if self.device.startswith("cuda") else "int8"
+
+    def load_model(self) -> LoadedFasterWhisper:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        path = resolve_faster_whisper_model(self.model_name, self.cache_dir)
+        model = WhisperModel(
+            path,
+            device=self.device,
+            compute_type=self.resolved_compute_type(),
+            cpu_threads=self.cpu_threads,
+        )
+        pipeline = BatchedInferencePipeline(model=model) if self.batched else None
+        return LoadedFasterWhisper(
+            model=model, pipeline=pipeline, multilingual=model.model.is_multilingual
+        )
+
+    def run_inference(
+        self,
+        batch: Sequence[ClipRequest],
+        model: LoadedFasterWhisper,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[Transcription]:
+        languages = [self._language(request, model) for request in batch]
+        results: dict[int, Transcription] = {}
+        groups: dict[str | None, list[int]] = {}
+        for i, (language, _, _) in enumerate(languages):
+            groups.setdefault(language, []).append(i)
+        for language, indices in groups.items():
+            if model.pipeline is not None:
+                texts = self._transcribe_packed(
+                    [batch[i] for i in indices], language, model
+                )
+            else:
+                texts = [
+                    self._transcribe_one(batch[i], language, model) for i in indices
+                ]
+            for i, segments in zip(indices, texts):
+                _, probability, detected = languages[i]
+                results[i] = _summarise(
+                    batch[i].key,
+                    segments,
+                    batch[i].duration_s,
+                    language,
+                    probability,
+                    detected,
+                )
+        return [results[i] for i in range(len(batch))]
+
+    def _language(
+        self, request: ClipRequest, model: LoadedFasterWhisper
+    ) -> tuple[str | None, float | None, bool]:
+        if not model.multilingual:
+            return "en", None, False
+        if request.language and request.language != "und":
+            return request.language, None, False
+        if request.duration_s < 0.1:
+            return None, None, True
+        language, probability, _ = model.model.detect_language(
+            audio=request.audio[: int(_CHUNK_S * WHISPER_SAMPLE_RATE)]
+        )
+        return language, float(probability), True
+
+    def _options(self, language: str | None) -> dict[str, Any]:
+        return dict(
+            language=language,
+            word_timestamps=True,
+            beam_size=self.beam_size,
+            condition_on_previous_text=False,
+        )
+
+    def _transcribe_one(
+        self, request: ClipRequest, language: str | None, model: LoadedFasterWhisper
+    ) -> list[Any]:
+        if request.duration_s < 0.1:
+            return []
+        segments, _ = model.model.transcribe(
+            request.audio, vad_filter=False, **self._options(language)
+        )
+        return list(segments)
+
+    def _transcribe_packed(
+        self,
+        requests: list[ClipRequest],
+        language: str | None,
+        model: LoadedFasterWhisper,
+    ) -> list[list[Any]]:
+        """All clips end to end, each one (or each ≤ 30 s piece) a ``clip_timestamps`` chunk."""
+        offsets, chunks, pieces = [], [], []
+        position = 0
+        for request in requests:
+            offsets.append(position)
+            for start, end in speech_chunks(request.audio):
+                chunks.append(
+                    {
+                        "start": (position + start) / WHISPER_SAMPLE_RATE,
+                        "end": (position + end) / WHISPER_SAMPLE_RATE,
+                    }
+                )
+            pieces.append(request.audio)
+            position += len(request.audio)
+        found: list[list[Any]] = [[] for _ in requests]
+        if not chunks:
+            return found
+        audio = np.concatenate(pieces).astype(np.float32)
+        segments, _ = model.pipeline.transcribe(
+            audio,
+            clip_timestamps=chunks,
+            batch_size=self.batch_size,
+            vad_filter=False,
+            **{
+                k: v
+                for k, v in self._options(language).items()
+                if k != "condition_on_previous_text"
+            },
+        )
+        bounds = np.asarray(offsets) / WHISPER_SAMPLE_RATE
+        for seg in segments:
+            owner = (
+                int(np.searchsorted(bounds, (seg.start + seg.end) / 2, side="right"))
+                - 1
+            )
+            found[owner].append(_shifted(seg, bounds[owner]))
+        return found
+
+    def get_metrics_namespace(self) -> str:
+        return "SegmentWhisper"
+
+    def get_num_bytes(self, batch: Sequence[ClipRequest]) -> int:
+        return sum(request.audio.nbytes for request in batch)
+
+
+def _shifted(segment: Any, offset_s: float) -> dict[str, Any]:
+    words = [
+        {"word": w.word, "start": w.start - offset_s, "end": w.end - offset_s}
+        for w in segment.words or []
+    ]
+    return {
+        "text": segment.text,
+        "start": segment.start - offset_s,
+        "end": segment.end - offset_s,
+        "no_speech_prob": segment.no_speech_prob,
+        "avg_logprob": segment.avg_logprob,
+        "words": words,
+    }
+
+
+def speech_chunks(audio: np.ndarray, max_s: float = _CHUNK_S) -> list[tuple[int, int]]:
+    """Sample ranges to transcribe: the whole clip up to 30 s, else ≤ 30 s windows split at
+    voice-activity gaps (faster-whisper's bundled Silero VAD). Empty when there is no audio."""
+    limit = int(max_s * WHISPER_SAMPLE_RATE)
+    if len(audio) < WHISPER_SAMPLE_RATE // 10:
+        return []
+    if len(audio) <= limit:
+        return [(0, len(audio))]
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    speech = get_speech_timestamps(
+        audio, VadOptions(max_speech_duration_s=max_s, min_silence_duration_ms=160)
+    )
+    windows: list[tuple[int, int]] = []
+    for part in speech:
+        start, end = int(part["start"]), int(part["end"])
+        if windows and end - windows[-1][0] <= limit:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, min(end, start + limit)))
+    return windows
+
+
+class OpenAIWhisperModelHandler(ModelHandler[ClipRequest, Transcription, Any]):
+    """openai-whisper for ``RunInference``: a model name or a checkpoint path, one clip at a time."""
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        download_root: str | None = None,
+        temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("max_batch_size", 8)
+        super().__init__(**kwargs)
+        self.model_name = model
+        self.device = device
+        self.download_root = download_root
+        self.temperature = temperature
+
+    def load_model(self) -> Any:
+        import whisper
+
+        return whisper.load_model(
+            self.model_name, device=self.device, download_root=self.download_root
+        )
+
+    def run_inference(
+        self,
+        batch: Sequence[ClipRequest],
+        model: Any,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[Transcription]:
+        results = []
+        for request in batch:
+            language = (
+                request.language if request.language not in (None, "und") else None
+            )
+            if not model.is_multilingual:
+                language = "en"
+            detected, probability = language is None, None
+            if request.duration_s < 0.1:
+                results.append(
+                    _summarise(
+                        request.key, [], request.duration_s, language, None, detected
+                    )
+                )
+                continue
+            if detected:
+                language, probability = self._detect(request.audio, model)
+            out = model.transcribe(
+                request.audio.astype(np.float32),
+                language=language,
+                word_timestamps=True,
+                condition_on_previous_text=False,
+                fp16=self.device.startswith("cuda"),
+                temperature=self.temperature,
+                verbose=None,
+            )
+            results.append(
+                _summarise(
+                    request.key,
+                    out["segments"],
+                    request.duration_s,
+                    language,
+                    probability,
+                    detected,
+                )
+            )
+        return results
+
+    @staticmethod
+    def _detect(audio: np.ndarray, model: Any) -> tuple[str, float]:
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(
+            whisper.pad_or_trim(audio.astype(np.float32)), model.dims.n_mels
+        )
+        _, probs = model.detect_language(mel.to(model.device))
+        language = max(probs, key=probs.get)
+        return language, float(probs[language])
+
+    def get_metrics_namespace(self) -> str:
+        return "SegmentWhisper"
+
+    def get_num_bytes(self, batch: Sequence[ClipRequest]) -> int:
+        return sum(request.audio.nbytes for request in batch)
