@@ -1,0 +1,257 @@
+"""WebDataset loader over clara-corpus shards → padded batches of (audio, caption tokens).
+
+Per epoch the shard list is shuffled deterministically (seed, epoch), split by node (rank)
+and then by DataLoader worker, as ``wds.split_by_node`` / ``wds.split_by_worker`` do; when
+there are fewer shards than readers every reader takes every k-th *sample* instead, so no
+rank starves. Samples pass a seeded shuffle buffer, are decoded (FLAC → float32 mono 48 kHz),
+cropped to ``max_audio_s`` (random at train, centre at eval), get one caption from the
+sample's ``captions``/``text`` list (random at train, the first at eval) tokenised with its
+language, and are batched to the longest item with padding masks for audio and text
+(paper §V-A: "truncated or zero-padded to match the duration of the longest sample").
+
+Bad samples and unreadable shards are skipped, logged and counted (``Batch["skipped"]``),
+like ``wds.warn_and_continue`` without its sleep.
+
+Every batch carries its reader's stream position ``(worker, epoch, samples read)``; given
+those back (``resume``), readers skip (without decoding) to where the trainer stopped, so a
+resumed run sees exactly the batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+import webdataset as wds
+from torch.utils.data import DataLoader, IterableDataset
+
+from model.config import DataConfig
+from model.tokenizer import CaptionTokenizer
+from schemas.records import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+Batch = dict[str, Any]
+StreamPosition = tuple[int, int]  # (epoch, samples read in that epoch)
+
+
+def _stable_seed(*parts: object) -> int:
+    return zlib.crc32(":".join(map(str, parts)).encode())
+
+
+def decode_sample(
+    raw: dict[str, Any],
+    *,
+    train: bool,
+    rng: random.Random,
+    max_samples: int,
+    min_samples: int,
+    tokenizer: CaptionTokenizer,
+) -> dict[str, Any]:
+    """One tar sample (``flac`` + ``json`` bytes) → audio, caption tokens and metadata."""
+    key = raw["__key__"]
+    if "flac" not in raw or "json" not in raw:
+        raise ValueError(f"{key}: missing member(s), have {sorted(k for k in raw if not k.startswith('__'))}")
+    meta = json.loads(raw["json"])
+    audio, sample_rate = sf.read(io.BytesIO(raw["flac"]), dtype="float32", always_2d=True)
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"{key}: sample rate {sample_rate}, the contract says {SAMPLE_RATE}")
+    audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    if len(audio) < min_samples:
+        raise ValueError(f"{key}: {len(audio)} samples, shorter than {min_samples}")
+    if len(audio) > max_samples:
+        spare = len(audio) - max_samples
+        start = rng.randint(0, spare) if train else spare // 2
+        audio = audio[start : start + max_samples]
+    language = (meta.get("original_data") or {}).get("language")
+    captions = meta.get("captions") or [{"text": t, "language": language} for t in meta["text"]]
+    caption = captions[rng.randrange(len(captions))] if train else captions[0]
+    caption_language = caption.get("language") or language
+    return {
+        "key": key,
+        "audio": np.ascontiguousarray(audio),
+        "tokens": tokenizer.encode(caption["text"], caption_language),
+        "caption": caption["text"],
+        "language": caption_language,
+    }
+
+
+def collate(samples: list[dict[str, Any]], pad_id: int) -> Batch:
+    """Pad audio and tokens to the longest item; masks are True at real samples/tokens."""
+    audio_lengths = torch.tensor([len(s["audio"]) for s in samples], dtype=torch.long)
+    audio = torch.zeros(len(samples), int(audio_lengths.max()))
+    for i, s in enumerate(samples):
+        audio[i, : len(s["audio"])] = torch.from_numpy(s["audio"])
+    text_lengths = torch.tensor([len(s["tokens"]) for s in samples], dtype=torch.long)
+    tokens = torch.full((len(samples), int(text_lengths.max())), pad_id, dtype=torch.long)
+    for i, s in enumerate(samples):
+        tokens[i, : len(s["tokens"])] = torch.tensor(s["tokens"])
+    text_mask = torch.arange(tokens.shape[1])[None, :] < text_lengths[:, None]
+    return {
+        "audio": audio,
+        "audio_lengths": audio_lengths,
+        "tokens": tokens,
+        "text_mask": text_mask,
+        "keys": [s["key"] for s in samples],
+        "captions": [s["caption"] for s in samples],
+        "languages": [s["language"] for s in samples],
+    }
+
+
+class ShardStream(IterableDataset):
+    """An (infinite at train, single-pass at eval) stream of padded batches from shard URLs."""
+
+    def __init__(
+        self,
+        urls: list[str] | tuple[str, ...],
+        config: DataConfig,
+        tokenizer: CaptionTokenizer,
+        *,
+        train: bool,
+        seed: int = 0,
+        resume: dict[int, StreamPosition] | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not urls:
+            raise ValueError("no shards to read")
+        self.urls = list(urls)
+        self.config = config
+        self.tokenizer = tokenizer
+        self.train = train
+        self.seed = seed
+        self.resume = dict(resume or {})
+        self.rank, self.world_size = rank, world_size
+        self.skipped = 0
+
+    def _reader(self) -> tuple[int, int, int, int]:
+        rank, world, worker, workers = wds.utils.pytorch_worker_info()
+        rank = self.rank if self.rank is not None else rank
+        world = self.world_size if self.world_size is not None else world
+        return rank, world, worker, workers
+
+    def _count_and_continue(self, exn: Exception) -> bool:
+        self.skipped += 1
+        if self.skipped <= 10 or self.skipped % 100 == 0:
+            log.warning("skipping bad sample/shard (%d so far in this reader): %r", self.skipped, exn)
+        return True
+
+    def _epoch_samples(self, epoch: int, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Raw samples of one epoch for this reader, numbered from 1 after the shuffle buffer."""
+        rank, world, worker, workers = self._reader()
+        urls = list(self.urls)
+        if self.train:
+            random.Random(_stable_seed(self.seed, epoch, "shards")).shuffle(urls)
+        readers, reader = world * workers, rank * workers + worker
+        sample_stride = 1
+        if len(urls) >= readers:
+            urls = urls[rank::world][worker::workers]
+        else:
+            sample_stride = readers
+        source = wds.tarfile_to_samples(handler=self._count_and_continue)([{"url": u} for u in urls])
+        if sample_stride > 1:
+            source = (s for i, s in enumerate(source) if i % sample_stride == reader)
+        if self.train:
+            source = self._shuffled(source, random.Random(_stable_seed(self.seed, epoch, reader, "samples")))
+        for position, raw in enumerate(source, start=1):
+            if position > skip:
+                yield position, raw
+
+    def _shuffled(self, source: Iterator[dict[str, Any]], rng: random.Random) -> Iterator[dict[str, Any]]:
+        buffer: list[dict[str, Any]] = []
+        for sample in source:
+            buffer.append(sample)
+            if len(buffer) < max(self.config.shuffle_buffer, 1):
+                continue
+            index = rng.randrange(len(buffer))
+            buffer[index], buffer[-1] = buffer[-1], buffer[index]
+            yield buffer.pop()
+        rng.shuffle(buffer)
+        yield from buffer
+
+    def _decoded(self) -> Iterator[tuple[StreamPosition, dict[str, Any]]]:
+        _, _, worker, _ = self._reader()
+        epoch, skip = self.resume.get(worker, (0, 0))
+        max_samples = int(self.config.max_audio_s * SAMPLE_RATE)
+        min_samples = max(1, int(self.config.min_audio_s * SAMPLE_RATE))
+        while True:
+            produced = 0
+            for position, raw in self._epoch_samples(epoch, skip):
+                rng = random.Random(_stable_seed(self.seed, epoch, raw.get("__key__")))
+                try:
+                    sample = decode_sample(
+                        raw,
+                        train=self.train,
+                        rng=rng,
+                        max_samples=max_samples,
+                        min_samples=min_samples,
+                        tokenizer=self.tokenizer,
+                    )
+                except Exception as exn:  # a bad sample must not stop training
+                    self._count_and_continue(exn)
+                    continue
+                produced += 1
+                yield (epoch, position), sample
+            if not self.train:
+                return
+            if produced == 0 and skip == 0:
+                raise RuntimeError(f"epoch {epoch} yielded no samples from {len(self.urls)} shard(s)")
+            epoch, skip = epoch + 1, 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        _, _, worker, _ = self._reader()
+        batch: list[dict[str, Any]] = []
+        reported = 0
+        for position, sample in self._decoded():
+            batch.append(sample)
+            if len(batch) == self.config.batch_size:
+                yield self._finish(batch, worker, position, reported)
+                reported, batch = self.skipped, []
+        if batch:  # only at eval: training streams never end
+            yield self._finish(batch, worker, position, reported)
+
+    def _finish(self, samples: list[dict[str, Any]], worker: int, position: StreamPosition, reported: int) -> Batch:
+        batch = collate(samples, self.tokenizer.pad_id)
+        batch["skipped"] = self.skipped - reported
+        batch["stream_position"] = (worker, *position)
+        return batch
+
+
+def make_loader(
+    urls: list[str] | tuple[str, ...],
+    config: DataConfig,
+    tokenizer: CaptionTokenizer,
+    *,
+    train: bool,
+    seed: int = 0,
+    resume: dict[int, StreamPosition] | None = None,
+    pin_memory: bool = False,
+    num_workers: int | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> DataLoader:
+    """A DataLoader yielding :data:`Batch` dicts (batching happens inside the readers).
+
+    ``rank``/``world_size`` default to the process group's; pass ``0``/``1`` to read everything.
+    """
+    workers = config.num_workers if num_workers is None else num_workers
+    stream = ShardStream(
+        urls, config, tokenizer, train=train, seed=seed, resume=resume, rank=rank, world_size=world_size
+    )
+    return DataLoader(
+        stream,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=config.prefetch_factor if workers > 0 else None,
+        persistent_workers=False,
+    )

@@ -1,0 +1,180 @@
+"""The two encoders of CLARA (paper §IV, Fig. 3).
+
+Audio, f_a: a Perceiver. A convolutional stem (Conv1d + GELU, later layers stride 2) turns
+log-mel frames into ``dim``-wide tokens with sinusoidal positions; a fixed set of learned
+latents cross-attends to them, the keys and values first passing through a convolution head
+and GELU (the paper's modification); a stack of latent self-attention blocks follows. The
+cost in the input length is linear and the parameter count does not depend on it.
+
+Text, f_t: a bidirectional pre-LN transformer over Whisper BPE tokens with sinusoidal
+("cosine") positions.
+
+Attention is ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA).
+Padding is honoured everywhere: padded frames are zeroed before every convolution (so a
+conv at the edge sees what it would see on the unpadded clip), masked out of attention keys,
+and both encoders pool over the sequence / latent axis with the mask. Padding therefore never
+changes an embedding (tested).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.config import AudioConfig, TextConfig
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """``[length, dim]`` sin/cos table of "Attention is all you need"."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10_000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return table
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over axis 1 of ``x [B, L, D]`` counting only ``mask [B, L]`` positions."""
+    if mask is None:
+        return x.mean(dim=1)
+    weights = mask.to(x.dtype)[..., None]
+    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+
+class Attention(nn.Module):
+    """Multi-head attention via SDPA; ``key_mask [B, Lk]`` True = attend."""
+
+    def __init__(self, dim: int, heads: int, kv_dim: int | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} not divisible by heads {heads}")
+        self.heads = heads
+        self.dropout = dropout
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(kv_dim or dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        batch, q_len, dim = x.shape
+        q = self.q(x).view(batch, q_len, self.heads, -1).transpose(1, 2)
+        k, v = self.kv(context).view(batch, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        attn_mask = None if key_mask is None else key_mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(y.transpose(1, 2).reshape(batch, q_len, dim))
+
+
+class MLP(nn.Sequential):
+    def __init__(self, dim: int, ratio: float, dropout: float) -> None:
+        hidden = int(dim * ratio)
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+
+class Block(nn.Module):
+    """Pre-LN self-attention block."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout=dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.drop(self.attn(h, h, mask))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+def _masked_conv(conv: nn.Conv1d, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv over ``x [B, L, C]`` with padded steps zeroed first; returns output and its mask."""
+    x = x.masked_fill(~mask[..., None], 0.0)
+    y = conv(x.transpose(1, 2)).transpose(1, 2)
+    lengths = mask.sum(dim=1)
+    (k,), (s,), (p,) = conv.kernel_size, conv.stride, conv.padding
+    out_lengths = torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
+    out_mask = torch.arange(y.shape[1], device=y.device)[None, :] < out_lengths[:, None]
+    return y, out_mask
+
+
+class CrossAttentionBlock(nn.Module):
+    """Latents attend to frames; K/V pass through Conv1d + GELU first (paper §IV)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+        super().__init__()
+        self.norm_latents = nn.LayerNorm(dim)
+        self.norm_frames = nn.LayerNorm(dim)
+        self.kv_conv = nn.Conv1d(dim, dim, kernel_size=3, padding=1)
+        self.attn = Attention(dim, heads, dropout=dropout)
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio, dropout)
+
+    def forward(self, latents: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        context, _ = _masked_conv(self.kv_conv, self.norm_frames(frames), mask)
+        context = F.gelu(context)
+        latents = latents + self.attn(self.norm_latents(latents), context, mask)
+        return latents + self.mlp(self.norm_mlp(latents))
+
+
+class PerceiverAudioEncoder(nn.Module):
+    """Log-mel ``[B, F, n_mels]`` + mask → pooled audio representation ``[B, dim]``."""
+
+    def __init__(self, config: AudioConfig) -> None:
+        super().__init__()
+        dim = config.dim
+        self.stem = nn.ModuleList(
+            nn.Conv1d(config.n_mels if i == 0 else dim, dim, kernel_size=3, stride=1 if i == 0 else 2, padding=1)
+            for i in range(config.stem_layers)
+        )
+        self.register_buffer("positions", sinusoidal_positions(config.max_frames, dim), persistent=False)
+        self.latents = nn.Parameter(torch.randn(config.n_latents, dim) * 0.02)
+        self.cross = CrossAttentionBlock(dim, config.cross_heads, config.mlp_ratio, config.dropout)
+        self.blocks = nn.ModuleList(
+            Block(dim, config.latent_heads, config.mlp_ratio, config.dropout) for _ in range(config.latent_layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.out_dim = dim
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = features
+        for conv in self.stem:
+            x, mask = _masked_conv(conv, x, mask)
+            x = F.gelu(x)
+        if x.shape[1] > self.positions.shape[0]:
+            raise ValueError(f"{x.shape[1]} frames exceed max_frames={self.positions.shape[0]}")
+        x = x + self.positions[: x.shape[1]].to(x.dtype)
+        latents = self.latents.to(x.dtype).expand(x.shape[0], -1, -1)
+        latents = self.cross(latents, x, mask)
+        for block in self.blocks:
+            latents = block(latents)
+        return masked_mean(self.norm(latents), None)
+
+
+class TextEncoder(nn.Module):
+    """Token ids ``[B, L]`` + mask → pooled text representation ``[B, dim]``."""
+
+    def __init__(self, config: TextConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(config.vocab_size, config.dim)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.register_buffer("positions", sinusoidal_positions(config.max_tokens, config.dim), persistent=False)
+        self.blocks = nn.ModuleList(
+            Block(config.dim, config.heads, config.mlp_ratio, config.dropout) for _ in range(config.layers)
+        )
+        self.norm = nn.LayerNorm(config.dim)
+        self.drop = nn.Dropout(config.dropout)
+        self.out_dim = config.dim
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if tokens.shape[1] > self.positions.shape[0]:
+            raise ValueError(f"{tokens.shape[1]} tokens exceed max_tokens={self.positions.shape[0]}")
+        x = self.drop(self.embed(tokens) + self.positions[: tokens.shape[1]])
+        for block in self.blocks:
+            x = block(x, mask)
+        return masked_mean(self.norm(x), mask)

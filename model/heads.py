@@ -1,0 +1,79 @@
+"""Residual projection heads g(.) and the assembled CLARA model (paper §IV, Eq. 2).
+
+``z_a = g_a(f_a(A))`` and ``z_t = g_t(f_t(T))``, both L2-normalised into the shared space.
+The model also owns the log-mel front end (run on the device) and the two learnable
+temperatures τ_a, τ_t of Eq. 3, stored as logs, initialised to log(1/0.07) and clamped to
+at most log(100) when used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.audio import LogMel
+from model.config import ModelConfig
+from model.encoders import PerceiverAudioEncoder, TextEncoder
+
+
+class ProjectionHead(nn.Module):
+    """Linear projection plus a GELU MLP residual, LayerNorm (CLAP/CLARA's head)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.project = nn.Linear(in_dim, out_dim)
+        self.fc = nn.Linear(out_dim, out_dim)
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        projected = self.project(x)
+        return self.norm(projected + self.drop(self.fc(F.gelu(projected))))
+
+
+class Clara(nn.Module):
+    """Audio and text encoders with their heads and the two temperatures."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.frontend = LogMel(config.audio)
+        self.audio_encoder = PerceiverAudioEncoder(config.audio)
+        self.text_encoder = TextEncoder(config.text)
+        self.audio_head = ProjectionHead(self.audio_encoder.out_dim, config.embed_dim, config.head_dropout)
+        self.text_head = ProjectionHead(self.text_encoder.out_dim, config.embed_dim, config.head_dropout)
+        init = math.log(1.0 / config.init_temperature)
+        self.log_tau_a = nn.Parameter(torch.tensor(init))
+        self.log_tau_t = nn.Parameter(torch.tensor(init))
+
+    def encode_audio(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Waveforms ``[B, T]`` at 48 kHz (zero-padded, with ``lengths``) → ``z_a [B, E]``, unit norm."""
+        features, mask = self.frontend(waveform, lengths)
+        return F.normalize(self.audio_head(self.audio_encoder(features, mask)).float(), dim=-1)
+
+    def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token ids ``[B, L]`` with padding mask → ``z_t [B, E]``, unit norm."""
+        return F.normalize(self.text_head(self.text_encoder(tokens, mask)).float(), dim=-1)
+
+    def temperatures(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(τ_a, τ_t)`` as multipliers of the cosine similarity, each ≤ max_logit_scale."""
+        cap = math.log(self.config.max_logit_scale)
+        return self.log_tau_a.clamp(max=cap).exp(), self.log_tau_t.clamp(max=cap).exp()
+
+    def forward(
+        self,
+        waveform: torch.Tensor,
+        audio_lengths: torch.Tensor,
+        tokens: torch.Tensor,
+        text_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(z_a, z_t, τ_a, τ_t)`` for a batch of pairs."""
+        tau_a, tau_t = self.temperatures()
+        return self.encode_audio(waveform, audio_lengths), self.encode_text(tokens, text_mask), tau_a, tau_t
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

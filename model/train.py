@@ -1,0 +1,328 @@
+"""Train CLARA's encoders on clara-corpus shards (paper §IV, §V-A).
+
+Plain PyTorch: AdamW, linear warmup then cosine decay, gradient clipping, bf16 autocast on
+CUDA (fp32 on the CPU), optional ``torch.compile``, gradient accumulation, DDP under
+``torchrun`` with all-gathered negatives, atomic checkpoints with everything an exact resume
+needs, TensorBoard scalars and a console progress line, and a validation pass.
+
+    python -m model.train --shards data/shards/demo-en --config tiny --run runs/tiny
+    torchrun --nproc-per-node=8 -m model.train --shards gs://b/c/{split}/{000000..000099}.tar \\
+        --config 100M --run runs/100m
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from model import distributed
+from model.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from model.config import PRESETS, OptimConfig, TrainConfig, apply_overrides, load_config
+from model.data import make_loader
+from model.heads import Clara, count_parameters
+from model.loss import distributed_clip_loss
+from model.shards import resolve_shards
+from model.tokenizer import CaptionTokenizer
+from model.validate import validate
+
+log = logging.getLogger("model.train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m model.train",
+        description="Train CLARA's audio and text encoders with the two-temperature CLIP loss on "
+        "clara-corpus WebDataset shards. Runs as one process (CPU or one GPU) or one process per "
+        "GPU under torchrun.",
+        epilog="Shard specs: a dataset folder (<out>/<name>, its train/ and valid/ are used), a "
+        "split folder, a corpus root holding several datasets, a .tar file, or a URL/brace pattern "
+        "(gs://, s3://, http(s)://, pipe:) where {split} is replaced by train/valid. "
+        "Example: python -m model.train --shards data/shards/demo-en --config tiny --run runs/tiny",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--shards", nargs="+", required=True, metavar="SPEC", help="shard specs (see below)")
+    parser.add_argument("--config", default="tiny", help=f"preset ({', '.join(PRESETS)}) or a YAML file")
+    parser.add_argument("--run", required=True, type=Path, help="run folder: checkpoints/ and tensorboard/")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="CKPT",
+        help="continue exactly from a checkpoint file, or (no value) from the run's latest; "
+        "the checkpoint's config is used, then --steps/--set apply",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set optim.lr=3e-4 --set data.batch_size=32 (repeatable)",
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return parser
+
+
+def lr_factor(step: int, optim: OptimConfig, total_steps: int) -> float:
+    """Multiplier of ``optim.lr``: linear warmup, then cosine down to ``optim.min_lr``."""
+    if step < optim.warmup_steps:
+        return (step + 1) / optim.warmup_steps
+    floor = optim.min_lr / optim.lr
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, total_steps - optim.warmup_steps))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
+    """AdamW; no weight decay on biases, norms, embeddings' positions or the temperatures."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if param.ndim < 2 or name.startswith("log_tau") else decay).append(param)
+    groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps)
+
+
+def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainConfig:
+    config = TrainConfig.from_dict(checkpoint["config"]) if checkpoint else load_config(args.config)
+    config = apply_overrides(config, args.overrides)
+    if args.steps is not None:
+        config.steps = args.steps
+    return config
+
+
+class Trainer:
+    """Owns the model, optimiser, data and logs of one run on one process."""
+
+    def __init__(self, config: TrainConfig, args: argparse.Namespace, ctx: distributed.Context) -> None:
+        self.config, self.args, self.ctx = config, args, ctx
+        self.run_dir: Path = args.run
+        torch.manual_seed(config.seed + ctx.rank)
+        self.model = Clara(config.model).to(ctx.device)
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, config.optim, config.steps)
+        )
+        self.tokenizer = CaptionTokenizer(config.model.text.max_tokens)
+        self.step = 0
+        self.stream_positions: dict[int, tuple[int, int]] = {}
+        wrapped: torch.nn.Module = self.model
+        if ctx.distributed:
+            wrapped = DistributedDataParallel(
+                self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+            )
+        self.ddp = wrapped
+        self.forward = torch.compile(wrapped) if config.compile else wrapped
+        self.amp = config.amp and ctx.device.type == "cuda"
+        self.writer = None
+
+    # -- state -------------------------------------------------------------------------
+    def load(self, checkpoint: dict) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.step = int(checkpoint["step"])
+        ranks = checkpoint["ranks"]
+        if len(ranks) == self.ctx.world_size and ranks[self.ctx.rank]["num_workers"] == self.config.data.num_workers:
+            set_rng_state(ranks[self.ctx.rank]["rng"])
+            self.stream_positions = dict(ranks[self.ctx.rank]["stream_positions"])
+        else:
+            log.warning("world size or loader workers changed: data restarts at the stream start (not exact)")
+
+    def save(self) -> None:
+        rank_state = {
+            "rng": rng_state(),
+            "stream_positions": dict(self.stream_positions),
+            "num_workers": self.config.data.num_workers,
+        }
+        ranks = distributed.gather_objects(rank_state, self.ctx)
+        if self.ctx.is_main:
+            state = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "config": self.config.to_dict(),
+                "ranks": ranks,
+                "world_size": self.ctx.world_size,
+            }
+            path = save_checkpoint(self.run_dir, self.step, state, keep=self.config.keep_checkpoints)
+            log.info("checkpoint %s", path)
+        distributed.barrier(self.ctx)
+
+    # -- loop --------------------------------------------------------------------------
+    def train_step(self, batches) -> tuple[float, float, int]:
+        """One optimiser step over ``accum_steps`` micro-batches; returns (loss, data wait s, samples)."""
+        accum = self.config.optim.accum_steps
+        total_loss, waited, samples = 0.0, 0.0, 0
+        for micro in range(accum):
+            started = time.perf_counter()
+            batch = next(batches)
+            waited += time.perf_counter() - started
+            self.stream_positions[batch["stream_position"][0]] = tuple(batch["stream_position"][1:])
+            self.skipped += int(batch["skipped"])
+            sync = nullcontext() if micro == accum - 1 or not self.ctx.distributed else self.ddp.no_sync()
+            with sync:
+                autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+                with autocast:
+                    z_a, z_t, tau_a, tau_t = self.forward(
+                        batch["audio"].to(self.ctx.device, non_blocking=True),
+                        batch["audio_lengths"].to(self.ctx.device, non_blocking=True),
+                        batch["tokens"].to(self.ctx.device, non_blocking=True),
+                        batch["text_mask"].to(self.ctx.device, non_blocking=True),
+                    )
+                loss = distributed_clip_loss(z_a, z_t, tau_a, tau_t, local_loss=self.config.local_loss)
+                (loss / accum).backward()
+            total_loss += loss.item() / accum
+            samples += z_a.shape[0]
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return total_loss, waited, samples
+
+    def run(self) -> dict[str, float]:
+        config, ctx = self.config, self.ctx
+        train = resolve_shards(self.args.shards, "train")
+        if not train.urls:
+            raise FileNotFoundError(f"no train shards under {self.args.shards}")
+        valid = resolve_shards(self.args.shards, "valid")
+        if ctx.is_main:
+            self._open_logs(train.num_samples, len(train.urls))
+        loader = make_loader(
+            train.urls,
+            config.data,
+            self.tokenizer,
+            train=True,
+            seed=config.seed,
+            resume=self.stream_positions,
+            pin_memory=ctx.device.type == "cuda",
+        )
+        batches = iter(loader)
+        self.skipped = 0
+        window = {"loss": 0.0, "wait": 0.0, "time": 0.0, "samples": 0, "steps": 0}
+        last: dict[str, float] = {}
+        while self.step < config.steps:
+            started = time.perf_counter()
+            loss, waited, samples = self.train_step(batches)
+            for key, value in (("loss", loss), ("wait", waited), ("samples", samples), ("steps", 1)):
+                window[key] += value
+            window["time"] += time.perf_counter() - started
+            if self.step % config.log_every == 0 or self.step == config.steps:
+                last = self._log(window, train.num_samples)
+                window = dict.fromkeys(window, 0.0)
+            if self.step % config.ckpt_every == 0 or self.step == config.steps:
+                self.save()
+            if valid.urls and (self.step % config.val_every == 0 or self.step == config.steps):
+                last.update({f"val_{k}": v for k, v in self._validate(valid.urls).items()})
+        if self.writer:
+            self.writer.close()
+        return last
+
+    def _open_logs(self, num_samples: int | None, num_shards: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        (self.run_dir / "config.yaml").write_text(_yaml(self.config.to_dict()))
+        log.info(
+            "model %s: %.2fM parameters (audio %.2fM, text %.2fM); %d train shard(s), %s samples; world %d on %s",
+            self.config.name,
+            count_parameters(self.model) / 1e6,
+            count_parameters(self.model.audio_encoder) / 1e6,
+            count_parameters(self.model.text_encoder) / 1e6,
+            num_shards,
+            num_samples if num_samples is not None else "?",
+            self.ctx.world_size,
+            self.ctx.device,
+        )
+
+    def _log(self, window: dict[str, float], num_samples: int | None) -> dict[str, float]:
+        steps = max(window["steps"], 1)
+        loss = distributed.all_reduce_mean(window["loss"] / steps, self.ctx)
+        tau_a, tau_t = (t.item() for t in self.model.temperatures())
+        global_samples = window["samples"] * self.ctx.world_size
+        metrics = {
+            "loss": loss,
+            "tau_a": tau_a,
+            "tau_t": tau_t,
+            "lr": self.scheduler.get_last_lr()[0],
+            "samples_per_s": global_samples / max(window["time"], 1e-9),
+            "data_wait": window["wait"] / max(window["time"], 1e-9),
+            "skipped": float(self.skipped),
+        }
+        if self.ctx.is_main and self.writer:
+            for name, value in metrics.items():
+                self.writer.add_scalar(f"train/{name}", value, self.step)
+            seen = self.step * self.config.data.batch_size * self.config.optim.accum_steps * self.ctx.world_size
+            epoch = f" | epoch {seen / num_samples:.2f}" if num_samples else ""
+            log.info(
+                "step %*d/%d | loss %.4f | τa %.2f τt %.2f | lr %.2e | %.1f samples/s | data %.0f%%%s",
+                len(str(self.config.steps)), self.step, self.config.steps, loss, tau_a, tau_t,
+                metrics["lr"], metrics["samples_per_s"], 100 * metrics["data_wait"], epoch,
+            )  # fmt: skip
+        return metrics
+
+    def _validate(self, urls: tuple[str, ...]) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.ctx.is_main:
+            loader = make_loader(urls, self.config.data, self.tokenizer, train=False, rank=0, world_size=1)
+            metrics = validate(self.model, loader, self.ctx.device, self.config.val_batches, amp=self.amp)
+            if self.writer:
+                for name, value in metrics.items():
+                    self.writer.add_scalar(f"valid/{name}", value, self.step)
+            shown = " | ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "samples")
+            log.info("valid @ %d (%d samples) | %s", self.step, int(metrics.get("samples", 0)), shown)
+        distributed.barrier(self.ctx)
+        return metrics
+
+
+def _yaml(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``python -m model.train``, ``clara train``, ``make train``)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        checkpoint = None
+        if args.resume:
+            checkpoint = read_checkpoint(args.run if args.resume == "latest" else args.resume)
+        config = resolve_config(args, checkpoint)
+        if args.print_config:
+            print(_yaml(config.to_dict()), end="")
+            return 0
+        ctx = distributed.setup(args.device)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        print(f"model.train: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        if ctx.distributed:
+            logging.getLogger().setLevel(logging.INFO if ctx.is_main else logging.WARNING)
+        trainer = Trainer(config, args, ctx)
+        if checkpoint is not None:
+            trainer.load(checkpoint)
+            log.info("resumed from step %d", trainer.step)
+        trainer.run()
+    except FileNotFoundError as error:
+        print(f"model.train: error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        distributed.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
