@@ -1,0 +1,60 @@
+"""Command-line options of the augment stage, as a Beam ``PipelineOptions`` subclass.
+
+    --augment noise,reverb,clip,mask,pitch,gain   which augmentations ("all", "none")
+    --augment-copies N                            augmented copies per sample (originals always kept)
+    --augment-seed S                              seed of every draw
+    --augment-probability P                       chance each non-noise effect joins a copy
+    --noise-source generated|folder               where background sounds come from
+    --noise-input PATH                            the folder (local, gs://, s3://) for ``folder``
+    --noise-max-clips N                           at most N clips held per worker
+
+Flags take dashes or underscores (``--augment_copies`` works too, Beam's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from augment.stage import AugmentSettings, parse_augmentations
+
+NOISE_SOURCES: tuple[str, ...] = ("generated", "folder")
+
+
+def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the augment flags on any argparse parser (Beam's or a plain one)."""
+    parser.add_argument(
+        "--augment",
+        default="none",
+        help="comma-separated augmentations: noise,reverb,clip,mask,pitch,gain (or all / none)",
+    )
+    parser.add_argument("--augment-copies", "--augment_copies", dest="augment_copies", type=int, default=1)
+    parser.add_argument("--augment-seed", "--augment_seed", dest="augment_seed", type=int, default=0)
+    parser.add_argument(
+        "--augment-probability", "--augment_probability", dest="augment_probability", type=float, default=0.5
+    )
+    parser.add_argument(
+        "--noise-source", "--noise_source", dest="noise_source", choices=NOISE_SOURCES, default="generated"
+    )
+    parser.add_argument("--noise-input", "--noise_input", dest="noise_input", default=None)
+    parser.add_argument("--noise-max-clips", "--noise_max_clips", dest="noise_max_clips", type=int, default=200)
+
+
+class AugmentOptions(PipelineOptions):
+    """``options.view_as(AugmentOptions)`` gives the augment flags."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        add_augment_arguments(parser)
+
+
+def settings_from_options(options: Any) -> AugmentSettings:
+    """``AugmentSettings`` from parsed options (a ``PipelineOptions`` view or an argparse namespace)."""
+    return AugmentSettings(
+        augmentations=parse_augmentations(getattr(options, "augment", "none")),
+        copies=int(getattr(options, "augment_copies", 1)),
+        seed=int(getattr(options, "augment_seed", 0)),
+        apply_probability=float(getattr(options, "augment_probability", 0.5)),
+    )

@@ -1,0 +1,207 @@
+"""The augment stage: keeps each sample and adds ``copies`` augmented ones (paper §III-A2, Fig. 2).
+
+Per copy k (1..copies), everything is drawn from a generator seeded by (seed, sample key, k), so
+a rerun gives byte-identical audio and JSON:
+
+- which effects apply: ``noise`` whenever it is enabled (it is the paper's central augmentation
+  and what the combined caption speaks of), every other enabled effect with probability
+  ``apply_probability``, and at least one effect per copy;
+- the noise: chosen from the bank by key (:meth:`NoiseBank.choose`), λ drawn in [0.01, 0.8]
+  (λ is the noise's weight, see ``mix.py``), a random start in the noise;
+- each effect's parameters (``effects.py``).
+
+Effects are layered in a fixed order — pitch, gain, reverb (the voice and the room), noise (the
+environment), mask, clip (the channel) — and recorded as ``Augmentation(name, params)`` with
+every parameter needed to redo them. The copy's first caption is the combined
+t̂ = f(p^t + t_i + t_j) (origin ``template``, ``text.py``); the original captions follow, and the
+noise label joins the tags. A copy that fails becomes a ``Failure``; its original still goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from augment import effects
+from augment.mix import NOISE_WEIGHT_RANGE, draw_noise_weight, mix_noise
+from augment.noise import NoiseBank
+from augment.text import combine_caption
+from schemas import SAMPLE_RATE, Augmentation, Caption, Failure
+
+if TYPE_CHECKING:  # the Sample type lives in transforms/stage.py; augment/ imports only schemas at run time
+    from transforms.stage import Sample
+
+ORDER: tuple[str, ...] = ("pitch", "gain", "reverb", "noise", "mask", "clip")
+AUGMENTATIONS: frozenset[str] = frozenset(ORDER)
+DEFAULT_AUGMENTATIONS: tuple[str, ...] = ("noise", "reverb", "clip", "mask", "pitch", "gain")
+CAPTION_LANGUAGE = "en"
+"""The prefix templates are English; a quoted transcript stays in its own language."""
+
+
+def parse_augmentations(spec: str | None) -> tuple[str, ...]:
+    """``"noise,reverb"`` → ("noise", "reverb"); ``"all"`` → every one; ``""``/``"none"`` → ()."""
+    if spec is None or spec.strip().lower() in ("", "none", "off"):
+        return ()
+    if spec.strip().lower() == "all":
+        return DEFAULT_AUGMENTATIONS
+    names = tuple(dict.fromkeys(n.strip().lower() for n in spec.split(",") if n.strip()))
+    unknown = sorted(set(names) - AUGMENTATIONS)
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {unknown}; expected some of {sorted(AUGMENTATIONS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """What the augment stage does: which augmentations, how many copies, the seed."""
+
+    augmentations: tuple[str, ...] = DEFAULT_AUGMENTATIONS
+    copies: int = 1
+    seed: int = 0
+    apply_probability: float = 0.5
+    noise_weight_range: tuple[float, float] = NOISE_WEIGHT_RANGE
+
+    def __post_init__(self) -> None:
+        unknown = set(self.augmentations) - AUGMENTATIONS
+        if unknown:
+            raise ValueError(f"unknown augmentation(s) {sorted(unknown)}")
+        if self.copies < 0:
+            raise ValueError("copies must be >= 0")
+        if not 0.0 <= self.apply_probability <= 1.0:
+            raise ValueError("apply_probability must lie in [0, 1]")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.augmentations) and self.copies > 0
+
+
+def copy_rng(seed: int, key: str, copy_index: int) -> np.random.Generator:
+    """The generator of one augmented copy: a pure function of (seed, sample key, copy index)."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return np.random.default_rng([seed, copy_index, digest])
+
+
+class AugmentStage:
+    """In-shard stage (``transforms/stage.py`` protocol) adding augmented copies of each sample."""
+
+    name = "augment"
+
+    def __init__(
+        self,
+        settings: AugmentSettings,
+        noise_bank: NoiseBank | None = None,
+        noise_bank_factory: Callable[[], NoiseBank] | None = None,
+        sample_rate: int = SAMPLE_RATE,
+    ) -> None:
+        self.settings = settings
+        self.noise_bank = noise_bank
+        self._noise_bank_factory = noise_bank_factory
+        self.sample_rate = sample_rate
+        self.counts: Counter[str] = Counter()
+
+    @classmethod
+    def from_options(cls, options: Any, noise_bank_factory: Callable[[], NoiseBank] | None = None) -> AugmentStage:
+        """Build from ``AugmentOptions`` (``augment/options.py``); the bank loads in ``setup()``."""
+        from augment.options import AugmentOptions, settings_from_options
+
+        view = options.view_as(AugmentOptions) if hasattr(options, "view_as") else options
+        return cls(settings_from_options(view), noise_bank_factory=noise_bank_factory)
+
+    def setup(self) -> None:
+        if self.noise_bank is None and self._noise_bank_factory is not None and self._needs_noise:
+            self.noise_bank = self._noise_bank_factory()
+        if self._needs_noise and self.noise_bank is None:
+            raise ValueError("the 'noise' augmentation needs a noise bank")
+
+    @property
+    def _needs_noise(self) -> bool:
+        return self.settings.enabled and "noise" in self.settings.augmentations
+
+    def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
+        if not self.settings.enabled:
+            return list(samples), []
+        self.setup()
+        out: list[Sample] = []
+        failures: list[Failure] = []
+        for sample in samples:
+            out.append(sample)
+            for k in range(1, self.settings.copies + 1):
+                try:
+                    out.append(self.augment(sample, k))
+                    self.counts["copies"] += 1
+                except Exception as error:  # noqa: BLE001 - any failure is a dead letter, never a crash
+                    self.counts["failed"] += 1
+                    failures.append(sample.derive(augment_index=k).fail(self.name, "augment_error", repr(error)))
+        return out, failures
+
+    def augment(self, sample: Sample, copy_index: int) -> Sample:
+        """The ``copy_index``-th augmented copy of ``sample``."""
+        rng = copy_rng(self.settings.seed, sample.key, copy_index)
+        chosen = self._choose_effects(rng)
+        audio = np.asarray(sample.audio, dtype=np.float32)
+        applied: list[Augmentation] = []
+        noise_label: str | None = None
+        for name in chosen:
+            if name == "noise":
+                audio, params = self._mix(audio, sample.key, copy_index, rng)
+                noise_label = params["noise_label"]
+            else:
+                params = effects.draw_params(name, rng, audio, self.sample_rate)
+                audio = effects.apply_effect(name, audio, params, self.sample_rate)
+            applied.append(Augmentation(name=name, params=params))
+            self.counts[name] += 1
+        caption = combine_caption(
+            key=sample.key,
+            transcript=sample.transcript,
+            description=_description(sample),
+            noise_label=noise_label,
+            effects=[(a.name, a.params) for a in applied if a.name != "noise"],
+        )
+        tags = sample.tags + ([noise_label] if noise_label and noise_label not in sample.tags else [])
+        return sample.derive(
+            augment_index=copy_index,
+            audio=audio,
+            captions=[Caption(text=caption, language=CAPTION_LANGUAGE, origin="template"), *sample.captions],
+            tags=tags,
+            augmentations=[*sample.augmentations, *applied],
+            original_data={**sample.original_data, "augmented_from": sample.key},
+        )
+
+    def _choose_effects(self, rng: np.random.Generator) -> list[str]:
+        enabled = [n for n in ORDER if n in self.settings.augmentations]
+        chosen = [n for n in enabled if n == "noise" or rng.random() < self.settings.apply_probability]
+        if not chosen:
+            chosen = [enabled[int(rng.integers(0, len(enabled)))]]
+        return chosen
+
+    def _mix(
+        self, audio: np.ndarray, key: str, copy_index: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        assert self.noise_bank is not None
+        index, label, noise = self.noise_bank.choose(key, salt=copy_index)
+        weight = draw_noise_weight(rng, *self.settings.noise_weight_range)
+        result = mix_noise(audio, noise, weight, noise_offset=int(rng.integers(0, noise.size)))
+        params = {
+            "noise_label": label,
+            "noise_bank": self.noise_bank.name,
+            "noise_index": index,
+            "noise_weight_lambda": result.noise_weight,
+            "snr_db": result.snr_db,
+            "noise_offset_s": round(result.noise_offset / self.sample_rate, 4),
+            "looped": result.looped,
+            "peak_scale": result.peak_scale,
+        }
+        return result.audio, params
+
+
+def _description(sample: Sample) -> str | None:
+    """t_i for a sample without a transcript: its first non-transcript caption."""
+    for caption in sample.captions:
+        if caption.origin != "transcript":
+            return caption.text
+    return sample.captions[0].text if sample.captions else None
