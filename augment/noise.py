@@ -149,5 +149,7 @@ def default_noise_bank(
         lambda s: rain(duration_s, s, sample_rate),
         lambda s: babble(speech, duration_s, s, sample_rate),
     )
-    entries = tuple((label, gen(seed + i)) for i, (label, gen) in enumerate(zip(DEFAULT_LABELS, generators)))
+    entries = tuple(
+        (label, gen(seed + i)) for i, (label, gen) in enumerate(zip(DEFAULT_LABELS, generators, strict=True))
+    )
     return NoiseBank(entries=entries, name="generated", sample_rate=sample_rate)

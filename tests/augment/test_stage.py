@@ -65,7 +65,7 @@ def test_augmenting_twice_gives_identical_audio_and_params(small_bank: NoiseBank
     settings = AugmentSettings(copies=2, seed=9)
     first, _ = run(AugmentStage(settings, noise_bank=small_bank), [make_sample()])
     second, _ = run(AugmentStage(settings, noise_bank=small_bank), [make_sample()])
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert np.array_equal(a.audio, b.audio)
         assert a.augmentations == b.augmentations and a.captions == b.captions
 
