@@ -178,8 +178,12 @@ def build_pipeline(
     out: str,
     name: str,
     settings: dict[str, Any],
-) -> None:
-    """Add the shard build to ``pipeline``; ``records`` is a PCollection of SourceItem | Failure."""
+) -> tuple[beam.PCollection, beam.PCollection]:
+    """Add the shard build to ``pipeline``; ``records`` is a PCollection of SourceItem | Failure.
+
+    Returns the PCollections of per-shard stats and of failures outside shards (source rows,
+    duplicate keys, shards whose step raised), for tests and callers that want them.
+    """
     fractions = settings["split_fractions"]
     shard_size = int(settings.get("shard_size", 512))
     max_seconds = settings.get("shard_max_seconds")
@@ -218,6 +222,7 @@ def build_pipeline(
             failures=beam.pvalue.AsList(other_failures),
         )
     )
+    return stats, other_failures
 
 
 def _card_settings(settings: dict[str, Any]) -> dict[str, Any]:

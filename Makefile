@@ -1,0 +1,80 @@
+# clara-corpus. `make shards` builds the demo corpus; `make test` runs the tests.
+# Both install what they need on first use (the `install` target, behind a stamp).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# LANG is also the shell's locale variable: read the corpus language from it only when it
+# was given on the command line (make shards LANG=fr), and give recipes a sane locale.
+CORPUS_LANG := $(if $(filter command line,$(origin LANG)),$(LANG),en)
+override LANG := C.UTF-8
+export LANG
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SOURCE  ?= demo
+INPUT   ?=
+OUT     ?= data/shards
+RUNNER  ?= direct
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+ARGS    ?=
+SHARDS  ?= $(OUT)/demo-en
+CONFIG  ?= tiny
+RUN     ?= runs/$(CONFIG)
+NGPU    := $(shell nvidia-smi -L 2>/dev/null | wc -l)
+TEST_ARGS ?=
+
+.PHONY: help install shards validate test bench lint format clean clean-all train
+
+help:
+	@echo "make shards [LANG=en] [SOURCE=demo] [INPUT=dir] [OUT=data/shards] [RUNNER=direct|portable|dataflow|flink] [WORKERS=n] [ARGS=...]"
+	@echo "make validate OUT=dir     check shards against the contract"
+	@echo "make test                 run the test suite"
+	@echo "make train SHARDS=dir CONFIG=tiny RUN=runs/x"
+	@echo "make bench | lint | clean | install"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+shards: $(STAMP)
+	$(PY) -m pipelines.cli shards --source $(SOURCE) --lang $(CORPUS_LANG) $(if $(INPUT),--input $(INPUT)) \
+		--output $(OUT) --runner $(RUNNER) --workers $(WORKERS) $(ARGS)
+
+validate: $(STAMP)
+	$(PY) -m pipelines.cli validate $(OUT) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(TEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/shard_build.py $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+train: $(STAMP)
+ifeq ($(shell test $(NGPU) -gt 1 && echo multi),multi)
+	$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NGPU) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(ARGS)
+else
+	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(ARGS)
+endif
+
+clean:
+	rm -rf data/shards .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
+
+clean-all: clean
+	rm -rf $(VENV) runs

@@ -1,0 +1,106 @@
+"""The data contract: records round-trip, the exported JSON Schema is current and strict."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from schemas import (
+    Augmentation,
+    Caption,
+    SampleMeta,
+    ShardStats,
+    SourceItem,
+    WordAlignment,
+    make_key,
+    sample_json_schema,
+    sample_key,
+)
+from schemas.sample_schema import SCHEMA_PATH
+from schemas.vocab import iso639_3, normalize_age_group, normalize_emotion, normalize_gender, normalize_language
+
+
+def _meta(**changes) -> SampleMeta:
+    captions = (Caption("A man saying 'hi'", "en", "template"), Caption("hi", "en", "transcript"))
+    base = dict(
+        key="demo-en-0-00001_000_0",
+        text=tuple(c.text for c in captions),
+        tag=("speech", "happy"),
+        original_data={"language": "en", "dataset": "demo", "source_id": "en/0/00001", "gender": "male"},
+        captions=captions,
+        duration_s=1.25,
+        split="train",
+        segment={"index": 0, "start_s": 0.0, "duration_s": 1.25, "source_duration_s": 1.25},
+        alignment=(WordAlignment("hi", 0.1, 0.3),),
+        augmentations=(Augmentation("gain", {"db": -3.0}),),
+    )
+    base.update(changes)
+    return SampleMeta(**base)
+
+
+def test_sample_meta_round_trips_through_json():
+    meta = _meta()
+    text = json.dumps(meta.to_json_dict())
+    assert SampleMeta.from_dict(json.loads(text)) == meta
+
+
+def test_source_item_round_trips_with_nested_words():
+    item = SourceItem(key="k1", uri="/x.wav", dataset="d", source_id="1", words=(WordAlignment("a", 0.0, 0.1),), labels=("dog",))
+    assert SourceItem.from_dict(json.loads(json.dumps(item.to_dict()))) == item
+
+
+def test_sample_json_validates_and_schema_file_is_current():
+    jsonschema.validate(_meta().to_json_dict(), sample_json_schema())
+    assert json.loads(SCHEMA_PATH.read_text()) == sample_json_schema(), "run python -m schemas.sample_schema"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.pop("text"),
+        lambda d: d["original_data"].pop("language"),
+        lambda d: d.update(sample_rate=44100),
+        lambda d: d.update(split="dev"),
+        lambda d: d["captions"][0].update(origin="guess"),
+        lambda d: d.update(key="a.b"),
+        lambda d: d.update(unexpected=1),
+    ],
+)
+def test_schema_rejects_broken_samples(mutate):
+    data = _meta().to_json_dict()
+    mutate(data)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, sample_json_schema())
+
+
+def test_text_must_match_captions_and_be_non_empty():
+    with pytest.raises(ValueError):
+        _meta(text=("other",))
+    with pytest.raises(ValueError):
+        Caption(" ", "en", "template")
+
+
+def test_keys_are_webdataset_safe():
+    assert make_key("cv", "fr", "common_voice_fr_1.mp3") == "cv-fr-common_voice_fr_1_mp3"
+    assert "." not in make_key("a.b/c", "../d")
+    assert sample_key("abc", 3, 2) == "abc_003_2"
+    with pytest.raises(ValueError):
+        SourceItem(key="bad.key", uri="x", dataset="d", source_id="1")
+    with pytest.raises(ValueError):
+        SourceItem(key="k", uri="x", dataset="d", source_id="1", split="dev")
+
+
+def test_vocabularies_normalise_dataset_labels():
+    assert normalize_emotion("ANG") == "angry" and normalize_emotion("happiness") == "happy"
+    assert normalize_emotion("weird") is None
+    assert normalize_gender("F") == "female" and normalize_gender("other") == "unknown" and normalize_gender(None) == "unknown"
+    assert normalize_age_group(34) == "thirties" and normalize_age_group("teens") == "teen" and normalize_age_group(8) == "child"
+    assert normalize_language("fr-FR") == "fr" and normalize_language("deu") == "de" and normalize_language("German") == "de"
+    assert normalize_language(None) == "und" and iso639_3("rw") == "kin"
+
+
+def test_shard_stats_round_trip():
+    stats = ShardStats("000001", "train", 3, 2, 1, 5, 12.5, 1000, seconds_by_language={"en": 12.5})
+    assert ShardStats.from_dict(stats.to_dict()) == stats
