@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
