@@ -33,6 +33,7 @@ _EVENT_WORD = 1
 _EVENT_MSG_TERMINATED = 6
 _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE, _PARAM_WORDGAP = 1, 2, 3, 4, 7
 _CHARS_UTF8 = 1
+_M_PERTURB = -6  # glibc mallopt parameter
 
 
 class _EventId(ctypes.Union):
@@ -148,6 +149,13 @@ class _Engine:
 
     @classmethod
     def speak(cls, text: str, voice: str, style: Style) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        # espeak-ng draws noise from libc's rand() and reads some heap memory before writing
+        # it: seed rand() and have glibc fill new allocations with a fixed byte, or the
+        # parent's history leaks into the waveform (only ever done in the forked child).
+        libc = ctypes.CDLL(None)
+        libc.srand(0)
+        if hasattr(libc, "mallopt"):
+            libc.mallopt(_M_PERTURB, 0x5A)
         return cls().run(text, voice, style)
 
     def run(self, text: str, voice: str, style: Style) -> tuple[np.ndarray, list[tuple[int, int, int]]]:

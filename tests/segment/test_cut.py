@@ -20,7 +20,7 @@ from transforms.segment.cut import (
 @st.composite
 def word_sequences(draw):
     """Words of 0.05-2 s separated by gaps of 0-1.5 s, starting after up to 1 s of silence."""
-    n = draw(st.integers(1, 80))
+    n = draw(st.integers(1, 50))
     t = draw(st.floats(0, 1.0))
     words = []
     for i in range(n):
@@ -31,7 +31,7 @@ def word_sequences(draw):
     return words, round(words[-1].end_s + tail, 4)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(word_sequences(), st.floats(3.0, 12.0))
 def test_every_segment_is_within_the_limit_and_holds_each_word_once(case, max_seconds):
     words, duration = case
@@ -41,7 +41,7 @@ def test_every_segment_is_within_the_limit_and_holds_each_word_once(case, max_se
     assert covered == list(range(len(words)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(word_sequences(), st.floats(3.0, 12.0))
 def test_no_cut_falls_inside_a_word(case, max_seconds):
     words, duration = case
@@ -54,7 +54,7 @@ def test_no_cut_falls_inside_a_word(case, max_seconds):
         assert p.end_s >= words[p.last_word].end_s - 1e-3
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(word_sequences())
 def test_segments_do_not_overlap_and_stay_inside_the_source(case):
     words, duration = case

@@ -1,0 +1,105 @@
+"""Training: the model learns, resuming is exact, the CLI writes checkpoints and logs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from model import distributed
+from model.checkpoint import find_checkpoint, load_clara, read_checkpoint
+from model.config import TrainConfig
+from model.heads import Clara
+from model.loss import clip_loss
+from model.train import Trainer, build_optimizer, build_parser, lr_factor, main
+from tests.model.conftest import MICRO_OVERRIDES
+
+
+def test_a_tiny_model_overfits_a_handful_of_pairs(micro_config: TrainConfig) -> None:
+    torch.manual_seed(0)
+    n = 8
+    model = Clara(micro_config.model)
+    micro_config.optim.lr = 2e-3
+    optimizer = build_optimizer(model, micro_config.optim)
+    audio = torch.randn(n, 9_600) * 0.3
+    lengths = torch.full((n,), 9_600)
+    tokens = torch.randint(0, 50_000, (n, 6))
+    mask = torch.ones_like(tokens, dtype=torch.bool)
+    for _ in range(60):
+        loss = clip_loss(*model(audio, lengths, tokens, mask))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.25 * math.log(n)
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_the_floor(micro_config: TrainConfig) -> None:
+    optim = micro_config.optim
+    optim.warmup_steps, optim.lr, optim.min_lr = 10, 1e-3, 1e-5
+    assert math.isclose(lr_factor(4, optim, 100), 0.5)
+    assert math.isclose(lr_factor(10, optim, 100), 1.0)
+    assert math.isclose(lr_factor(100, optim, 100), 0.01)
+
+
+def _trainer(shards: Path, run: Path, steps: int, *extra: str) -> Trainer:
+    argv = ["--shards", str(shards), "--run", str(run), "--steps", str(steps)]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=2", "log_every=1", "val_every=1000", *extra]:
+        argv += ["--set", override]
+    args = build_parser().parse_args(argv)
+    from model.train import resolve_config
+
+    return Trainer(resolve_config(args, None), args, distributed.setup("cpu"))
+
+
+def test_resuming_gives_the_same_next_step_losses_as_not_stopping(toy_shards: Path, tmp_path: Path) -> None:
+    overrides = ("model.head_dropout=0.1", "optim.warmup_steps=2")
+    straight = _trainer(toy_shards, tmp_path / "straight", 5, *overrides)
+    straight.run()
+    interrupted = _trainer(toy_shards, tmp_path / "interrupted", 5, *overrides)
+    interrupted.config.steps = 3  # stop after the checkpoint at step 2 (and one more step)
+    interrupted.run()
+    checkpoint = read_checkpoint(tmp_path / "interrupted" / "checkpoints" / "step_00000002.pt")
+    resumed = _trainer(toy_shards, tmp_path / "interrupted", 5, *overrides)
+    resumed.load(checkpoint)
+    resumed.run()
+    assert resumed.step == 5 and len(resumed.losses) == 3
+    assert resumed.losses == straight.losses[2:]
+
+
+def test_cli_trains_writes_checkpoints_and_tensorboard_and_loads_back(toy_shards: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    argv = ["--shards", str(toy_shards), "--config", "tiny", "--run", str(run), "--steps", "2", "--device", "cpu"]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=1", "keep_checkpoints=1", "val_every=2", "val_batches=2"]:
+        argv += ["--set", override]
+    assert main(argv) == 0
+    assert find_checkpoint(run).name == "step_00000002.pt"
+    assert [p.name for p in (run / "checkpoints").glob("*.pt")] == ["step_00000002.pt"]
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    loaded = load_clara(run)
+    assert loaded.step == 2 and loaded.config.model.audio.dim == 32
+    z_a = loaded.embed_audio([torch.randn(4_800).numpy(), torch.randn(96_000)])
+    z_t = loaded.embed_text(["a clear beep", "un bip clair"], ["en", "fr"])
+    assert z_a.shape == z_t.shape == (2, 32)
+    torch.testing.assert_close(z_t.norm(dim=-1), torch.ones(2))
+
+
+def test_cli_resume_continues_from_the_latest_checkpoint(toy_shards: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    argv = ["--shards", str(toy_shards), "--run", str(run), "--device", "cpu"]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=1", "val_every=100"]:
+        argv += ["--set", override]
+    assert main([*argv, "--steps", "1"]) == 0
+    assert main([*argv, "--steps", "2", "--resume"]) == 0
+    assert read_checkpoint(run)["step"] == 2
+
+
+def test_cli_reports_missing_shards_with_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["--shards", str(tmp_path / "nope"), "--run", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_print_config_applies_overrides(capsys) -> None:
+    assert main(["--shards", "x", "--run", "r", "--config", "100M", "--set", "optim.lr=3e-4", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "lr: 0.0003" in out and "latent_layers: 10" in out
