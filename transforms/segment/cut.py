@@ -266,9 +266,12 @@ def _span(
         if end - start > max_seconds:  # the words alone overflow: hard limit, centred
             middle = (start + end) / 2
             start, end = middle - max_seconds / 2, middle + max_seconds / 2
+    start, end = round(start, 4), round(end, 4)
+    if end - start > max_seconds:  # rounding must not push a segment over the limit
+        end = start + max_seconds
     return PlannedSegment(
-        start_s=round(start, 4),
-        end_s=round(min(end, start + max_seconds), 4),
+        start_s=start,
+        end_s=end,
         first_word=i,
         last_word=j,
     )

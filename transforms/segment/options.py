@@ -1,12 +1,15 @@
-"""Settings of the segment stage: a dataclass, argparse flags and a Beam ``PipelineOptions`` view."""
+"""Settings of the segment stage: a dataclass and its argparse flags.
+
+The Beam ``PipelineOptions`` view lives in ``beam_options.py``, imported only on request:
+``PipelineOptions`` subclasses register globally on import, and their flags are then
+re-parsed by every SDK worker (see ``pipelines/options.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, fields
 from typing import Any
-
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.segment.models import DEFAULT_MODEL
 
@@ -161,14 +164,6 @@ def add_segment_args(parser: argparse.ArgumentParser | Any) -> None:
     )
 
 
-class SegmentOptions(PipelineOptions):
-    """The segment flags as a Beam options view: ``options.view_as(SegmentOptions)``."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser: Any) -> None:
-        add_segment_args(parser)
-
-
 def settings_from_options(options: Any) -> SegmentSettings:
     """Settings from a ``PipelineOptions`` (any view), an argparse ``Namespace`` or a dict."""
     if isinstance(options, PipelineOptions):
@@ -200,3 +195,19 @@ def _flag_dests() -> list[str]:
     parser = argparse.ArgumentParser(add_help=False)
     add_segment_args(parser)
     return [action.dest for action in parser._actions]
+
+
+def check_settings(values: Any) -> SegmentSettings:
+    """The settings, or one ``ValueError`` line saying why they can't work (before any work starts).
+
+    With ``--aligner mfa`` this also checks that MFA runs here.
+    """
+    settings = settings_from_options(values)
+    if settings.aligner == "mfa":
+        from transforms.segment.mfa import MfaAligner, MfaUnavailableError
+
+        try:
+            MfaAligner(settings.mfa_dictionary, settings.mfa_acoustic_model, binary=settings.mfa_binary).setup()
+        except MfaUnavailableError as exc:
+            raise ValueError(str(exc)) from exc
+    return settings

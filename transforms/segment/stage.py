@@ -312,7 +312,10 @@ class SegmentStage:
             return
         for segment in build_segments(sample.item.key, words[i], plan, transcript):
             first = round(segment.start_s * SAMPLE_RATE)
-            last = round((segment.start_s + segment.duration_s) * SAMPLE_RATE)
+            last = min(
+                round((segment.start_s + segment.duration_s) * SAMPLE_RATE),
+                first + int(s.max_seconds * SAMPLE_RATE),
+            )
             out.append(
                 sample.derive(
                     segment=segment,
