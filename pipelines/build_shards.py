@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 
-
 class ShardOptions:
     """What to build and where.
 

@@ -14,8 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 RUNNERS = ("direct", "portable", "dataflow", "flink")
 
@@ -70,7 +70,7 @@ def runner_args(runner: str, workers: int, beam_args: list[str], environment_con
         if flag not in given:
             extra.append(f"{flag}={value}")
 
-    add("--default_sdk_harness_log_level", "WARNING")
+    add("--default_sdk_harness_log_level", "ERROR")
     if runner == "direct":
         add("--runner", "DirectRunner")
         if workers > 1:

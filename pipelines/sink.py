@@ -17,12 +17,13 @@ import json
 import tarfile
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import SPLITS, Failure, SampleMeta, SCHEMA_VERSION, ShardStats, SourceItem
+from schemas import SCHEMA_VERSION, SPLITS, Failure, SampleMeta, ShardStats, SourceItem
 
 DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import Failure, SAMPLE_RATE, Segment, SourceItem
+from schemas import SAMPLE_RATE, Failure, Segment, SourceItem
 from transforms.audio import AudioError, Decoded, TimeoutRunner, decode_bytes, to_48k
 from transforms.stage import Sample
 from transforms.tts import TTS_SCHEME, synthesize_uri

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas import SampleMeta, SAMPLE_RATE
+from schemas import SAMPLE_RATE, SampleMeta
 from transforms.audio import encode_flac
 from transforms.stage import Sample
 

@@ -5,20 +5,15 @@ driven through ctypes in synchronous mode: a callback receives the samples and t
 Word events give each word's start; its end is the last non-silent 5 ms frame before the
 next word starts, so the timings are ground truth for segmentation tests.
 
-espeak-ng keeps global state that carries from one utterance to the next (its wave
-generator's phase and flutter counters): the same text came out a few samples longer or
-shorter depending on what was spoken before. To make an utterance depend only on its text,
-voice and style, each one is synthesised in a forked child of a process that never speaks
-itself (about 20 ms per utterance; espeak-ng itself runs at several hundred times real time).
+espeak-ng keeps state from one utterance to the next, so utterances are synthesised through
+``transforms.tts_server`` (a fork per utterance in a clean helper process): an utterance then
+depends only on its text, voice and style.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import pickle
-import select
-import signal
 import threading
 from dataclasses import dataclass
 
@@ -183,8 +178,9 @@ class _Engine:
 
 def available_languages() -> list[str]:
     """Language codes of the espeak-ng voices shipped with espeakng-loader."""
-    import espeakng_loader
     from pathlib import Path
+
+    import espeakng_loader
 
     root = Path(espeakng_loader.get_data_path()) / "lang"
     return sorted({p.name for p in root.rglob("*") if p.is_file()})
@@ -199,49 +195,15 @@ def synthesize(text: str, language: str, variant: str = "m1", style: str = "neut
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {sorted(STYLES)}")
     voice = f"{language}+{variant}" if variant else language
-    with _Engine._lock:
-        if hasattr(os, "fork"):
-            raw, events = _in_fresh_child(_Engine.speak, text, voice, STYLES[style])
-        else:  # no fork (Windows): in-process, deterministic only per process history
+    if hasattr(os, "fork"):
+        from transforms.tts_server import SynthesisClient
+
+        raw, events = SynthesisClient.call((text, voice, STYLES[style]))
+    else:  # no fork (Windows): in-process, deterministic only for the same process history
+        with _Engine._lock:
             raw, events = _Engine.speak(text, voice, STYLES[style])
     audio = raw.astype(np.float32) / 32768.0
     return Speech(audio=audio, sample_rate=ESPEAK_SAMPLE_RATE, words=_word_timings(text, audio, events))
-
-
-def _in_fresh_child(fn, *args, timeout_s: float = 120.0):  # noqa: ANN001, ANN202
-    """Run ``fn(*args)`` in a forked child and return its (pickled) result."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: compute, send, exit without running any Python cleanup
-        os.close(read_fd)
-        try:
-            payload = pickle.dumps(("ok", fn(*args)))
-        except BaseException as exc:  # noqa: BLE001
-            payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
-        with os.fdopen(write_fd, "wb") as f:
-            f.write(payload)
-        os._exit(0)
-    os.close(write_fd)
-    chunks: list[bytes] = []
-    try:
-        with os.fdopen(read_fd, "rb", buffering=0) as f:
-            while True:
-                ready, _, _ = select.select([f], [], [], timeout_s)
-                if not ready:
-                    os.kill(pid, signal.SIGKILL)
-                    raise TimeoutError(f"espeak-ng produced nothing for {timeout_s:.0f} s")
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    finally:
-        os.waitpid(pid, 0)
-    if not chunks:
-        raise RuntimeError("espeak-ng child process died without a result")
-    status, value = pickle.loads(b"".join(chunks))
-    if status != "ok":
-        raise RuntimeError(f"espeak-ng failed: {value}")
-    return value
 
 
 def _word_timings(text: str, audio: np.ndarray, events: list[tuple[int, int, int]]) -> tuple[WordAlignment, ...]:

@@ -12,8 +12,8 @@ millions of rows overrides ``expand`` to read its metadata with a Beam source in
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import apache_beam as beam
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import random
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Iterator
 
 from pipelines.sources.base import Source, SourceError
 from schemas import SourceItem, make_key
@@ -28,7 +28,7 @@ LONG_EVERY = 4
 LONG_SENTENCES = (5, 7)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_texts() -> dict[str, list[str]]:
     return json.loads(TEXTS_PATH.read_text(encoding="utf-8"))
 

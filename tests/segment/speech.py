@@ -40,7 +40,7 @@ PARAGRAPHS: dict[str, list[str]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def paragraph(language: str, index: int = 0, variant: str = "m1"):
     """(text, audio at 48 kHz, true word timings) of one paragraph."""
     import soxr

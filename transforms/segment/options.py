@@ -165,16 +165,20 @@ def add_segment_args(parser: argparse.ArgumentParser | Any) -> None:
 
 
 def settings_from_options(options: Any) -> SegmentSettings:
-    """Settings from a ``PipelineOptions`` (any view), an argparse ``Namespace`` or a dict."""
-    if isinstance(options, PipelineOptions):
+    """Settings from a ``PipelineOptions`` (any view), an argparse ``Namespace`` or a flat dict.
+
+    Only this stage's flag names are read (``max_seconds``, ``whisper_model``...), so a dict
+    of every pipeline option can be passed as is.
+    """
+    if hasattr(options, "get_all_options"):
+        from transforms.segment.beam_options import SegmentOptions
+
         everything = options.view_as(SegmentOptions).get_all_options()
-        values = {
-            name: everything[name] for name in _flag_dests() if name in everything
-        }
     elif isinstance(options, dict):
-        values = dict(options)
+        everything = options
     else:
-        values = vars(options)
+        everything = vars(options)
+    values = {name: everything[name] for name in _flag_dests() if name in everything}
     renamed = {
         "whisper_device": "device",
         "whisper_compute_type": "compute_type",

@@ -17,8 +17,9 @@ Both handlers work with ``RunInference`` and are called directly by the segment 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
