@@ -166,6 +166,8 @@ class _Engine:
             (_PARAM_WORDGAP, 0),
         ):
             lib.espeak_SetParameter(param, value, 0)
+        if hasattr(lib, "espeak_ng_SetRandSeed"):  # breathy voices (f2...) draw from espeak-ng's own PRNG
+            lib.espeak_ng_SetRandSeed(ctypes.c_long(0))
         encoded = text.encode("utf-8") + b"\0"
         buf = ctypes.create_string_buffer(encoded)
         err = lib.espeak_Synth(buf, len(encoded), 0, 0, 0, _CHARS_UTF8, None, None)
