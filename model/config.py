@@ -121,18 +121,38 @@ class TrainConfig:
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
     kwargs = {}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    defaults = cls()
+    fields = {f.name for f in dataclasses.fields(cls)}
     for name, value in data.items():
         if name not in fields:
             raise KeyError(f"unknown config key {name!r} for {cls.__name__}")
         sub = _DATACLASS_FIELDS.get((cls, name))
         if sub is not None:
             kwargs[name] = _build(sub, value or {})
-        elif isinstance(value, list):
-            kwargs[name] = tuple(value)
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, getattr(defaults, name), f"{cls.__name__}.{name}")
     return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Give YAML values the default's type (YAML 1.1 reads ``3e-4`` as a string)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, (int, float)) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{where}: expected a number, got {value!r}") from None
+        if isinstance(default, int) and not number.is_integer():
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        return int(number) if isinstance(default, int) else number
+    return value
 
 
 _DATACLASS_FIELDS: dict[tuple[type, str], type] = {
@@ -204,8 +224,7 @@ def load_config(name_or_path: str) -> TrainConfig:
         raise FileNotFoundError(f"no preset or YAML file {name_or_path!r}; presets: {', '.join(PRESETS)}")
     data = yaml.safe_load(path.read_text()) or {}
     base = presets[data.pop("base")] if "base" in data else TrainConfig()
-    merged = _merge(base.to_dict(), data)
-    merged.setdefault("name", path.stem)
+    merged = _merge(base.to_dict(), {"name": path.stem, **data})
     return TrainConfig.from_dict(merged)
 
 

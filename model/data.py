@@ -197,7 +197,9 @@ class ShardStream(IterableDataset):
                         tokenizer=self.tokenizer,
                     )
                 except Exception as exn:  # a bad sample must not stop training
-                    self._count_and_continue(exn)
+                    self._count_and_continue(
+                        ValueError(f"sample {raw.get('__key__')} in {raw.get('__url__')}: {exn!r}")
+                    )
                     continue
                 produced += 1
                 yield (epoch, position), sample
@@ -254,4 +256,6 @@ def make_loader(
         pin_memory=pin_memory,
         prefetch_factor=config.prefetch_factor if workers > 0 else None,
         persistent_workers=False,
+        # Its own generator: starting an iterator must not draw from the global RNG (exact resume).
+        generator=torch.Generator().manual_seed(seed),
     )

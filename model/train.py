@@ -114,6 +114,8 @@ class Trainer:
         )
         self.tokenizer = CaptionTokenizer(config.model.text.max_tokens)
         self.step = 0
+        self.losses: list[float] = []
+        """Loss of every step this process ran (tests and notebooks read it)."""
         self.stream_positions: dict[int, tuple[int, int]] = {}
         wrapped: torch.nn.Module = self.model
         if ctx.distributed:
@@ -131,6 +133,11 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.step = int(checkpoint["step"])
+        # The schedule follows this run's config (e.g. more --steps, another optim.lr), not the saved lrs.
+        self.scheduler.base_lrs = [self.config.optim.lr] * len(self.optimizer.param_groups)
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = self.config.optim.lr
+            group["lr"] = self.config.optim.lr * lr_factor(self.step, self.config.optim, self.config.steps)
         ranks = checkpoint["ranks"]
         if len(ranks) == self.ctx.world_size and ranks[self.ctx.rank]["num_workers"] == self.config.data.num_workers:
             set_rng_state(ranks[self.ctx.rank]["rng"])
@@ -214,6 +221,7 @@ class Trainer:
         while self.step < config.steps:
             started = time.perf_counter()
             loss, waited, samples = self.train_step(batches)
+            self.losses.append(loss)
             for key, value in (("loss", loss), ("wait", waited), ("samples", samples), ("steps", 1)):
                 window[key] += value
             window["time"] += time.perf_counter() - started

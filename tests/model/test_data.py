@@ -37,7 +37,10 @@ def test_a_shard_without_its_commit_marker_is_left_out(toy_shards: Path, tmp_pat
 
 def test_object_store_urls_become_pipes_with_the_split_filled_in() -> None:
     shards = resolve_shards(["gs://bucket/c/{split}/{000000..000001}.tar"], "valid")
-    assert shards.urls == ("pipe:gsutil cat gs://bucket/c/valid/000000.tar", "pipe:gsutil cat gs://bucket/c/valid/000001.tar")
+    assert shards.urls == (
+        "pipe:gsutil cat gs://bucket/c/valid/000000.tar",
+        "pipe:gsutil cat gs://bucket/c/valid/000001.tar",
+    )
     assert shards.num_samples is None
 
 

@@ -1,0 +1,95 @@
+"""DDP: two gloo processes on the CPU get the single-process gradient of the global batch.
+
+Each rank encodes its half of the batch; features are all-gathered with gradient so every
+rank scores against all negatives (Eq. 3 over the global batch), DDP averages the gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+from model.config import TrainConfig, apply_overrides, load_config
+from model.heads import Clara
+from model.loss import clip_loss, distributed_clip_loss
+from tests.model.conftest import MICRO_OVERRIDES
+
+GLOBAL_BATCH, WORLD = 6, 2
+
+
+def _config() -> TrainConfig:
+    return apply_overrides(load_config("tiny"), MICRO_OVERRIDES)
+
+
+def _global_batch() -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(7)
+    t = torch.arange(7_200) / 48_000
+    pitches = torch.tensor([150.0, 300.0, 450.0, 600.0, 900.0, 1200.0])[:, None]
+    audio = 0.3 * torch.sin(2 * math.pi * pitches * t) + 0.01 * torch.randn(GLOBAL_BATCH, t.numel(), generator=g)
+    lengths = torch.tensor([7_200, 5_000, 6_100, 7_200, 3_000, 6_600])
+    tokens = torch.randint(0, 50_000, (GLOBAL_BATCH, 5), generator=g)
+    text_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]] * 3, dtype=torch.bool)
+    return audio, lengths, tokens, text_mask
+
+
+def _model() -> Clara:
+    torch.manual_seed(0)
+    model = Clara(_config().model)
+    with torch.no_grad():  # distinct temperatures so each direction's gradient is checked
+        model.log_tau_a.fill_(math.log(5.0))
+        model.log_tau_t.fill_(math.log(9.0))
+    return model
+
+
+def _gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def _worker(rank: int, port: int, local_loss: bool, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        model = _model()
+        ddp = DistributedDataParallel(model)
+        share = GLOBAL_BATCH // WORLD
+        audio, lengths, tokens, text_mask = (x[rank * share : (rank + 1) * share] for x in _global_batch())
+        loss = distributed_clip_loss(*ddp(audio, lengths, tokens, text_mask), local_loss=local_loss)
+        loss.backward()
+        if rank == 0:
+            torch.save({"loss": loss.detach(), "grads": _gradients(model)}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("local_loss", [True, False])
+def test_two_gloo_ranks_match_single_process_gradients(local_loss: bool, tmp_path: Path) -> None:
+    model = _model()
+    reference_loss = clip_loss(*model(*_global_batch()))
+    reference_loss.backward()
+    reference = _gradients(model)
+
+    out = tmp_path / "rank0.pt"
+    mp.spawn(_worker, args=(_free_port(), local_loss, str(out)), nprocs=WORLD, join=True)
+    got = torch.load(out)
+
+    if not local_loss:  # every rank computes the full global loss
+        torch.testing.assert_close(got["loss"], reference_loss.detach())
+    assert got["grads"].keys() == reference.keys()
+    for name, grad in reference.items():
+        torch.testing.assert_close(got["grads"][name], grad, atol=1e-5, rtol=1e-4, msg=name)
