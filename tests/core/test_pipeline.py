@@ -126,3 +126,25 @@ def test_demo_corpus_in_other_languages_validates(tmp_path, lang):
     assert report.problems == [] and report.samples == 4
     card = json.loads((out / "dataset_card.json").read_text())
     assert list(card["hours_by_language"]) == [lang]
+
+
+def test_webdataset_reads_every_sample_as_laion_loaders_expect(tmp_path):
+    import io
+
+    import soundfile as sf
+    import webdataset as wds
+
+    out = tmp_path / "out"
+    run(DemoSource(SourceSettings(language="en", options={"items": "8"})), out)
+    urls = sorted(str(p) for p in out.rglob("*.tar"))
+    samples = list(wds.WebDataset(urls, shardshuffle=False))
+    assert len(samples) == 8 == sum(json.loads((out / "train" / "sizes.json").read_text()).values())
+    for sample in samples:
+        meta = json.loads(sample["json"])
+        audio, rate = sf.read(io.BytesIO(sample["flac"]))
+        assert rate == 48_000 and audio.ndim == 1 and len(audio) / rate == pytest.approx(meta["duration_s"], abs=1e-3)
+        assert sample["__key__"] == meta["key"]
+        assert isinstance(meta["text"], list) and meta["text"] and isinstance(meta["tag"], list)
+        assert meta["original_data"]["language"] == "en"
+        assert any(c["origin"] == "transcript" for c in meta["captions"])
+        assert "saying '" in meta["text"][0]
