@@ -25,11 +25,12 @@ RUN     ?= runs/$(CONFIG)
 NGPU    := $(shell nvidia-smi -L 2>/dev/null | wc -l)
 TEST_ARGS ?=
 
-.PHONY: help install shards validate test bench lint format clean clean-all train
+.PHONY: help install shards validate report test bench lint format clean clean-all train
 
 help:
 	@echo "make shards [LANG=en] [SOURCE=demo] [INPUT=dir] [OUT=data/shards] [RUNNER=direct|portable|dataflow|flink] [WORKERS=n] [ARGS=...]"
 	@echo "make validate OUT=dir     check shards against the contract"
+	@echo "make report OUT=dir       HTML report of built shards (OUT/<corpus>/report/index.html)"
 	@echo "make test                 run the test suite"
 	@echo "make train SHARDS=dir CONFIG=tiny RUN=runs/x"
 	@echo "make bench | lint | clean | install"
@@ -50,6 +51,9 @@ shards: $(STAMP)
 
 validate: $(STAMP)
 	$(PY) -m pipelines.cli validate $(OUT) $(ARGS)
+
+report: $(STAMP)
+	$(PY) -m pipelines.cli report $(OUT) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(TEST_ARGS)

@@ -81,6 +81,8 @@ def cmd_shards(argv: list[str]) -> int:
     if args.shard_size <= 0 or args.batch_items <= 0 or args.workers <= 0:
         raise UsageError("--shard-size, --batch-items and --workers must be positive")
     options.setdefault("items", str(args.demo_items))
+    if args.map:
+        options["map"] = args.map
     settings_obj = SourceSettings(input=args.input, language=args.lang, seed=args.seed, limit=args.limit, options=options)
     try:
         source = make_source(args.source, settings_obj)
@@ -177,6 +179,12 @@ def cmd_validate(argv: list[str]) -> int:
     return validate_main(argv)
 
 
+def cmd_report(argv: list[str]) -> int:
+    from pipelines.report import main as report_main
+
+    return int(report_main(argv) or 0)
+
+
 def cmd_train(argv: list[str]) -> int:
     from model.train import main as train_main
 
@@ -186,6 +194,7 @@ def cmd_train(argv: list[str]) -> int:
 COMMANDS = {
     "shards": (cmd_shards, "build WebDataset shards from a dataset (default: the embedded TTS demo corpus)"),
     "validate": (cmd_validate, "check shards against the data contract"),
+    "report": (cmd_report, "write an HTML/JSON report (Table VII-style statistics, plots, samples) of built shards"),
     "train": (cmd_train, "train the CLARA encoders on shards"),
 }
 

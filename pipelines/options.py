@@ -41,6 +41,12 @@ class ShardOptions:
             metavar="KEY=VALUE",
             help="adapter-specific setting, repeatable (e.g. --source-option map=path=file,text=caption)",
         )
+        parser.add_argument(
+            "--map",
+            default=None,
+            metavar="FIELD=COLUMN,...",
+            help="folder adapter: manifest column mapping, e.g. path=file,text=caption,language=lang",
+        )
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes (direct/portable)")
 
 
