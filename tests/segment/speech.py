@@ -49,9 +49,7 @@ def paragraph(language: str, index: int = 0, variant: str = "m1"):
 
     text = PARAGRAPHS[language][index]
     speech = synthesize(text, language, variant=variant)
-    audio = soxr.resample(speech.audio, speech.sample_rate, SAMPLE_RATE).astype(
-        np.float32
-    )
+    audio = soxr.resample(speech.audio, speech.sample_rate, SAMPLE_RATE).astype(np.float32)
     return text, audio, speech.words
 
 

@@ -122,7 +122,9 @@ def test_textgrid_word_tier_is_parsed_without_silences(tmp_path):
 def test_missing_or_broken_textgrids_become_reasons_not_exceptions(tmp_path):
     (tmp_path / "spk").mkdir()
     (tmp_path / "spk" / "bad.TextGrid").write_text("not a textgrid")
-    found = read_alignments(tmp_path, {"gone": __import__("pathlib").Path("spk/gone"), "bad": __import__("pathlib").Path("spk/bad")})
+    found = read_alignments(
+        tmp_path, {"gone": __import__("pathlib").Path("spk/gone"), "bad": __import__("pathlib").Path("spk/bad")}
+    )
     assert "no alignment" in found["gone"]
     assert "unreadable" in found["bad"]
 

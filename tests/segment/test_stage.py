@@ -121,7 +121,9 @@ def test_mfa_aligns_items_with_transcripts_and_falls_back_to_whisper(tmp_path, w
     )
     stage.setup()
     text, audio, _ = paragraph("en", 0)
-    out, failures = stage.process([make_sample("ok", audio, transcript=text), make_sample("fail", audio, transcript=text)])
+    out, failures = stage.process(
+        [make_sample("ok", audio, transcript=text), make_sample("fail", audio, transcript=text)]
+    )
     assert not failures
     by_source = {}
     for s in out:
@@ -140,7 +142,16 @@ def test_flags_build_the_stage_from_argparse_dicts_and_pipeline_options():
 
     parser = argparse.ArgumentParser()
     add_segment_args(parser)
-    argv = ["--max-seconds", "8", "--aligner", "given", "--whisper-model", "bundled:tiny.en", "--whisper-batch-size", "4"]
+    argv = [
+        "--max-seconds",
+        "8",
+        "--aligner",
+        "given",
+        "--whisper-model",
+        "bundled:tiny.en",
+        "--whisper-batch-size",
+        "4",
+    ]
     namespace = parser.parse_args(argv)
     for options in (namespace, vars(namespace) | {"batch_items": 32}, PipelineOptions(argv)):
         stage = SegmentStage.from_options(options)

