@@ -49,6 +49,14 @@ def _add_stage_args(parser: argparse.ArgumentParser) -> None:
     add_stage_args(parser)
 
 
+def configure_filesystems(beam_args: list[str]) -> None:
+    """Give Beam's FileSystems (s3://, gs://) the options the workers get, for the launcher's own I/O."""
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    FileSystems.set_options(PipelineOptions(beam_args))
+
+
 def _check_output(out: str) -> None:
     from apache_beam.io.filesystems import FileSystems
 
@@ -69,6 +77,7 @@ def cmd_shards(argv: list[str]) -> int:
 
     parser = _shards_parser()
     args, beam_args = parser.parse_known_args(argv)
+    configure_filesystems(beam_args)
     if args.list_sources:
         for name, description, layout in list_sources():
             print(f"{name:16s} {description}\n{'':16s} layout: {layout}")

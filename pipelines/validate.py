@@ -162,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", help="a corpus folder (with train/ valid/ test/) or a folder of corpora")
     parser.add_argument("--no-audio", action="store_true", help="skip decoding the FLAC members (faster)")
     parser.add_argument("--max-problems", type=int, default=20, help="how many problems to print")
-    args = parser.parse_args(argv)
+    parser.epilog = "Beam filesystem options (e.g. --s3_endpoint_url) pass through for s3:// and gs:// folders."
+    args, beam_args = parser.parse_known_args(argv)
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    FileSystems.set_options(PipelineOptions(beam_args))  # --s3_endpoint_url and friends
     root = args.dir.rstrip("/")
     datasets = dataset_dirs(root)
     if not datasets:
