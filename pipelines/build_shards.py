@@ -202,11 +202,10 @@ def build_pipeline(
         | "JoinPlan" >> beam.CoGroupByKey()
         | "Assign" >> beam.FlatMap(_assign).with_outputs("failures", main="assigned")
     )
-    built = (
-        joined.assigned
-        | "GroupByShard" >> beam.GroupByKey()
-        | "BuildShards" >> beam.ParDo(BuildShardFn(out, settings)).with_exception_handling()
-    )
+    build = beam.ParDo(BuildShardFn(out, settings))
+    if settings.get("accelerator"):  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
+        build = build.with_resource_hints(accelerator=settings["accelerator"])
+    built = joined.assigned | "GroupByShard" >> beam.GroupByKey() | "BuildShards" >> build.with_exception_handling()
     stats, dead = built
     other_failures = (
         split_records.failures,

@@ -47,6 +47,12 @@ class ShardOptions:
             metavar="FIELD=COLUMN,...",
             help="folder adapter: manifest column mapping, e.g. path=file,text=caption,language=lang",
         )
+        parser.add_argument(
+            "--accelerator",
+            default=None,
+            help="Beam resource hint for the shard step (model stages), e.g. "
+            "'type:nvidia-tesla-t4;count:1;install-nvidia-driver' on Dataflow",
+        )
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes (direct/portable)")
 
 

@@ -88,7 +88,8 @@ def runner_args(runner: str, workers: int, beam_args: list[str], environment_con
         add("--direct_num_workers", str(max(1, workers)))
     elif runner == "dataflow":
         add("--runner", "DataflowRunner")
-        add("--setup_file", str(Path(__file__).resolve().parents[1] / "setup.py"))
+        if "--sdk_container_image" not in given:  # the worker image already holds the code
+            add("--setup_file", str(Path(__file__).resolve().parents[1] / "setup.py"))
     elif runner == "flink":
         add("--runner", "FlinkRunner")
         add("--environment_type", "EXTERNAL")

@@ -49,7 +49,8 @@ serve() {
     log "serving $MODEL_DIR as '$SERVED_NAME' on http://$HOST:$PORT/v1"
     # CPU: a small KV cache is plenty for a 135M model and leaves memory to the pipeline.
     export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
-    exec "$VENV/bin/vllm" serve "$MODEL_DIR" \
+    # Not the `vllm` CLI: it looks up the distribution "vllm" and the package here is "vllm-cpu".
+    exec "$VENV/bin/python" -m vllm.entrypoints.openai.api_server --model "$MODEL_DIR" \
         --host "$HOST" --port "$PORT" \
         --served-model-name "$SERVED_NAME" \
         --max-model-len "$MAX_LEN" \

@@ -1,0 +1,70 @@
+"""Runner names become the right Beam pipeline options; user flags win; deploy files lint clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.runner import runner_args
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _opts(runner: str, beam_args: list[str] | None = None, workers: int = 2, env: str | None = None) -> dict:
+    return PipelineOptions(runner_args(runner, workers, beam_args or [], env)).get_all_options()
+
+
+def test_direct_runner_is_multi_process_with_the_worker_count():
+    opts = _opts("direct", workers=4)
+    assert opts["runner"] == "DirectRunner"
+    assert opts["direct_running_mode"] == "multi_processing" and opts["direct_num_workers"] == 4
+    assert _opts("direct", workers=1)["direct_running_mode"] == "in_memory"
+
+
+def test_portable_runner_uses_embedded_job_service_and_external_worker_pool():
+    opts = _opts("portable", env="localhost:50000")
+    assert opts["runner"] == "PortableRunner" and opts["job_endpoint"] == "embed"
+    assert opts["environment_type"] == "EXTERNAL" and opts["environment_config"] == "localhost:50000"
+
+
+def test_dataflow_options_pass_through_and_ship_the_code():
+    args = ["--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp", "--max_num_workers=100", "--machine_type=n2-standard-8"]
+    opts = _opts("dataflow", args)
+    assert opts["runner"] == "DataflowRunner" and opts["project"] == "p" and opts["max_num_workers"] == 100
+    assert opts["setup_file"].endswith("setup.py") and Path(opts["setup_file"]).exists()
+    with_image = _opts("dataflow", [*args, "--sdk_container_image=gcr.io/p/clara:1"])
+    assert with_image["setup_file"] is None and with_image["sdk_container_image"] == "gcr.io/p/clara:1"
+
+
+def test_flink_runner_points_at_the_master_and_an_sdk_pool():
+    opts = _opts("flink", ["--flink_master=jm:8081"], env="pool:50000")
+    assert opts["runner"] == "FlinkRunner" and opts["flink_master"] == "jm:8081" and opts["environment_config"] == "pool:50000"
+
+
+def test_user_flags_win_over_defaults():
+    assert _opts("direct", ["--direct_num_workers=7"])["direct_num_workers"] == 7
+
+
+def test_unknown_runner_is_refused():
+    with pytest.raises(ValueError, match="unknown runner"):
+        runner_args("spark-ish", 2, [])
+
+
+def test_no_secrets_in_the_launcher_output(tmp_path, capsys):
+    from pipelines.cli import main
+
+    code = main(["shards", "--demo-items", "2", "--workers", "1", "--output", str(tmp_path), "--s3_secret_access_key=SUPERSECRET"])
+    captured = capsys.readouterr()
+    assert code == 0 and "SUPERSECRET" not in captured.out + captured.err
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None and not (ROOT / ".venv/bin/hadolint").exists(), reason="hadolint not installed")
+def test_worker_dockerfiles_pass_hadolint():
+    binary = shutil.which("hadolint") or str(ROOT / ".venv/bin/hadolint")
+    files = [str(ROOT / "deploy/docker/Dockerfile"), str(ROOT / "deploy/docker/Dockerfile.cuda")]
+    result = subprocess.run([binary, "--config", str(ROOT / "deploy/docker/.hadolint.yaml"), *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
