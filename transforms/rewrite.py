@@ -247,9 +247,17 @@ def clean_answer(answer: str) -> str:
 
 
 def validate_rewrite(
-    answer: str, source: str, transcript: str | None = None, max_chars: int = 400
+    answer: str,
+    source: str,
+    transcript: str | None = None,
+    required_terms: tuple[str, ...] = (),
+    max_chars: int = 400,
 ) -> tuple[str | None, str]:
-    """``(clean text, "ok")`` when the answer is usable, else ``(None, reason)``."""
+    """``(clean text, "ok")`` when the answer is usable, else ``(None, reason)``.
+
+    ``required_terms`` are facts the rewrite must keep (the background sound's label): at least
+    one word of each must appear.
+    """
     raw = answer.strip()
     if _CONTROL.search(raw.replace("\n", " ")):
         return None, "control_characters"
@@ -271,6 +279,9 @@ def validate_rewrite(
         return None, "unchanged"
     if transcript and _normalise(transcript) not in _normalise(text):
         return None, "transcript_changed"
+    for term in required_terms:
+        if not any(word in lowered for word in term.lower().split() if len(word) > 2):
+            return None, "fact_dropped"
     return text, "ok"
 
 
@@ -355,7 +366,8 @@ class RewriteStage:
         if isinstance(answer, LLMError):
             text, reason = None, answer.reason
         else:
-            text, reason = validate_rewrite(answer, source.text, sample.transcript)
+            noise = tuple(a.params["noise_label"] for a in sample.augmentations if a.name == "noise")
+            text, reason = validate_rewrite(answer, source.text, sample.transcript, required_terms=noise)
         self.counts[reason] += 1
         captions = list(sample.captions)
         if text is None:

@@ -172,3 +172,9 @@ def test_options_build_the_stage() -> None:
     stage = RewriteStage.from_options(options)
     assert stage.enabled and stage.config.concurrency == 8 and stage.scope == "augmented"
     assert not RewriteStage.from_options(PipelineOptions([])).enabled
+
+
+def test_a_rewrite_that_drops_the_background_sound_falls_back() -> None:
+    dropped = "An individual declares, 'It's raining outside'."
+    assert validate_rewrite(dropped, SOURCE, "It's raining outside", ("wind noise",)) == (None, "fact_dropped")
+    assert validate_rewrite(GOOD, SOURCE, "It's raining outside", ("wind noise",)) == (GOOD, "ok")
