@@ -366,7 +366,7 @@ class RewriteStage:
         if isinstance(answer, LLMError):
             text, reason = None, answer.reason
         else:
-            noise = tuple(a.params["noise_label"] for a in sample.augmentations if a.name == "noise")
+            noise = tuple(a.params["noise_label"] for a in sample.augmentations if "noise_label" in a.params)
             text, reason = validate_rewrite(answer, source.text, sample.transcript, required_terms=noise)
         self.counts[reason] += 1
         captions = list(sample.captions)
