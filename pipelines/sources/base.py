@@ -66,6 +66,7 @@ class Source:
 # name -> "module:Class", imported on use so one broken adapter can't break the others.
 REGISTRY: dict[str, str] = {
     "demo": "pipelines.sources.demo:DemoSource",
+    "folder": "pipelines.sources.folder:FolderSource",
 }
 
 

@@ -1,0 +1,298 @@
+"""What every dataset adapter shares: safe paths, metadata tables, layout checks, streaming.
+
+* Paths named in metadata are never trusted: :func:`resolve_under` refuses ``..``, absolute
+  paths, URLs and (locally) symlinks that lead out of INPUT.
+* Metadata is read through Beam's ``FileSystems`` so ``gs://`` and ``s3://`` inputs work
+  like local folders (:func:`read_text`, :func:`read_table`, :func:`read_jsonl`, :func:`glob`).
+* :class:`DatasetSource` checks the publisher's layout before any work (its ``markers``:
+  file globs relative to the dataset root, which may also be one folder down, as archives
+  unpack) and, when they are missing, names the adapters that do recognise the folder.
+* Adapters over millions of rows read their metadata inside the pipeline
+  (:func:`read_rows`) and honour ``--limit`` deterministically (:func:`limit_items`).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob as pyglob
+import io
+import json
+import os
+import posixpath
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.sources.base import REGISTRY, Source, SourceError, source_class
+from schemas import Failure, SourceItem
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".opus", ".ogg", ".m4a", ".aac", ".webm", ".aiff", ".aif")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+MEDIA_EXTENSIONS = tuple(dict.fromkeys(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS))
+SOURCE_STAGE = "source"
+
+
+class UnsafePath(ValueError):
+    """A path from metadata that would lead outside the dataset's folder."""
+
+
+# ---------------------------------------------------------------- paths and files
+
+
+def join(root: str, *parts: str) -> str:
+    return FileSystems.join(root, *parts) if parts else root
+
+
+def exists(path: str) -> bool:
+    try:
+        return FileSystems.exists(path)
+    except Exception:  # noqa: BLE001 - an unreachable store is "not there" for layout checks
+        return False
+
+
+def glob(pattern: str) -> list[str]:
+    """Files matching a glob (``**`` crosses folders), sorted; [] when none or unreachable."""
+    try:
+        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def any_match(pattern: str) -> bool:
+    """Whether a glob matches at least one file (stops at the first one on local disks)."""
+    if "://" in pattern:
+        return bool(glob(pattern))
+    return next(pyglob.iglob(pattern, recursive=True), None) is not None
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return f.read()
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8-sig", errors="replace")
+
+
+def read_table(path: str, delimiter: str = ",", fieldnames: list[str] | None = None, quoting: int = csv.QUOTE_MINIMAL) -> list[dict[str, str]]:
+    """Rows of a CSV/TSV file as dicts (header row unless ``fieldnames``), values stripped."""
+    reader = csv.DictReader(io.StringIO(read_text(path)), fieldnames=fieldnames, delimiter=delimiter, quoting=quoting)
+    return [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else v for k, v in row.items()} for row in reader]
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
+
+
+def resolve_under(root: str, relative: str) -> str:
+    """``root`` joined with a metadata path, refusing anything that leaves ``root``."""
+    rel = (relative or "").strip().replace("\\", "/")
+    if not rel:
+        raise UnsafePath("empty path")
+    if "://" in rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+        raise UnsafePath(f"absolute path {relative!r}")
+    if ".." in rel.split("/"):
+        raise UnsafePath(f"path {relative!r} climbs out with '..'")
+    path = join(root, posixpath.normpath(rel))
+    if "://" not in root:
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(path)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            raise UnsafePath(f"path {relative!r} leads outside the input folder (symlink)")
+    return path
+
+
+def stem(path: str) -> str:
+    base = posixpath.basename(path.rstrip("/"))
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def failure(key: str, source: str, reason: str, detail: str = "") -> Failure:
+    """A failure record for a metadata row (stage ``source``)."""
+    return Failure(key=key, source=source, stage=SOURCE_STAGE, reason=reason, detail=detail[:500])
+
+
+def split_name(value: str | None) -> str | None:
+    """A dataset's split name on ours: train / valid / test (None when unknown)."""
+    key = (value or "").strip().lower()
+    if key in ("train", "training", "dev-train", "development", "balanced_train", "unbalanced_train"):
+        return "train"
+    if key in ("valid", "validation", "val", "dev", "devel"):
+        return "valid"
+    if key in ("test", "testing", "eval", "evaluation"):
+        return "test"
+    return None
+
+
+def label_phrase(label: str) -> str:
+    """A class name as words: ``Dog_bark`` -> ``dog bark`` (acronyms keep their case)."""
+    words = re.sub(r"[_]+", " ", label).strip().split()
+    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+
+
+# ---------------------------------------------------------------- layout checks
+
+
+class DatasetSource(Source):
+    """An adapter of a publisher's on-disk layout.
+
+    ``markers`` are file globs relative to the dataset root that must all match; the root is
+    INPUT itself or, as archives unpack, its single matching subfolder (``LibriSpeech/``,
+    ``ESC-50-master/``). ``license`` is recorded on every item.
+    """
+
+    markers: tuple[str, ...] = ()
+    license: str = ""
+    _root: str | None = None
+
+    @property
+    def root(self) -> str:
+        if self._root is None:
+            self._root = self.locate(self.settings.input or "") or (self.settings.input or "")
+        return self._root
+
+    @property
+    def option(self) -> dict[str, str]:
+        return self.settings.options
+
+    @classmethod
+    def locate(cls, input_root: str) -> str | None:
+        """The folder holding the layout: INPUT or (local inputs) one of its direct subfolders."""
+        if not input_root or not cls.markers:
+            return None
+        base = input_root.rstrip("/") or "/"
+        candidates = [base]
+        if "://" not in base and os.path.isdir(base):
+            candidates += sorted(e.path for e in os.scandir(base) if e.is_dir() and not e.name.startswith("."))
+        return next((c for c in candidates if all(any_match(join(c, m)) for m in cls.markers)), None)
+
+    @classmethod
+    def detect(cls, input_root: str) -> bool:
+        return bool(cls.markers) and cls.locate(input_root) is not None
+
+    @classmethod
+    def vocabulary(cls) -> dict[str, list[str]]:
+        """Label vocabularies for zero-shot prompts: {"emotion": [...], "class": [...], ...}."""
+        return {}
+
+    def check(self) -> None:
+        super().check()
+        if self.locate(self.settings.input or "") is None:
+            missing = [m for m in self.markers if not any_match(join(self.settings.input or "", m))]
+            raise SourceError(layout_message(self.name, self.settings.input or "", self.layout, missing))
+
+    def fail(self, key: str, reason: str, detail: str = "") -> Failure:
+        return failure(key, self.name, reason, detail)
+
+    def safe_path(self, key: str, relative: str, base: str | None = None) -> str | Failure:
+        """A metadata path under the root, or a failure record when it is unsafe."""
+        try:
+            return resolve_under(base or self.root, relative)
+        except UnsafePath as exc:
+            return self.fail(key, "unsafe_path", str(exc))
+
+
+def layout_message(name: str, input_root: str, layout: str, missing: list[str]) -> str:
+    """One sentence: what was expected, what is missing, and which adapter might fit."""
+    others = [n for n in suggest_sources(input_root) if n != name]
+    hint = (
+        f"; this folder looks like '{others[0]}' — try --source {others[0]}"
+        if others
+        else "; no adapter recognises it ('folder' reads any folder of audio files)"
+    )
+    return f"source '{name}' expects {layout} under {input_root!r}, but {', '.join(missing) or 'its layout'} was not found{hint}"
+
+
+def suggest_sources(input_root: str) -> list[str]:
+    """Names of the adapters whose layout markers are found under ``input_root``."""
+    found = []
+    for name in sorted(REGISTRY):
+        if name in ("demo", "folder"):
+            continue
+        try:
+            cls = source_class(name)
+        except Exception:  # noqa: BLE001 - one broken adapter must not hide the others
+            continue
+        if issubclass(cls, DatasetSource) and cls.detect(input_root):
+            found.append(name)
+    return found
+
+
+# ---------------------------------------------------------------- streaming helpers
+
+
+def header_of(path: str, delimiter: str) -> list[str]:
+    """The header row of a (possibly huge) table, reading only its first line."""
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        first = f.readline().decode("utf-8-sig", errors="replace")
+    return [c.strip() for c in next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter))]
+
+
+def read_rows(pipeline: beam.Pipeline, label: str, path: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL) -> beam.PCollection:
+    """A PCollection of dict rows of one table, read in parallel by Beam (header from line 1)."""
+    columns = header_of(path, delimiter)
+
+    def parse(line: str) -> Iterator[dict[str, str]]:
+        if not line.strip():
+            return
+        values = next(csv.reader([line], delimiter=delimiter, quoting=quoting))
+        yield {c: (values[i].strip() if i < len(values) else "") for i, c in enumerate(columns)}
+
+    return (
+        pipeline
+        | f"Read {label}" >> beam.io.ReadFromText(path, skip_header_lines=1)
+        | f"Parse {label}" >> beam.FlatMap(parse)
+    )
+
+
+def limit_items(records: beam.PCollection, limit: int | None, label: str) -> beam.PCollection:
+    """Keep the ``limit`` items of smallest key (deterministic); failures pass through."""
+    if limit is None:
+        return records
+    parts = records | f"{label} SplitLimit" >> beam.Partition(lambda r, _: 0 if isinstance(r, SourceItem) else 1, 2)
+    kept = (
+        parts[0]
+        | f"{label} Smallest" >> beam.combiners.Top.Of(limit, key=lambda it: it.key, reverse=True)
+        | f"{label} Unlist" >> beam.FlatMap(lambda items: items)
+    )
+    return (kept, parts[1]) | f"{label} Rejoin" >> beam.Flatten()
+
+
+def youtube_id(path: str) -> str | None:
+    """The YouTube id in a downloaded file's name: ``ID.wav``, ``YID.wav``, ``ID_30.000_40.000.wav``, ``ID_000030.mp4``."""
+    name = stem(path)
+    if len(name) == 11:
+        return name
+    if name.startswith("Y") and (len(name) == 12 or (len(name) > 12 and name[12] == "_")):
+        return name[1:12]
+    if len(name) > 11 and name[11] == "_":
+        return name[:11]
+    return None
+
+
+def join_media_by_youtube_id(
+    pipeline: beam.Pipeline, label: str, keyed_rows: beam.PCollection, root: str, make: Any, extensions: Iterable[str] = MEDIA_EXTENSIONS
+) -> beam.PCollection:
+    """Join metadata rows keyed by YouTube id with the media files found under ``root``.
+
+    ``make(ytid, rows, paths)`` turns one id's metadata rows and matched files into
+    SourceItem | Failure records; the file listing is read by Beam, never held in the launcher.
+    """
+    exts = tuple(extensions)
+    files = (
+        pipeline
+        | f"{label} ListMedia" >> beam.io.fileio.MatchFiles(join(root, "**"), empty_match_treatment="ALLOW")
+        | f"{label} MediaIds" >> beam.FlatMap(lambda m: [(youtube_id(m.path), m.path)] if m.path.lower().endswith(exts) and youtube_id(m.path) else [])
+    )
+    return (
+        {"rows": keyed_rows, "files": files}
+        | f"{label} JoinMedia" >> beam.CoGroupByKey()
+        | f"{label} MakeItems" >> beam.FlatMap(lambda kv: make(kv[0], list(kv[1]["rows"]), sorted(kv[1]["files"])) if kv[1]["rows"] else [])
+    )
+
+
+def records_to_pcollection(pipeline: beam.Pipeline, label: str, records: list[SourceItem | Failure]) -> beam.PCollection:
+    return pipeline | label >> beam.Create(records, reshuffle=False)

@@ -1,0 +1,217 @@
+"""Your own data: a folder of audio (or video) files, with or without a manifest.
+
+Layout::
+
+    INPUT/
+      manifest.csv | manifest.tsv | manifest.jsonl | metadata.csv | metadata.tsv | metadata.jsonl
+      any/sub/folders/clip.wav (.flac .mp3 .opus .ogg .m4a .webm .mp4 ...)
+      any/sub/folders/clip.txt          optional transcript (only when there is no manifest)
+
+With a manifest (or ``--source-option manifest=NAME``), each row is one recording. Standard
+columns need no mapping: ``path`` (relative to INPUT), ``text`` (a human caption),
+``transcript``, ``language``, ``gender``, ``age``, ``emotion``, ``intensity``, ``label``
+(several separated by ``;`` or ``|``), ``speaker``, ``split``, ``license``. Other names are
+mapped with ``--map path=file,text=caption,language=lang``; ``text=c1+c2`` takes several
+caption columns. Human captions are English unless ``--source-option caption_language=xx``.
+
+Without a manifest, every media file is one item: a ``<name>.txt`` beside it is its
+transcript (in ``--lang``); otherwise its file name (or, for names like ``0001``, its
+folder's name) becomes its label: ``dog_barking.wav`` -> "The sound of dog barking".
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pipelines.sources.base import SourceError
+from pipelines.sources.common import (
+    MEDIA_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    DatasetSource,
+    UnsafePath,
+    exists,
+    glob,
+    join,
+    label_phrase,
+    read_jsonl,
+    read_table,
+    read_text,
+    resolve_under,
+    split_name,
+    suggest_sources,
+)
+from schemas import Failure, SourceItem, make_key
+from schemas.vocab import normalize_age_group, normalize_emotion, normalize_gender, normalize_language
+
+MANIFEST_NAMES = ("manifest.csv", "manifest.tsv", "manifest.jsonl", "metadata.csv", "metadata.tsv", "metadata.jsonl")
+FIELDS = ("path", "text", "transcript", "language", "gender", "age", "emotion", "intensity", "label", "speaker", "split", "license")
+
+
+def parse_map(text: str | None) -> dict[str, list[str]]:
+    """``path=file,text=c1+c2`` -> {"path": ["file"], "text": ["c1", "c2"]}; unknown fields refused."""
+    mapping: dict[str, list[str]] = {}
+    for pair in filter(None, (p.strip() for p in (text or "").split(","))):
+        field, _, column = pair.partition("=")
+        if not column or field.strip() not in FIELDS:
+            raise SourceError(f"--map entry {pair!r} is not FIELD=COLUMN with FIELD one of {', '.join(FIELDS)}")
+        mapping[field.strip()] = [c.strip() for c in column.split("+") if c.strip()]
+    return mapping
+
+
+class FolderSource(DatasetSource):
+    name = "folder"
+    description = "Any folder of audio/video files, with an optional CSV/TSV/JSONL manifest (--map) or <name>.txt transcripts"
+    layout = "INPUT/**/*.{wav,flac,mp3,opus,m4a,mp4,...} [+ manifest.{csv,tsv,jsonl} | <name>.txt transcripts]"
+    license = "as given by the data owner"
+
+    @property
+    def root(self) -> str:
+        return (self.settings.input or "").rstrip("/") or "/"
+
+    @property
+    def mapping(self) -> dict[str, list[str]]:
+        given = parse_map(self.option.get("map"))
+        return {field: given.get(field, [field]) for field in FIELDS}
+
+    def manifest(self) -> str | None:
+        name = self.option.get("manifest")
+        if name:
+            try:
+                return resolve_under(self.root, name)
+            except UnsafePath as exc:
+                raise SourceError(f"--source-option manifest: {exc}") from None
+        return next((join(self.root, n) for n in MANIFEST_NAMES if exists(join(self.root, n))), None)
+
+    def check(self) -> None:
+        if not self.settings.input:
+            raise SourceError(f"source 'folder' needs --input (expected layout: {self.layout})")
+        manifest = self.manifest()
+        if manifest is not None:
+            if not exists(manifest):
+                raise SourceError(f"manifest {manifest!r} does not exist")
+            rows = self._rows(manifest)
+            columns = set().union(*(r.keys() for r in rows[:50])) if rows else set()
+            path_cols = self.mapping["path"]
+            if rows and not set(path_cols) <= columns:
+                others = suggest_sources(self.root)
+                hint = f"; this folder looks like '{others[0]}' — try --source {others[0]}" if others else ""
+                raise SourceError(
+                    f"manifest {posixpath.basename(manifest)} has no column {path_cols[0]!r} (columns: {', '.join(sorted(columns))}); "
+                    f"name the file column with --map path=COLUMN{hint}"
+                )
+            return
+        if not any(p.lower().endswith(MEDIA_EXTENSIONS) for p in self._media()):
+            raise SourceError(f"no audio or video files ({', '.join(MEDIA_EXTENSIONS)}) and no manifest under {self.root!r}")
+
+    def _rows(self, manifest: str) -> list[dict[str, Any]]:
+        if manifest.endswith(".jsonl"):
+            return read_jsonl(manifest)
+        return read_table(manifest, delimiter="\t" if manifest.endswith(".tsv") else ",")
+
+    def _media(self) -> list[str]:
+        if "://" in self.root:
+            return [p for p in glob(join(self.root, "**")) if p.lower().endswith(MEDIA_EXTENSIONS)]
+        found = []
+        for folder, dirs, files in os.walk(self.root, followlinks=True):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(MEDIA_EXTENSIONS)]
+        return found
+
+    def items(self) -> Iterator[SourceItem | Failure]:
+        manifest = self.manifest()
+        yield from self._from_manifest(manifest) if manifest else self._from_files()
+
+    # -- with a manifest
+
+    def _values(self, row: dict[str, Any], field: str) -> list[str]:
+        out: list[str] = []
+        for column in self.mapping[field]:
+            value = row.get(column)
+            values = value if isinstance(value, list) else [value]
+            out += [str(v).strip() for v in values if v is not None and str(v).strip()]
+        return out
+
+    def _one(self, row: dict[str, Any], field: str) -> str | None:
+        values = self._values(row, field)
+        return values[0] if values else None
+
+    def _from_manifest(self, manifest: str) -> Iterator[SourceItem | Failure]:
+        for number, row in enumerate(self._rows(manifest), start=1):
+            rel = self._one(row, "path")
+            key = make_key("folder", re.sub(r"\.[^./]+$", "", rel) if rel else f"row{number}")
+            if not rel:
+                yield self.fail(key, "missing_path", f"{posixpath.basename(manifest)} row {number} has no {self.mapping['path'][0]!r}")
+                continue
+            uri = self.safe_path(key, rel)
+            if isinstance(uri, Failure):
+                yield uri
+                continue
+            yield from self._item(key, uri, rel, row)
+
+    def _item(self, key: str, uri: str, rel: str, row: dict[str, Any]) -> Iterator[SourceItem | Failure]:
+        emotion_raw, split_raw = self._one(row, "emotion"), self._one(row, "split")
+        emotion = normalize_emotion(emotion_raw)
+        if emotion_raw and emotion is None:
+            yield self.fail(key, "unknown_emotion", f"{emotion_raw!r} is not an emotion we know (e.g. neutral, happy, sad, angry)")
+            return
+        split = split_name(split_raw)
+        if split_raw and split is None:
+            yield self.fail(key, "unknown_split", f"{split_raw!r} is not train/valid/test (or dev/val/eval)")
+            return
+        transcript = self._one(row, "transcript")
+        labels = [label_phrase(p) for v in self._values(row, "label") for p in re.split(r"[;|]", v) if p.strip()]
+        language = self._one(row, "language") or (self.settings.language if transcript else None)
+        extra: dict[str, Any] = {"path": rel}
+        if self.option.get("caption_language"):
+            extra["caption_language"] = normalize_language(self.option["caption_language"])
+        if rel.lower().endswith(VIDEO_EXTENSIONS):
+            extra["video"] = True
+        yield SourceItem(
+            key=key,
+            uri=uri,
+            dataset=self.option.get("dataset", "folder"),
+            source_id=rel,
+            language=normalize_language(language),
+            transcript=transcript,
+            speaker_id=self._one(row, "speaker"),
+            gender=normalize_gender(self._one(row, "gender")),
+            age=normalize_age_group(self._one(row, "age")),
+            emotion=emotion,
+            emotion_intensity=self._one(row, "intensity"),
+            labels=tuple(dict.fromkeys([*(["speech"] if transcript else []), *labels])),
+            captions=tuple(self._values(row, "text")),
+            split=split,
+            license=self._one(row, "license") or self.option.get("license", self.license),
+            extra=extra,
+        )
+
+    # -- a plain folder
+
+    def _from_files(self) -> Iterator[SourceItem | Failure]:
+        for path in self._media():
+            rel = os.path.relpath(path, self.root) if "://" not in self.root else path[len(self.root) + 1 :]
+            key = make_key("folder", re.sub(r"\.[^./]+$", "", rel))
+            uri = self.safe_path(key, rel)
+            if isinstance(uri, Failure):
+                yield uri
+                continue
+            transcript_path = re.sub(r"\.[^./]+$", ".txt", uri)
+            row: dict[str, Any] = {}
+            if exists(transcript_path):
+                row["transcript"] = " ".join(read_text(transcript_path).split())
+            else:
+                row["label"] = name_label(rel)
+            yield from self._item(key, uri, rel, row)
+
+
+def name_label(rel: str) -> str:
+    """A label from a file's name, else its folder's: ``dogs/dog_bark-01.wav`` -> ``dog bark``."""
+    for part in (posixpath.basename(rel).rsplit(".", 1)[0], posixpath.basename(posixpath.dirname(rel))):
+        words = re.sub(r"[^A-Za-z]+", " ", part).strip()
+        if len(words) >= 2:
+            return words.lower()
+    return "an unlabelled recording"
