@@ -252,6 +252,7 @@ def validate_rewrite(
     transcript: str | None = None,
     required_terms: tuple[str, ...] = (),
     max_chars: int = 400,
+    min_chars: int | None = None,
 ) -> tuple[str | None, str]:
     """``(clean text, "ok")`` when the answer is usable, else ``(None, reason)``.
 
@@ -268,7 +269,7 @@ def validate_rewrite(
         return None, "tokenizer_artifacts"
     if len(text) > min(max_chars, 3 * len(source) + 80):
         return None, "too_long"
-    if len(text) < max(8, len(source) // 4):
+    if len(text) < (max(8, len(source) // 4) if min_chars is None else min_chars):
         return None, "too_short"
     if _MARKUP.search(text):
         return None, "markup"

@@ -1,0 +1,270 @@
+"""Multilingual captions: label translation and caption translation (paper §III-A2 and Appendix C).
+
+The paper overlays translated labels and captions on mono-lingual audio to synthesise multilingual
+pairs. Two routes, both adding captions of origin ``translation`` with their language:
+
+- **Offline lexicon** (always available): ``transforms/data/lexicon.json`` holds the label
+  vocabularies (emotions, genders, age groups, ESC-50 and UrbanSound8K classes, the generated noise
+  labels) in 20 languages, each with templates shaped for that language, so "A man talking in a
+  happy voice" becomes "Un homme parle d'une voix joyeuse" or "Mężczyzna mówi radosnym głosem".
+  The caption is built from the sample's structured facts (gender, emotion, sound labels, the
+  background noise of an augmented copy), not from English text.
+- **LLM** (when ``--llm-url`` is set): the sample's first template caption goes through the
+  versioned ``translate_v1`` prompt; an answer that fails validation falls back to the lexicon and
+  the reason is recorded in ``original_data["translation"]``.
+
+``--translation-mode add`` (default) appends the translations to the sample's ``text`` list (no
+duplicated audio); ``duplicate`` writes one extra sample per language instead, as the paper did,
+keyed with ``augment_index + 100·(i+1)`` so it never collides with an augmented copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas import Caption, Failure
+from schemas.vocab import language_name, normalize_emotion, normalize_gender
+from transforms.rewrite import (
+    ChatClient,
+    LLMConfig,
+    LLMError,
+    llm_config_from_options,
+    load_prompt,
+    render,
+    validate_rewrite,
+)
+
+if TYPE_CHECKING:
+    from transforms.stage import Sample
+
+LEXICON_PATH = Path(__file__).parent / "data" / "lexicon.json"
+TRANSLATE_PROMPT = "translate_v1"
+DUPLICATE_INDEX_STEP = 100
+MODES: tuple[str, ...] = ("add", "duplicate")
+SOUND_CATEGORIES: tuple[str, ...] = ("esc50", "urbansound8k", "noise")
+
+
+def _canonical(label: str) -> str:
+    return "_".join(str(label).strip().lower().replace("-", " ").split())
+
+
+@lru_cache(maxsize=1)
+def load_lexicon(path: str = str(LEXICON_PATH)) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def lexicon_languages() -> tuple[str, ...]:
+    """The languages the shipped lexicon covers."""
+    return tuple(load_lexicon()["languages"])
+
+
+def translate_label(category: str, label: str, language: str) -> str | None:
+    """A canonical label of ``category`` in ``language`` (``None`` when the lexicon lacks it)."""
+    entry = load_lexicon()["languages"].get(language)
+    if entry is None:
+        return None
+    table = entry["labels"].get(category, {})
+    wanted = _canonical(label)
+    return next((value for term, value in table.items() if _canonical(term) == wanted), None)
+
+
+def translate_sound(label: str, language: str) -> str | None:
+    """A sound-event or noise label (ESC-50, UrbanSound8K, generated noise) in ``language``."""
+    for category in SOUND_CATEGORIES:
+        value = translate_label(category, label, language)
+        if value is not None:
+            return value
+    return None
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def lexicon_caption(
+    language: str,
+    *,
+    transcript: str | None = None,
+    gender: str | None = None,
+    emotion: str | None = None,
+    sound: str | None = None,
+    noise: str | None = None,
+) -> str | None:
+    """A caption in ``language`` from structured facts, or ``None`` when the lexicon can't say it.
+
+    Speech with a background noise → "mixed" template (the transcript quoted verbatim); speech →
+    "speech" (gender + emotion); a sound event → "sound" / "sound_mixed".
+    """
+    entry = load_lexicon()["languages"].get(language)
+    if entry is None:
+        return None
+    templates = entry["templates"]
+    noise_text = translate_sound(noise, language) if noise else None
+    if transcript:
+        if noise_text:
+            quoted = f"'{' '.join(transcript.split())}'"
+            return _capitalise(templates["mixed"].replace("{transcript}", quoted).replace("{noise}", noise_text))
+        who = translate_label("gender", normalize_gender(gender), language)
+        feeling = translate_label("emotion", emotion, language) if normalize_emotion(emotion) else None
+        if feeling:
+            return _capitalise(templates["speech"].replace("{gender}", who).replace("{emotion}", feeling))
+        return _capitalise(templates["speech_neutral"].replace("{gender}", who))
+    sound_text = translate_sound(sound, language) if sound else None
+    if sound_text is None:
+        return None
+    if noise_text:
+        return _capitalise(templates["sound_mixed"].replace("{sound}", sound_text).replace("{noise}", noise_text))
+    return _capitalise(templates["sound"].replace("{sound}", sound_text))
+
+
+def sample_facts(sample: Sample) -> dict[str, str | None]:
+    """The structured facts a lexicon caption is built from."""
+    item = sample.item
+    noise = next((a.params.get("noise_label") for a in sample.augmentations if a.name == "noise"), None)
+    sound = next((label for label in (*item.labels, *sample.tags) if translate_sound(label, "en")), None)
+    return {
+        "transcript": sample.transcript,
+        "gender": item.gender,
+        "emotion": normalize_emotion(item.emotion),
+        "sound": sound,
+        "noise": noise,
+    }
+
+
+def parse_languages(spec: str | None) -> tuple[str, ...]:
+    """``"fr,de"`` → ("fr", "de"); ``"lexicon"``/``"all"`` → every lexicon language; ``""`` → ()."""
+    if not spec or spec.strip().lower() == "none":
+        return ()
+    if spec.strip().lower() in ("all", "lexicon"):
+        return tuple(code for code in lexicon_languages() if code != "en")
+    return tuple(dict.fromkeys(code.strip() for code in spec.split(",") if code.strip()))
+
+
+class TranslateOptions(PipelineOptions):
+    """``--translate-to fr,de,…|lexicon`` and ``--translation-mode add|duplicate``."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument("--translate-to", "--translate_to", dest="translate_to", default="")
+        parser.add_argument(
+            "--translation-mode", "--translation_mode", dest="translation_mode", choices=MODES, default="add"
+        )
+
+
+class TranslateStage:
+    """In-shard stage adding a caption per target language (lexicon offline, LLM when configured)."""
+
+    name = "translate"
+
+    def __init__(self, languages: tuple[str, ...], mode: str = "add", llm: LLMConfig | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown translation mode {mode!r}; expected one of {MODES}")
+        self.languages = tuple(languages)
+        self.mode = mode
+        self.llm = llm if llm is not None and llm.url else None
+        self.client: ChatClient | None = None
+        self.counts: Counter[str] = Counter()
+
+    @classmethod
+    def from_options(cls, options: Any) -> TranslateStage:
+        view = options.view_as(TranslateOptions) if hasattr(options, "view_as") else options
+        return cls(parse_languages(view.translate_to), view.translation_mode, llm_config_from_options(options))
+
+    def setup(self) -> None:
+        if self.llm is not None and self.client is None:
+            self.client = ChatClient(self.llm)
+
+    def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
+        if not self.languages:
+            return list(samples), []
+        self.setup()
+        jobs = [(i, lang) for i, s in enumerate(samples) for lang in self.languages if self._wanted(s, lang)]
+        llm_answers = self._ask_llm([(samples[i], lang) for i, lang in jobs])
+        found: dict[int, list[tuple[str, Caption, dict[str, Any]]]] = {}
+        for (i, lang), answer in zip(jobs, llm_answers, strict=True):
+            result = self._translate(samples[i], lang, answer)
+            if result is not None:
+                found.setdefault(i, []).append((lang, *result))
+        out: list[Sample] = []
+        for i, sample in enumerate(samples):
+            out.extend(self._emit(sample, found.get(i, [])))
+        return out, []
+
+    def _wanted(self, sample: Sample, language: str) -> bool:
+        return not any(c.language == language for c in sample.captions)
+
+    def _source(self, sample: Sample) -> Caption | None:
+        return next((c for c in sample.captions if c.origin == "template"), None)
+
+    def _ask_llm(self, pairs: list[tuple[Sample, str]]) -> list[str | LLMError | None]:
+        if self.client is None:
+            return [None] * len(pairs)
+        prompt = load_prompt(TRANSLATE_PROMPT)
+        chats, index = [], []
+        for k, (sample, lang) in enumerate(pairs):
+            source = self._source(sample)
+            if source is not None:
+                chats.append(render(prompt, language=language_name(lang), caption=source.text))
+                index.append(k)
+        answers: list[str | LLMError | None] = [None] * len(pairs)
+        for k, answer in zip(index, self.client.complete_many(chats), strict=True):
+            answers[k] = answer
+        return answers
+
+    def _translate(
+        self, sample: Sample, language: str, answer: str | LLMError | None
+    ) -> tuple[Caption, dict[str, Any]] | None:
+        record: dict[str, Any] = {}
+        if answer is not None:
+            source = self._source(sample)
+            assert source is not None
+            text, reason = (
+                (None, answer.reason)
+                if isinstance(answer, LLMError)
+                else validate_rewrite(answer, source.text, _quoted(sample, source), min_chars=2)
+            )
+            if text is not None:
+                self.counts["llm"] += 1
+                record = {"method": "llm", "model": self.llm.model if self.llm else None, "prompt": TRANSLATE_PROMPT}
+                return Caption(text=text, language=language, origin="translation"), record
+            record = {"llm_fallback": reason}
+        text = lexicon_caption(language, **sample_facts(sample))
+        if text is None:
+            self.counts["untranslatable"] += 1
+            return None
+        self.counts["lexicon"] += 1
+        return Caption(text=text, language=language, origin="translation"), {"method": "lexicon", **record}
+
+    def _emit(self, sample: Sample, results: list[tuple[str, Caption, dict[str, Any]]]) -> list[Sample]:
+        if not results:
+            return [sample]
+        records = {lang: record for lang, _, record in results}
+        if self.mode == "add":
+            translation = {**sample.original_data.get("translation", {}), **records}
+            captions = [*sample.captions, *(caption for _, caption, _ in results)]
+            return [
+                sample.derive(captions=captions, original_data={**sample.original_data, "translation": translation})
+            ]
+        duplicates = [sample]
+        for lang, caption, record in results:
+            k = self.languages.index(lang) + 1
+            duplicates.append(
+                sample.derive(
+                    augment_index=sample.augment_index + DUPLICATE_INDEX_STEP * k,
+                    captions=[caption],
+                    original_data={**sample.original_data, "translation": {lang: record}, "translation_of": sample.key},
+                )
+            )
+        return duplicates
+
+
+def _quoted(sample: Sample, source: Caption) -> str | None:
+    """The transcript when the source caption quotes it (then the translation must keep it verbatim)."""
+    transcript = sample.transcript
+    return transcript if transcript and f"'{' '.join(transcript.split())}'" in source.text else None
