@@ -67,6 +67,11 @@ class Source:
 REGISTRY: dict[str, str] = {
     "demo": "pipelines.sources.demo:DemoSource",
     "folder": "pipelines.sources.folder:FolderSource",
+    "commonvoice": "pipelines.sources.commonvoice:CommonVoiceSource",
+    "mswc": "pipelines.sources.mswc:MSWCSource",
+    "librispeech": "pipelines.sources.librispeech:LibriSpeechSource",
+    "ljspeech": "pipelines.sources.ljspeech:LJSpeechSource",
+    "cmu-arctic": "pipelines.sources.cmu_arctic:CMUArcticSource",
 }
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.sources.base import REGISTRY, Source, SourceError, source_class
@@ -284,7 +285,7 @@ def join_media_by_youtube_id(
     exts = tuple(extensions)
     files = (
         pipeline
-        | f"{label} ListMedia" >> beam.io.fileio.MatchFiles(join(root, "**"), empty_match_treatment="ALLOW")
+        | f"{label} ListMedia" >> fileio.MatchFiles(join(root, "**"), empty_match_treatment="ALLOW")
         | f"{label} MediaIds" >> beam.FlatMap(lambda m: [(youtube_id(m.path), m.path)] if m.path.lower().endswith(exts) and youtube_id(m.path) else [])
     )
     return (
