@@ -59,8 +59,8 @@ def bench_audio(total_s: float) -> list[tuple[str, float]]:
     noise = bank.entries[1][1]
     rows.append(("noise mix (λ=0.3, pink)", rate(lambda a: mix_noise(a, noise, 0.3, 1234), clips)))
 
-    from transforms.stage import Sample  # only for the stage figure
     from schemas import Segment, SourceItem
+    from transforms.stage import Sample  # only for the stage figure
 
     item = SourceItem(key="bench", uri="x", dataset="bench", source_id="bench", transcript="hello there")
     stage = AugmentStage(AugmentSettings(copies=1, seed=0), noise_bank=bank)
