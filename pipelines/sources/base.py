@@ -72,6 +72,11 @@ REGISTRY: dict[str, str] = {
     "librispeech": "pipelines.sources.librispeech:LibriSpeechSource",
     "ljspeech": "pipelines.sources.ljspeech:LJSpeechSource",
     "cmu-arctic": "pipelines.sources.cmu_arctic:CMUArcticSource",
+    "crema-d": "pipelines.sources.crema_d:CremaDSource",
+    "ravdess": "pipelines.sources.ravdess:RavdessSource",
+    "emov-db": "pipelines.sources.emov_db:EmoVDBSource",
+    "emns": "pipelines.sources.emns:EMNSSource",
+    "emodb": "pipelines.sources.emodb:EmoDBSource",
 }
 
 
