@@ -31,7 +31,9 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated augmentations: noise,reverb,clip,mask,pitch,gain (or all / none)",
     )
     parser.add_argument("--augment-copies", "--augment_copies", dest="augment_copies", type=int, default=1)
-    parser.add_argument("--augment-seed", "--augment_seed", dest="augment_seed", type=int, default=0)
+    parser.add_argument(
+        "--augment-seed", "--augment_seed", dest="augment_seed", type=int, default=None, help="default: --seed, else 0"
+    )
     parser.add_argument(
         "--augment-probability", "--augment_probability", dest="augment_probability", type=float, default=0.5
     )
@@ -50,11 +52,34 @@ class AugmentOptions(PipelineOptions):
         add_augment_arguments(parser)
 
 
+def options_view(options: Any, options_class: type[PipelineOptions]) -> Any:
+    """Attribute access to ``options_class``'s flags from ``PipelineOptions``, a Namespace or a dict.
+
+    Missing keys take the flags' argparse defaults, so the shard builder's flat settings dict
+    works as well as Beam's options.
+    """
+    if isinstance(options, PipelineOptions):
+        return options.view_as(options_class)
+    parser = argparse.ArgumentParser(add_help=False)
+    options_class._add_argparse_args(parser)  # type: ignore[attr-defined]
+    values = vars(parser.parse_args([]))
+    given = options if isinstance(options, dict) else vars(options)
+    values.update({k: v for k, v in given.items() if k in values and v is not None})
+    return argparse.Namespace(**values)
+
+
 def settings_from_options(options: Any) -> AugmentSettings:
-    """``AugmentSettings`` from parsed options (a ``PipelineOptions`` view or an argparse namespace)."""
+    """``AugmentSettings`` from ``PipelineOptions``, an argparse namespace or a flat dict.
+
+    Without ``augment_seed`` the pipeline's ``seed`` is used.
+    """
+    seed = options_view(options, AugmentOptions).augment_seed
+    if seed is None:
+        seed = options.get("seed") if isinstance(options, dict) else getattr(options, "seed", None)
+    options = options_view(options, AugmentOptions)
     return AugmentSettings(
         augmentations=parse_augmentations(getattr(options, "augment", "none")),
         copies=int(getattr(options, "augment_copies", 1)),
-        seed=int(getattr(options, "augment_seed", 0)),
+        seed=int(seed or 0),
         apply_probability=float(getattr(options, "augment_probability", 0.5)),
     )

@@ -106,11 +106,10 @@ class AugmentStage:
 
     @classmethod
     def from_options(cls, options: Any, noise_bank_factory: Callable[[], NoiseBank] | None = None) -> AugmentStage:
-        """Build from ``AugmentOptions`` (``augment/options.py``); the bank loads in ``setup()``."""
-        from augment.options import AugmentOptions, settings_from_options
+        """Build from ``AugmentOptions`` flags (``PipelineOptions``, Namespace or dict); the bank loads in ``setup()``."""
+        from augment.options import settings_from_options
 
-        view = options.view_as(AugmentOptions) if hasattr(options, "view_as") else options
-        return cls(settings_from_options(view), noise_bank_factory=noise_bank_factory)
+        return cls(settings_from_options(options), noise_bank_factory=noise_bank_factory)
 
     def setup(self) -> None:
         if self.noise_bank is None and self._noise_bank_factory is not None and self._needs_noise:

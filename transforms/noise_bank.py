@@ -146,14 +146,14 @@ class NoiseBankLoader:
 
 def noise_bank_factory(options: Any) -> NoiseBankLoader:
     """The loader named by the pipeline options (``AugmentOptions``)."""
-    from augment.options import AugmentOptions
+    from augment.options import AugmentOptions, options_view, settings_from_options
 
-    view = options.view_as(AugmentOptions) if hasattr(options, "view_as") else options
+    view = options_view(options, AugmentOptions)
     return NoiseBankLoader(
         source=view.noise_source,
         noise_input=view.noise_input,
         max_clips=int(view.noise_max_clips),
-        seed=int(view.augment_seed),
+        seed=settings_from_options(options).seed,
     )
 
 

@@ -289,23 +289,40 @@ def validate_rewrite(
 # -- the stage ----------------------------------------------------------------------------------
 
 
+def add_llm_arguments(parser: Any) -> None:
+    """The LLM flags on any argparse parser: ``--llm-url`` (enables rewriting), ``--llm-model``,
+    ``--llm-concurrency``, ``--llm-timeout``, ``--llm-retries``, ``--llm-cache-dir``,
+    ``--rewrite all|augmented|none``."""
+    parser.add_argument(
+        "--llm-url",
+        "--llm_url",
+        dest="llm_url",
+        default=None,
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1",
+    )
+    parser.add_argument("--llm-model", "--llm_model", dest="llm_model", default="smollm2")
+    parser.add_argument("--llm-concurrency", "--llm_concurrency", dest="llm_concurrency", type=int, default=4)
+    parser.add_argument("--llm-timeout", "--llm_timeout", dest="llm_timeout", type=float, default=30.0)
+    parser.add_argument("--llm-retries", "--llm_retries", dest="llm_retries", type=int, default=2)
+    parser.add_argument("--llm-cache-dir", "--llm_cache_dir", dest="llm_cache_dir", default=".cache/llm")
+    parser.add_argument(
+        "--rewrite", choices=("all", "augmented", "none"), default="all", help="which samples the LLM rewrites"
+    )
+
+
 class LLMOptions(PipelineOptions):
-    """``--llm-url`` (enables rewriting), ``--llm-model``, ``--llm-concurrency``, ``--llm-timeout``,
-    ``--llm-retries``, ``--llm-cache-dir``, ``--rewrite all|augmented|none``."""
+    """``options.view_as(LLMOptions)`` gives the LLM flags (see :func:`add_llm_arguments`)."""
 
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
-        parser.add_argument("--llm-url", "--llm_url", dest="llm_url", default=None)
-        parser.add_argument("--llm-model", "--llm_model", dest="llm_model", default="smollm2")
-        parser.add_argument("--llm-concurrency", "--llm_concurrency", dest="llm_concurrency", type=int, default=4)
-        parser.add_argument("--llm-timeout", "--llm_timeout", dest="llm_timeout", type=float, default=30.0)
-        parser.add_argument("--llm-retries", "--llm_retries", dest="llm_retries", type=int, default=2)
-        parser.add_argument("--llm-cache-dir", "--llm_cache_dir", dest="llm_cache_dir", default=".cache/llm")
-        parser.add_argument("--rewrite", choices=("all", "augmented", "none"), default="all")
+        add_llm_arguments(parser)
 
 
 def llm_config_from_options(options: Any) -> LLMConfig:
-    view = options.view_as(LLMOptions) if hasattr(options, "view_as") else options
+    """``LLMConfig`` from ``PipelineOptions``, an argparse namespace or a flat dict."""
+    from augment.options import options_view
+
+    view = options_view(options, LLMOptions)
     return LLMConfig(
         url=view.llm_url or None,
         model=view.llm_model,
@@ -333,8 +350,9 @@ class RewriteStage:
 
     @classmethod
     def from_options(cls, options: Any) -> RewriteStage:
-        view = options.view_as(LLMOptions) if hasattr(options, "view_as") else options
-        return cls(llm_config_from_options(options), scope=view.rewrite)
+        from augment.options import options_view
+
+        return cls(llm_config_from_options(options), scope=options_view(options, LLMOptions).rewrite)
 
     @property
     def enabled(self) -> bool:

@@ -146,15 +146,26 @@ def parse_languages(spec: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(code.strip() for code in spec.split(",") if code.strip()))
 
 
+def add_translate_arguments(parser: Any) -> None:
+    """``--translate-to fr,de,…|lexicon`` and ``--translation-mode add|duplicate`` on any argparse parser."""
+    parser.add_argument(
+        "--translate-to",
+        "--translate_to",
+        dest="translate_to",
+        default="",
+        help="target languages, or 'lexicon' for all 19",
+    )
+    parser.add_argument(
+        "--translation-mode", "--translation_mode", dest="translation_mode", choices=MODES, default="add"
+    )
+
+
 class TranslateOptions(PipelineOptions):
-    """``--translate-to fr,de,…|lexicon`` and ``--translation-mode add|duplicate``."""
+    """``options.view_as(TranslateOptions)`` gives the translation flags."""
 
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
-        parser.add_argument("--translate-to", "--translate_to", dest="translate_to", default="")
-        parser.add_argument(
-            "--translation-mode", "--translation_mode", dest="translation_mode", choices=MODES, default="add"
-        )
+        add_translate_arguments(parser)
 
 
 class TranslateStage:
@@ -173,7 +184,9 @@ class TranslateStage:
 
     @classmethod
     def from_options(cls, options: Any) -> TranslateStage:
-        view = options.view_as(TranslateOptions) if hasattr(options, "view_as") else options
+        from augment.options import options_view
+
+        view = options_view(options, TranslateOptions)
         return cls(parse_languages(view.translate_to), view.translation_mode, llm_config_from_options(options))
 
     def setup(self) -> None:

@@ -128,3 +128,24 @@ def test_beam_pipeline_options_view() -> None:
     stage = AugmentStage.from_options(options)
     assert stage.settings.augmentations == ("noise",) and stage.settings.copies == 2
     assert options.view_as(AugmentOptions).noise_source == "generated"
+
+
+def test_flat_settings_dict_builds_every_stage_with_defaults_and_the_pipeline_seed() -> None:
+    from transforms.noise_bank import augment_stage_from_options
+    from transforms.rewrite import RewriteStage
+    from transforms.translate import TranslateStage
+
+    settings = {
+        "seed": 7,
+        "augment": "noise,clip",
+        "augment_copies": 2,
+        "augment_seed": None,
+        "llm_url": None,
+        "translate_to": "fr",
+    }
+    stage = augment_stage_from_options(settings)
+    assert stage.settings.augmentations == ("noise", "clip") and stage.settings.copies == 2 and stage.settings.seed == 7
+    assert stage._noise_bank_factory.source == "generated" and stage._noise_bank_factory.seed == 7
+    assert not RewriteStage.from_options(settings).enabled
+    assert TranslateStage.from_options(settings).languages == ("fr",)
+    assert AugmentStage.from_options({"augment": "gain", "augment_seed": 3}).settings.seed == 3
