@@ -181,12 +181,12 @@ def _presets() -> dict[str, TrainConfig]:
         audio={"dim": 96, "n_latents": 32, "cross_heads": 2, "latent_layers": 2, "latent_heads": 4},
         text={"dim": 96, "layers": 2, "heads": 4, "max_tokens": 64},
         embed_dim=96,
-        data={"batch_size": 16, "max_audio_s": 8.0, "num_workers": 1, "shuffle_buffer": 256, "shuffle_initial": 32},
+        data={"batch_size": 16, "max_audio_s": 5.0, "num_workers": 1, "shuffle_buffer": 256, "shuffle_initial": 32},
         optim={"lr": 5e-4, "warmup_steps": 20, "weight_decay": 0.01},
-        steps=300,
+        steps=200,
         log_every=10,
-        ckpt_every=100,
-        val_every=100,
+        ckpt_every=50,
+        val_every=50,
         val_batches=8,
     )
     clara = {"dim": 512, "n_latents": 512, "cross_heads": 2, "latent_layers": 10, "latent_heads": 16}

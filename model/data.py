@@ -228,6 +228,10 @@ class ShardStream(IterableDataset):
         return batch
 
 
+def _quiet_worker(_: int) -> None:
+    torch.set_num_threads(1)  # readers decode FLAC; leave the cores to the model
+
+
 def make_loader(
     urls: list[str] | tuple[str, ...],
     config: DataConfig,
@@ -256,6 +260,7 @@ def make_loader(
         pin_memory=pin_memory,
         prefetch_factor=config.prefetch_factor if workers > 0 else None,
         persistent_workers=False,
+        worker_init_fn=_quiet_worker,
         # Its own generator: starting an iterator must not draw from the global RNG (exact resume).
         generator=torch.Generator().manual_seed(seed),
     )

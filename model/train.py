@@ -89,7 +89,8 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
     for name, param in model.named_parameters():
         (no_decay if param.ndim < 2 or name.startswith("log_tau") else decay).append(param)
     groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps)
+    # The fused kernel is ~3× faster than foreach on the CPU too (Whisper's 51,865-row embedding).
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps, fused=True)
 
 
 def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainConfig:
@@ -106,6 +107,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, args: argparse.Namespace, ctx: distributed.Context) -> None:
         self.config, self.args, self.ctx = config, args, ctx
         self.run_dir: Path = args.run
+        torch.set_flush_denormal(True)  # denormal gradients slow CPU kernels many-fold; no effect on GPUs
         torch.manual_seed(config.seed + ctx.rank)
         self.model = Clara(config.model).to(ctx.device)
         self.optimizer = build_optimizer(self.model, config.optim)
