@@ -38,8 +38,8 @@ class MixResult:
     audio: np.ndarray
     noise_weight: float
     """λ, the noise's weight in Eq. 1 as the paper's text reads it."""
-    snr_db: float
-    """SNR measured between the weighted speech and the weighted, level-matched noise."""
+    snr_db: float | None
+    """SNR measured between the weighted speech and the weighted, level-matched noise (None if the speech is silent)."""
     noise_offset: int
     """Sample of the noise where the mix starts (the noise loops from there when shorter)."""
     looped: bool
@@ -112,11 +112,12 @@ def mix_noise(speech: np.ndarray, noise: np.ndarray, noise_weight: float, noise_
     peak = float(np.max(np.abs(mixed))) if mixed.size else 0.0
     peak_scale = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
     speech_level = rms(speech_part)
-    snr = 20.0 * np.log10(speech_level / rms(noise_part)) if speech_level >= SILENCE_RMS else float("-inf")
+    # silent speech has no SNR (None keeps the sample JSON standard: no -Infinity)
+    snr = round(float(20.0 * np.log10(speech_level / rms(noise_part))), 3) if speech_level >= SILENCE_RMS else None
     return MixResult(
         audio=(mixed * peak_scale).astype(np.float32),
         noise_weight=float(noise_weight),
-        snr_db=round(float(snr), 3),
+        snr_db=snr,
         noise_offset=noise_offset,
         looped=looped,
         peak_scale=round(peak_scale, 6),

@@ -60,6 +60,10 @@ def effect_phrase(name: str, params: dict[str, Any]) -> str | None:
     return EFFECT_PHRASES.get(name)
 
 
+def _squash(text: str) -> str:
+    return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())
+
+
 def _quote(transcript: str) -> str:
     text = " ".join(transcript.split())
     return f"'{text}'" if text and text[0] not in "'\"“«" else text
@@ -74,13 +78,14 @@ def combine_caption(
 ) -> str:
     """t̂ = f(p^t + t_i + t_j): prefix template + the sample's text + the noise label (+ effects).
 
-    ``transcript`` wins over ``description`` as t_i, as in the paper's example
-    ("A person saying It's raining outside, background wind noise"); the transcript is quoted
-    so later steps (and the rewrite validator) can find it verbatim.
+    t_i is the sample's description when it has one that already says the transcript (it keeps
+    Fig. 2's meta information m_n: gender, emotion), else the quoted transcript as in the paper's
+    example ("A person saying It's raining outside, background wind noise"), else the description.
+    A quoted transcript lets later steps (and the rewrite validator) find it verbatim.
     """
     if not transcript and not description:
         raise ValueError("a caption needs a transcript or a description")
-    if transcript:
+    if transcript and not (description and _squash(transcript) in _squash(description)):
         t_i = _quote(transcript)
         if noise_label:
             caption = choose(SPEECH_TEMPLATES, key, "speech").format(transcript=t_i, noise=noise_label)

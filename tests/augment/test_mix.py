@@ -80,6 +80,7 @@ def test_loud_mix_is_scaled_below_full_scale_without_changing_the_snr() -> None:
 def test_silent_speech_gets_noise_at_a_reference_level_not_nan() -> None:
     result = mix_noise(np.zeros(4800, dtype=np.float32), white_noise(0.2, seed=4), 0.3)
     assert np.all(np.isfinite(result.audio)) and rms(result.audio) > 0.001
+    assert result.snr_db is None
 
 
 def test_silent_noise_is_rejected() -> None:

@@ -38,3 +38,10 @@ def test_effects_add_phrases_and_quiet_gain_is_said_but_small_gain_is_not() -> N
 def test_caption_needs_some_text() -> None:
     with pytest.raises(ValueError):
         combine_caption("k", None, None, "rain")
+
+
+def test_a_description_that_says_the_transcript_keeps_gender_and_emotion() -> None:
+    description = "A woman saying 'It is raining' in a happy voice"
+    caption = combine_caption("k", "It is raining", description, "rain")
+    assert caption.startswith(description) and "rain" in caption.removeprefix(description)
+    assert combine_caption("k", "It is raining", "A woman talking", "rain").count("'It is raining'") == 1
