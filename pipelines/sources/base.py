@@ -77,6 +77,12 @@ REGISTRY: dict[str, str] = {
     "emov-db": "pipelines.sources.emov_db:EmoVDBSource",
     "emns": "pipelines.sources.emns:EMNSSource",
     "emodb": "pipelines.sources.emodb:EmoDBSource",
+    "esc50": "pipelines.sources.esc50:ESC50Source",
+    "urbansound8k": "pipelines.sources.urbansound8k:UrbanSound8KSource",
+    "clotho": "pipelines.sources.clotho:ClothoSource",
+    "audiocaps": "pipelines.sources.audiocaps:AudioCapsSource",
+    "audioset": "pipelines.sources.audioset:AudioSetSource",
+    "vggsound": "pipelines.sources.vggsound:VGGSoundSource",
 }
 
 
