@@ -83,6 +83,10 @@ REGISTRY: dict[str, str] = {
     "audiocaps": "pipelines.sources.audiocaps:AudioCapsSource",
     "audioset": "pipelines.sources.audioset:AudioSetSource",
     "vggsound": "pipelines.sources.vggsound:VGGSoundSource",
+    "fsd50k": "pipelines.sources.fsd50k:FSD50KSource",
+    "macs": "pipelines.sources.macs:MACSSource",
+    "vocalsketch": "pipelines.sources.vocalsketch:VocalSketchSource",
+    "vocal-imitation": "pipelines.sources.vocal_imitation:VocalImitationSource",
 }
 
 

@@ -91,3 +91,74 @@ def test_vggsound_pairs_each_row_with_its_video_clip(tmp_path):
     assert built.texts("vggsound----g-f_I2yQ-000001") == ["The sound of people marching"]
     assert built.split("vggsound----g-f_I2yQ-000001") == "test" and built.split("vggsound----g-f_I2yQ-000030") == "train"
     assert built.reasons() == {"vggsound---0PQM4-hqg-000030": "missing_file"}
+
+
+def test_fsd50k_reads_multi_labels_splits_and_per_clip_licenses(tmp_path):
+    gt = tmp_path / "FSD50K.ground_truth"
+    text(gt / "dev.csv", 'fname,labels,mids,split\n64760,"Bark,Dog","/m/05tny_,/m/0bt9lr",train\n16399,"Rain",/m/06mb1,val\n')
+    text(gt / "eval.csv", 'fname,labels,mids\n37199,"Electric_guitar,Guitar",/m/02sgy,/m/0342h\n99999,,\n')
+    text(gt / "vocabulary.csv", "0,Bark,/m/05tny_\n1,Dog,/m/0bt9lr\n")
+    text(tmp_path / "FSD50K.metadata" / "dev_clips_info_FSD50K.json", '{"64760": {"title": "dog.wav", "license": "http://creativecommons.org/licenses/by/3.0/", "uploader": "x", "tags": ["dog"]}}')
+    audio(tmp_path / "FSD50K.dev_audio" / "64760.wav")
+    audio(tmp_path / "FSD50K.dev_audio" / "16399.wav")
+    audio(tmp_path / "FSD50K.eval_audio" / "37199.wav")
+    built = build("fsd50k", tmp_path, tmp_path / "out")
+    dog = built.meta("fsd50k-dev-64760")
+    assert dog["text"] == ["The sound of bark and dog"] and dog["split"] == "train"
+    assert built.split("fsd50k-dev-16399") == "valid" and built.split("fsd50k-eval-37199") == "test"
+    assert built.texts("fsd50k-eval-37199") == ["The sound of electric guitar and guitar"]
+    assert built.reasons() == {"fsd50k-eval-99999": "bad_row"}
+
+
+def test_macs_keeps_every_annotators_sentence_and_their_tags(tmp_path):
+    audio(tmp_path / "TAU-urban-acoustic-scenes-2019-development" / "audio" / "airport-lisbon-1000-40000-a.wav")
+    text(
+        tmp_path / "MACS.yaml",
+        "files:\n"
+        "- filename: airport-lisbon-1000-40000-a.wav\n"
+        "  annotations:\n"
+        "  - annotator_id: 1\n    sentence: adults talking and footsteps\n    tags: [adults_talking, footsteps]\n"
+        "  - annotator_id: 2\n    sentence: people chatting in a hall\n    tags: [adults_talking]\n"
+        "- filename: park-helsinki-1-1-a.wav\n"
+        "  annotations:\n  - annotator_id: 3\n    sentence: birds\n    tags: [birds_singing]\n"
+        "- filename: ../escape.wav\n"
+        "  annotations:\n  - annotator_id: 3\n    sentence: x\n    tags: []\n",
+    )
+    built = build("macs", tmp_path, tmp_path / "out")
+    meta = built.meta("macs-airport-lisbon-1000-40000-a")
+    assert [c["text"] for c in meta["captions"] if c["origin"] == "human"] == ["adults talking and footsteps", "people chatting in a hall"]
+    assert "The sound of adults talking and footsteps" in meta["text"]
+    assert built.reasons() == {"macs-park-helsinki-1-1-a": "missing_file", "macs-_escape": "unsafe_path"}
+
+
+def test_vocalsketch_reads_included_imitations_and_the_referent_recordings(tmp_path):
+    text(tmp_path / "sound_recordings.csv", "id,sound_label,sound_label_id,filename,audio_concept_subset\n1,dog barking,1,dog.wav,acoustic instrument\n2,thunder,2,thunder.wav,everyday\n")
+    text(
+        tmp_path / "vocal_imitations.csv",
+        "id,filename,stimulus_type,included,draft,training,participant_id,satisfaction,sound_label,sound_label_id\n"
+        "1,imi1.wav,sound label,True,False,False,7,Mostly satisfied,dog barking,1\n"
+        "2,imi2.wav,sound label,False,False,False,7,,dog barking,1\n"
+        "3,imi3.wav,sound label,True,True,False,7,,dog barking,1\n"
+        "4,imi4.wav,sound label,True,False,False,8,,thunder,2\n",
+    )
+    text(tmp_path / "participant_survey.csv", "participant_id,age,gender\n7,34,female\n")
+    audio(tmp_path / "sound_recordings" / "dog.wav")
+    audio(tmp_path / "vocal_imitations" / "included" / "imi1.wav")
+    audio(tmp_path / "vocal_imitations" / "excluded" / "imi2.wav")
+    built = build("vocalsketch", tmp_path, tmp_path / "out")
+    assert built.texts("vocalsketch-rec-dog") == ["The sound of dog barking"]
+    imitation = built.meta("vocalsketch-imi-imi1")
+    assert imitation["text"] == ["The sound of a person vocally imitating dog barking"] and "female" in imitation["tag"]
+    assert set(built.samples) == {"vocalsketch-rec-dog", "vocalsketch-imi-imi1"}
+    assert built.reasons() == {"vocalsketch-imi-imi4": "missing_file"}
+
+
+def test_vocal_imitation_set_labels_files_from_its_table_or_class_folders(tmp_path):
+    audio(tmp_path / "original_recordings" / "Dog" / "ref1.wav")
+    audio(tmp_path / "vocal_imitations" / "Dog" / "imi1.wav")
+    audio(tmp_path / "vocal_imitations" / "x1.wav")
+    text(tmp_path / "vocal_imitations.csv", "filename,label\nx1.wav,Church bell\n")
+    built = build("vocal-imitation", tmp_path, tmp_path / "out")
+    assert built.texts("vis-rec-Dog_ref1") == ["The sound of dog"]
+    assert built.texts("vis-imi-Dog_imi1") == ["The sound of a person vocally imitating dog"]
+    assert built.texts("vis-imi-x1") == ["The sound of a person vocally imitating church bell"]
