@@ -19,7 +19,17 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
-from pipelines.sources.common import DatasetSource, any_match, failure, header_of, join, join_media_by_youtube_id, limit_items, pick_media, read_rows
+from pipelines.sources.common import (
+    DatasetSource,
+    any_match,
+    failure,
+    header_of,
+    join,
+    join_media_by_youtube_id,
+    limit_items,
+    pick_media,
+    read_rows,
+)
 from schemas import Failure, SourceItem, make_key
 
 LICENSE = "AudioCaps captions: MIT; audio: YouTube (per-video terms), via AudioSet (CC BY 4.0 labels)"
@@ -36,7 +46,11 @@ def make_items(ytid: str, rows: list[dict[str, str]], paths: list[str]) -> Itera
         if path is None:
             yield failure(key, "audiocaps", "missing_file", f"no downloaded audio named by YouTube id {ytid}")
             continue
-        captions = tuple(dict.fromkeys(r["caption"] for r in sorted(group, key=lambda r: r.get("audiocap_id", "")) if r.get("caption")))
+        captions = tuple(
+            dict.fromkeys(
+                r["caption"] for r in sorted(group, key=lambda r: r.get("audiocap_id", "")) if r.get("caption")
+            )
+        )
         yield SourceItem(
             key=key,
             uri=path,
@@ -46,14 +60,20 @@ def make_items(ytid: str, rows: list[dict[str, str]], paths: list[str]) -> Itera
             split=CSV_SPLITS.get(group[0].get("_csv", "")),
             license=LICENSE,
             duration_hint_s=10.0,
-            extra={"youtube_id": ytid, "start_s": float(start or 0), "audiocap_ids": [r.get("audiocap_id", "") for r in group]},
+            extra={
+                "youtube_id": ytid,
+                "start_s": float(start or 0),
+                "audiocap_ids": [r.get("audiocap_id", "") for r in group],
+            },
         )
 
 
 class AudioCapsSource(DatasetSource):
     name = "audiocaps"
     description = "AudioCaps: AudioSet clips (downloaded by YouTube id) with human captions"
-    layout = "[dataset/]{train,val,test}.csv (audiocap_id,youtube_id,start_time,caption) + audio files named by YouTube id"
+    layout = (
+        "[dataset/]{train,val,test}.csv (audiocap_id,youtube_id,start_time,caption) + audio files named by YouTube id"
+    )
     markers = ("dataset/*.csv",)
 
     @classmethod
@@ -71,10 +91,15 @@ class AudioCapsSource(DatasetSource):
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         tables = [
-            read_rows(pipeline, f"audiocaps {name}", join(self.root, f"{name}.csv")) | f"audiocaps tag {name}" >> beam.Map(lambda r, n=name: {**r, "_csv": n})
+            read_rows(pipeline, f"audiocaps {name}", join(self.root, f"{name}.csv"))
+            | f"audiocaps tag {name}" >> beam.Map(lambda r, n=name: {**r, "_csv": n})
             for name in CSV_SPLITS
             if any_match(join(self.root, f"{name}.csv"))
         ]
-        keyed = tables | "audiocaps rows" >> beam.Flatten() | "audiocaps by id" >> beam.Map(lambda r: (r.get("youtube_id", ""), r))
+        keyed = (
+            tables
+            | "audiocaps rows" >> beam.Flatten()
+            | "audiocaps by id" >> beam.Map(lambda r: (r.get("youtube_id", ""), r))
+        )
         records = join_media_by_youtube_id(pipeline, "audiocaps", keyed, self.media_root, make_items)
         return limit_items(records, self.settings.limit, "audiocaps")

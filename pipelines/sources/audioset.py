@@ -21,7 +21,17 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
-from pipelines.sources.common import DatasetSource, any_match, failure, join, join_media_by_youtube_id, label_phrase, limit_items, pick_media, read_table
+from pipelines.sources.common import (
+    DatasetSource,
+    any_match,
+    failure,
+    join,
+    join_media_by_youtube_id,
+    label_phrase,
+    limit_items,
+    pick_media,
+    read_table,
+)
 from schemas import Failure, SourceItem, make_key
 
 LICENSE = "AudioSet labels: CC BY 4.0 (Google); audio: YouTube (per-video terms)"
@@ -33,7 +43,15 @@ def parse_segment(line: str, subset: str) -> Iterator[tuple[str, dict]]:
         return
     fields = next(csv.reader([line], skipinitialspace=True))
     if len(fields) >= 4:
-        yield fields[0].strip(), {"start": fields[1], "end": fields[2], "mids": [m.strip() for m in fields[3].split(",") if m.strip()], "subset": subset}
+        yield (
+            fields[0].strip(),
+            {
+                "start": fields[1],
+                "end": fields[2],
+                "mids": [m.strip() for m in fields[3].split(",") if m.strip()],
+                "subset": subset,
+            },
+        )
 
 
 def phrase(name: str) -> str:
@@ -77,7 +95,9 @@ class AudioSetSource(DatasetSource):
         return {"class": []}  # read from class_labels_indices.csv: see labels_of()
 
     def labels_of(self) -> dict[str, str]:
-        return {r["mid"]: r["display_name"] for r in read_table(join(self.root, "class_labels_indices.csv")) if r.get("mid")}
+        return {
+            r["mid"]: r["display_name"] for r in read_table(join(self.root, "class_labels_indices.csv")) if r.get("mid")
+        }
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         names = self.labels_of()
@@ -89,5 +109,7 @@ class AudioSetSource(DatasetSource):
             if any_match(join(self.root, f"{name}.csv"))
         ]
         keyed = tables | "audioset rows" >> beam.Flatten()
-        records = join_media_by_youtube_id(pipeline, "audioset", keyed, self.root, lambda i, r, p: make_items(i, r, p, names))
+        records = join_media_by_youtube_id(
+            pipeline, "audioset", keyed, self.root, lambda i, r, p: make_items(i, r, p, names)
+        )
         return limit_items(records, self.settings.limit, "audioset")

@@ -39,13 +39,17 @@ class ClothoSource(DatasetSource):
             if not any_match(captions_path):
                 continue
             metadata_path = join(self.root, f"clotho_metadata_{subset}.csv")
-            metadata = {r.get("file_name", ""): r for r in read_table(metadata_path)} if any_match(metadata_path) else {}
+            metadata = (
+                {r.get("file_name", ""): r for r in read_table(metadata_path)} if any_match(metadata_path) else {}
+            )
             for number, row in enumerate(read_table(captions_path), start=1):
                 file_name = row.get("file_name", "")
                 key = make_key("clotho", subset[:3], file_name.rsplit(".", 1)[0] or f"row{number}")
                 captions = tuple(row[c] for c in sorted(row) if c.startswith("caption") and row.get(c))
                 if not file_name or not captions:
-                    yield self.fail(key, "bad_row", f"clotho_captions_{subset}.csv row {number} lacks file_name or captions")
+                    yield self.fail(
+                        key, "bad_row", f"clotho_captions_{subset}.csv row {number} lacks file_name or captions"
+                    )
                     continue
                 uri = self.safe_path(key, f"{subset}/{file_name}")
                 if isinstance(uri, Failure):
@@ -61,5 +65,9 @@ class ClothoSource(DatasetSource):
                     captions=captions,
                     split=split,
                     license=meta.get("license") or LICENSE,
-                    extra={"keywords": list(keywords), "freesound_id": meta.get("sound_id", ""), "sound_link": meta.get("sound_link", "")},
+                    extra={
+                        "keywords": list(keywords),
+                        "freesound_id": meta.get("sound_id", ""),
+                        "sound_link": meta.get("sound_link", ""),
+                    },
                 )

@@ -64,7 +64,11 @@ class CMUArcticSource(DatasetSource):
                     continue
                 parsed = LINE.match(line.strip())
                 if not parsed:
-                    yield self.fail(make_key("arctic", speaker, f"line{number}"), "bad_row", f"txt.done.data line {number}: {line[:80]!r}")
+                    yield self.fail(
+                        make_key("arctic", speaker, f"line{number}"),
+                        "bad_row",
+                        f"txt.done.data line {number}: {line[:80]!r}",
+                    )
                     continue
                 utt, sentence = parsed.groups()
                 key = make_key("arctic", speaker, utt)

@@ -78,10 +78,14 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8-sig", errors="replace")
 
 
-def read_table(path: str, delimiter: str = ",", fieldnames: list[str] | None = None, quoting: int = csv.QUOTE_MINIMAL) -> list[dict[str, str]]:
+def read_table(
+    path: str, delimiter: str = ",", fieldnames: list[str] | None = None, quoting: int = csv.QUOTE_MINIMAL
+) -> list[dict[str, str]]:
     """Rows of a CSV/TSV file as dicts (header row unless ``fieldnames``), values stripped."""
     reader = csv.DictReader(io.StringIO(read_text(path)), fieldnames=fieldnames, delimiter=delimiter, quoting=quoting)
-    return [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else v for k, v in row.items()} for row in reader]
+    return [
+        {(k or "").strip(): (v or "").strip() if isinstance(v, str) else v for k, v in row.items()} for row in reader
+    ]
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
@@ -232,7 +236,9 @@ def header_of(path: str, delimiter: str) -> list[str]:
     return [c.strip() for c in next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter))]
 
 
-def read_rows(pipeline: beam.Pipeline, label: str, path: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL) -> beam.PCollection:
+def read_rows(
+    pipeline: beam.Pipeline, label: str, path: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL
+) -> beam.PCollection:
     """A PCollection of dict rows of one table, read in parallel by Beam (header from line 1)."""
     columns = header_of(path, delimiter)
 
@@ -275,7 +281,12 @@ def youtube_id(path: str) -> str | None:
 
 
 def join_media_by_youtube_id(
-    pipeline: beam.Pipeline, label: str, keyed_rows: beam.PCollection, root: str, make: Any, extensions: Iterable[str] = MEDIA_EXTENSIONS
+    pipeline: beam.Pipeline,
+    label: str,
+    keyed_rows: beam.PCollection,
+    root: str,
+    make: Any,
+    extensions: Iterable[str] = MEDIA_EXTENSIONS,
 ) -> beam.PCollection:
     """Join metadata rows keyed by YouTube id with the media files found under ``root``.
 
@@ -286,16 +297,22 @@ def join_media_by_youtube_id(
     files = (
         pipeline
         | f"{label} ListMedia" >> fileio.MatchFiles(join(root, "**"), empty_match_treatment="ALLOW")
-        | f"{label} MediaIds" >> beam.FlatMap(lambda m: [(youtube_id(m.path), m.path)] if m.path.lower().endswith(exts) and youtube_id(m.path) else [])
+        | f"{label} MediaIds"
+        >> beam.FlatMap(
+            lambda m: [(youtube_id(m.path), m.path)] if m.path.lower().endswith(exts) and youtube_id(m.path) else []
+        )
     )
     return (
         {"rows": keyed_rows, "files": files}
         | f"{label} JoinMedia" >> beam.CoGroupByKey()
-        | f"{label} MakeItems" >> beam.FlatMap(lambda kv: make(kv[0], list(kv[1]["rows"]), sorted(kv[1]["files"])) if kv[1]["rows"] else [])
+        | f"{label} MakeItems"
+        >> beam.FlatMap(lambda kv: make(kv[0], list(kv[1]["rows"]), sorted(kv[1]["files"])) if kv[1]["rows"] else [])
     )
 
 
-def records_to_pcollection(pipeline: beam.Pipeline, label: str, records: list[SourceItem | Failure]) -> beam.PCollection:
+def records_to_pcollection(
+    pipeline: beam.Pipeline, label: str, records: list[SourceItem | Failure]
+) -> beam.PCollection:
     return pipeline | label >> beam.Create(records, reshuffle=False)
 
 

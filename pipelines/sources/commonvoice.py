@@ -45,7 +45,9 @@ LICENSE = "CC0-1.0 (Mozilla Common Voice)"
 EXTRA_COLUMNS = ("accents", "accent", "variant", "sentence_domain", "segment", "up_votes", "down_votes", "sentence_id")
 
 
-def row_to_record(path: str, value: tuple[int, str | None, str, dict[str, str]], root: str, locale: str) -> SourceItem | Failure:
+def row_to_record(
+    path: str, value: tuple[int, str | None, str, dict[str, str]], root: str, locale: str
+) -> SourceItem | Failure:
     _, split, tsv, row = value
     key = make_key("cv", locale, stem(path))
     try:
@@ -96,14 +98,20 @@ class CommonVoiceSource(DatasetSource):
         names = [t.strip().removesuffix(".tsv") for t in self.option.get("tsv", DEFAULT_TSVS).split(",") if t.strip()]
         unknown = [n for n in names if n not in TSV_SPLITS]
         if unknown:
-            raise SourceError(f"--source-option tsv: unknown Common Voice table(s) {unknown}; known: {', '.join(TSV_SPLITS)}")
+            raise SourceError(
+                f"--source-option tsv: unknown Common Voice table(s) {unknown}; known: {', '.join(TSV_SPLITS)}"
+            )
         return names
 
     def check(self) -> None:
         if not self.settings.input:
             super().check()
         if self._locale_root() is None:
-            raise SourceError(layout_message(self.name, self.settings.input or "", self.layout, [f"{self.settings.language}/validated.tsv"]))
+            raise SourceError(
+                layout_message(
+                    self.name, self.settings.input or "", self.layout, [f"{self.settings.language}/validated.tsv"]
+                )
+            )
         if not [t for t in self.tsvs if any_match(join(self.root, f"{t}.tsv"))]:
             raise SourceError(f"none of {', '.join(t + '.tsv' for t in self.tsvs)} exists in {self.root!r}")
 
@@ -124,18 +132,26 @@ class CommonVoiceSource(DatasetSource):
             split = TSV_SPLITS[tsv]
             tables.append(
                 read_rows(pipeline, f"cv {tsv}", path, delimiter="\t", quoting=csv.QUOTE_NONE)
-                | f"cv key {tsv}" >> beam.Map(lambda row, p=priority, s=split, t=tsv: (row.get("path", ""), (p, s, t, row)))
+                | f"cv key {tsv}"
+                >> beam.Map(lambda row, p=priority, s=split, t=tsv: (row.get("path", ""), (p, s, t, row)))
             )
         rows = tables | "cv tables" >> beam.Flatten()
         # A clip listed in several tables (train.tsv and validated.tsv) keeps the first table's split.
         records = (
             rows
             | "cv one row per clip" >> beam.CombinePerKey(lambda values: min(values, key=lambda v: v[0]))
-            | "cv records" >> beam.MapTuple(
-                lambda path, value: row_to_record(path, value, root, locale)
-                if path
-                else failure(make_key("cv", locale, "row", value[2]), "commonvoice", "missing_path", f"{value[2]}.tsv row without a path")
+            | "cv records"
+            >> beam.MapTuple(
+                lambda path, value: (
+                    row_to_record(path, value, root, locale)
+                    if path
+                    else failure(
+                        make_key("cv", locale, "row", value[2]),
+                        "commonvoice",
+                        "missing_path",
+                        f"{value[2]}.tsv row without a path",
+                    )
+                )
             )
         )
         return limit_items(records, self.settings.limit, "cv")
-

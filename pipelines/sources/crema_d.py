@@ -46,11 +46,17 @@ class CremaDSource(DatasetSource):
 
     @classmethod
     def vocabulary(cls) -> dict[str, list[str]]:
-        return {"emotion": sorted(set(EMOTIONS.values())), "intensity": sorted(set(INTENSITIES.values())), "language": ["en"]}
+        return {
+            "emotion": sorted(set(EMOTIONS.values())),
+            "intensity": sorted(set(INTENSITIES.values())),
+            "language": ["en"],
+        }
 
     def items(self) -> Iterator[SourceItem | Failure]:
         demographics_path = join(self.root, "VideoDemographics.csv")
-        actors = {r.get("ActorID", ""): r for r in read_table(demographics_path)} if any_match(demographics_path) else {}
+        actors = (
+            {r.get("ActorID", ""): r for r in read_table(demographics_path)} if any_match(demographics_path) else {}
+        )
         for path in glob(join(self.root, "AudioWAV", "*.wav")):
             name = stem(path)
             key = make_key("cremad", name)

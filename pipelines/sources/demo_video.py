@@ -32,10 +32,10 @@ import numpy as np
 from schemas import SourceItem, make_key
 from schemas.vocab import normalize_language
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 SCENE_IMAGES: tuple[str, ...] = (
     "astronaut", "coffee", "chelsea", "rocket", "camera", "coins",
-    "moon", "clock", "hubble_deep_field", "immunohistochemistry", "colorwheel", "horse",
+    "hubble_deep_field", "immunohistochemistry", "colorwheel", "horse",
 )  # fmt: skip
 SCENE_KINDS: tuple[str, ...] = ("pan", "static", "noisy")
 WIDTH, HEIGHT, VIDEO_FPS = 320, 240, 12

@@ -52,7 +52,12 @@ class EmoDBSource(DatasetSource):
             name = stem(path)
             key = make_key("emodb", name)
             match = NAME.match(name)
-            if not match or match.group(1) not in SPEAKERS or match.group(2) not in TEXTS or match.group(3) not in EMOTIONS:
+            if (
+                not match
+                or match.group(1) not in SPEAKERS
+                or match.group(2) not in TEXTS
+                or match.group(3) not in EMOTIONS
+            ):
                 yield self.fail(key, "mislabelled", f"{name}.wav is not <speaker><text><emotion><version>")
                 continue
             speaker, text_code, letter, version = match.groups()

@@ -61,7 +61,11 @@ class EmoVDBSource(DatasetSource):
             key = make_key("emovdb", speaker, emotion, name)
             number = re.search(r"_(\d{4})$", name)
             if speaker.lower() not in SPEAKERS or emotion.capitalize() not in EMOTIONS or not number:
-                yield self.fail(key, "mislabelled", f"{posixpath.basename(folder)}/{name}.wav: unknown speaker/emotion or no sentence number")
+                yield self.fail(
+                    key,
+                    "mislabelled",
+                    f"{posixpath.basename(folder)}/{name}.wav: unknown speaker/emotion or no sentence number",
+                )
                 continue
             sentence_id = f"arctic_a{number.group(1)}"
             yield SourceItem(

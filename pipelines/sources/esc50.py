@@ -65,7 +65,11 @@ class ESC50Source(DatasetSource):
                 continue
             parts = filename.rsplit(".", 1)[0].split("-")
             if len(parts) != 4 or parts[0] != row.get("fold") or parts[3] != row.get("target"):
-                yield self.fail(key, "mislabelled", f"{filename}: fold/target in the name disagree with esc50.csv ({row.get('fold')}, {row.get('target')})")
+                yield self.fail(
+                    key,
+                    "mislabelled",
+                    f"{filename}: fold/target in the name disagree with esc50.csv ({row.get('fold')}, {row.get('target')})",
+                )
                 continue
             uri = self.safe_path(key, f"audio/{filename}")
             if isinstance(uri, Failure):
@@ -80,5 +84,10 @@ class ESC50Source(DatasetSource):
                 split=fold_split(row.get("fold", ""), test_fold),
                 license=LICENSE,
                 duration_hint_s=5.0,
-                extra={"class": category, "fold": int(row.get("fold") or 0), "esc10": row.get("esc10") == "True", "freesound_id": row.get("src_file", "")},
+                extra={
+                    "class": category,
+                    "fold": int(row.get("fold") or 0),
+                    "esc10": row.get("esc10") == "True",
+                    "freesound_id": row.get("src_file", ""),
+                },
             )

@@ -35,6 +35,7 @@ from pipelines.sources.common import (
     UnsafePath,
     exists,
     glob,
+    header_of,
     join,
     label_phrase,
     read_jsonl,
@@ -48,7 +49,20 @@ from schemas import Failure, SourceItem, make_key
 from schemas.vocab import normalize_age_group, normalize_emotion, normalize_gender, normalize_language
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.tsv", "manifest.jsonl", "metadata.csv", "metadata.tsv", "metadata.jsonl")
-FIELDS = ("path", "text", "transcript", "language", "gender", "age", "emotion", "intensity", "label", "speaker", "split", "license")
+FIELDS = (
+    "path",
+    "text",
+    "transcript",
+    "language",
+    "gender",
+    "age",
+    "emotion",
+    "intensity",
+    "label",
+    "speaker",
+    "split",
+    "license",
+)
 
 
 def parse_map(text: str | None) -> dict[str, list[str]]:
@@ -64,7 +78,9 @@ def parse_map(text: str | None) -> dict[str, list[str]]:
 
 class FolderSource(DatasetSource):
     name = "folder"
-    description = "Any folder of audio/video files, with an optional CSV/TSV/JSONL manifest (--map) or <name>.txt transcripts"
+    description = (
+        "Any folder of audio/video files, with an optional CSV/TSV/JSONL manifest (--map) or <name>.txt transcripts"
+    )
     layout = "INPUT/**/*.{wav,flac,mp3,opus,m4a,mp4,...} [+ manifest.{csv,tsv,jsonl} | <name>.txt transcripts]"
     license = "as given by the data owner"
 
@@ -93,10 +109,12 @@ class FolderSource(DatasetSource):
         if manifest is not None:
             if not exists(manifest):
                 raise SourceError(f"manifest {manifest!r} does not exist")
-            rows = self._rows(manifest)
-            columns = set().union(*(r.keys() for r in rows[:50])) if rows else set()
+            if manifest.endswith(".jsonl"):
+                columns = set().union(*(r.keys() for r in self._rows(manifest)[:50]))
+            else:
+                columns = set(header_of(manifest, "\t" if manifest.endswith(".tsv") else ","))
             path_cols = self.mapping["path"]
-            if rows and not set(path_cols) <= columns:
+            if not set(path_cols) <= columns:
                 others = suggest_sources(self.root)
                 hint = f"; this folder looks like '{others[0]}' — try --source {others[0]}" if others else ""
                 raise SourceError(
@@ -105,7 +123,9 @@ class FolderSource(DatasetSource):
                 )
             return
         if not any(p.lower().endswith(MEDIA_EXTENSIONS) for p in self._media()):
-            raise SourceError(f"no audio or video files ({', '.join(MEDIA_EXTENSIONS)}) and no manifest under {self.root!r}")
+            raise SourceError(
+                f"no audio or video files ({', '.join(MEDIA_EXTENSIONS)}) and no manifest under {self.root!r}"
+            )
 
     def _rows(self, manifest: str) -> list[dict[str, Any]]:
         if manifest.endswith(".jsonl"):
@@ -144,7 +164,11 @@ class FolderSource(DatasetSource):
             rel = self._one(row, "path")
             key = make_key("folder", re.sub(r"\.[^./]+$", "", rel) if rel else f"row{number}")
             if not rel:
-                yield self.fail(key, "missing_path", f"{posixpath.basename(manifest)} row {number} has no {self.mapping['path'][0]!r}")
+                yield self.fail(
+                    key,
+                    "missing_path",
+                    f"{posixpath.basename(manifest)} row {number} has no {self.mapping['path'][0]!r}",
+                )
                 continue
             uri = self.safe_path(key, rel)
             if isinstance(uri, Failure):
@@ -156,7 +180,9 @@ class FolderSource(DatasetSource):
         emotion_raw, split_raw = self._one(row, "emotion"), self._one(row, "split")
         emotion = normalize_emotion(emotion_raw)
         if emotion_raw and emotion is None:
-            yield self.fail(key, "unknown_emotion", f"{emotion_raw!r} is not an emotion we know (e.g. neutral, happy, sad, angry)")
+            yield self.fail(
+                key, "unknown_emotion", f"{emotion_raw!r} is not an emotion we know (e.g. neutral, happy, sad, angry)"
+            )
             return
         split = split_name(split_raw)
         if split_raw and split is None:

@@ -45,7 +45,11 @@ def parse_speakers(text: str) -> dict[str, dict[str, str]]:
             continue
         fields = [f.strip() for f in line.split("|")]
         if len(fields) >= 3:
-            speakers[fields[0]] = {"sex": fields[1], "subset": fields[2], "name": fields[-1] if len(fields) >= 5 else ""}
+            speakers[fields[0]] = {
+                "sex": fields[1],
+                "subset": fields[2],
+                "name": fields[-1] if len(fields) >= 5 else "",
+            }
     return speakers
 
 
@@ -53,7 +57,11 @@ def chapter_records(path: str, speakers: dict[str, dict[str, str]]) -> Iterator[
     """Items of one ``<speaker>-<chapter>.trans.txt`` file."""
     folder = posixpath.dirname(path)
     chapter_dir, speaker_dir, subset = folder, posixpath.dirname(folder), posixpath.dirname(posixpath.dirname(folder))
-    speaker_folder, chapter_folder, subset = posixpath.basename(speaker_dir), posixpath.basename(chapter_dir), posixpath.basename(subset)
+    speaker_folder, chapter_folder, subset = (
+        posixpath.basename(speaker_dir),
+        posixpath.basename(chapter_dir),
+        posixpath.basename(subset),
+    )
     for line in read_text(path).splitlines():
         if not line.strip():
             continue

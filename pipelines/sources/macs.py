@@ -23,7 +23,18 @@ from schemas import Failure, SourceItem, make_key
 
 LICENSE = "MACS annotations: CC BY 4.0; audio: TAU Urban Acoustic Scenes 2019 (non-commercial research license)"
 AUDIO_FOLDERS = ("TAU-urban-acoustic-scenes-2019-development/audio", "audio", "")
-SCENES = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall", "street_pedestrian", "street_traffic", "tram")
+SCENES = (
+    "airport",
+    "bus",
+    "metro",
+    "metro_station",
+    "park",
+    "public_square",
+    "shopping_mall",
+    "street_pedestrian",
+    "street_traffic",
+    "tram",
+)
 
 
 class MACSSource(DatasetSource):
@@ -37,7 +48,14 @@ class MACSSource(DatasetSource):
         return {"scene": [label_phrase(s) for s in SCENES]}
 
     def _audio_folder(self) -> str:
-        return next((join(self.root, f) if f else self.root for f in AUDIO_FOLDERS if any_match(join(self.root, f, "*.wav") if f else join(self.root, "*.wav"))), join(self.root, AUDIO_FOLDERS[0]))
+        return next(
+            (
+                join(self.root, f) if f else self.root
+                for f in AUDIO_FOLDERS
+                if any_match(join(self.root, f, "*.wav") if f else join(self.root, "*.wav"))
+            ),
+            join(self.root, AUDIO_FOLDERS[0]),
+        )
 
     def items(self) -> Iterator[SourceItem | Failure]:
         data = yaml.safe_load(read_text(join(self.root, "MACS.yaml"))) or {}

@@ -18,7 +18,19 @@ from __future__ import annotations
 import apache_beam as beam
 
 from pipelines.sources.base import SourceError
-from pipelines.sources.common import DatasetSource, UnsafePath, any_match, failure, join, layout_message, limit_items, read_rows, resolve_under, split_name, stem
+from pipelines.sources.common import (
+    DatasetSource,
+    UnsafePath,
+    any_match,
+    failure,
+    join,
+    layout_message,
+    limit_items,
+    read_rows,
+    resolve_under,
+    split_name,
+    stem,
+)
 from schemas import Failure, SourceItem, make_key
 from schemas.vocab import GENDERS, LANGUAGES, normalize_gender, normalize_language
 
@@ -61,7 +73,12 @@ class MSWCSource(DatasetSource):
 
     def splits_csv(self) -> str | None:
         lang, root = self.settings.language, (self.settings.input or "").rstrip("/")
-        candidates = [f"{lang}_splits.csv", f"{lang}/{lang}_splits.csv", f"splits/{lang}_splits.csv", f"splits/{lang}/{lang}_splits.csv"]
+        candidates = [
+            f"{lang}_splits.csv",
+            f"{lang}/{lang}_splits.csv",
+            f"splits/{lang}_splits.csv",
+            f"splits/{lang}/{lang}_splits.csv",
+        ]
         return next((join(root, c) for c in candidates if any_match(join(root, c))), None)
 
     def check(self) -> None:
@@ -80,5 +97,7 @@ class MSWCSource(DatasetSource):
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         lang = self.settings.language
         clips = join((self.settings.input or "").rstrip("/"), lang, "clips")
-        records = read_rows(pipeline, f"mswc {lang} splits", self.splits_csv() or "") | "mswc records" >> beam.Map(row_to_record, clips, lang)
+        records = read_rows(pipeline, f"mswc {lang} splits", self.splits_csv() or "") | "mswc records" >> beam.Map(
+            row_to_record, clips, lang
+        )
         return limit_items(records, self.settings.limit, "mswc")

@@ -23,7 +23,16 @@ from schemas import Failure, SourceItem, make_key
 LICENSE = "CC BY-NC-SA 4.0 (RAVDESS, Livingstone and Russo 2018)"
 MODALITIES = {"01": "full-AV", "02": "video-only", "03": "audio-only"}
 CHANNELS = {"01": "speech", "02": "song"}
-EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgusted", "08": "surprised"}
+EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgusted",
+    "08": "surprised",
+}
 INTENSITIES = {"01": "normal", "02": "strong"}
 STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
@@ -55,7 +64,9 @@ class RavdessSource(DatasetSource):
                 and folder == f"Actor_{fields[6]}"
             )
             if not valid:
-                yield self.fail(key, "mislabelled", f"{folder}/{posixpath.basename(path)} does not follow the RAVDESS naming")
+                yield self.fail(
+                    key, "mislabelled", f"{folder}/{posixpath.basename(path)} does not follow the RAVDESS naming"
+                )
                 continue
             modality, channel, emotion, intensity, statement, repetition, actor = fields
             if modality == "02":
@@ -74,6 +85,10 @@ class RavdessSource(DatasetSource):
                 emotion_intensity=INTENSITIES[intensity],
                 labels=("speech",) if channel == "01" else ("singing",),
                 license=LICENSE,
-                extra={"modality": MODALITIES[modality], "vocal_channel": CHANNELS[channel], "repetition": int(repetition)}
+                extra={
+                    "modality": MODALITIES[modality],
+                    "vocal_channel": CHANNELS[channel],
+                    "repetition": int(repetition),
+                }
                 | ({"video": True} if modality == "01" else {}),
             )

@@ -47,7 +47,9 @@ class UrbanSound8KSource(DatasetSource):
                 continue
             parts = filename.split("-")
             if len(parts) < 2 or parts[1] != row.get("classID"):
-                yield self.fail(key, "mislabelled", f"{filename}: class id in the name disagrees with classID {row.get('classID')}")
+                yield self.fail(
+                    key, "mislabelled", f"{filename}: class id in the name disagrees with classID {row.get('classID')}"
+                )
                 continue
             uri = self.safe_path(key, f"audio/fold{fold}/{filename}")
             if isinstance(uri, Failure):
@@ -63,5 +65,10 @@ class UrbanSound8KSource(DatasetSource):
                 split=fold_split(fold, test_fold),
                 license=LICENSE,
                 duration_hint_s=round(end - start, 3) if end > start else None,
-                extra={"class": category, "fold": int(fold), "salience": SALIENCE.get(row.get("salience", ""), ""), "freesound_id": row.get("fsID", "")},
+                extra={
+                    "class": category,
+                    "fold": int(fold),
+                    "salience": SALIENCE.get(row.get("salience", ""), ""),
+                    "freesound_id": row.get("fsID", ""),
+                },
             )

@@ -36,7 +36,9 @@ def make_items(ytid: str, rows: list[dict], paths: list[str]) -> Iterator[Source
         key = make_key("vggsound", ytid, f"{start:06d}")
         path = pick_media(paths, float(start))
         if path is None:
-            yield failure(key, "vggsound", "missing_file", f"no downloaded clip named by YouTube id {ytid} at {start} s")
+            yield failure(
+                key, "vggsound", "missing_file", f"no downloaded clip named by YouTube id {ytid} at {start} s"
+            )
             continue
         yield SourceItem(
             key=key,
@@ -47,7 +49,11 @@ def make_items(ytid: str, rows: list[dict], paths: list[str]) -> Iterator[Source
             split="test" if row["split"] == "test" else "train",
             license=LICENSE,
             duration_hint_s=10.0,
-            extra={"youtube_id": ytid, "start_s": start, "video": path.lower().endswith((".mp4", ".mkv", ".webm", ".mov"))},
+            extra={
+                "youtube_id": ytid,
+                "start_s": start,
+                "video": path.lower().endswith((".mp4", ".mkv", ".webm", ".mov")),
+            },
         )
 
 

@@ -29,7 +29,9 @@ LABEL_COLUMNS = ("label", "class", "audioset_label", "category", "sound_label")
 
 class VocalImitationSource(DatasetSource):
     name = "vocal-imitation"
-    description = "Vocal Imitation Set / Fine-grained VIS: vocal imitations of AudioSet-ontology sounds and the originals"
+    description = (
+        "Vocal Imitation Set / Fine-grained VIS: vocal imitations of AudioSet-ontology sounds and the originals"
+    )
     layout = "original_recordings/**/*.wav + vocal_imitations/**/*.wav [+ a CSV of file name -> class]"
     markers = ("vocal_imitations", "original_recordings")
 
@@ -53,7 +55,11 @@ class VocalImitationSource(DatasetSource):
                     continue
                 rel = path[len(base) + 1 :]
                 key = make_key("vis", kind, rel.rsplit(".", 1)[0])
-                label = labels.get(stem(path)) or (posixpath.dirname(rel) and label_phrase(posixpath.basename(posixpath.dirname(rel)))) or name_label(rel)
+                label = (
+                    labels.get(stem(path))
+                    or (posixpath.dirname(rel) and label_phrase(posixpath.basename(posixpath.dirname(rel))))
+                    or name_label(rel)
+                )
                 phrase = label_phrase(label)
                 yield SourceItem(
                     key=key,

@@ -53,7 +53,9 @@ class VocalSketchSource(DatasetSource):
             if row.get("audio_concept_subset") == "everyday" and filename not in on_disk:
                 continue  # not redistributed: nothing to report
             if not filename or not label:
-                yield self.fail(key, "bad_row", f"sound_recordings.csv row {row.get('id')} lacks filename or sound_label")
+                yield self.fail(
+                    key, "bad_row", f"sound_recordings.csv row {row.get('id')} lacks filename or sound_label"
+                )
                 continue
             uri = on_disk.get(filename) or self.safe_path(key, f"sound_recordings/{filename}")
             if isinstance(uri, Failure):
@@ -74,7 +76,9 @@ class VocalSketchSource(DatasetSource):
                 continue
             key = make_key("vocalsketch", "imi", filename.rsplit(".", 1)[0] or row.get("id", ""))
             if not filename or not label:
-                yield self.fail(key, "bad_row", f"vocal_imitations.csv row {row.get('id')} lacks filename or sound_label")
+                yield self.fail(
+                    key, "bad_row", f"vocal_imitations.csv row {row.get('id')} lacks filename or sound_label"
+                )
                 continue
             uri = self.safe_path(key, f"vocal_imitations/{'included' if included else 'excluded'}/{filename}")
             if isinstance(uri, Failure):
@@ -91,5 +95,10 @@ class VocalSketchSource(DatasetSource):
                 age=normalize_age_group(person.get("age")),
                 labels=(f"a person vocally imitating {label_phrase(label)}",),
                 license=LICENSE,
-                extra={"kind": "vocal imitation", "imitated": label, "stimulus_type": row.get("stimulus_type", ""), "included": included},
+                extra={
+                    "kind": "vocal imitation",
+                    "imitated": label,
+                    "stimulus_type": row.get("stimulus_type", ""),
+                    "included": included,
+                },
             )

@@ -101,7 +101,9 @@ def build(name: str, root: Path, out: Path, **options: str) -> Built:
                 if member.name.endswith(".json"):
                     meta = json.loads(archive.extractfile(member).read())
                     samples[meta["key"].rsplit("_", 2)[0]] = meta
-    failures = [json.loads(line) for f in sorted((out / "failures").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    failures = [
+        json.loads(line) for f in sorted((out / "failures").glob("*.jsonl")) for line in f.read_text().splitlines()
+    ]
     card = json.loads((out / "dataset_card.json").read_text())
     assert card["totals"]["reconciled"], card["totals"]
     return Built(samples, failures)

@@ -28,7 +28,12 @@ def test_manifest_with_a_column_map_gives_captions_metadata_splits_and_refuses_e
         "clips/missing.wav,gone,,,,,train\n"
         "clips/c.wav,bad label,,,furious,,train\n",
     )
-    built = build("folder", root, tmp_path / "out", map="path=file,text=caption,language=lang,gender=sex,emotion=mood,label=tags,split=part")
+    built = build(
+        "folder",
+        root,
+        tmp_path / "out",
+        map="path=file,text=caption,language=lang,gender=sex,emotion=mood,label=tags,split=part",
+    )
 
     a = built.meta("folder-clips_a")
     assert "A bell rings twice" in a["text"] and "The sound of bell and ringing" in a["text"]

@@ -52,12 +52,20 @@ def test_commonvoice_limit_keeps_the_smallest_keys(tmp_path):
 
 def test_librispeech_reads_chapter_transcripts_speaker_sex_and_subset_splits(tmp_path):
     root = tmp_path / "LibriSpeech"
-    text(root / "SPEAKERS.TXT", ";ID  |SEX| SUBSET           |MINUTES| NAME\n19   | F | train-clean-100  | 25.19 | Kara Shallenberg\n84   | M | dev-clean        | 8.02 | Christie Nowak\n")
+    text(
+        root / "SPEAKERS.TXT",
+        ";ID  |SEX| SUBSET           |MINUTES| NAME\n19   | F | train-clean-100  | 25.19 | Kara Shallenberg\n84   | M | dev-clean        | 8.02 | Christie Nowak\n",
+    )
     audio(root / "train-clean-100" / "19" / "198" / "19-198-0000.flac")
     audio(root / "train-clean-100" / "19" / "198" / "19-198-0001.flac")
-    text(root / "train-clean-100" / "19" / "198" / "19-198.trans.txt", "19-198-0000 NORTHANGER ABBEY I SAID\n19-198-0001 IT WAS EARLY\n84-121-0000 WRONG FOLDER\n")
+    text(
+        root / "train-clean-100" / "19" / "198" / "19-198.trans.txt",
+        "19-198-0000 NORTHANGER ABBEY I SAID\n19-198-0001 IT WAS EARLY\n84-121-0000 WRONG FOLDER\n",
+    )
     audio(root / "dev-clean" / "84" / "121" / "84-121-0000.flac")
-    text(root / "dev-clean" / "84" / "121" / "84-121.trans.txt", "84-121-0000 GO DO YOU HEAR\n84-121-0009 NOT ON DISK\n")
+    text(
+        root / "dev-clean" / "84" / "121" / "84-121.trans.txt", "84-121-0000 GO DO YOU HEAR\n84-121-0009 NOT ON DISK\n"
+    )
     built = build("librispeech", tmp_path, tmp_path / "out")  # INPUT may be the folder holding LibriSpeech/
 
     first = built.meta("librispeech-19-198-0000")
@@ -72,7 +80,10 @@ def test_ljspeech_reads_pipe_separated_metadata(tmp_path):
     root = tmp_path / "LJSpeech-1.1"
     audio(root / "wavs" / "LJ001-0001.wav")
     audio(root / "wavs" / "LJ001-0002.wav")
-    text(root / "metadata.csv", 'LJ001-0001|Printing, in 1912, "the art"|Printing, in nineteen twelve, "the art"\nLJ001-0002|in being comparatively modern.|in being comparatively modern.\nLJ001-0003\n')
+    text(
+        root / "metadata.csv",
+        'LJ001-0001|Printing, in 1912, "the art"|Printing, in nineteen twelve, "the art"\nLJ001-0002|in being comparatively modern.|in being comparatively modern.\nLJ001-0003\n',
+    )
     built = build("ljspeech", root, tmp_path / "out")
     meta = built.meta("ljspeech-LJ001-0001")
     assert "A woman saying 'Printing, in 1912, \"the art\"'" in meta["text"]
@@ -85,7 +96,10 @@ def test_cmu_arctic_reads_every_speaker_folder_with_sex_and_accent(tmp_path):
     for spk in ("slt", "awb"):
         folder = tmp_path / f"cmu_us_{spk}_arctic"
         audio(folder / "wav" / "arctic_a0001.wav")
-        text(folder / "etc" / "txt.done.data", '( arctic_a0001 "Author of the danger trail, Philip Steels, etc." )\n( arctic_a0002 "Not on disk." )\nbroken line\n')
+        text(
+            folder / "etc" / "txt.done.data",
+            '( arctic_a0001 "Author of the danger trail, Philip Steels, etc." )\n( arctic_a0002 "Not on disk." )\nbroken line\n',
+        )
     built = build("cmu-arctic", tmp_path, tmp_path / "out")
     assert "A woman saying 'Author of the danger trail, Philip Steels, etc.'" in built.texts("arctic-slt-arctic_a0001")
     assert "A man saying 'Author of the danger trail, Philip Steels, etc.'" in built.texts("arctic-awb-arctic_a0001")
