@@ -10,6 +10,7 @@ from typing import Any
 
 from transforms.decode import DecodeStage
 from transforms.describe import DescribeStage
+from transforms.segment import SegmentStage, add_segment_args, check_settings
 from transforms.stage import Stage
 
 
@@ -22,14 +23,16 @@ def build_decode(settings: dict[str, Any]) -> DecodeStage:
 
 def build_chain(settings: dict[str, Any]) -> list[Stage]:
     """The stages after decoding, from the (flat) pipeline option values."""
-    chain: list[Stage] = []
+    chain: list[Stage] = [SegmentStage.from_options(settings)]  # before describe: captions per segment
     chain.append(DescribeStage())
     return chain
 
 
 def add_stage_args(parser) -> None:  # noqa: ANN001 - argparse parser
     """Command-line flags of the optional stages that have landed."""
+    add_segment_args(parser)
 
 
 def check_stage_settings(settings: dict[str, Any]) -> None:
     """Raise ValueError (one line) when a stage's settings can't work, before any work starts."""
+    check_settings(settings)

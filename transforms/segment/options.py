@@ -24,7 +24,7 @@ class SegmentSettings:
 
     max_seconds: float = 10.0
     min_seconds: float = 1.0
-    aligner: str = "whisper"
+    aligner: str = "auto"
     """whisper: ASR word timings; mfa: forced alignment when a transcript exists (Whisper
     otherwise and on failure); given: the item's own word timings (Whisper when absent);
     auto: given, else mfa when configured and a transcript exists, else whisper."""
@@ -81,8 +81,9 @@ def add_segment_args(parser: argparse.ArgumentParser | Any) -> None:
         "--aligner",
         dest="aligner",
         choices=ALIGNERS,
-        default="whisper",
-        help="word timings for cutting",
+        default="auto",
+        help="word timings for cutting: auto (default) = the source's own timings when it has them, "
+        "else MFA when --mfa-dictionary/--mfa-acoustic-model are given and a transcript exists, else Whisper",
     )
     add(
         "--whisper-engine",

@@ -110,8 +110,8 @@ class SegmentStage:
                 phonemize_oov=s.mfa_phonemize_oov,
             )
             self.mfa.setup()
-        if s.aligner != "given" or s.transcribe_missing:
-            self._ensure_model()
+        if s.aligner == "whisper" or s.transcribe_missing:
+            self._ensure_model()  # other aligners load Whisper lazily, only if an item needs it
 
     def _ensure_model(self) -> Any:
         if self.model is None:

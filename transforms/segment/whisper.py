@@ -90,6 +90,10 @@ def _summarise(key: str, segments: list[Any], duration_s: float, language, proba
                     )
                 )
     text = " ".join(t.strip() for t in texts if t.strip())
+    if probability is not None and not np.isfinite(probability):
+        probability = 0.0  # a degenerate model (NaN logits): no confidence at all
+    no_speech_prob = float(np.average(no_speech, weights=weights)) if weights else 1.0
+    avg_logprob = float(np.average(logprob, weights=weights)) if weights else 0.0
     return Transcription(
         key=key,
         text=text,
@@ -97,8 +101,8 @@ def _summarise(key: str, segments: list[Any], duration_s: float, language, proba
         language=language,
         language_probability=probability,
         language_detected=detected,
-        no_speech_prob=float(np.average(no_speech, weights=weights)) if weights else 1.0,
-        avg_logprob=float(np.average(logprob, weights=weights)) if weights else 0.0,
+        no_speech_prob=no_speech_prob if np.isfinite(no_speech_prob) else 1.0,
+        avg_logprob=avg_logprob if np.isfinite(avg_logprob) else float("-inf"),
         compression_ratio=compression_ratio(text),
         duration_s=duration_s,
     )
