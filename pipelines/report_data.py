@@ -212,8 +212,9 @@ def _finite(value: Any) -> bool:
 class Progress:
     """One line to stderr at most every ``every_s`` seconds (and at the end), for long reports."""
 
-    def __init__(self, name: str, total: int, every_s: float = 5.0, stream=sys.stderr) -> None:  # noqa: ANN001
-        self.name, self.total, self.every_s, self.stream = name, total, every_s, stream
+    def __init__(self, name: str, total: int, every_s: float = 5.0, stream=None) -> None:  # noqa: ANN001
+        self.name, self.total, self.every_s = name, total, every_s
+        self.stream = stream or sys.stderr
         self.started = self.last = time.monotonic()
 
     def update(self, done: int, samples: int, final: bool = False) -> None:

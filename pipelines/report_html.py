@@ -95,7 +95,7 @@ def _overview(r: dict[str, Any]) -> str:
     )
     splits = _table(
         ["split", "shards", "samples", "hours", "MB"],
-        [[k, v["shards"], v["samples"], v["hours"], round(v["bytes"] / 1e6, 1)] for k, v in r["splits"].items()],
+        [[k, v["shards"], v["samples"], v["hours"], round(v["bytes"] / 1e6, 2)] for k, v in r["splits"].items()],
     )
     return _section("overview", f"<div>{kpi_html}</div>{items}{splits}")
 
@@ -204,7 +204,7 @@ def _sample_card(s: dict[str, Any]) -> str:
     augs = "; ".join(f"{a['name']} {a['params']}" for a in s["augmentations"]) or "none"
     facts = (
         f"{escape(s['dataset'])} · {escape(s['split'])} · {s['duration_s']:.2f} s · language {escape(s['language'])} · "
-        f"gender {escape(s['gender'])} · emotion {escape(str(s['emotion']))}"
+        f"gender {escape(s['gender'])} · emotion {escape(s['emotion'] or '–')}"
     )
     audio = f'<audio controls preload="none" src="{escape(s["audio"])}"></audio>' if s.get("audio") else ""
     return (
