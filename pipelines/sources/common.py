@@ -310,12 +310,6 @@ def join_media_by_youtube_id(
     )
 
 
-def records_to_pcollection(
-    pipeline: beam.Pipeline, label: str, records: list[SourceItem | Failure]
-) -> beam.PCollection:
-    return pipeline | label >> beam.Create(records, reshuffle=False)
-
-
 def pick_media(paths: list[str], start_s: float | None) -> str | None:
     """The downloaded file of one segment when a video id has several (names carry the start)."""
     if len(paths) <= 1 or start_s is None:

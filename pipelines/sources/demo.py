@@ -60,6 +60,9 @@ class DemoSource(Source):
     description = "Embedded TTS corpus (espeak-ng): speech in any espeak-ng language, 6 voices, 4 styles"
     layout = "no input: synthesised in-process for --lang (items: --demo-items, default 60)"
     needs_input = False
+    stage_defaults = {"augment": "noise,reverb", "augment_copies": 1, "translate_to": "fr,de,es"}
+    """What the demo shows unless told otherwise: one noise-mixed/reverberated copy per sample
+    and lexicon translations of the label captions (``--augment none --translate-to none`` to skip)."""
 
     def check(self) -> None:
         lang = self.settings.language
