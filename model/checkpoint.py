@@ -78,6 +78,14 @@ def find_checkpoint(path: Path | str) -> Path:
     raise FileNotFoundError(f"no checkpoint at {path}")
 
 
+def has_checkpoint(path: Path | str) -> bool:
+    try:
+        find_checkpoint(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def read_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     checkpoint = torch.load(find_checkpoint(path), map_location=map_location, weights_only=False)
     if checkpoint.get("format_version") != FORMAT_VERSION:

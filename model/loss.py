@@ -5,7 +5,7 @@
 The two directions are *summed* as Eq. 3 writes them (CLIP's usual loss averages them, so
 this one is twice as large; chance level is 2·log N). Temperatures are multipliers.
 
-Across ranks the features are all-gathered *with gradient* (``torch.distributed.nn``), so
+Across ranks the features are all-gathered *with gradient* (:func:`gather_with_grad`), so
 every rank scores its pairs against the global batch's negatives. With ``local_loss`` a rank
 computes only its own rows against all columns; since DDP averages gradients over ranks and
 the gather's backward sums them, the parameters see exactly the gradient of the global-batch
@@ -26,11 +26,31 @@ def clip_loss(z_a: torch.Tensor, z_t: torch.Tensor, tau_a: torch.Tensor, tau_t: 
     return F.cross_entropy(tau_a * similarity, targets) + F.cross_entropy(tau_t * similarity.T, targets)
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums every rank's gradient of the gathered tensor.
+
+    Written out (rather than ``torch.distributed.nn``, deprecated, or the functional collectives,
+    still moving) with ``all_reduce`` so it runs on gloo as well as NCCL.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = x.shape[0]
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        start = dist.get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
+
+
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` from every rank (rank order), keeping the autograd graph."""
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(x), dim=0)
+    return _GatherWithGrad.apply(x)
 
 
 def distributed_clip_loss(

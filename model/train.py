@@ -6,8 +6,12 @@ CUDA (fp32 on the CPU), optional ``torch.compile``, gradient accumulation, DDP u
 needs, TensorBoard scalars and a console progress line, and a validation pass.
 
     python -m model.train --shards data/shards/demo-en --config tiny --run runs/tiny
-    torchrun --nproc-per-node=8 -m model.train --shards gs://b/c/{split}/{000000..000099}.tar \\
+    python -m model.train --nproc-per-node auto --shards gs://b/c/{split}/{000000..000099}.tar \\
         --config 100M --run runs/100m
+    torchrun --standalone --nproc-per-node=8 -m model.train --shards ... --config 100M --run-dir runs/100m
+
+(Under the ``torchrun`` CLI spell the run folder ``--run-dir``: torchrun's own parser rejects
+``--run`` as an ambiguous prefix of its ``--run-path``.)
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from model import distributed
-from model.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from model import distributed, launch
+from model.checkpoint import has_checkpoint, read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from model.config import PRESETS, OptimConfig, TrainConfig, apply_overrides, load_config
 from model.data import make_loader
 from model.heads import Clara, count_parameters
@@ -50,18 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--shards", nargs="+", required=True, metavar="SPEC", help="shard specs (see below)")
     parser.add_argument("--config", default="tiny", help=f"preset ({', '.join(PRESETS)}) or a YAML file")
-    parser.add_argument("--run", required=True, type=Path, help="run folder: checkpoints/ and tensorboard/")
+    parser.add_argument(
+        "--run",
+        "--run-dir",
+        dest="run",
+        required=True,
+        type=Path,
+        help="run folder: checkpoints/, tensorboard/ and config.yaml (under the torchrun CLI write --run-dir)",
+    )
     parser.add_argument(
         "--resume",
         nargs="?",
         const="latest",
         default=None,
         metavar="CKPT",
-        help="continue exactly from a checkpoint file, or (no value) from the run's latest; "
+        help="continue exactly from a checkpoint file, or (no value) from the run's latest, or "
+        "(auto) from the run's latest if there is one, else start fresh (for preemptible workers); "
         "the checkpoint's config is used, then --steps/--set apply",
     )
     parser.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--nproc-per-node",
+        default="1",
+        metavar="N",
+        help="processes (DDP ranks) to start on this machine: a number, or auto = one per GPU; "
+        "ignored when already started by torchrun",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -304,11 +323,17 @@ def _yaml(data: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (``python -m model.train``, ``clara train``, ``make train``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        nproc = launch.resolve_nproc(args.nproc_per_node)
+        if nproc > 1 and not launch.already_launched() and not args.print_config:
+            return launch.launch_local(nproc, argv)
         checkpoint = None
-        if args.resume:
+        if args.resume == "auto":
+            checkpoint = read_checkpoint(args.run) if has_checkpoint(args.run) else None
+        elif args.resume:
             checkpoint = read_checkpoint(args.run if args.resume == "latest" else args.resume)
         config = resolve_config(args, checkpoint)
         if args.print_config:

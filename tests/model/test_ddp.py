@@ -93,3 +93,18 @@ def test_two_gloo_ranks_match_single_process_gradients(local_loss: bool, tmp_pat
     assert got["grads"].keys() == reference.keys()
     for name, grad in reference.items():
         torch.testing.assert_close(got["grads"][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.slow
+def test_trainer_runs_two_local_ranks_and_checkpoints_both_streams(toy_shards: Path, tmp_path: Path) -> None:
+    from model.checkpoint import read_checkpoint
+    from model.train import main
+
+    run = tmp_path / "run"
+    argv = ["--nproc-per-node", "2", "--device", "cpu", "--shards", str(toy_shards), "--run", str(run), "--steps", "2"]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=2", "val_every=2", "val_batches=1"]:
+        argv += ["--set", override]
+    assert main(argv) == 0
+    checkpoint = read_checkpoint(run)
+    assert checkpoint["step"] == 2 and checkpoint["world_size"] == 2
+    assert [len(r["stream_positions"]) for r in checkpoint["ranks"]] == [1, 1]  # one reader per rank

@@ -90,7 +90,7 @@ def test_cli_resume_continues_from_the_latest_checkpoint(toy_shards: Path, tmp_p
     argv = ["--shards", str(toy_shards), "--run", str(run), "--device", "cpu"]
     for override in [*MICRO_OVERRIDES, "ckpt_every=1", "val_every=100"]:
         argv += ["--set", override]
-    assert main([*argv, "--steps", "1"]) == 0
+    assert main([*argv, "--steps", "1", "--resume", "auto"]) == 0  # nothing to resume: starts fresh
     assert main([*argv, "--steps", "2", "--resume"]) == 0
     assert read_checkpoint(run)["step"] == 2
 
