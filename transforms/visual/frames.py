@@ -44,7 +44,7 @@ class FrameSettings:
     """How frames are sampled and what is kept of each."""
 
     fps: float = 1.0
-    gray_width: int = 96
+    gray_width: int = 48
     """Width of the SSIM copy: small averages away sensor noise and compression grain."""
     rgb_short_side: int = 224
     max_pixels: int = 8192 * 8192
