@@ -73,6 +73,9 @@ class DataConfig:
     max_audio_s: float = 10.0
     """Longer clips are cropped (random at train, centre at eval); shorter ones padded per batch."""
     min_audio_s: float = 0.05
+    pad_to: str = "longest"
+    """``longest`` (paper §V-A: pad to the batch's longest clip) or ``max`` (pad audio to
+    ``max_audio_s`` and text to ``max_tokens``: static shapes for ``torch.compile``/CUDA graphs)."""
     num_workers: int = 4
     shuffle_buffer: int = 1000
     shuffle_initial: int = 100

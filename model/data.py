@@ -84,14 +84,16 @@ def decode_sample(
     }
 
 
-def collate(samples: list[dict[str, Any]], pad_id: int) -> Batch:
-    """Pad audio and tokens to the longest item; masks are True at real samples/tokens."""
+def collate(
+    samples: list[dict[str, Any]], pad_id: int, audio_len: int | None = None, text_len: int | None = None
+) -> Batch:
+    """Pad audio and tokens to the longest item (or to fixed lengths); masks are True at real data."""
     audio_lengths = torch.tensor([len(s["audio"]) for s in samples], dtype=torch.long)
-    audio = torch.zeros(len(samples), int(audio_lengths.max()))
+    audio = torch.zeros(len(samples), audio_len or int(audio_lengths.max()))
     for i, s in enumerate(samples):
         audio[i, : len(s["audio"])] = torch.from_numpy(s["audio"])
     text_lengths = torch.tensor([len(s["tokens"]) for s in samples], dtype=torch.long)
-    tokens = torch.full((len(samples), int(text_lengths.max())), pad_id, dtype=torch.long)
+    tokens = torch.full((len(samples), text_len or int(text_lengths.max())), pad_id, dtype=torch.long)
     for i, s in enumerate(samples):
         tokens[i, : len(s["tokens"])] = torch.tensor(s["tokens"])
     text_mask = torch.arange(tokens.shape[1])[None, :] < text_lengths[:, None]
@@ -124,6 +126,8 @@ class ShardStream(IterableDataset):
         super().__init__()
         if not urls:
             raise ValueError("no shards to read")
+        if config.pad_to not in ("longest", "max"):
+            raise ValueError(f"data.pad_to must be 'longest' or 'max', not {config.pad_to!r}")
         self.urls = list(urls)
         self.config = config
         self.tokenizer = tokenizer
@@ -222,7 +226,13 @@ class ShardStream(IterableDataset):
             yield self._finish(batch, worker, position, reported)
 
     def _finish(self, samples: list[dict[str, Any]], worker: int, position: StreamPosition, reported: int) -> Batch:
-        batch = collate(samples, self.tokenizer.pad_id)
+        fixed = self.config.pad_to == "max"
+        batch = collate(
+            samples,
+            self.tokenizer.pad_id,
+            audio_len=int(self.config.max_audio_s * SAMPLE_RATE) if fixed else None,
+            text_len=self.tokenizer.max_tokens if fixed else None,
+        )
         batch["skipped"] = self.skipped - reported
         batch["stream_position"] = (worker, *position)
         return batch

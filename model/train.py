@@ -135,6 +135,7 @@ class Trainer:
         )
         self.tokenizer = CaptionTokenizer(config.model.text.max_tokens)
         self.step = 0
+        self.skipped = 0
         self.losses: list[float] = []
         """Loss of every step this process ran (tests and notebooks read it)."""
         self.stream_positions: dict[int, tuple[int, int]] = {}
@@ -236,7 +237,6 @@ class Trainer:
             pin_memory=ctx.device.type == "cuda",
         )
         batches = iter(loader)
-        self.skipped = 0
         window = {"loss": 0.0, "wait": 0.0, "time": 0.0, "samples": 0, "steps": 0}
         last: dict[str, float] = {}
         while self.step < config.steps:

@@ -11,7 +11,7 @@ from model.config import TrainConfig
 from model.data import ShardStream, make_loader
 from model.shards import resolve_shards
 from model.tokenizer import CaptionTokenizer
-from tests.model.conftest import CORRUPT, PER_SHARD, TRAIN_SAMPLES, VALID_SAMPLES
+from tests.model.conftest import CORRUPT, TRAIN_SAMPLES, VALID_SAMPLES
 
 TOKENIZER = CaptionTokenizer(32)
 
@@ -116,6 +116,9 @@ def test_resuming_at_a_stream_position_yields_the_same_following_batches(
         assert torch.equal(a["audio"], b["audio"])
 
 
-def test_each_epoch_has_the_expected_number_of_samples_per_shard(toy_shards: Path) -> None:
-    sizes = (toy_shards / "train" / "sizes.json").read_text()
-    assert f'"000000.tar": {PER_SHARD}' in sizes
+def test_fixed_padding_gives_static_shapes(toy_shards: Path, micro_config: TrainConfig) -> None:
+    micro_config.data.pad_to = "max"
+    batches = _eval_batches(resolve_shards([str(toy_shards)], "valid").urls, micro_config)
+    assert {tuple(b["audio"].shape[1:]) for b in batches} == {(48_000,)}
+    assert {b["tokens"].shape[1] for b in batches} == {TOKENIZER.max_tokens}
+    assert all(b["text_mask"].sum(1).max() < TOKENIZER.max_tokens for b in batches)
