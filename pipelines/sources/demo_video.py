@@ -1,6 +1,6 @@
 """Synthetic demo videos: scenes with a known cut schedule and TTS narration (issue [visual]).
 
-Each video is a short MP4 (H.264 + AAC): a narration of two demo sentences synthesised by
+Each video is a short MP4 (MPEG-4 Part 2 video + AAC): a narration of two demo sentences synthesised by
 espeak-ng is its audio track, and its picture is a sequence of scenes made from scikit-image's
 bundled sample images (``skimage.data``, no download). Scenes come in three kinds, so scene
 detection has something to get wrong:
@@ -11,8 +11,9 @@ detection has something to get wrong:
 
 The cut times are known (:attr:`VideoPlan.cut_times_s`) and are kept in the item's ``extra`` as
 ground truth. Videos are rendered once into a cache folder (any FileSystems path) and are
-byte-identical for the same language, seed and index: the encoder runs single-threaded in
-bit-exact mode and every random draw is seeded.
+byte-identical for the same language, seed and index: every random draw is seeded, the muxer
+runs in bit-exact mode, and the video codec is FFmpeg's own MPEG-4 encoder (libx264 gave bytes
+that changed from one encode to the next within a process).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from schemas import SourceItem, make_key
 from schemas.vocab import normalize_language
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 SCENE_IMAGES: tuple[str, ...] = (
     "astronaut", "coffee", "chelsea", "rocket", "camera", "coins",
     "hubble_deep_field", "immunohistochemistry", "colorwheel", "horse",
@@ -141,8 +142,24 @@ def render_frame(plan: VideoPlan, frame_index: int) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range planar YUV 4:2:0 (H * 3/2 x W), computed here: left to swscale, the
+    conversion made the encoded bytes differ from run to run."""
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    cb = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    cr = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    h, w = y.shape
+
+    def half(plane: np.ndarray) -> np.ndarray:
+        return plane.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).reshape(h // 4, w)
+
+    planes = np.concatenate([y, half(cb), half(cr)], axis=0)
+    return np.clip(np.rint(planes), 0, 255).astype(np.uint8)
+
+
 def encode_video(plan: VideoPlan, audio: np.ndarray, audio_rate: int = AUDIO_RATE) -> bytes:
-    """MP4 bytes: H.264 picture of the plan, AAC mono audio track (padded/cut to the duration)."""
+    """MP4 bytes: MPEG-4 picture of the plan, AAC mono audio track (padded/cut to the duration)."""
     import av
 
     n_audio = int(round(plan.duration_s * audio_rate))
@@ -150,24 +167,35 @@ def encode_video(plan: VideoPlan, audio: np.ndarray, audio_rate: int = AUDIO_RAT
     track[: min(n_audio, len(audio))] = audio[:n_audio]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4", container_options={"fflags": "+bitexact"}) as out:
-        video = out.add_stream("libx264", rate=VIDEO_FPS, options={"preset": "veryfast", "crf": "26"})
+        video = out.add_stream("mpeg4", rate=VIDEO_FPS, options={"qscale": "5"})
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         video.codec_context.thread_count = 1
         video.codec_context.flags |= av.codec.context.Flags.bitexact
         sound = out.add_stream("aac", rate=audio_rate, layout="mono")
         sound.codec_context.flags |= av.codec.context.Flags.bitexact
+        audio_start = 0
         for i in range(int(round(plan.duration_s * VIDEO_FPS))):
-            frame = av.VideoFrame.from_ndarray(render_frame(plan, i), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(render_frame(plan, i)), format="yuv420p")
             frame.pts, frame.time_base = i, Fraction(1, VIDEO_FPS)
             out.mux(video.encode(frame))
+            while audio_start < min(n_audio, (i + 1) * audio_rate / VIDEO_FPS):  # interleave by time
+                out.mux(sound.encode(_audio_frame(track, audio_start, audio_rate)))
+                audio_start += 1024
         out.mux(video.encode(None))
-        for start in range(0, n_audio, 1024):
-            chunk = track[start : start + 1024][np.newaxis, :]
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = audio_rate, start, Fraction(1, audio_rate)
-            out.mux(sound.encode(frame))
+        while audio_start < n_audio:
+            out.mux(sound.encode(_audio_frame(track, audio_start, audio_rate)))
+            audio_start += 1024
         out.mux(sound.encode(None))
     return buffer.getvalue()
+
+
+def _audio_frame(track: np.ndarray, start: int, rate: int):  # noqa: ANN202 - av.AudioFrame
+    import av
+
+    chunk = np.ascontiguousarray(track[start : start + 1024][np.newaxis, :])
+    frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+    return frame
 
 
 def render_video(plan_args: tuple[str, int, int], cache_dir: str = DEFAULT_CACHE) -> tuple[VideoPlan, str]:

@@ -32,7 +32,14 @@ TINY_COCA = {
         "embed_cls": True,
         "output_tokens": True,
     },
-    "multimodal_cfg": {"context_length": 76, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1, "attn_pooler_heads": 4},
+    "multimodal_cfg": {
+        "context_length": 76,
+        "vocab_size": 49408,
+        "width": 64,
+        "heads": 2,
+        "layers": 1,
+        "attn_pooler_heads": 4,
+    },
     "custom_text": True,
 }
 """A CoCa small enough to build, save, load and generate in about a second on one core."""
