@@ -21,18 +21,18 @@ from transforms.segment.cut import (
 def word_sequences(draw):
     """Words of 0.05-2 s separated by gaps of 0-1.5 s, starting after up to 1 s of silence."""
     n = draw(st.integers(1, 50))
-    t = draw(st.floats(0, 1.0))
+    t = draw(st.floats(0, 1.0, allow_subnormal=False))
     words = []
     for i in range(n):
-        duration = draw(st.floats(0.05, 2.0))
+        duration = draw(st.floats(0.05, 2.0, allow_subnormal=False))
         words.append(WordAlignment(f"w{i}", round(t, 4), round(duration, 4)))
-        t += duration + draw(st.floats(0, 1.5))
-    tail = draw(st.floats(0, 1.0))
+        t += duration + draw(st.floats(0, 1.5, allow_subnormal=False))
+    tail = draw(st.floats(0, 1.0, allow_subnormal=False))
     return words, round(words[-1].end_s + tail, 4)
 
 
 @settings(max_examples=60, deadline=None)
-@given(word_sequences(), st.floats(3.0, 12.0))
+@given(word_sequences(), st.floats(3.0, 12.0, allow_subnormal=False))
 def test_every_segment_is_within_the_limit_and_holds_each_word_once(case, max_seconds):
     words, duration = case
     plan = plan_segments(words, duration, max_seconds=max_seconds, min_seconds=1.0)
@@ -42,7 +42,7 @@ def test_every_segment_is_within_the_limit_and_holds_each_word_once(case, max_se
 
 
 @settings(max_examples=60, deadline=None)
-@given(word_sequences(), st.floats(3.0, 12.0))
+@given(word_sequences(), st.floats(3.0, 12.0, allow_subnormal=False))
 def test_no_cut_falls_inside_a_word(case, max_seconds):
     words, duration = case
     plan = plan_segments(words, duration, max_seconds=max_seconds, min_seconds=1.0)
