@@ -103,16 +103,20 @@ class BuildShardFn(beam.DoFn):
     def _run_chain(
         self, items: list[SourceItem], failures: list[Failure], stats: StatsAccumulator
     ) -> Iterator[tuple[Sample, Any, bytes]]:
+        started = time.perf_counter()
         samples, failed = self.decode.process_items(items)
+        _stage_metrics("decode", len(items), len(samples), started)
         self._record(failed, failures, stats)
         for stage in self.chain:
             if not samples:
                 break
+            started, count_in = time.perf_counter(), len(samples)
             try:
                 samples, failed = stage.process(samples)
             except Exception as exc:  # noqa: BLE001 - a stage bug costs its batch, not the job
                 failed = [s.fail(stage.name, "stage_error", f"{type(exc).__name__}: {exc}") for s in samples]
                 samples = []
+            _stage_metrics(stage.name, count_in, len(samples), started)
             self._record(failed, failures, stats)
         for sample in samples:
             try:
@@ -128,6 +132,14 @@ class BuildShardFn(beam.DoFn):
             source_key = failure.key.rsplit("_", 2)[0] if failure.stage != "decode" else failure.key
             stats.add_failure(failure, source_key)
             failures.append(failure)
+
+
+def _stage_metrics(name: str, count_in: int, count_out: int, started: float) -> None:
+    """Per-stage Beam metrics: samples in/out, batch size and batch latency (models included)."""
+    Metrics.counter("stage", f"{name}/in").inc(count_in)
+    Metrics.counter("stage", f"{name}/out").inc(count_out)
+    Metrics.distribution("stage", f"{name}/batch_size").update(count_in)
+    Metrics.distribution("stage", f"{name}/batch_ms").update(int((time.perf_counter() - started) * 1000))
 
 
 def sample_split(sample: Sample, shard: ShardRef) -> str:

@@ -155,6 +155,28 @@ def _metric_totals(result) -> dict[str, int]:  # noqa: ANN001
     return totals
 
 
+def _stage_figures(result) -> list[str]:  # noqa: ANN001
+    try:
+        metrics = result.metrics().query()
+    except Exception:  # noqa: BLE001 - a runner without metrics
+        return []
+    counts: dict[str, dict[str, int]] = {}
+    for c in metrics["counters"]:
+        if c.key.metric.namespace == "stage":
+            name, kind = c.key.metric.name.rsplit("/", 1)
+            counts.setdefault(name, {})[kind] = counts.get(name, {}).get(kind, 0) + int(c.committed or c.attempted or 0)
+    latency: dict[str, float] = {}
+    for d in metrics["distributions"]:
+        if d.key.metric.namespace == "stage" and d.key.metric.name.endswith("/batch_ms"):
+            value = d.committed or d.attempted
+            if value and value.count:
+                latency[d.key.metric.name.rsplit("/", 1)[0]] = value.sum / value.count
+    return [
+        f"    {name:26s} {c.get('in', 0):>6d} -> {c.get('out', 0):<6d} {latency.get(name, 0):8.0f} ms/batch"
+        for name, c in counts.items()
+    ]
+
+
 def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN001
     from apache_beam.io.filesystems import FileSystems
 
@@ -181,6 +203,10 @@ def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN00
     )
     check = "yes" if t["reconciled"] else "NO"
     lines.append(f"  reconciled       {check}: {t['items_in']} in = {t['items_ok']} written + {t['items_failed']} failed")
+    stage_lines = _stage_figures(result)
+    if stage_lines:
+        lines.append("  stages           samples in -> out, mean batch latency")
+        lines.extend(stage_lines)
     lines.append(f"  wall time        {wall_s:.1f} s")
     return {"text": "\n".join(lines), "reconciled": t["reconciled"], "card": card, "metrics": metrics}
 
