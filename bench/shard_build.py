@@ -113,7 +113,22 @@ def ffmpeg_per_file(paths: list[Path], out: Path) -> float | None:
         for path in paths:
             flac = out / f"{path.stem}.flac"
             subprocess.run(
-                ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(path), "-ac", "1", "-ar", "48000", "-sample_fmt", "s16", str(flac)],
+                [
+                    "ffmpeg",
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(path),
+                    "-ac",
+                    "1",
+                    "-ar",
+                    "48000",
+                    "-sample_fmt",
+                    "s16",
+                    str(flac),
+                ],
                 check=True,
             )
             tar.add(flac, arcname=flac.name)

@@ -12,6 +12,7 @@ Everything an item can become is a sample in a shard or a failure record with it
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -64,7 +65,7 @@ class BuildShardFn(beam.DoFn):
         marker = sink.marker_path(self.out, shard)
         if not self.settings.get("overwrite") and sink.exists(marker):
             self.shards_skipped.inc()
-            yield ShardStats.from_dict(_json(sink.read_text(marker)))
+            yield ShardStats.from_dict(json.loads(sink.read_text(marker)))
             return
         items = sorted(grouped, key=lambda it: it.key)
         started = time.monotonic()
@@ -120,7 +121,7 @@ class BuildShardFn(beam.DoFn):
             self._record(failed, failures, stats)
         for sample in samples:
             try:
-                meta, flac = encode(sample, sample_split(sample, stats.shard))
+                meta, flac = encode(sample, stats.shard.split)
             except Exception as exc:  # noqa: BLE001
                 self._record([sample.fail("encode", "encode_error", f"{type(exc).__name__}: {exc}")], failures, stats)
                 continue
@@ -142,16 +143,6 @@ def _stage_metrics(name: str, count_in: int, count_out: int, started: float) -> 
     Metrics.distribution("stage", f"{name}/batch_ms").update(int((time.perf_counter() - started) * 1000))
 
 
-def sample_split(sample: Sample, shard: ShardRef) -> str:
-    return shard.split
-
-
-def _json(text: str) -> dict:
-    import json
-
-    return json.loads(text)
-
-
 def _assign(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
     """Join an item with its planned shard; extra items under one key are duplicates."""
     key, joined = element
@@ -164,7 +155,9 @@ def _assign(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
     for duplicate in items[1:]:
         yield beam.pvalue.TaggedOutput(
             "failures",
-            Failure(key=key, source=duplicate.dataset, stage="plan", reason="duplicate_key", detail=duplicate.uri[:300]),
+            Failure(
+                key=key, source=duplicate.dataset, stage="plan", reason="duplicate_key", detail=duplicate.uri[:300]
+            ),
         )
 
 
@@ -175,7 +168,14 @@ def _dead_letter_to_failures(bad: Any) -> Iterator[Failure]:
     shard = ShardRef(*shard_key)
     detail = str(error[1] if isinstance(error, tuple) and len(error) > 1 else error)[:500]
     for item in items:
-        yield Failure(key=item.key, source=item.dataset, stage="write", reason="shard_error", detail=detail, shard=f"{shard.split}/{shard.name}")
+        yield Failure(
+            key=item.key,
+            source=item.dataset,
+            stage="write",
+            reason="shard_error",
+            detail=detail,
+            shard=f"{shard.split}/{shard.name}",
+        )
 
 
 def _split_records(record: SourceItem | Failure) -> Iterator[Any]:
@@ -201,7 +201,9 @@ def build_pipeline(
     shard_size = int(settings.get("shard_size", 512))
     max_seconds = settings.get("shard_max_seconds")
 
-    split_records = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs("failures", main="items")
+    split_records = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs(
+        "failures", main="items"
+    )
     items = split_records.items
     plan = (
         items

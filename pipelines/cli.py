@@ -36,8 +36,14 @@ def _shards_parser() -> argparse.ArgumentParser:
     )
     ShardOptions.add_arguments(parser)
     parser.add_argument("--runner", default="direct", help=f"one of {', '.join(RUNNERS)} (or a Beam runner class name)")
-    parser.add_argument("--environment_config", default=None, help="portable/flink: host:port of an SDK worker pool (default: start one here)")
-    parser.add_argument("--list-sources", action="store_true", help="list the dataset adapters and their expected layouts, then exit")
+    parser.add_argument(
+        "--environment_config",
+        default=None,
+        help="portable/flink: host:port of an SDK worker pool (default: start one here)",
+    )
+    parser.add_argument(
+        "--list-sources", action="store_true", help="list the dataset adapters and their expected layouts, then exit"
+    )
     _add_stage_args(parser)
     return parser
 
@@ -92,7 +98,9 @@ def cmd_shards(argv: list[str]) -> int:
     options.setdefault("items", str(args.demo_items))
     if args.map:
         options["map"] = args.map
-    settings_obj = SourceSettings(input=args.input, language=args.lang, seed=args.seed, limit=args.limit, options=options)
+    settings_obj = SourceSettings(
+        input=args.input, language=args.lang, seed=args.seed, limit=args.limit, options=options
+    )
     try:
         source = make_source(args.source, settings_obj)
         if args.input and "://" not in args.input and not os.path.isdir(args.input):
@@ -130,8 +138,12 @@ def run_build(source, out, name, settings, runner, workers, beam_args, environme
     from pipelines.runner import runner_args, worker_pool
 
     started = time.monotonic()
-    print(f"[clara] building {out} from source '{settings['source']}' on the {runner} runner", file=sys.stderr, flush=True)
-    pool = worker_pool() if runner == "portable" and not environment_config else contextlib.nullcontext(environment_config)
+    print(
+        f"[clara] building {out} from source '{settings['source']}' on the {runner} runner", file=sys.stderr, flush=True
+    )
+    pool = (
+        worker_pool() if runner == "portable" and not environment_config else contextlib.nullcontext(environment_config)
+    )
     with pool as env_config:
         options = PipelineOptions(runner_args(runner, workers, beam_args, env_config))
         pipeline = beam.Pipeline(options=options)
@@ -202,7 +214,9 @@ def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN00
         + (f"  ({written or 0} written, {skipped or 0} skipped as already complete)" if metrics else "")
     )
     check = "yes" if t["reconciled"] else "NO"
-    lines.append(f"  reconciled       {check}: {t['items_in']} in = {t['items_ok']} written + {t['items_failed']} failed")
+    lines.append(
+        f"  reconciled       {check}: {t['items_in']} in = {t['items_ok']} written + {t['items_failed']} failed"
+    )
     stage_lines = _stage_figures(result)
     if stage_lines:
         lines.append("  stages           samples in -> out, mean batch latency")

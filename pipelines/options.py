@@ -20,18 +20,33 @@ class ShardOptions:
     @classmethod
     def add_arguments(cls, parser) -> None:  # noqa: ANN001 - an argparse parser
         parser.add_argument("--source", default="demo", help="dataset adapter name (see --list-sources); default: demo")
-        parser.add_argument("--input", default=None, help="the dataset's folder as its publisher ships it (local, gs://, s3://)")
-        parser.add_argument("--lang", default="en", help="language: espeak-ng voice for the demo corpus, locale for Common Voice")
+        parser.add_argument(
+            "--input", default=None, help="the dataset's folder as its publisher ships it (local, gs://, s3://)"
+        )
+        parser.add_argument(
+            "--lang", default="en", help="language: espeak-ng voice for the demo corpus, locale for Common Voice"
+        )
         parser.add_argument("--output", default="data/shards", help="root folder of the corpora (local, gs://, s3://)")
         parser.add_argument("--name", default=None, help="corpus folder under --output (default: <source>-<lang>)")
         parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (same seed, same shards)")
         parser.add_argument("--limit", type=int, default=None, help="use at most this many source items")
         parser.add_argument("--demo-items", type=int, default=60, help="size of the demo corpus (items per language)")
         parser.add_argument("--shard-size", type=int, default=512, help="source items per shard (default 512)")
-        parser.add_argument("--shard-max-seconds", type=float, default=None, help="also cap a shard's audio by the items' duration hints")
-        parser.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,valid,test fractions for items without a split")
-        parser.add_argument("--batch-items", type=int, default=32, help="items decoded and processed together inside a shard")
-        parser.add_argument("--decode-timeout-s", type=float, default=120.0, help="give up on an item whose decoding takes longer")
+        parser.add_argument(
+            "--shard-max-seconds",
+            type=float,
+            default=None,
+            help="also cap a shard's audio by the items' duration hints",
+        )
+        parser.add_argument(
+            "--split-fractions", default="0.8,0.1,0.1", help="train,valid,test fractions for items without a split"
+        )
+        parser.add_argument(
+            "--batch-items", type=int, default=32, help="items decoded and processed together inside a shard"
+        )
+        parser.add_argument(
+            "--decode-timeout-s", type=float, default=120.0, help="give up on an item whose decoding takes longer"
+        )
         parser.add_argument("--max-duration-s", type=float, default=3 * 3600.0, help="refuse inputs longer than this")
         parser.add_argument("--overwrite", action="store_true", help="rebuild shards that are already complete")
         parser.add_argument(
@@ -53,7 +68,9 @@ class ShardOptions:
             help="Beam resource hint for the shard step (model stages), e.g. "
             "'type:nvidia-tesla-t4;count:1;install-nvidia-driver' on Dataflow",
         )
-        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes (direct/portable)")
+        parser.add_argument(
+            "--workers", type=int, default=os.cpu_count() or 1, help="local worker processes (direct/portable)"
+        )
 
 
 def split_fractions(text: str) -> tuple[float, float, float]:

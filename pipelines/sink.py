@@ -247,8 +247,11 @@ def _rounded(counter: Counter) -> dict[str, float]:
     return {k: round(v, 3) for k, v in sorted(counter.items())}
 
 
-def build_card(name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]) -> dict[str, Any]:
+def build_card(
+    name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]
+) -> dict[str, Any]:
     """dataset_card.json: totals by split, language, gender, emotion and source dataset."""
+
     def total(attr: str) -> dict[str, float]:
         acc: Counter = Counter()
         for s in stats:
@@ -334,7 +337,9 @@ def write_failures(path: str, failures: list[Failure]) -> None:
         FileSystems.delete([path])
 
 
-def finalize(out: str, name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]) -> dict[str, Any]:
+def finalize(
+    out: str, name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]
+) -> dict[str, Any]:
     """Write sizes.json per split, the run-level failures and the dataset card; clean temp files."""
     for split in SPLITS:
         mine = sorted((s for s in stats if s.split == split), key=lambda s: s.shard)
@@ -346,7 +351,9 @@ def finalize(out: str, name: str, stats: list[ShardStats], other_failures: list[
     for file_name in ("source", "pipeline"):
         write_failures(failures_path(out, file_name), by_stage.get(file_name, []))
     card = build_card(name, stats, other_failures, settings)
-    write_atomic(FileSystems.join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n")
+    write_atomic(
+        FileSystems.join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n"
+    )
     write_atomic(FileSystems.join(out, "dataset_card.md"), card_markdown(card).encode())
     _remove_stale_temps(out)
     return card

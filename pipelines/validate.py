@@ -45,6 +45,7 @@ def _read(path: str) -> bytes:
 
 def dataset_dirs(root: str) -> list[str]:
     """``root`` itself if it is a corpus folder, else the corpus folders directly under it."""
+
     def is_dataset(d: str) -> bool:
         return FileSystems.exists(FileSystems.join(d, "dataset_card.json")) or any(
             _list(FileSystems.join(d, s, "*.tar")) for s in SPLITS
@@ -115,7 +116,10 @@ def _check_json(path: str, key: str, split: str, data: bytes, validator, report:
         return
     errors = sorted(validator.iter_errors(meta), key=lambda e: list(e.path))
     if errors:
-        report.add(path, f"{key}.json violates the schema at {'/'.join(map(str, errors[0].path)) or '<root>'}: {errors[0].message}")
+        report.add(
+            path,
+            f"{key}.json violates the schema at {'/'.join(map(str, errors[0].path)) or '<root>'}: {errors[0].message}",
+        )
     if meta.get("key") != key:
         report.add(path, f"{key}.json names key {meta.get('key')!r}")
     if meta.get("split") != split:

@@ -30,7 +30,12 @@ _WHO_BY_AGE = {
     ("senior", "female"): "elderly woman",
     ("senior", "unknown"): "elderly person",
 }
-_AGE_SUFFIX = {"twenties": "in their twenties", "thirties": "in their thirties", "forties": "in their forties", "fifties": "in their fifties"}
+_AGE_SUFFIX = {
+    "twenties": "in their twenties",
+    "thirties": "in their thirties",
+    "forties": "in their forties",
+    "fifties": "in their fifties",
+}
 
 
 def article(word: str) -> str:
@@ -85,7 +90,11 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
     elif item.emotion and not transcript:
         person = who(item.gender, item.age)
         captions.append(
-            Caption(f"{article(person).capitalize()} {person} talking in {article(item.emotion)} {item.emotion} voice", "en", "template")
+            Caption(
+                f"{article(person).capitalize()} {person} talking in {article(item.emotion)} {item.emotion} voice",
+                "en",
+                "template",
+            )
         )
     if sound_labels:
         captions.append(Caption(sound_caption(sound_labels), "en", "template"))
@@ -93,7 +102,15 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
     captions.extend(Caption(c.strip(), caption_language, "human") for c in item.captions if c.strip())
     if transcript:
         captions.append(Caption(transcript, item.language, "transcript"))
-    tags = list(dict.fromkeys([*item.labels, *([item.emotion] if item.emotion else []), *([item.gender] if item.gender != "unknown" else [])]))
+    tags = list(
+        dict.fromkeys(
+            [
+                *item.labels,
+                *([item.emotion] if item.emotion else []),
+                *([item.gender] if item.gender != "unknown" else []),
+            ]
+        )
+    )
     return captions, tags
 
 
@@ -112,7 +129,9 @@ class DescribeStage:
         for sample in samples:
             captions, tags = describe(sample)
             if not captions and not sample.captions:
-                failures.append(sample.fail(STAGE, "no_caption", "no transcript, label, caption or emotion in metadata"))
+                failures.append(
+                    sample.fail(STAGE, "no_caption", "no transcript, label, caption or emotion in metadata")
+                )
                 continue
             out.append(sample.derive(captions=[*sample.captions, *captions], tags=[*sample.tags, *tags]))
         return out, failures

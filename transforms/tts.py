@@ -218,9 +218,7 @@ def _word_timings(text: str, audio: np.ndarray, events: list[tuple[int, int, int
     frame = ESPEAK_SAMPLE_RATE // 200  # 5 ms
     n_frames = len(audio) // frame
     energy = (
-        np.sqrt(np.mean(audio[: n_frames * frame].reshape(n_frames, frame) ** 2, axis=1))
-        if n_frames
-        else np.zeros(0)
+        np.sqrt(np.mean(audio[: n_frames * frame].reshape(n_frames, frame) ** 2, axis=1)) if n_frames else np.zeros(0)
     )
     threshold = max(1e-3, 0.02 * float(energy.max())) if len(energy) else 1.0
     ordered = sorted(events, key=lambda e: (e[2], e[0]))
@@ -245,7 +243,7 @@ def _word_timings(text: str, audio: np.ndarray, events: list[tuple[int, int, int
     return tuple(words)
 
 
-_PUNCT = ".,;:!?\"()«»„“”¿¡…—–-"
+_PUNCT = '.,;:!?"()«»„“”¿¡…—–-'
 
 
 TTS_SCHEME = "tts://"

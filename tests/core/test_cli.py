@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def clara(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize(
@@ -77,7 +79,10 @@ def test_direct_and_portable_runners_write_identical_shards_and_report_metrics(t
 
 
 def test_validate_passes_good_shards_and_names_problems_in_broken_ones(tmp_path):
-    assert main(["shards", "--demo-items", "6", "--output", str(tmp_path), "--workers", "1", "--split-fractions", "1,0,0"]) == 0
+    assert (
+        main(["shards", "--demo-items", "6", "--output", str(tmp_path), "--workers", "1", "--split-fractions", "1,0,0"])
+        == 0
+    )
     corpus = tmp_path / "demo-en"
     assert clara("validate", str(tmp_path)).returncode == 0
     tar = corpus / "train" / "000000.tar"

@@ -42,7 +42,9 @@ def test_bad_inputs_go_to_failures_with_reasons_and_good_ones_land(tmp_path, bad
     source = FilesSource(sorted(bad_and_good_files.values()))
     pipeline = TestPipeline()
     stats, other = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", SETTINGS)
-    assert_that(stats | beam.Map(lambda s: (s.items_in, s.items_ok, s.items_failed, s.samples)), equal_to([(7, 3, 4, 3)]))
+    assert_that(
+        stats | beam.Map(lambda s: (s.items_in, s.items_ok, s.items_failed, s.samples)), equal_to([(7, 3, 4, 3)])
+    )
     assert_that(other, equal_to([]), label="no failures outside shards")
     pipeline.run().wait_until_finish()
 

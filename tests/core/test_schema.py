@@ -47,7 +47,9 @@ def test_sample_meta_round_trips_through_json():
 
 
 def test_source_item_round_trips_with_nested_words():
-    item = SourceItem(key="k1", uri="/x.wav", dataset="d", source_id="1", words=(WordAlignment("a", 0.0, 0.1),), labels=("dog",))
+    item = SourceItem(
+        key="k1", uri="/x.wav", dataset="d", source_id="1", words=(WordAlignment("a", 0.0, 0.1),), labels=("dog",)
+    )
     assert SourceItem.from_dict(json.loads(json.dumps(item.to_dict()))) == item
 
 
@@ -95,9 +97,21 @@ def test_keys_are_webdataset_safe():
 def test_vocabularies_normalise_dataset_labels():
     assert normalize_emotion("ANG") == "angry" and normalize_emotion("happiness") == "happy"
     assert normalize_emotion("weird") is None
-    assert normalize_gender("F") == "female" and normalize_gender("other") == "unknown" and normalize_gender(None) == "unknown"
-    assert normalize_age_group(34) == "thirties" and normalize_age_group("teens") == "teen" and normalize_age_group(8) == "child"
-    assert normalize_language("fr-FR") == "fr" and normalize_language("deu") == "de" and normalize_language("German") == "de"
+    assert (
+        normalize_gender("F") == "female"
+        and normalize_gender("other") == "unknown"
+        and normalize_gender(None) == "unknown"
+    )
+    assert (
+        normalize_age_group(34) == "thirties"
+        and normalize_age_group("teens") == "teen"
+        and normalize_age_group(8) == "child"
+    )
+    assert (
+        normalize_language("fr-FR") == "fr"
+        and normalize_language("deu") == "de"
+        and normalize_language("German") == "de"
+    )
     assert normalize_language(None) == "und" and iso639_3("rw") == "kin"
 
 

@@ -12,7 +12,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["shards", "--lang", "en", "--demo-items", "24", "--shard-size", "2", "--workers", "1", "--split-fractions", "1,0,0"]
+ARGS = [
+    "shards",
+    "--lang",
+    "en",
+    "--demo-items",
+    "24",
+    "--shard-size",
+    "2",
+    "--workers",
+    "1",
+    "--split-fractions",
+    "1,0,0",
+]
 
 
 def _clara(out: Path, wait: bool = True) -> subprocess.Popen:

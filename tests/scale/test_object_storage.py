@@ -25,11 +25,20 @@ def s3(monkeypatch):
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         monkeypatch.setenv(name, value)
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket="corpus")
-    flags = [f"--s3_endpoint_url={endpoint}", "--s3_access_key_id=test", "--s3_secret_access_key=test", "--s3_region_name=us-east-1"]
+    flags = [
+        f"--s3_endpoint_url={endpoint}",
+        "--s3_access_key_id=test",
+        "--s3_secret_access_key=test",
+        "--s3_region_name=us-east-1",
+    ]
     yield client, flags
     server.stop()
 
@@ -57,7 +66,18 @@ def test_shards_are_built_from_and_into_a_bucket_and_validate_there(s3, bad_and_
 
     settings = {"source": "s3", "split_fractions": (1.0, 0.0, 0.0), "shard_size": 512, "batch_items": 8}
     out = "s3://corpus/shards/s3test"
-    assert run_build(S3Files([bad_and_good_files[n] for n in ("good_a", "good_b", "not_audio")]), out, "s3test", settings, "direct", 1, flags) == 0
+    assert (
+        run_build(
+            S3Files([bad_and_good_files[n] for n in ("good_a", "good_b", "not_audio")]),
+            out,
+            "s3test",
+            settings,
+            "direct",
+            1,
+            flags,
+        )
+        == 0
+    )
 
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="corpus", Prefix="shards/")["Contents"])
     assert "shards/s3test/train/000000.tar" in keys and "shards/s3test/train/000000.stats.json" in keys

@@ -32,7 +32,13 @@ def test_portable_runner_uses_embedded_job_service_and_external_worker_pool():
 
 
 def test_dataflow_options_pass_through_and_ship_the_code():
-    args = ["--project=p", "--region=europe-west4", "--temp_location=gs://b/tmp", "--max_num_workers=100", "--machine_type=n2-standard-8"]
+    args = [
+        "--project=p",
+        "--region=europe-west4",
+        "--temp_location=gs://b/tmp",
+        "--max_num_workers=100",
+        "--machine_type=n2-standard-8",
+    ]
     opts = _opts("dataflow", args)
     assert opts["runner"] == "DataflowRunner" and opts["project"] == "p" and opts["max_num_workers"] == 100
     assert opts["setup_file"].endswith("setup.py") and Path(opts["setup_file"]).exists()
@@ -42,7 +48,11 @@ def test_dataflow_options_pass_through_and_ship_the_code():
 
 def test_flink_runner_points_at_the_master_and_an_sdk_pool():
     opts = _opts("flink", ["--flink_master=jm:8081"], env="pool:50000")
-    assert opts["runner"] == "FlinkRunner" and opts["flink_master"] == "jm:8081" and opts["environment_config"] == "pool:50000"
+    assert (
+        opts["runner"] == "FlinkRunner"
+        and opts["flink_master"] == "jm:8081"
+        and opts["environment_config"] == "pool:50000"
+    )
 
 
 def test_user_flags_win_over_defaults():
@@ -57,14 +67,29 @@ def test_unknown_runner_is_refused():
 def test_no_secrets_in_the_launcher_output(tmp_path, capsys):
     from pipelines.cli import main
 
-    code = main(["shards", "--demo-items", "2", "--workers", "1", "--output", str(tmp_path), "--s3_secret_access_key=SUPERSECRET"])
+    code = main(
+        [
+            "shards",
+            "--demo-items",
+            "2",
+            "--workers",
+            "1",
+            "--output",
+            str(tmp_path),
+            "--s3_secret_access_key=SUPERSECRET",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and "SUPERSECRET" not in captured.out + captured.err
 
 
-@pytest.mark.skipif(shutil.which("hadolint") is None and not (ROOT / ".venv/bin/hadolint").exists(), reason="hadolint not installed")
+@pytest.mark.skipif(
+    shutil.which("hadolint") is None and not (ROOT / ".venv/bin/hadolint").exists(), reason="hadolint not installed"
+)
 def test_worker_dockerfiles_pass_hadolint():
     binary = shutil.which("hadolint") or str(ROOT / ".venv/bin/hadolint")
     files = [str(ROOT / "deploy/docker/Dockerfile"), str(ROOT / "deploy/docker/Dockerfile.cuda")]
-    result = subprocess.run([binary, "--config", str(ROOT / "deploy/docker/.hadolint.yaml"), *files], capture_output=True, text=True)
+    result = subprocess.run(
+        [binary, "--config", str(ROOT / "deploy/docker/.hadolint.yaml"), *files], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
