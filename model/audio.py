@@ -41,36 +41,51 @@ class LogMel(nn.Module):
             fmin=config.f_min_hz,
             fmax=config.f_max_hz,
         )
-        # Filterbank and window are derived, not learned: keep them out of checkpoints.
-        self.register_buffer("mel_filters", torch.from_numpy(mel).float(), persistent=False)
+        # Filterbank and window are derived, not learned: keep them out of checkpoints. Bins above
+        # f_max carry no weight, so the power spectrum is only formed up to the last used bin.
+        used_bins = int(mel.any(axis=0).nonzero()[0].max()) + 1
+        self.register_buffer("mel_filters", torch.from_numpy(mel[:, :used_bins]).float(), persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        self.per_clip_on_cpu = True
+
+    def _mel_power(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` → mel power ``[B, frames, n_mels]`` (centred STFT, zero padding)."""
+        spec = torch.stft(
+            waveform,
+            self.n_fft,
+            hop_length=self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )[:, : self.mel_filters.shape[1]]
+        power = torch.view_as_real(spec).square().sum(-1)  # [B, used bins, F]
+        return (self.mel_filters @ power).transpose(1, 2)
 
     @torch.no_grad()
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(features [B, F, n_mels] float32, mask [B, F] bool, True = valid frame)``."""
         waveform = waveform.float()
         batch, num_samples = waveform.shape
+        device = waveform.device
         if lengths is None:
-            lengths = torch.full((batch,), num_samples, device=waveform.device, dtype=torch.long)
-        lengths = lengths.to(waveform.device)
-        # Edge frames overlap the padding: make it zeros, as the centred STFT pads a lone clip.
-        beyond = torch.arange(num_samples, device=waveform.device)[None, :] >= lengths[:, None]
-        waveform = waveform.masked_fill(beyond, 0.0)
-        with torch.autocast(device_type=waveform.device.type, enabled=False):
-            spec = torch.stft(
-                waveform,
-                self.n_fft,
-                hop_length=self.hop_length,
-                window=self.window,
-                center=True,
-                pad_mode="constant",
-                return_complex=True,
-            )
-            power = spec.real.square() + spec.imag.square()  # [B, n_fft/2+1, F]
-            mel = self.mel_filters @ power  # [B, n_mels, F]
-        log_mel = mel.clamp_min(1e-10).log10().transpose(1, 2)  # [B, F, n_mels]
-        frames = torch.arange(log_mel.shape[1], device=waveform.device)
-        mask = frames[None, :] < frame_count(lengths, self.hop_length)[:, None]
+            lengths = torch.full((batch,), num_samples, device=device, dtype=torch.long)
+        lengths = lengths.to(device)
+        total_frames = int(frame_count(num_samples, self.hop_length))
+        mask = torch.arange(total_frames, device=device)[None, :] < frame_count(lengths, self.hop_length)[:, None]
+        with torch.autocast(device_type=device.type, enabled=False):
+            if device.type == "cpu" and batch > 1 and self.per_clip_on_cpu:
+                # On the CPU, clip by clip over its own samples: no work on padding, cache-sized
+                # tensors (~2× faster than one padded batch). Same frames, by the invariance above.
+                mel = waveform.new_zeros(batch, total_frames, self.mel_filters.shape[0])
+                for i, length in enumerate(lengths.tolist()):
+                    clip_mel = self._mel_power(waveform[i : i + 1, :length])
+                    mel[i, : clip_mel.shape[1]] = clip_mel[0]
+            else:
+                # Edge frames overlap the padding: zero it, as the centred STFT pads a lone clip.
+                beyond = torch.arange(num_samples, device=device)[None, :] >= lengths[:, None]
+                mel = self._mel_power(waveform.masked_fill(beyond, 0.0))
+        log_mel = mel.clamp_min(1e-10).log10()
         loudest = log_mel.masked_fill(~mask[..., None], float("-inf")).amax(dim=(1, 2), keepdim=True)
         log_mel = torch.maximum(log_mel, loudest - 8.0)
         log_mel = (log_mel + 4.0) / 4.0

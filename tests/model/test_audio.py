@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from model.audio import LogMel, frame_count
@@ -22,17 +23,21 @@ def test_a_tone_peaks_in_the_mel_band_of_its_frequency() -> None:
     t = torch.arange(48_000) / 48_000
     features, _ = frontend(torch.sin(2 * math.pi * 1000.0 * t)[None])
     peak_band = features[0, 10:-10].mean(0).argmax().item()
-    band_centres_hz = (frontend.mel_filters * torch.linspace(0, 24_000, 513)).sum(1) / frontend.mel_filters.sum(1)
+    bin_hz = torch.arange(frontend.mel_filters.shape[1]) * config.sample_rate / config.n_fft
+    band_centres_hz = (frontend.mel_filters * bin_hz).sum(1) / frontend.mel_filters.sum(1)
     assert abs(band_centres_hz[peak_band].item() - 1000.0) < 100.0
     assert band_centres_hz.max().item() < config.f_max_hz
 
 
-def test_zero_padding_leaves_the_valid_frames_unchanged() -> None:
+@pytest.mark.parametrize("per_clip", [True, False], ids=["per-clip", "batched"])
+def test_zero_padding_leaves_the_valid_frames_unchanged(per_clip: bool) -> None:
     frontend = LogMel(AudioConfig())
+    frontend.per_clip_on_cpu = per_clip  # the batched path is what runs on GPUs
     clip = torch.randn(20_000) * 0.1
     alone, _ = frontend(clip[None])
     batch = torch.zeros(2, 50_000)
     batch[0, :20_000], batch[1] = clip, torch.randn(50_000)
+    batch[0, 20_000:] = 7.0  # whatever the padding holds
     padded, mask = frontend(batch, torch.tensor([20_000, 50_000]))
     valid = int(frame_count(20_000, 512))
     assert mask[0].sum().item() == valid == alone.shape[1]

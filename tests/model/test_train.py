@@ -104,3 +104,11 @@ def test_print_config_applies_overrides(capsys) -> None:
     assert main(["--shards", "x", "--run", "r", "--config", "100M", "--set", "optim.lr=3e-4", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "lr: 0.0003" in out and "latent_layers: 10" in out
+
+
+def test_gradient_accumulation_reads_accum_steps_batches_per_optimiser_step(toy_shards: Path, tmp_path: Path) -> None:
+    trainer = _trainer(toy_shards, tmp_path / "run", 2, "optim.accum_steps=3", "data.batch_size=2")
+    trainer.run()
+    ((_, position),) = trainer.stream_positions.values()
+    assert trainer.step == 2 and len(trainer.losses) == 2
+    assert position >= 2 * 3 * 2  # 12 samples decoded (more if the corrupt one was read)
