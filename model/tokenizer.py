@@ -54,7 +54,8 @@ class CaptionTokenizer:
 
     def encode(self, text: str, language: str | None = None) -> list[int]:
         """Token ids of one caption, truncated to ``max_tokens`` (the end token is kept)."""
-        body = self._tok.encode(" " + text.strip())
+        # Special-token look-alikes in a caption are plain text, never control tokens.
+        body = self._tok.encoding.encode(" " + text.strip(), disallowed_special=())
         body = body[: self.max_tokens - 2]
         return [self.language_token(language), *body, self.eot]
 

@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model.train",
         description="Train CLARA's audio and text encoders with the two-temperature CLIP loss on "
-        "clara-corpus WebDataset shards. Runs as one process (CPU or one GPU) or one process per "
-        "GPU under torchrun.",
+        "clara-corpus WebDataset shards. Runs as one process (CPU or one GPU), or one DDP process "
+        "per GPU with --nproc-per-node (or under torchrun). Writes RUN/checkpoints/, "
+        "RUN/tensorboard/ (tensorboard --logdir RUN) and RUN/config.yaml.",
         epilog="Shard specs: a dataset folder (<out>/<name>, its train/ and valid/ are used), a "
         "split folder, a corpus root holding several datasets, a .tar file, or a URL/brace pattern "
         "(gs://, s3://, http(s)://, pipe:) where {split} is replaced by train/valid. "

@@ -30,3 +30,9 @@ def test_long_captions_are_truncated_but_keep_the_end_token() -> None:
 def test_tokenizer_pickles_for_loader_workers_and_covers_whisper_vocab() -> None:
     tok = pickle.loads(pickle.dumps(CaptionTokenizer(16)))
     assert tok.max_tokens == 16 and tok.vocab_size == 51_865
+
+
+def test_special_token_text_in_a_caption_is_encoded_as_plain_text() -> None:
+    tok = CaptionTokenizer()
+    ids = tok.encode("a robot says <|endoftext|> twice", "en")
+    assert ids.count(tok.eot) == 1 and ids[-1] == tok.eot
