@@ -181,6 +181,27 @@ class CocaCaptioner(ModelHandler[np.ndarray, str, LoadedCoca]):
             raise ValueError(f"unknown CoCa generation arguments: {sorted(unknown)}")
 
 
+def random_checkpoint(model_name: str, path: str, seed: int = 0) -> str:
+    """Save a randomly initialised CoCa where ``pretrained=path`` loads it: offline stand-in only
+    (its captions are meaningless). open_clip leaves the decoder's output projection uninitialised
+    (all logits 0, so decoding would be a uniform draw); it gets random values here.
+
+        python -m transforms.visual.coca data/cache/coca/random-coca_ViT-B-32.pt [model_name]
+    """
+    import open_clip
+    import torch
+
+    if model_name.endswith(".json"):
+        open_clip.add_model_config(model_name)
+        model_name = os.path.splitext(os.path.basename(model_name))[0]
+    torch.manual_seed(seed)
+    model = open_clip.create_model(model_name)
+    projection = model.text_decoder.text_projection
+    with torch.no_grad():
+        torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
+    return save_checkpoint(model, path)
+
+
 def save_checkpoint(model: Any, path: str) -> str:
     """Write a model's weights where :class:`CocaCaptioner` loads them (``pretrained=path``)."""
     import torch
@@ -188,3 +209,11 @@ def save_checkpoint(model: Any, path: str) -> str:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     torch.save(model.state_dict(), path)
     return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m transforms.visual.coca OUT.pt [model_name]  (random weights, offline stand-in)")
+    print(random_checkpoint(sys.argv[2] if len(sys.argv) > 2 else DEFAULT_MODEL, sys.argv[1]))
