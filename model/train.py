@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -137,6 +138,7 @@ class Trainer:
         self.tokenizer = CaptionTokenizer(config.model.text.max_tokens)
         self.step = 0
         self.skipped = 0
+        self.stop_requested = False
         self.losses: list[float] = []
         """Loss of every step this process ran (tests and notebooks read it)."""
         self.stream_positions: dict[int, tuple[int, int]] = {}
@@ -254,9 +256,23 @@ class Trainer:
                 self.save()
             if valid.urls and (self.step % config.val_every == 0 or self.step == config.steps):
                 last.update({f"val_{k}": v for k, v in self._validate(valid.urls).items()})
+            if self.step < config.steps and self._stop_agreed():
+                self.save()
+                log.warning("stopped by signal after step %d; continue with --resume", self.step)
+                break
         if self.writer:
             self.writer.close()
         return last
+
+    def request_stop(self, *_: object) -> None:
+        """SIGTERM/SIGINT handler: finish the current step, checkpoint, leave (preemptible workers)."""
+        self.stop_requested = True
+
+    def _stop_agreed(self) -> bool:
+        """True on every rank once any rank was asked to stop (ranks must save the same step)."""
+        if not self.ctx.distributed:
+            return self.stop_requested
+        return distributed.all_reduce_mean(float(self.stop_requested), self.ctx) > 0
 
     def _open_logs(self, num_samples: int | None, num_shards: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -344,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"model.train: error: {error}", file=sys.stderr)
         return 2
+    previous_handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         if ctx.distributed:
             logging.getLogger().setLevel(logging.INFO if ctx.is_main else logging.WARNING)
@@ -351,11 +368,17 @@ def main(argv: list[str] | None = None) -> int:
         if checkpoint is not None:
             trainer.load(checkpoint)
             log.info("resumed from step %d", trainer.step)
+        for signum in previous_handlers:
+            signal.signal(signum, trainer.request_stop)
         trainer.run()
+        if trainer.step < config.steps:
+            return 128 + signal.SIGTERM  # checkpointed but not finished: the scheduler should rerun
     except FileNotFoundError as error:
         print(f"model.train: error: {error}", file=sys.stderr)
         return 2
     finally:
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
         distributed.teardown()
     return 0
 

@@ -76,7 +76,12 @@ def test_cli_trains_writes_checkpoints_and_tensorboard_and_loads_back(toy_shards
     assert main(argv) == 0
     assert find_checkpoint(run).name == "step_00000002.pt"
     assert [p.name for p in (run / "checkpoints").glob("*.pt")] == ["step_00000002.pt"]
-    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = set(EventAccumulator(str(run / "tensorboard")).Reload().Tags()["scalars"])
+    expected = {"loss", "tau_a", "tau_t", "lr", "samples_per_s", "data_wait"}
+    assert {f"train/{name}" for name in expected} <= scalars
+    assert {"valid/loss", "valid/batch_a2t_R@1", "valid/set_t2a_R@1"} <= scalars
     loaded = load_clara(run)
     assert loaded.step == 2 and loaded.config.model.audio.dim == 32
     z_a = loaded.embed_audio([torch.randn(4_800).numpy(), torch.randn(96_000)])
@@ -112,3 +117,11 @@ def test_gradient_accumulation_reads_accum_steps_batches_per_optimiser_step(toy_
     ((_, position),) = trainer.stream_positions.values()
     assert trainer.step == 2 and len(trainer.losses) == 2
     assert position >= 2 * 3 * 2  # 12 samples decoded (more if the corrupt one was read)
+
+
+def test_a_stop_request_checkpoints_the_current_step_and_leaves(toy_shards: Path, tmp_path: Path) -> None:
+    trainer = _trainer(toy_shards, tmp_path / "run", 50, "ckpt_every=1000")
+    trainer.request_stop()  # as SIGTERM does, here before the first step ends
+    trainer.run()
+    assert trainer.step == 1
+    assert read_checkpoint(tmp_path / "run")["step"] == 1
