@@ -57,7 +57,10 @@ def test_batches_pad_to_the_longest_item_with_masks(toy_shards: Path, micro_conf
     assert batch["audio"].shape == (4, int(lengths.max()))
     for row, length in zip(batch["audio"], lengths, strict=True):
         assert (row[length:] == 0).all() and row[:length].abs().max() > 0.1
-    assert batch["text_mask"].sum(1).tolist() == [len([t for t in row if t]) for row in batch["text_mask"].tolist()]
+    expected = [TOKENIZER.encode(c, lang) for c, lang in zip(batch["captions"], batch["languages"], strict=True)]
+    assert batch["text_mask"].sum(1).tolist() == [len(ids) for ids in expected]
+    assert batch["tokens"].shape[1] == max(len(ids) for ids in expected)
+    assert (batch["tokens"][~batch["text_mask"]] == TOKENIZER.pad_id).all()
     first = batch["tokens"][0][batch["text_mask"][0]].tolist()
     assert first[0] == TOKENIZER.language_token("en") and first[-1] == TOKENIZER.eot
 
@@ -122,3 +125,14 @@ def test_fixed_padding_gives_static_shapes(toy_shards: Path, micro_config: Train
     assert {tuple(b["audio"].shape[1:]) for b in batches} == {(48_000,)}
     assert {b["tokens"].shape[1] for b in batches} == {TOKENIZER.max_tokens}
     assert all(b["text_mask"].sum(1).max() < TOKENIZER.max_tokens for b in batches)
+
+
+def test_training_picks_random_captions_each_with_its_own_language_token(
+    toy_shards: Path, micro_config: TrainConfig
+) -> None:
+    urls = resolve_shards([str(toy_shards)], "train").urls
+    stream = iter(ShardStream(urls, micro_config.data, TOKENIZER, train=True, seed=0))
+    batches = [next(stream) for _ in range(5)]
+    pairs = [(lang, int(b["tokens"][i, 0])) for b in batches for i, lang in enumerate(b["languages"])]
+    assert {lang for lang, _ in pairs} == {"en", "fr"}
+    assert all(token == TOKENIZER.language_token(lang) for lang, token in pairs)
