@@ -26,6 +26,14 @@ NGPU    := $(shell nvidia-smi -L 2>/dev/null | wc -l)
 TEST_ARGS ?=
 LLM_URL ?=
 SHARD_FLAGS := $(if $(LLM_URL),--llm-url $(LLM_URL)) $(if $(AUGMENT),--augment $(AUGMENT))
+# The demo also shows the visual stage on one synthetic video per language. Offline no CoCa
+# weights can be downloaded, so it captions with a randomly initialised CoCa (meaningless
+# captions, real code path). COCA=<tag or checkpoint> for real weights, DEMO_VISUAL=0 to skip.
+DEMO_VISUAL ?= 1
+COCA_RANDOM := data/cache/coca/random-coca_ViT-B-32.pt
+COCA ?= $(COCA_RANDOM)
+VISUAL := $(and $(filter demo,$(SOURCE)),$(filter 1,$(DEMO_VISUAL)))
+SHARD_FLAGS += $(if $(VISUAL),--demo-videos 1 --visual --coca-pretrained $(COCA) --coca-decoding greedy)
 
 .PHONY: help install shards validate report test llm-server bench lint format clean clean-all train
 
@@ -48,9 +56,13 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-shards: $(STAMP)
+shards: $(STAMP) $(if $(VISUAL),$(if $(filter $(COCA_RANDOM),$(COCA)),$(COCA_RANDOM)))
 	$(PY) -m pipelines.cli shards --source $(SOURCE) --lang $(CORPUS_LANG) $(if $(INPUT),--input $(INPUT)) \
 		--output $(OUT) --runner $(RUNNER) --workers $(WORKERS) $(SHARD_FLAGS) $(ARGS)
+
+$(COCA_RANDOM): | $(STAMP)
+	@echo "offline stand-in for CoCa weights (random, captions meaningless): $@"
+	$(PY) -m transforms.visual.coca $@
 
 validate: $(STAMP)
 	$(PY) -m pipelines.cli validate $(OUT) $(ARGS)

@@ -55,6 +55,7 @@ class BuildShardFn(beam.DoFn):
         self.samples_written = Metrics.counter(NAMESPACE, "samples_written")
         self.shards_written = Metrics.counter(NAMESPACE, "shards_written")
         self.shards_skipped = Metrics.counter(NAMESPACE, "shards_skipped")
+        self.shards_stale = Metrics.counter(NAMESPACE, "shards_rebuilt_stale")
         self.items_failed = Metrics.counter(NAMESPACE, "items_failed")
         self.audio_seconds = Metrics.counter(NAMESPACE, "audio_ms_written")
         self.batch_items = Metrics.distribution(NAMESPACE, "batch_items")
@@ -63,11 +64,16 @@ class BuildShardFn(beam.DoFn):
         shard_key, grouped = element
         shard = ShardRef(*shard_key)
         marker = sink.marker_path(self.out, shard)
-        if not self.settings.get("overwrite") and sink.exists(marker):
-            self.shards_skipped.inc()
-            yield ShardStats.from_dict(json.loads(sink.read_text(marker)))
-            return
         items = sorted(grouped, key=lambda it: it.key)
+        fingerprint = sink.shard_fingerprint(items, self.settings)
+        if not self.settings.get("overwrite") and sink.exists(marker):
+            previous = ShardStats.from_dict(json.loads(sink.read_text(marker)))
+            if previous.fingerprint == fingerprint:
+                self.shards_skipped.inc()
+                yield previous
+                return
+            self.shards_stale.inc()
+            print(f"[clara] shard {shard.split}/{shard.name}: inputs or settings changed, rebuilding", file=sys.stderr)
         started = time.monotonic()
         stats = StatsAccumulator(shard, len(items))
         failures: list[Failure] = []
@@ -84,7 +90,7 @@ class BuildShardFn(beam.DoFn):
             raise
         for failure in failures:
             Metrics.counter("failures", f"{failure.stage}/{failure.reason}").inc()
-        result = stats.result(size)
+        result = stats.result(size, fingerprint)
         sink.write_failures(sink.failures_path(self.out, f"{shard.split}-{shard.name}"), failures)
         sink.write_atomic(marker, sink.dumps(result.to_dict()))
         self.items_in.inc(result.items_in)

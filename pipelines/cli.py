@@ -96,6 +96,7 @@ def cmd_shards(argv: list[str]) -> int:
     if args.shard_size <= 0 or args.batch_items <= 0 or args.workers <= 0:
         raise UsageError("--shard-size, --batch-items and --workers must be positive")
     options.setdefault("items", str(args.demo_items))
+    options.setdefault("videos", str(args.demo_videos))
     if args.map:
         options["map"] = args.map
     settings_obj = SourceSettings(

@@ -31,6 +31,9 @@ class ShardOptions:
         parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (same seed, same shards)")
         parser.add_argument("--limit", type=int, default=None, help="use at most this many source items")
         parser.add_argument("--demo-items", type=int, default=60, help="size of the demo corpus (items per language)")
+        parser.add_argument(
+            "--demo-videos", type=int, default=0, help="demo corpus: also this many synthetic videos (for --visual)"
+        )
         parser.add_argument("--shard-size", type=int, default=512, help="source items per shard (default 512)")
         parser.add_argument(
             "--shard-max-seconds",

@@ -75,6 +75,21 @@ def plan_split(
     return [(key, ShardRef(split, i, total)) for key, i in assignments]
 
 
+# Settings that change where or how fast a build runs, never the bytes of a shard.
+_RUN_ONLY_SETTINGS = frozenset(
+    {"runner", "workers", "overwrite", "environment_config", "accelerator", "output", "name", "list_sources", "limit"}
+)
+
+
+def shard_fingerprint(items: list[SourceItem], settings: dict[str, Any]) -> str:
+    """What a shard's bytes depend on: its items (sorted) and the output-shaping settings."""
+    shaping = {k: v for k, v in sorted(settings.items()) if k not in _RUN_ONLY_SETTINGS}
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode())
+    for item in sorted(items, key=lambda it: it.key):
+        digest.update(json.dumps(item.to_dict(), sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
 # ----------------------------------------------------------------------------- paths
 
 
@@ -223,7 +238,7 @@ class StatsAccumulator:
         self.failed_items.add(source_key)
         self.failure_reasons[f"{failure.stage}/{failure.reason}"] += 1
 
-    def result(self, size_bytes: int) -> ShardStats:
+    def result(self, size_bytes: int, fingerprint: str = "") -> ShardStats:
         failed_only = self.failed_items - self.ok_items
         return ShardStats(
             shard=self.shard.name,
@@ -240,6 +255,7 @@ class StatsAccumulator:
             seconds_by_dataset=_rounded(self.seconds["dataset"]),
             samples_by_gender=dict(sorted(self.samples_by_gender.items())),
             failures_by_reason=dict(sorted(self.failure_reasons.items())),
+            fingerprint=fingerprint,
         )
 
 

@@ -16,6 +16,7 @@ from transforms.rewrite import RewriteStage, add_llm_arguments
 from transforms.segment import SegmentStage, add_segment_args, check_settings
 from transforms.stage import Stage
 from transforms.translate import TranslateStage, add_translate_arguments, parse_languages
+from transforms.visual import add_visual_args, check_visual_settings, visual_stage_from_settings
 
 
 def build_decode(settings: dict[str, Any]) -> DecodeStage:
@@ -29,10 +30,9 @@ def build_chain(settings: dict[str, Any]) -> list[Stage]:
     """The stages after decoding, from the (flat) pipeline option values."""
     chain: list[Stage] = [SegmentStage.from_options(settings)]  # before describe: captions per segment
     chain.append(DescribeStage())
-    if settings.get("visual"):
-        from transforms.visual.stage import VisualStage
-
-        chain.append(VisualStage.from_settings(settings))
+    visual = visual_stage_from_settings(settings)  # None unless --visual
+    if visual is not None:
+        chain.append(visual)
     augment = augment_stage_from_options(settings)
     if augment.settings.enabled:
         chain.append(augment)
@@ -51,10 +51,6 @@ def add_stage_args(parser) -> None:  # noqa: ANN001 - argparse parser
     add_augment_arguments(parser)
     add_llm_arguments(parser)
     add_translate_arguments(parser)
-    try:
-        from transforms.visual.stage import add_visual_args
-    except ImportError:  # the visual stage has not landed
-        return
     add_visual_args(parser)
 
 
@@ -62,6 +58,7 @@ def check_stage_settings(settings: dict[str, Any]) -> None:
     """Raise ValueError (one line) when a stage's settings can't work, before any work starts."""
     check_settings(settings)
     settings_from_options(settings)
+    check_visual_settings(settings)
     if settings.get("noise_source") == "folder" and not settings.get("noise_input"):
         raise ValueError("--noise-source folder needs --noise-input <folder of labelled noise files>")
     from transforms.translate import lexicon_languages

@@ -215,6 +215,9 @@ class ShardStats(_Record):
     seconds_by_dataset: dict[str, float] = field(default_factory=dict)
     samples_by_gender: dict[str, int] = field(default_factory=dict)
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+    fingerprint: str = ""
+    """Hash of the shard's planned items and the settings that shape its bytes: a rerun
+    reuses the shard only when both are unchanged."""
     schema_version: str = SCHEMA_VERSION
 
 

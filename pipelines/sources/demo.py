@@ -58,7 +58,7 @@ def sentences_for(language: str, count: int = 20, seed: int = 0) -> list[str]:
 class DemoSource(Source):
     name = "demo"
     description = "Embedded TTS corpus (espeak-ng): speech in any espeak-ng language, 6 voices, 4 styles"
-    layout = "no input: synthesised in-process for --lang (items: --demo-items, default 60)"
+    layout = "no input: synthesised in-process for --lang (--demo-items, default 60; --demo-videos, default 0)"
     needs_input = False
     stage_defaults = {"augment": "noise,reverb", "augment_copies": 1, "translate_to": "fr,de,es"}
     """What the demo shows unless told otherwise: one noise-mixed/reverberated copy per sample
@@ -100,3 +100,8 @@ class DemoSource(Source):
                 duration_hint_s=round(len(text) / 14.0, 2),
                 extra={"tts_voice": f"{lang}+{variant}", "tts_style": style},
             )
+        videos = int(self.settings.options.get("videos", 0))
+        if videos:  # short synthetic videos with TTS narration, for the visual stage
+            from pipelines.sources.demo_video import DEFAULT_CACHE, video_items
+
+            yield from video_items(lang, seed, videos, cache_dir=self.settings.options.get("video_cache", DEFAULT_CACHE))

@@ -150,3 +150,14 @@ def test_webdataset_reads_every_sample_as_laion_loaders_expect(tmp_path):
         assert meta["original_data"]["language"] == "en"
         assert any(c["origin"] == "transcript" for c in meta["captions"])
         assert "saying '" in meta["text"][0]
+
+
+def test_a_committed_shard_whose_inputs_changed_is_rebuilt_not_reused(tmp_path, bad_and_good_files):
+    out = tmp_path / "out"
+    _, _, _, first = run(FilesSource([bad_and_good_files["good_a"]]), out)
+    assert counter(first, "shards_written") == 1
+    _, _, _, second = run(FilesSource([bad_and_good_files["good_a"], bad_and_good_files["good_b"]]), out)
+    assert counter(second, "shards_skipped") == 0 and counter(second, "shards_rebuilt_stale") == 1
+    assert json.loads((out / "train" / "sizes.json").read_text()) == {"000000.tar": 2}
+    _, _, _, third = run(FilesSource([bad_and_good_files["good_a"], bad_and_good_files["good_b"]]), out, batch_items=2)
+    assert counter(third, "shards_rebuilt_stale") == 1  # a setting that shapes the bytes changed too
