@@ -35,7 +35,7 @@ COCA ?= $(COCA_RANDOM)
 VISUAL := $(and $(filter demo,$(SOURCE)),$(filter 1,$(DEMO_VISUAL)))
 SHARD_FLAGS += $(if $(VISUAL),--demo-videos 1 --visual --coca-pretrained $(COCA) --coca-decoding greedy)
 
-.PHONY: help install shards validate report test llm-server bench lint format clean clean-all train
+.PHONY: help install shards validate report test llm-server eval demo bench lint format clean clean-all train
 
 help:
 	@echo "make shards [LANG=en] [SOURCE=demo] [INPUT=dir] [OUT=data/shards] [RUNNER=direct|portable|dataflow|flink] [WORKERS=n] [ARGS=...]"
@@ -43,6 +43,8 @@ help:
 	@echo "make report OUT=dir       HTML report of built shards (OUT/<corpus>/report/index.html)"
 	@echo "make test                 run the test suite"
 	@echo "make train SHARDS=dir CONFIG=tiny RUN=runs/x"
+	@echo "make eval CHECKPOINT=runs/x/checkpoints/last.pt TASK=zeroshot|probe|retrieval|kws DATA=shards"
+	@echo "make demo OUT=dir           demo shards en/fr/de -> tiny training on CPU -> evaluation"
 	@echo "make llm-server           local vLLM server; then make shards LLM_URL=http://127.0.0.1:8000/v1"
 	@echo "make bench | lint | clean | install"
 
@@ -94,6 +96,15 @@ ifeq ($(shell test $(NGPU) -gt 1 && echo multi),multi)
 else
 	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(ARGS)
 endif
+
+CHECKPOINT ?= $(RUN)/checkpoints/last.pt
+TASK ?= zeroshot
+DATA ?= $(SHARDS)
+eval: $(STAMP)
+	$(PY) -m model.evaluate --checkpoint $(CHECKPOINT) --task $(TASK) --data $(DATA) $(ARGS)
+
+demo: $(STAMP)  # shards (en, fr, de) -> train tiny on CPU -> evaluate; everything under OUT
+	$(PY) -m model.demo --out $(if $(filter command line,$(origin OUT)),$(OUT),data/demo) $(ARGS)
 
 clean:
 	rm -rf data/shards .pytest_cache .ruff_cache

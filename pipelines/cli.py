@@ -244,11 +244,18 @@ def cmd_train(argv: list[str]) -> int:
     return int(train_main(argv) or 0)
 
 
+def cmd_eval(argv: list[str]) -> int:
+    from model.evaluate import main as eval_main
+
+    return int(eval_main(argv) or 0)
+
+
 COMMANDS = {
     "shards": (cmd_shards, "build WebDataset shards from a dataset (default: the embedded TTS demo corpus)"),
     "validate": (cmd_validate, "check shards against the data contract"),
     "report": (cmd_report, "write an HTML/JSON report (Table VII-style statistics, plots, samples) of built shards"),
     "train": (cmd_train, "train the CLARA encoders on shards"),
+    "eval": (cmd_eval, "evaluate a checkpoint: zero-shot, linear probe, retrieval, keyword spotting"),
 }
 
 
