@@ -43,7 +43,7 @@ help:
 	@echo "make report OUT=dir       HTML report of built shards (OUT/<corpus>/report/index.html)"
 	@echo "make test                 run the test suite"
 	@echo "make train SHARDS=dir CONFIG=tiny RUN=runs/x"
-	@echo "make eval CHECKPOINT=runs/x/checkpoints/last.pt TASK=zeroshot|probe|retrieval|kws DATA=shards"
+	@echo "make eval CHECKPOINT=runs/x TASK=zeroshot|probe|retrieval|kws DATA=shards"
 	@echo "make demo OUT=dir           demo shards en/fr/de -> tiny training on CPU -> evaluation"
 	@echo "make llm-server           local vLLM server; then make shards LLM_URL=http://127.0.0.1:8000/v1"
 	@echo "make bench | lint | clean | install"
@@ -97,7 +97,7 @@ else
 	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(ARGS)
 endif
 
-CHECKPOINT ?= $(RUN)/checkpoints/last.pt
+CHECKPOINT ?= $(RUN)
 TASK ?= zeroshot
 DATA ?= $(SHARDS)
 eval: $(STAMP)
