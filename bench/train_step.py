@@ -165,14 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=None, help="default: the config's batch size")
     parser.add_argument("--clip-s", type=float, default=5.0)
     parser.add_argument("--tokens", type=int, default=24)
-    parser.add_argument("--steps", type=int, default=9)
+    parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peak-tflops", type=float, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads for the step bench")
     parser.add_argument("--shards", nargs="*", default=None, help="shard specs for the loader bench")
     parser.add_argument("--skip-step", action="store_true")
     parser.add_argument("--skip-loader", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.skip_step:
         bench_step(args)
     if not args.skip_loader:
