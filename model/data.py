@@ -136,6 +136,7 @@ class ShardStream(IterableDataset):
         self.resume = dict(resume or {})
         self.rank, self.world_size = rank, world_size
         self.skipped = 0
+        self._warned_few_shards = False
 
     def _reader(self) -> tuple[int, int, int, int]:
         rank, world, worker, workers = wds.utils.pytorch_worker_info()
@@ -161,6 +162,15 @@ class ShardStream(IterableDataset):
             urls = urls[rank::world][worker::workers]
         else:
             sample_stride = readers
+            if reader == 0 and not self._warned_few_shards:
+                self._warned_few_shards = True
+                log.warning(
+                    "%d shard(s) for %d readers (ranks × workers): every reader reads every shard and keeps "
+                    "1 sample in %d; write more shards for large runs",
+                    len(urls),
+                    readers,
+                    readers,
+                )
         source = wds.tarfile_to_samples(handler=self._count_and_continue)([{"url": u} for u in urls])
         if sample_stride > 1:
             source = (s for i, s in enumerate(source) if i % sample_stride == reader)

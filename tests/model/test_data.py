@@ -136,3 +136,12 @@ def test_training_picks_random_captions_each_with_its_own_language_token(
     pairs = [(lang, int(b["tokens"][i, 0])) for b in batches for i, lang in enumerate(b["languages"])]
     assert {lang for lang, _ in pairs} == {"en", "fr"}
     assert all(token == TOKENIZER.language_token(lang) for lang, token in pairs)
+
+
+def test_pipe_urls_read_like_local_files(toy_shards: Path, micro_config: TrainConfig) -> None:
+    spec = f"pipe:cat {toy_shards}/{{split}}/{{000000..000001}}.tar"  # how gs:// and s3:// are read
+    urls = resolve_shards([spec], "valid").urls
+    local = resolve_shards([str(toy_shards)], "valid").urls
+    assert [b["keys"] for b in _eval_batches(urls, micro_config)] == [
+        b["keys"] for b in _eval_batches(local, micro_config)
+    ]
