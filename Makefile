@@ -91,11 +91,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 train: $(STAMP)
-ifeq ($(shell test $(NGPU) -gt 1 && echo multi),multi)
-	$(VENV)/bin/torchrun --standalone --nproc_per_node=$(NGPU) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(ARGS)
-else
-	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(ARGS)
-endif
+	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(if $(filter-out 0 1,$(NGPU)),--nproc-per-node $(NGPU)) $(ARGS)
 
 CHECKPOINT ?= $(RUN)
 TASK ?= zeroshot
