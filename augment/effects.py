@@ -16,9 +16,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from schemas import SAMPLE_RATE
+
+
+def _fftconvolve(*args: Any, **kwargs: Any) -> np.ndarray:
+    from scipy.signal import fftconvolve  # scipy.signal costs ~0.7 s to import: only when reverb runs
+
+    return fftconvolve(*args, **kwargs)
+
 
 PEAK_LIMIT = 0.999
 
@@ -52,7 +58,7 @@ def synthetic_rir(rt60_s: float, seed: int, sample_rate: int = SAMPLE_RATE, pre_
 def reverb(audio: np.ndarray, rt60_s: float, wet: float, rir_seed: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Convolve with a synthetic RIR (FFT convolution), blend ``wet`` into the dry signal, keep the RMS."""
     rir = synthetic_rir(rt60_s, rir_seed, sample_rate)
-    reverberant = fftconvolve(audio.astype(np.float64), rir.astype(np.float64))[: audio.size]
+    reverberant = _fftconvolve(audio.astype(np.float64), rir.astype(np.float64))[: audio.size]
     out = (1.0 - wet) * audio + wet * reverberant
     level = _rms(out)
     if level > 0:

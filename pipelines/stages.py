@@ -16,7 +16,7 @@ from transforms.rewrite import RewriteStage, add_llm_arguments
 from transforms.segment import SegmentStage, add_segment_args, check_settings
 from transforms.stage import Stage
 from transforms.translate import TranslateStage, add_translate_arguments, parse_languages
-from transforms.visual import add_visual_args, check_visual_settings, visual_stage_from_settings
+from transforms.visual.options import add_visual_args, check_visual_settings
 
 
 def build_decode(settings: dict[str, Any]) -> DecodeStage:
@@ -30,9 +30,10 @@ def build_chain(settings: dict[str, Any]) -> list[Stage]:
     """The stages after decoding, from the (flat) pipeline option values."""
     chain: list[Stage] = [SegmentStage.from_options(settings)]  # before describe: captions per segment
     chain.append(DescribeStage())
-    visual = visual_stage_from_settings(settings)  # None unless --visual
-    if visual is not None:
-        chain.append(visual)
+    if settings.get("visual"):
+        from transforms.visual.stage import visual_stage_from_settings  # open_clip/torch: only when asked
+
+        chain.append(visual_stage_from_settings(settings))
     augment = augment_stage_from_options(settings)
     if augment.settings.enabled:
         chain.append(augment)

@@ -12,7 +12,7 @@ samples kept without a transcript (short items) — never an exception that kill
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,19 +25,23 @@ from transforms.segment.cut import (
 )
 from transforms.segment.mfa import AlignRequest, MfaAligner
 from transforms.segment.options import SegmentSettings, settings_from_options
-from transforms.segment.whisper import (
-    WHISPER_SAMPLE_RATE,
-    ClipRequest,
-    FasterWhisperModelHandler,
-    OpenAIWhisperModelHandler,
-    Transcription,
-)
 from transforms.stage import Sample
+
+if TYPE_CHECKING:  # the handlers pull in apache_beam.ml (and torch): imported when a model is needed
+    from transforms.segment.whisper import FasterWhisperModelHandler, OpenAIWhisperModelHandler, Transcription
+
+WHISPER_SAMPLE_RATE = 16_000
 
 STAGE = "segment"
 _SLACK_S = 1e-3
 _ASR_CHUNK = 32
 """Clips per ``run_inference`` call: bounds the packed audio held in memory at once."""
+
+
+def _clip_request(*args: Any, **kwargs: Any) -> Any:
+    from transforms.segment.whisper import ClipRequest
+
+    return ClipRequest(*args, **kwargs)
 
 
 def asr_rejection(t: Transcription) -> str | None:
@@ -63,7 +67,11 @@ def make_handler(
 ) -> FasterWhisperModelHandler | OpenAIWhisperModelHandler:
     """The Whisper ``ModelHandler`` the settings ask for (also usable with ``RunInference``)."""
     if settings.whisper_engine == "openai":
+        from transforms.segment.whisper import OpenAIWhisperModelHandler
+
         return OpenAIWhisperModelHandler(settings.whisper_model, device=settings.device)
+    from transforms.segment.whisper import FasterWhisperModelHandler
+
     return FasterWhisperModelHandler(
         settings.whisper_model,
         device=settings.device,
@@ -204,7 +212,7 @@ class SegmentStage:
         for start in range(0, len(order), _ASR_CHUNK):
             chunk = order[start : start + _ASR_CHUNK]
             requests = [
-                ClipRequest(
+                _clip_request(
                     samples[i].item.key,
                     to_whisper_rate(samples[i].audio),
                     _language(samples[i]),

@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
-DEFAULT_MODEL = "coca_ViT-B-32"
-DEFAULT_PRETRAINED = "mscoco_finetuned_laion2b_s13b_b90k"
+from transforms.visual.options import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_PRETRAINED", "CocaCaptioner", "LoadedCoca", "random_checkpoint"]
 MAX_CAPTION_WORDS = 30
 
 _SPECIAL = re.compile(r"<\s*(start|end)_of_text\s*>")

@@ -11,8 +11,10 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any
 
-from transforms.visual.coca import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from transforms.visual.scenes import DEFAULT_MIN_SCENE_S, DEFAULT_THRESHOLD
+
+DEFAULT_MODEL = "coca_ViT-B-32"
+DEFAULT_PRETRAINED = "mscoco_finetuned_laion2b_s13b_b90k"
 
 DECODINGS = {
     "beam": {"generation_type": "beam_search", "num_beams": 6},
