@@ -1,0 +1,158 @@
+"""Evaluation metrics: classification (top-k, mAP@k) and whole-set retrieval (paper §V-C–E).
+
+Pure numpy over score matrices; no model, no torch. Conventions, fixed here once:
+
+- **Ties count against the relevant item.** A relevant item's rank counts every *irrelevant*
+  item scoring greater than *or equal to* it (pessimistic tie-breaking), so a collapsed model
+  that gives every candidate the same score lands at the bottom, never at the top. Relevant
+  items tied with each other are interchangeable (the metrics do not depend on their order).
+- Ranks are 1-based (rank 1 = top of the list); ``mean_rank`` / ``median_rank`` are of the
+  best-ranked relevant item, as CLAP reports them.
+- ``AP@k`` of one query: the sum of precision@r over the ranks r ≤ k that hold a relevant
+  item, divided by ``min(#relevant, k)``; ``mAP@k`` averages it over queries. With one
+  relevant item it is ``1/rank`` (0 beyond k); with Clotho/AudioCaps' five captions per clip
+  and k = 10 it is exactly CLAP's audio→text mAP@10 (its sum divided by 5).
+- ``R@k`` is the fraction of queries whose best-ranked relevant item has rank ≤ k.
+- Accuracies, recalls and mAPs are returned in **percent** (the paper's tables); ranks as ranks.
+
+Retrieval runs over the **whole** evaluation set (every other clip/caption is a candidate),
+both directions; captions point at their clip through ``owners`` (the 5-captions protocol:
+each caption has one relevant clip, each clip has its five captions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+RETRIEVAL_KS: tuple[int, ...] = (1, 5, 10)
+
+
+def relevant_ranks(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """1-based ranks of each query's relevant candidates, sorted ascending, ``inf`` padding.
+
+    ``scores`` ``[Q, C]``, ``relevant`` boolean ``[Q, C]``. Returns ``[Q, max #relevant]``;
+    rows with fewer relevant items are padded with ``inf``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    relevant = np.asarray(relevant, dtype=bool)
+    if scores.shape != relevant.shape or scores.ndim != 2:
+        raise ValueError(f"scores {scores.shape} and relevant {relevant.shape} must be equal 2-D shapes")
+    width = int(relevant.sum(axis=1).max(initial=0))
+    out = np.full((scores.shape[0], max(width, 1)), np.inf)
+    for q in range(scores.shape[0]):
+        rel_scores = np.sort(scores[q, relevant[q]])[::-1]
+        if rel_scores.size == 0:
+            continue
+        irrelevant = np.sort(scores[q, ~relevant[q]])
+        # Irrelevant items scoring >= each relevant one (pessimistic ties).
+        above = irrelevant.size - np.searchsorted(irrelevant, rel_scores, side="left")
+        out[q, : rel_scores.size] = np.arange(1, rel_scores.size + 1) + above
+    return out
+
+
+def recall_at_k(ranks: np.ndarray, k: int) -> float:
+    """Percent of queries whose best relevant rank is ≤ k (``ranks`` from :func:`relevant_ranks`)."""
+    return float(100.0 * np.mean(ranks[:, 0] <= k)) if len(ranks) else float("nan")
+
+
+def average_precision_at_k(ranks: np.ndarray, k: int) -> np.ndarray:
+    """AP@k per query from its sorted relevant ranks (see module docstring)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    n_relevant = np.isfinite(ranks).sum(axis=1)
+    hits = np.arange(1, ranks.shape[1] + 1)[None, :]  # the m-th relevant item found
+    precision = np.where(ranks <= k, hits / np.where(np.isfinite(ranks), ranks, 1.0), 0.0)
+    denominator = np.minimum(n_relevant, k)
+    return np.where(denominator > 0, precision.sum(axis=1) / np.maximum(denominator, 1), 0.0)
+
+
+def mean_average_precision_at_k(ranks: np.ndarray, k: int) -> float:
+    """Percent mAP@k over queries."""
+    return float(100.0 * average_precision_at_k(ranks, k).mean()) if len(ranks) else float("nan")
+
+
+def rank_summary(ranks: np.ndarray, ks: Sequence[int] = RETRIEVAL_KS, map_k: Sequence[int] = (10,)) -> dict[str, float]:
+    """R@k, mAP@k, mean and median rank of the best relevant item, for one direction."""
+    out = {f"R@{k}": recall_at_k(ranks, k) for k in ks}
+    out.update({f"mAP@{k}": mean_average_precision_at_k(ranks, k) for k in map_k})
+    best = ranks[:, 0]
+    out["mean_rank"] = float(best.mean()) if len(best) else float("nan")
+    out["median_rank"] = float(np.median(best)) if len(best) else float("nan")
+    return out
+
+
+def top_k_accuracy(scores: np.ndarray, targets: Sequence[int] | np.ndarray, k: int = 1) -> float:
+    """Percent of rows whose target class is among the k best scores (ties count against it)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.int64)
+    if len(targets) == 0:
+        return float("nan")
+    true = scores[np.arange(len(targets)), targets][:, None]
+    others_at_or_above = (scores >= true).sum(axis=1) - 1
+    return float(100.0 * np.mean(others_at_or_above < k))
+
+
+def classification_metrics(
+    scores: np.ndarray, targets: Sequence[int] | np.ndarray, ks: Sequence[int] = (1, 5), map_k: int = 10
+) -> dict[str, float]:
+    """``top1_accuracy``, ``top5_accuracy`` (when there are more than k classes), ``mAP@10``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.int64)
+    out = {f"top{k}_accuracy": top_k_accuracy(scores, targets, k) for k in ks if k == 1 or k < scores.shape[1]}
+    relevant = np.zeros_like(scores, dtype=bool)
+    relevant[np.arange(len(targets)), targets] = True
+    out[f"mAP@{map_k}"] = mean_average_precision_at_k(relevant_ranks(scores, relevant), map_k)
+    return out
+
+
+def multilabel_metrics(scores: np.ndarray, relevant: np.ndarray, map_k: Sequence[int] = (1, 10)) -> dict[str, float]:
+    """Per-sample mAP@k for multi-label sets (AudioSet, FSD50K; paper Table I reports mAP@1)."""
+    ranks = relevant_ranks(scores, relevant)
+    return {f"mAP@{k}": mean_average_precision_at_k(ranks, k) for k in map_k}
+
+
+def retrieval_metrics(
+    similarity: np.ndarray,
+    owners: Sequence[int] | np.ndarray,
+    ks: Sequence[int] = RETRIEVAL_KS,
+    map_k: Sequence[int] = (10,),
+) -> dict[str, float]:
+    """Whole-set retrieval, both directions, from an (audio × text) similarity matrix.
+
+    ``owners[j]`` is the clip caption ``j`` describes (the 5-captions protocol has each clip
+    index five times). Keys: ``audio_to_text/R@1`` … ``text_to_audio/median_rank``.
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    owners = np.asarray(owners, dtype=np.int64)
+    n_audio, n_text = similarity.shape
+    if owners.shape != (n_text,) or (n_text and (owners.min() < 0 or owners.max() >= n_audio)):
+        raise ValueError(f"owners must give a clip index in [0, {n_audio}) for each of {n_text} captions")
+    relevant = owners[None, :] == np.arange(n_audio)[:, None]  # [A, T]
+    has_caption = relevant.any(axis=1)
+    out: dict[str, float] = {}
+    a2t = relevant_ranks(similarity[has_caption], relevant[has_caption])
+    t2a = relevant_ranks(similarity.T, relevant.T)
+    for direction, ranks in (("audio_to_text", a2t), ("text_to_audio", t2a)):
+        out.update({f"{direction}/{name}": value for name, value in rank_summary(ranks, ks, map_k).items()})
+    return out
+
+
+def caption_protocol(
+    captions_per_clip: Sequence[Sequence[str]], per_clip: int = 5
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Clotho/AudioCaps' protocol as CLAP applies it: clips with at least ``per_clip`` captions
+    keep their first ``per_clip``; clips with fewer are left out.
+
+    Returns ``(captions, owners, kept_clip_indices)`` with ``owners`` indexing into the *kept* clips.
+    """
+    texts: list[str] = []
+    owners: list[int] = []
+    kept: list[int] = []
+    for index, captions in enumerate(captions_per_clip):
+        if len(captions) < per_clip:
+            continue
+        texts.extend(captions[:per_clip])
+        owners.extend([len(kept)] * per_clip)
+        kept.append(index)
+    return texts, np.asarray(owners, dtype=np.int64), np.asarray(kept, dtype=np.int64)
