@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--probe-patience", type=int, default=3)
     g.add_argument("--features", choices=("embedding", "encoder"), default="embedding")
     g = p.add_argument_group("retrieval")
-    g.add_argument("--captions", choices=CAPTION_MODES, default="first", help="'protocol' = Clotho/AudioCaps 5 per clip")
+    g.add_argument(
+        "--captions", choices=CAPTION_MODES, default="first", help="'protocol' = Clotho/AudioCaps 5 per clip"
+    )
     g.add_argument("--caption-language", default=None, help="comma list: only captions in these languages")
     g.add_argument("--caption-origin", default=None, help="comma list, e.g. template,transcript,llm_rewrite")
     g = p.add_argument_group("keyword spotting")
@@ -156,7 +158,10 @@ class Evaluation:
             results[task] = {"labels": labels, "clips": {s: len(xs[s][1]) for s in xs}, "heads": {}}
             for head in _csv(self.args.probe_head) or ["linear"]:
                 config = ProbeConfig(
-                    head=head, lr=self.args.probe_lr, max_epochs=self.args.probe_epochs, patience=self.args.probe_patience
+                    head=head,
+                    lr=self.args.probe_lr,
+                    max_epochs=self.args.probe_epochs,
+                    patience=self.args.probe_patience,
                 )
                 fit = train_probe(*xs["train"], *xs["valid"], len(labels), config)
                 scores = predict_scores(fit.head, xs["test"][0])
@@ -227,9 +232,13 @@ def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
         for t, r in result["tasks"].items():
             for head, h in r.get("heads", {}).items():
                 m = h["metrics"]
-                rows.append([t, head, _pct(m["R@1"]), _pct(m["R@3"]), _pct(m["accuracy"]), h["best_epoch"], h["epochs_run"]])
+                rows.append(
+                    [t, head, _pct(m["R@1"]), _pct(m["R@3"]), _pct(m["accuracy"]), h["best_epoch"], h["epochs_run"]]
+                )
         header = ["Task", "Probe head", "R@1", "R@3", "Acc", "Best epoch", "Epochs run"]
-        return f"Linear probe on {dataset}, {result['features']} features (Table IV layout; %)\n\n{_table(header, rows)}\n"
+        return (
+            f"Linear probe on {dataset}, {result['features']} features (Table IV layout; %)\n\n{_table(header, rows)}\n"
+        )
     if task == "retrieval":
         m = result["metrics"]
         a, t = "audio_to_text", "text_to_audio"
@@ -280,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     tasks = _csv(args.task) or []
     unknown = [t for t in tasks if t not in EVAL_TASKS]
     if unknown or not tasks:
-        print(f"model.evaluate: error: unknown task(s) {unknown or tasks}; tasks: {', '.join(EVAL_TASKS)}", file=sys.stderr)
+        print(
+            f"model.evaluate: error: unknown task(s) {unknown or tasks}; tasks: {', '.join(EVAL_TASKS)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         evaluation = Evaluation(args)

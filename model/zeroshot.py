@@ -96,7 +96,9 @@ def build_prompts(
         rendered = render_label(task, label, prompt_language)
         prompts: list[Prompt] = []
         for template in chosen:
-            text = _capitalise(template.format(label=rendered)) if task != "keyword" else template.format(label=rendered)
+            text = (
+                _capitalise(template.format(label=rendered)) if task != "keyword" else template.format(label=rendered)
+            )
             tag = normalize_language(language) if task == "keyword" and template == "{label}" else prompt_language
             if (text, tag) not in prompts:
                 prompts.append((text, tag))

@@ -68,7 +68,10 @@ def write_eval_shards(root: Path, per_split: dict[str, int] | None = None) -> Pa
         with tarfile.open(split_dir / "000000.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
             for i in range(count):
                 lang, gender, emotion, word = (
-                    languages[i % 2], genders[(i // 2) % 2], emotions[(i // 4) % 2], words[i % 3]
+                    languages[i % 2],
+                    genders[(i // 2) % 2],
+                    emotions[(i // 4) % 2],
+                    words[i % 3],
                 )
                 for copy in (0, 1):
                     key = f"toy-{split}-{i:04d}_{copy}"
