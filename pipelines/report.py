@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.report_data import CorpusFigures, collect, is_corpus
-from schemas import SPLITS, ShardStats
+from pipelines.sink import card_figures as sink_card_figures
 
 CARD_FIELDS = (
     "totals",
@@ -41,56 +41,10 @@ CARD_FIELDS = (
 # ----------------------------------------------------------------------------- figures → JSON
 
 
-def _hours(stats: list[ShardStats], attr: str) -> dict[str, float]:
-    """Exactly ``sink.build_card``'s arithmetic, so the report's hours equal the card's."""
-    acc: Counter = Counter()
-    for s in stats:
-        acc.update(getattr(s, attr))
-    return {k: round(v / 3600, 4) for k, v in sorted(acc.items())}
-
-
 def card_figures(figures: CorpusFigures) -> dict[str, Any]:
-    """The dataset card's figures, recomputed from the per-shard stats and the failures files."""
-    stats = figures.stats
-    splits = {}
-    for split in SPLITS:
-        mine = [s for s in stats if s.split == split]
-        if mine:
-            splits[split] = {
-                "shards": len(mine),
-                "samples": sum(s.samples for s in mine),
-                "hours": round(sum(s.duration_s for s in mine) / 3600, 4),
-                "bytes": sum(s.bytes for s in mine),
-            }
-    other = sum(figures.run_level_failures.values())
-    reasons: Counter = Counter()
-    for s in stats:
-        reasons.update(s.failures_by_reason)
-    reasons.update(figures.run_level_failures)
-    items_in = sum(s.items_in for s in stats) + other
-    items_ok = sum(s.items_ok for s in stats)
-    items_failed = sum(s.items_failed for s in stats) + other
-    gender_samples: Counter = Counter()
-    for s in stats:
-        gender_samples.update(s.samples_by_gender)
-    return {
-        "totals": {
-            "items_in": items_in,
-            "items_ok": items_ok,
-            "items_failed": items_failed,
-            "reconciled": items_in == items_ok + items_failed,
-            "samples": sum(s.samples for s in stats),
-            "hours": round(sum(s.duration_s for s in stats) / 3600, 4),
-            "bytes": sum(s.bytes for s in stats),
-        },
-        "splits": splits,
-        "hours_by_language": _hours(stats, "seconds_by_language"),
-        "hours_by_gender": _hours(stats, "seconds_by_gender"),
-        "hours_by_emotion": _hours(stats, "seconds_by_emotion"),
-        "hours_by_dataset": _hours(stats, "seconds_by_dataset"),
-        "samples_by_gender": dict(sorted(gender_samples.items())),
-        "failures_by_reason": dict(sorted(reasons.items())),
-    }
+    """The dataset card's figures, recomputed from the per-shard stats and the failures files
+    with the sink's own arithmetic (``sink.card_figures``)."""
+    return sink_card_figures(figures.stats, figures.run_level_failures)
 
 
 def top_with_tail(hours: dict[str, float], top: int) -> dict[str, float]:

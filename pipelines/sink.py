@@ -263,10 +263,9 @@ def _rounded(counter: Counter) -> dict[str, float]:
     return {k: round(v, 3) for k, v in sorted(counter.items())}
 
 
-def build_card(
-    name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]
-) -> dict[str, Any]:
-    """dataset_card.json: totals by split, language, gender, emotion and source dataset."""
+def card_figures(stats: list[ShardStats], other_failure_reasons: Counter) -> dict[str, Any]:
+    """The card's figures from the per-shard stats and the failures outside shards
+    (``"stage/reason" -> count``); the report recomputes them with this same function."""
 
     def total(attr: str) -> dict[str, float]:
         acc: Counter = Counter()
@@ -284,22 +283,16 @@ def build_card(
                 "hours": round(sum(s.duration_s for s in mine) / 3600, 4),
                 "bytes": sum(s.bytes for s in mine),
             }
-    reasons: Counter = Counter()
-    for s in stats:
-        reasons.update(s.failures_by_reason)
-    for f in other_failures:
-        reasons[f"{f.stage}/{f.reason}"] += 1
+    reasons: Counter = Counter(other_failure_reasons)
     gender_samples: Counter = Counter()
     for s in stats:
+        reasons.update(s.failures_by_reason)
         gender_samples.update(s.samples_by_gender)
-    items_in = sum(s.items_in for s in stats) + len(other_failures)
+    other = sum(other_failure_reasons.values())
+    items_in = sum(s.items_in for s in stats) + other
     items_ok = sum(s.items_ok for s in stats)
-    items_failed = sum(s.items_failed for s in stats) + len(other_failures)
+    items_failed = sum(s.items_failed for s in stats) + other
     return {
-        "name": name,
-        "schema_version": SCHEMA_VERSION,
-        "format": "webdataset: <split>/NNNNNN.tar with <key>.flac (48 kHz mono 16-bit) + <key>.json",
-        "settings": settings,
         "totals": {
             "items_in": items_in,
             "items_ok": items_ok,
@@ -316,6 +309,20 @@ def build_card(
         "hours_by_dataset": total("seconds_by_dataset"),
         "samples_by_gender": dict(sorted(gender_samples.items())),
         "failures_by_reason": dict(sorted(reasons.items())),
+    }
+
+
+def build_card(
+    name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """dataset_card.json: totals by split, language, gender, emotion and source dataset."""
+    reasons = Counter(f"{f.stage}/{f.reason}" for f in other_failures)
+    return {
+        "name": name,
+        "schema_version": SCHEMA_VERSION,
+        "format": "webdataset: <split>/NNNNNN.tar with <key>.flac (48 kHz mono 16-bit) + <key>.json",
+        "settings": settings,
+        **card_figures(stats, reasons),
     }
 
 
