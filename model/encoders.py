@@ -142,6 +142,10 @@ class PerceiverAudioEncoder(nn.Module):
         self.out_dim = dim
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return masked_mean(self.tokens(features, mask)[0], None)
+
+    def tokens(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """The final latents ``[B, n_latents, dim]`` (no padding: every latent is valid)."""
         x = features
         for conv in self.stem:
             x, mask = _masked_conv(conv, x, mask)
@@ -153,7 +157,7 @@ class PerceiverAudioEncoder(nn.Module):
         latents = self.cross(latents, x, mask)
         for block in self.blocks:
             latents = block(latents)
-        return masked_mean(self.norm(latents), None)
+        return self.norm(latents), None
 
 
 class TextEncoder(nn.Module):
@@ -172,9 +176,35 @@ class TextEncoder(nn.Module):
         self.out_dim = config.dim
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return masked_mean(self.token_states(tokens, mask), mask)
+
+    def token_states(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Contextual token states ``[B, L, dim]`` (padded positions are to be ignored via ``mask``)."""
         if tokens.shape[1] > self.positions.shape[0]:
             raise ValueError(f"{tokens.shape[1]} tokens exceed max_tokens={self.positions.shape[0]}")
         x = self.drop(self.embed(tokens) + self.positions[: tokens.shape[1]])
         for block in self.blocks:
             x = block(x, mask)
-        return masked_mean(self.norm(x), mask)
+        return self.norm(x)
+
+
+def build_audio_encoder(config: AudioConfig) -> nn.Module:
+    """``audio.encoder``: ``perceiver`` (CLARA) or ``spectran`` (CALM, ``model.spectran``)."""
+    if config.encoder == "perceiver":
+        return PerceiverAudioEncoder(config)
+    if config.encoder == "spectran":
+        from model.spectran import SpecTranEncoder
+
+        return SpecTranEncoder(config)
+    raise ValueError(f"unknown audio.encoder {config.encoder!r}; choose perceiver or spectran")
+
+
+def build_text_encoder(config: TextConfig) -> nn.Module:
+    """``text.encoder``: ``transformer`` (CLARA) or ``pretrained:<model>`` (CALM, ``model.pretrained_text``)."""
+    if config.encoder == "transformer":
+        return TextEncoder(config)
+    if config.encoder.startswith("pretrained:"):
+        from model.pretrained_text import PretrainedTextEncoder
+
+        return PretrainedTextEncoder(config.encoder, config.unfreeze_layers, config.cache_size)
+    raise ValueError(f"unknown text.encoder {config.encoder!r}; choose transformer or pretrained:<model>")

@@ -16,7 +16,7 @@ from torch import nn
 
 from model.audio import LogMel
 from model.config import ModelConfig
-from model.encoders import PerceiverAudioEncoder, TextEncoder
+from model.encoders import build_audio_encoder, build_text_encoder
 
 
 class ProjectionHead(nn.Module):
@@ -41,8 +41,8 @@ class Clara(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = LogMel(config.audio)
-        self.audio_encoder = PerceiverAudioEncoder(config.audio)
-        self.text_encoder = TextEncoder(config.text)
+        self.audio_encoder = build_audio_encoder(config.audio)
+        self.text_encoder = build_text_encoder(config.text)
         self.audio_head = ProjectionHead(self.audio_encoder.out_dim, config.embed_dim, config.head_dropout)
         self.text_head = ProjectionHead(self.text_encoder.out_dim, config.embed_dim, config.head_dropout)
         init = math.log(1.0 / config.init_temperature)

