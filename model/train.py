@@ -130,7 +130,11 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
 
 def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainConfig:
     config = TrainConfig.from_dict(checkpoint["config"]) if checkpoint else load_config(args.config)
-    encoders = [f"model.{side}.encoder={value}" for side, value in (("audio", args.audio_encoder), ("text", args.text_encoder)) if value]
+    encoders = [
+        f"model.{side}.encoder={value}"
+        for side, value in (("audio", args.audio_encoder), ("text", args.text_encoder))
+        if value
+    ]
     config = apply_overrides(config, [*encoders, *args.overrides])
     if args.steps is not None:
         config.steps = args.steps
@@ -353,7 +357,9 @@ class Trainer:
             )  # fmt: skip
             if cache_stats is not None:
                 stats = cache_stats()
-                log.info("text cache | hit rate %.3f (%d hits, %d misses)", stats["hit_rate"], stats["hits"], stats["misses"])
+                log.info(
+                    "text cache | hit rate %.3f (%d hits, %d misses)", stats["hit_rate"], stats["hits"], stats["misses"]
+                )
         return metrics
 
     def _validate(self, urls: tuple[str, ...]) -> dict[str, float]:
