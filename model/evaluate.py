@@ -31,7 +31,7 @@ from model.retrieval import CAPTION_MODES, evaluate_retrieval
 from model.zeroshot import TASKS as ZS_TASKS
 from model.zeroshot import clip_labels, labels_from_file, per_class_accuracy, task_field, zero_shot
 
-EVAL_TASKS: tuple[str, ...] = ("zeroshot", "probe", "retrieval", "kws")
+EVAL_TASKS: tuple[str, ...] = ("zeroshot", "probe", "retrieval", "kws", "fusion-probe")
 DEFAULT_CLASS_TASKS: tuple[str, ...] = ("language", "gender", "emotion", "age", "sound")
 
 
@@ -200,6 +200,13 @@ class Evaluation:
             probe_config=ProbeConfig(lr=self.args.probe_lr, max_epochs=self.args.probe_epochs),
         )
 
+    def fusion_probe(self) -> dict[str, Any]:
+        """CALM's fusion head (acoustic + transcript tokens) vs the audio-only linear probe (``model.fusion``)."""
+        from model.fusion import FusionConfig, fusion_probe
+
+        task = (_csv(self.args.classes) or ["emotion"])[0]
+        return fusion_probe(self.model, self.args.data, self.args.split, FusionConfig(task=task), self.args.limit)
+
 
 def _subset(eval_set: EvalSet, rows: list[int]) -> EvalSet:
     return EvalSet(
@@ -213,6 +220,10 @@ def _subset(eval_set: EvalSet, rows: list[int]) -> EvalSet:
 
 # -- markdown, laid out like the paper's tables -------------------------------------------------
 def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
+    if task == "fusion-probe":
+        from model import fusion
+
+        return fusion.markdown(result, name, dataset)
     if task == "zeroshot":
         tasks = result["tasks"]
         head = ["Model"] + [f"{t} (Acc)" if "top1_accuracy" in r["metrics"] else t for t, r in tasks.items()]
@@ -270,6 +281,10 @@ def flatten(task: str, result: dict[str, Any]) -> dict[str, float]:
     """Metric names spelled out: ``zeroshot/gender/top1_accuracy``, ``text_to_audio/R@10``, ..."""
     if task == "retrieval":
         return dict(result["metrics"])
+    if task == "fusion-probe":
+        from model import fusion
+
+        return fusion.flatten(result)
     if task == "zeroshot":
         return {f"zeroshot/{t}/{k}": v for t, r in result["tasks"].items() for k, v in r["metrics"].items()}
     if task == "probe":
@@ -301,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for task in tasks:
             started = time.perf_counter()
-            result = getattr(evaluation, task)()
+            result = getattr(evaluation, task.replace("-", "_"))()
             record = {
                 "task": task,
                 "checkpoint": str(args.checkpoint),
