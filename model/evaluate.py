@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("zero-shot and probe")
     g.add_argument("--classes", default=None, help=f"comma list of {','.join(ZS_TASKS)} (default: those labelled)")
     g.add_argument("--labels", default=None, help="JSON label sets {task or field: [labels]} (default: metadata's)")
-    g.add_argument("--prompt-language", default="en", help="prompt language code, or 'sample' for each clip's own")
+    g.add_argument(
+        "--prompt-language",
+        default="en",
+        help="prompt language code; sample = each clip's own; label = each class's (language ID)",
+    )
     g.add_argument("--probe-head", default="linear,mlp", help=f"comma list of {','.join(HEADS)}")
     g.add_argument("--probe-lr", type=float, default=1e-4)
     g.add_argument("--probe-epochs", type=int, default=20)

@@ -8,7 +8,9 @@ prompts' text embeddings are averaged per class and renormalised (CLIP's prompt 
 a clip's class scores are its cosine similarities to those class embeddings.
 
 ``prompt_language="sample"`` builds the prompts in each clip's own language (its
-``original_data.language``): multilingual evaluation where the language is given.
+``original_data.language``): multilingual evaluation where the language is given. For
+language ID, ``prompt_language="label"`` writes each class's prompts in that class's language
+('English speaker', 'Locuteur français', 'Eine Person, die Deutsch spricht'), each tagged with its language.
 
 Label sets come from a JSON file (``{"emotion": [...], "gender": [...]}``, the shape of the
 dataset adapters' ``vocabulary()``; dump one with
@@ -178,7 +180,12 @@ def zero_shot(
     keep = [i for i, row in enumerate(truth) if any(label in index for label in row)]
     targets = [[index[label] for label in truth[i] if label in index] for i in keep]
     audio = eval_set.embeddings[keep]
-    if prompt_language == "sample":
+    if prompt_language == "label":
+        if task != "language":
+            raise ValueError("prompt_language='label' applies to language ID only (each class in its own language)")
+        prompts = {label: build_prompts(task, [label], label, templates)[label] for label in labels}
+        scores = audio @ class_embeddings(model, prompts).T
+    elif prompt_language == "sample":
         clip_languages = [normalize_language(eval_set.original[i].get("language")) for i in keep]
         scores = torch.zeros(len(keep), len(labels))
         for language in sorted(set(clip_languages)):

@@ -74,3 +74,12 @@ def test_labels_from_a_vocabulary_json(tmp_path):
     assert labels_from_file(path, "emotion") == ["neutral", "happy"]
     with pytest.raises(KeyError):
         labels_from_file(path, "sound")
+
+
+def test_language_id_prompts_in_each_class_language(tiny_run, eval_shards):
+    clara = ClaraModel.from_checkpoint(tiny_run, device="cpu")
+    test = load_eval_set(clara, [str(eval_shards)], "test")
+    result = zero_shot(clara, test, "language", prompt_language="label")
+    assert result.labels == ["en", "fr"] and result.scores.shape == (12, 2)
+    with pytest.raises(ValueError):
+        zero_shot(clara, test, "gender", prompt_language="label")
