@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from model.api import ClaraModel
 from model.evalset import EvalSet, load_eval_set
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="split evaluated (probe trains on train, stops on valid)")
     p.add_argument("--out", type=Path, default=None, help="results folder (default: <run>/eval)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared CPU)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, default=None, help="evaluate at most this many clips per split")
     p.add_argument("--include-augmented", action="store_true", help="also evaluate augmented copies")
@@ -313,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         evaluation = Evaluation(args)
         run = Path(args.checkpoint)
