@@ -177,7 +177,7 @@ class TarShardWriter:
         self.tmp = _tmp_name(self.final)
         self._file = FileSystems.create(self.tmp, compression_type="uncompressed")
         self._counter = _CountingWriter(self._file)
-        self._tar = tarfile.open(fileobj=self._counter, mode="w|", format=tarfile.GNU_FORMAT)
+        self._tar = tarfile.open(fileobj=self._counter, mode="w|", format=tarfile.GNU_FORMAT, bufsize=1 << 20)
         self._keys: set[str] = set()
 
     def add(self, key: str, flac: bytes, meta: bytes) -> None:

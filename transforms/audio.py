@@ -101,10 +101,10 @@ def to_48k(decoded: Decoded, min_duration_s: float = 0.1) -> np.ndarray:
     audio = decoded.audio
     if audio.size == 0:
         raise AudioError("no_samples", "decoded to 0 samples")
-    if not np.all(np.isfinite(audio)):
+    if not np.isfinite(audio.sum(dtype=np.float64)):  # one pass, no boolean array: NaN/inf poison the sum
         raise AudioError("non_finite_samples")
     if decoded.sample_rate != SAMPLE_RATE:
-        audio = soxr.resample(audio, decoded.sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+        audio = soxr.resample(audio, decoded.sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
     if len(audio) < min_duration_s * SAMPLE_RATE:
         raise AudioError("too_short", f"{len(audio) / SAMPLE_RATE:.3f} s < {min_duration_s} s")
     return audio
