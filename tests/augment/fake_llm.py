@@ -33,9 +33,13 @@ class FakeLLM:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     fake.bodies.append(body)
+                done = False
                 try:
                     status, text, delay = fake.behaviour(body, call)
                     time.sleep(delay)
+                    with fake._lock:  # the work is done: count it out before the client can see the answer
+                        fake.in_flight -= 1
+                        done = True
                     payload = (
                         json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
                         if status == 200
@@ -50,8 +54,9 @@ class FakeLLM:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with fake._lock:
-                        fake.in_flight -= 1
+                    if not done:
+                        with fake._lock:
+                            fake.in_flight -= 1
 
             def log_message(self, *args) -> None:  # noqa: ANN002
                 pass
