@@ -104,4 +104,6 @@ class DemoSource(Source):
         if videos:  # short synthetic videos with TTS narration, for the visual stage
             from pipelines.sources.demo_video import DEFAULT_CACHE, video_items
 
-            yield from video_items(lang, seed, videos, cache_dir=self.settings.options.get("video_cache", DEFAULT_CACHE))
+            yield from video_items(
+                lang, seed, videos, cache_dir=self.settings.options.get("video_cache", DEFAULT_CACHE)
+            )
