@@ -14,6 +14,7 @@ Flags take dashes or underscores (``--augment_copies`` works too, Beam's convent
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -44,26 +45,20 @@ def add_augment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-max-clips", "--noise_max_clips", dest="noise_max_clips", type=int, default=200)
 
 
-class AugmentOptions(PipelineOptions):
-    """``options.view_as(AugmentOptions)`` gives the augment flags."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        add_augment_arguments(parser)
-
-
-def options_view(options: Any, options_class: type[PipelineOptions]) -> Any:
-    """Attribute access to ``options_class``'s flags from ``PipelineOptions``, a Namespace or a dict.
+def options_view(options: Any, add_arguments: Callable[[Any], None]) -> argparse.Namespace:
+    """The flags that ``add_arguments`` defines, read from ``PipelineOptions``, a Namespace or a dict.
 
     Missing keys take the flags' argparse defaults, so the shard builder's flat settings dict
-    works as well as Beam's options.
+    works as well as Beam's options. No ``PipelineOptions`` subclass is registered: subclasses
+    register globally and every SDK worker then re-parses (and warns about) their flags.
     """
-    if isinstance(options, PipelineOptions):
-        return options.view_as(options_class)
     parser = argparse.ArgumentParser(add_help=False)
-    options_class._add_argparse_args(parser)  # type: ignore[attr-defined]
+    add_arguments(parser)
     values = vars(parser.parse_args([]))
-    given = options if isinstance(options, dict) else vars(options)
+    if isinstance(options, PipelineOptions):
+        given = options.get_all_options(add_extra_args_fn=add_arguments)
+    else:
+        given = options if isinstance(options, dict) else vars(options)
     values.update({k: v for k, v in given.items() if k in values and v is not None})
     return argparse.Namespace(**values)
 
@@ -73,10 +68,10 @@ def settings_from_options(options: Any) -> AugmentSettings:
 
     Without ``augment_seed`` the pipeline's ``seed`` is used.
     """
-    seed = options_view(options, AugmentOptions).augment_seed
+    seed = options_view(options, add_augment_arguments).augment_seed
     if seed is None:
         seed = options.get("seed") if isinstance(options, dict) else getattr(options, "seed", None)
-    options = options_view(options, AugmentOptions)
+    options = options_view(options, add_augment_arguments)
     return AugmentSettings(
         augmentations=parse_augmentations(getattr(options, "augment", "none")),
         copies=int(getattr(options, "augment_copies", 1)),

@@ -106,7 +106,7 @@ class AugmentStage:
 
     @classmethod
     def from_options(cls, options: Any, noise_bank_factory: Callable[[], NoiseBank] | None = None) -> AugmentStage:
-        """Build from ``AugmentOptions`` flags (``PipelineOptions``, Namespace or dict); the bank loads in ``setup()``."""
+        """Build from the augment flags (``PipelineOptions``, Namespace or dict); the bank loads in ``setup()``."""
         from augment.options import settings_from_options
 
         return cls(settings_from_options(options), noise_bank_factory=noise_bank_factory)

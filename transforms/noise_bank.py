@@ -145,10 +145,10 @@ class NoiseBankLoader:
 
 
 def noise_bank_factory(options: Any) -> NoiseBankLoader:
-    """The loader named by the pipeline options (``AugmentOptions``)."""
-    from augment.options import AugmentOptions, options_view, settings_from_options
+    """The loader named by the pipeline options (the ``--noise-*`` flags)."""
+    from augment.options import add_augment_arguments, options_view, settings_from_options
 
-    view = options_view(options, AugmentOptions)
+    view = options_view(options, add_augment_arguments)
     return NoiseBankLoader(
         source=view.noise_source,
         noise_input=view.noise_input,

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
 from schemas import Caption, Failure
 
 if TYPE_CHECKING:
@@ -310,19 +308,11 @@ def add_llm_arguments(parser: Any) -> None:
     )
 
 
-class LLMOptions(PipelineOptions):
-    """``options.view_as(LLMOptions)`` gives the LLM flags (see :func:`add_llm_arguments`)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser: Any) -> None:
-        add_llm_arguments(parser)
-
-
 def llm_config_from_options(options: Any) -> LLMConfig:
     """``LLMConfig`` from ``PipelineOptions``, an argparse namespace or a flat dict."""
     from augment.options import options_view
 
-    view = options_view(options, LLMOptions)
+    view = options_view(options, add_llm_arguments)
     return LLMConfig(
         url=view.llm_url or None,
         model=view.llm_model,
@@ -352,7 +342,7 @@ class RewriteStage:
     def from_options(cls, options: Any) -> RewriteStage:
         from augment.options import options_view
 
-        return cls(llm_config_from_options(options), scope=options_view(options, LLMOptions).rewrite)
+        return cls(llm_config_from_options(options), scope=options_view(options, add_llm_arguments).rewrite)
 
     @property
     def enabled(self) -> bool:

@@ -26,8 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
 from schemas import Caption, Failure
 from schemas.vocab import language_name, normalize_emotion, normalize_gender
 from transforms.rewrite import (
@@ -160,14 +158,6 @@ def add_translate_arguments(parser: Any) -> None:
     )
 
 
-class TranslateOptions(PipelineOptions):
-    """``options.view_as(TranslateOptions)`` gives the translation flags."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser: Any) -> None:
-        add_translate_arguments(parser)
-
-
 class TranslateStage:
     """In-shard stage adding a caption per target language (lexicon offline, LLM when configured)."""
 
@@ -186,7 +176,7 @@ class TranslateStage:
     def from_options(cls, options: Any) -> TranslateStage:
         from augment.options import options_view
 
-        view = options_view(options, TranslateOptions)
+        view = options_view(options, add_translate_arguments)
         return cls(parse_languages(view.translate_to), view.translation_mode, llm_config_from_options(options))
 
     def setup(self) -> None:

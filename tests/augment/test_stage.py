@@ -122,12 +122,12 @@ def test_options_parse_into_settings() -> None:
 def test_beam_pipeline_options_view() -> None:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from augment.options import AugmentOptions
+    from augment.options import add_augment_arguments, options_view
 
     options = PipelineOptions(["--augment=noise", "--augment-copies=2", "--noise-source=generated"])
     stage = AugmentStage.from_options(options)
     assert stage.settings.augmentations == ("noise",) and stage.settings.copies == 2
-    assert options.view_as(AugmentOptions).noise_source == "generated"
+    assert options_view(options, add_augment_arguments).noise_source == "generated"
 
 
 def test_flat_settings_dict_builds_every_stage_with_defaults_and_the_pipeline_seed() -> None:
