@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -27,8 +28,7 @@ import soxr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.sources.base import Source, SourceSettings  # noqa: E402
-from schemas import SourceItem, make_key  # noqa: E402
+from pipelines.sources.base import SourceSettings, make_source  # noqa: E402
 
 
 def generate(folder: Path, hours: float, clip_seconds: float, rate: int = 44_100) -> list[Path]:
@@ -47,29 +47,12 @@ def generate(folder: Path, hours: float, clip_seconds: float, rate: int = 44_100
     return paths
 
 
-class BenchSource(Source):
-    name = "bench"
-    needs_input = False
-
-    def __init__(self, paths: list[Path]) -> None:
-        super().__init__(SourceSettings())
-        self.paths = paths
-
-    def items(self):
-        for path in self.paths:
-            yield SourceItem(
-                key=make_key("bench", path.stem),
-                uri=str(path),
-                dataset="bench",
-                source_id=path.stem,
-                language="en",
-                labels=("tone",),
-                duration_hint_s=None,
-            )
-
-
 def run_pipeline(paths: list[Path], out: Path, workers: int, shard_size: int) -> float:
+    """The real build over the files' folder, read by the generic ``folder`` adapter."""
     from pipelines.cli import run_build
+
+    folder = paths[0].parent
+    assert len(paths) == len(list(folder.glob("*.wav"))), f"{folder} must hold exactly the benchmark files"
 
     settings = {
         "source": "bench",
@@ -79,10 +62,13 @@ def run_pipeline(paths: list[Path], out: Path, workers: int, shard_size: int) ->
         "overwrite": True,
     }
     started = time.perf_counter()
-    code = run_build(BenchSource(paths), str(out), "bench", settings, "direct", workers, [])
+    source = make_source("folder", SourceSettings(input=str(folder)))
+    source.check()
+    code = run_build(source, str(out), "bench", settings, "direct", workers, [])
     elapsed = time.perf_counter() - started
-    if code != 0:
-        raise SystemExit("pipeline run did not reconcile")
+    card = json.loads((out / "dataset_card.json").read_text())
+    if code != 0 or card["totals"]["samples"] != len(paths):
+        raise SystemExit(f"pipeline run wrote {card['totals']['samples']} of {len(paths)} files")
     return elapsed
 
 
@@ -145,7 +131,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench" / "wav")
     args = parser.parse_args()
 
-    paths = generate(args.data, args.hours, args.clip_seconds)
+    paths = generate(args.data / f"{args.hours:g}h-{args.clip_seconds:g}s", args.hours, args.clip_seconds)
     seconds = len(paths) * args.clip_seconds
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
