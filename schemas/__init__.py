@@ -19,7 +19,6 @@ from schemas.records import (
     make_key,
     sample_key,
 )
-from schemas.sample_schema import sample_json_schema
 
 __all__ = [
     "CAPTION_ORIGINS",
@@ -38,3 +37,12 @@ __all__ = [
     "sample_key",
     "sample_json_schema",
 ]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute
+    # Imported on first use, so ``python -m schemas.sample_schema`` does not import itself twice.
+    if name == "sample_json_schema":
+        from schemas.sample_schema import sample_json_schema
+
+        return sample_json_schema
+    raise AttributeError(f"module 'schemas' has no attribute {name!r}")

@@ -8,19 +8,46 @@ shuffles as plain, picklable values and serialise to JSON without surprises.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypedDict, get_args
+
+from schemas.vocab import EMOTIONS, GENDERS
 
 SCHEMA_VERSION = "1.0.0"
 SAMPLE_RATE = 48_000
 """Every shard's audio: mono, 48 kHz, 16-bit FLAC (paper §III-A1)."""
 
-SPLITS: tuple[str, ...] = ("train", "valid", "test")
+Split = Literal["train", "valid", "test"]
+SPLITS: tuple[str, ...] = get_args(Split)
 CaptionOrigin = Literal["template", "transcript", "human", "visual", "rewrite", "translation"]
-CAPTION_ORIGINS: tuple[str, ...] = ("template", "transcript", "human", "visual", "rewrite", "translation")
+CAPTION_ORIGINS: tuple[str, ...] = get_args(CaptionOrigin)
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class JsonSchema:
+    """JSON Schema keywords that narrow a field's type, attached with ``Annotated``.
+
+    ``schemas/sample_schema.py`` turns the records' type hints into the exported JSON Schema;
+    these keywords add what a Python type cannot say (a minimum, a pattern, a fixed value).
+    """
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __repr__(self) -> str:
+        return f"JsonSchema({self.keywords!r})"
+
+
+Key = Annotated[str, JsonSchema(pattern=_KEY_RE.pattern)]
+Text = Annotated[str, JsonSchema(minLength=1)]
+LanguageCode = Annotated[str, JsonSchema(minLength=2)]
+"""ISO 639-1 where one exists, else ISO 639-3 (``und`` when unknown)."""
+Seconds = Annotated[float, JsonSchema(minimum=0)]
+PositiveSeconds = Annotated[float, JsonSchema(exclusiveMinimum=0)]
 
 
 def make_key(*parts: str) -> str:
@@ -73,8 +100,8 @@ class WordAlignment(_Record):
     """One word with its time span (an alignment item, like lhotse's ``AlignmentItem``)."""
 
     word: str
-    start_s: float
-    duration_s: float
+    start_s: Seconds
+    duration_s: Seconds
 
     @property
     def end_s(self) -> float:
@@ -85,8 +112,8 @@ class WordAlignment(_Record):
 class Caption(_Record):
     """One natural-language caption of a sample, its language and where it came from."""
 
-    text: str
-    language: str
+    text: Text
+    language: LanguageCode
     origin: CaptionOrigin
 
     def __post_init__(self) -> None:
@@ -151,23 +178,54 @@ class Segment(_Record):
     """Word timings relative to the segment start."""
 
 
+class _OriginalDataRequired(TypedDict):
+    language: LanguageCode
+    dataset: Text
+    source_id: Text
+
+
+class OriginalData(_OriginalDataRequired, total=False):
+    """``SampleMeta.original_data``: the source's own labels (LAION-CLAP reads ``language``).
+
+    Open: stages add their own keys (``speaker_id``, ``labels``, ``extra``, ``visual``,
+    ``rewrite``, ``translation``); only the ones below are constrained.
+    """
+
+    gender: Annotated[str, JsonSchema(enum=list(GENDERS))]
+    emotion: Annotated[str | None, JsonSchema(enum=[*EMOTIONS, None])]
+    transcript: str | None
+
+
+class _SegmentSpanRequired(TypedDict):
+    index: Annotated[int, JsonSchema(minimum=0)]
+    start_s: Seconds
+    duration_s: PositiveSeconds
+
+
+class SegmentSpan(_SegmentSpanRequired, total=False):
+    """``SampleMeta.segment``: where in its source recording the sample lies."""
+
+    source_duration_s: float
+
+
 @dataclass(frozen=True)
 class SampleMeta(_Record):
     """The per-sample JSON (``<key>.json`` in a shard).
 
     ``text``, ``tag`` and ``original_data`` are LAION-CLAP's fields and are what its
     loaders read; ``captions`` repeats ``text`` entry by entry with language and origin.
+    The exported JSON Schema (``schemas/sample.schema.json``) is generated from this class.
     """
 
-    key: str
-    text: tuple[str, ...]
+    key: Key
+    text: Annotated[tuple[Text, ...], JsonSchema(minItems=1)]
     tag: tuple[str, ...]
-    original_data: dict[str, Any]
-    captions: tuple[Caption, ...]
-    duration_s: float
-    split: str
-    sample_rate: int = SAMPLE_RATE
-    segment: dict[str, Any] | None = None
+    original_data: OriginalData
+    captions: Annotated[tuple[Caption, ...], JsonSchema(minItems=1)]
+    duration_s: PositiveSeconds
+    split: Split
+    sample_rate: Annotated[int, JsonSchema(const=SAMPLE_RATE)] = SAMPLE_RATE
+    segment: SegmentSpan | None = None
     alignment: tuple[WordAlignment, ...] = ()
     augmentations: tuple[Augmentation, ...] = ()
     schema_version: str = SCHEMA_VERSION
@@ -184,6 +242,34 @@ class SampleMeta(_Record):
             data[name] = list(data[name])
         return data
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str | bytes, **missing: Any) -> SampleMeta:
+        """A sample's ``<key>.json`` (bytes, text or the parsed dict) as a record.
+
+        Also reads LAION-CLAP's own JSON, which has ``text`` (a list or one string) but no
+        ``captions``: each text becomes a caption in ``original_data["language"]`` (``und``
+        if absent) with origin ``human``. ``missing`` gives fields the JSON may lack, e.g.
+        ``split="train", duration_s=len(audio) / rate``; the JSON's own values win.
+        Raises ``ValueError`` (``json.JSONDecodeError`` is one) on anything that does not
+        fit the record, ``TypeError`` when a required field is missing.
+        """
+        if isinstance(data, (str, bytes, bytearray)):
+            data = json.loads(data)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a sample JSON is an object, not {type(data).__name__}")
+        fields = {**missing, **data}
+        if isinstance(fields.get("text"), str):
+            fields["text"] = [fields["text"]]
+        if "captions" not in fields and isinstance(fields.get("text"), (list, tuple)):
+            language = (fields.get("original_data") or {}).get("language") or "und"
+            fields["captions"] = [{"text": t, "language": language, "origin": "human"} for t in fields["text"]]
+        return cls.from_dict(fields)
+
+    @property
+    def language(self) -> str:
+        """The sample's language (``original_data["language"]``; ``und`` when unknown)."""
+        return str(self.original_data.get("language") or "und")
+
 
 @dataclass(frozen=True)
 class Failure(_Record):
@@ -195,6 +281,13 @@ class Failure(_Record):
     reason: str
     detail: str = ""
     shard: str | None = None
+    source_key: str = ""
+    """The source item's key (a sample key adds segment and augmentation indices); the item's
+    own key when empty, for failures of whole items."""
+
+    def __post_init__(self) -> None:
+        if not self.source_key:
+            object.__setattr__(self, "source_key", self.key)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
-"""The data contract: records round-trip, the exported JSON Schema is current and strict."""
+"""The data contract: records round-trip, the JSON Schema generated from them is current and strict."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Annotated
 
 import jsonschema
 import pytest
 
 from schemas import (
+    CAPTION_ORIGINS,
+    SPLITS,
     Augmentation,
     Caption,
     SampleMeta,
@@ -18,7 +22,9 @@ from schemas import (
     sample_json_schema,
     sample_key,
 )
-from schemas.sample_schema import SCHEMA_PATH
+from schemas.records import JsonSchema
+from schemas.sample_schema import SCHEMA_PATH, json_schema_of
+from schemas.sample_schema import main as schema_main
 from schemas.vocab import iso639_3, normalize_age_group, normalize_emotion, normalize_gender, normalize_language
 
 
@@ -56,6 +62,79 @@ def test_source_item_round_trips_with_nested_words():
 def test_sample_json_validates_and_schema_file_is_current():
     jsonschema.validate(_meta().to_json_dict(), sample_json_schema())
     assert json.loads(SCHEMA_PATH.read_text()) == sample_json_schema(), "run python -m schemas.sample_schema"
+    assert schema_main(["--check"]) == 0
+
+
+def test_a_stale_schema_file_is_caught_and_rewritten(tmp_path, capsys):
+    stale = tmp_path / "sample.schema.json"
+    stale.write_text(SCHEMA_PATH.read_text().replace('"minItems": 1', '"minItems": 0'))
+    assert schema_main(["--check", str(stale)]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert schema_main([str(stale)]) == 0
+    assert schema_main(["--check", str(stale)]) == 0
+
+
+def test_the_schema_is_generated_from_the_record_fields():
+    schema = sample_json_schema()
+    names = [f.name for f in dataclasses.fields(SampleMeta)]
+    assert list(schema["properties"]) == names and schema["required"] == names
+    assert schema["properties"]["captions"]["items"]["properties"]["origin"] == {"enum": list(CAPTION_ORIGINS)}
+    assert schema["properties"]["split"] == {"enum": list(SPLITS)}
+    assert schema["properties"]["segment"]["type"] == ["object", "null"]
+    assert schema["properties"]["original_data"]["required"] == ["language", "dataset", "source_id"]
+    assert "additionalProperties" not in schema["properties"]["original_data"]  # stages add their own keys
+
+
+def test_a_new_record_field_appears_in_the_schema_with_its_constraints():
+    @dataclasses.dataclass(frozen=True)
+    class Probe:
+        snr_db: Annotated[float, JsonSchema(minimum=-10)]
+        labels: tuple[str, ...] = ()
+        note: str | None = None
+
+    assert json_schema_of(Probe) == {
+        "type": "object",
+        "required": ["snr_db", "labels", "note"],
+        "properties": {
+            "snr_db": {"type": "number", "minimum": -10},
+            "labels": {"type": "array", "items": {"type": "string"}},
+            "note": {"type": ["string", "null"]},
+        },
+        "additionalProperties": False,
+    }
+
+
+def test_from_json_reads_shard_bytes_text_and_dicts():
+    meta = _meta()
+    data = meta.to_json_dict()
+    assert SampleMeta.from_json(json.dumps(data).encode()) == meta
+    assert SampleMeta.from_json(json.dumps(data)) == meta
+    assert SampleMeta.from_json(data) == meta
+    assert meta.language == "en"
+
+
+def test_from_json_reads_laion_json_without_captions():
+    laion = {"text": ["a dog barks"], "tag": ["dog"], "original_data": {"language": "fr"}}
+    meta = SampleMeta.from_json(laion, key="k1", split="valid", duration_s=2.0)
+    assert meta.captions == (Caption("a dog barks", "fr", "human"),)
+    assert (meta.key, meta.split, meta.duration_s) == ("k1", "valid", 2.0)
+    one_string = SampleMeta.from_json(
+        {"text": "a cat", "tag": [], "original_data": {}}, key="k", split="train", duration_s=1
+    )
+    assert one_string.text == ("a cat",) and one_string.language == "und"
+
+
+def test_from_json_refuses_what_does_not_fit_the_record():
+    with pytest.raises(ValueError):
+        SampleMeta.from_json(b"[1, 2]")
+    with pytest.raises(ValueError):
+        SampleMeta.from_json(b"{not json")
+    broken = _meta().to_json_dict()
+    broken["captions"][0]["origin"] = "guess"
+    with pytest.raises(ValueError):
+        SampleMeta.from_json(broken)
+    with pytest.raises(TypeError):
+        SampleMeta.from_json({"text": ["x"], "tag": [], "original_data": {}})  # no key, split, duration
 
 
 @pytest.mark.parametrize(
