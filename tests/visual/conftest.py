@@ -118,7 +118,7 @@ def tiny_coca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def demo_videos(tmp_path_factory: pytest.TempPathFactory) -> list:
     """Four synthetic demo videos (English narration), rendered once per test session."""
-    from pipelines.sources.demo_video import video_items
+    from pipelines.sources.demo.video import video_items
 
     return list(video_items("en", seed=0, count=4, cache_dir=str(tmp_path_factory.mktemp("demo_video"))))
 

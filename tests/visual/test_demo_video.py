@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.sources.demo_video import SCENE_SECONDS, encode_video, plan_video, render_frame, video_items
+from pipelines.sources.demo.video import SCENE_SECONDS, encode_video, plan_video, render_frame, video_items
 from transforms.audio import decode_bytes
 
 

@@ -14,7 +14,7 @@ is not a new scene. SSIM is computed on small grayscale copies (``frames.FrameSe
 gray_width``, 48 px by default) with Gaussian weights (σ = 1.5, as in Wang et al. 2004): small
 copies average away sensor noise and compression grain, and make slow camera motion look
 like what it is — the same scene. The default θ = 0.3 was set on the synthetic demo videos
-(``pipelines/sources/demo_video.py``): on 24 of them (en, fr) at 48 px, consecutive frames
+(``pipelines/sources/demo/video.py``): on 24 of them (en, fr) at 48 px, consecutive frames
 across a cut scored at most 0.21 and within a panning, static or noisy scene at least 0.40.
 Known limit: two smooth, dim pictures (scikit-image's moon and clock) score ~0.5 and merge.
 """

@@ -1,25 +1,18 @@
-"""In-process speech synthesis with espeak-ng, with word timings (paper Fig. 1b: TTS(.)).
+"""The espeak-ng engine, driven through ctypes in synchronous mode.
 
-espeak-ng comes from the ``espeakng-loader`` package (library + voice data, no apt) and is
-driven through ctypes in synchronous mode: a callback receives the samples and the events.
-Word events give each word's start; its end is the last non-silent 5 ms frame before the
-next word starts, so the timings are ground truth for segmentation tests.
-
-espeak-ng keeps state from one utterance to the next, so utterances are synthesised through
-``transforms.tts_server`` (a fork per utterance in a clean helper process): an utterance then
-depends only on its text, voice and style.
+espeak-ng comes from the ``espeakng-loader`` package (library + voice data, no apt). A callback
+receives the samples and the word events. :meth:`Engine.speak` seeds everything espeak-ng draws
+from before it synthesises; it is only ever called in a freshly forked child of the helper
+server (:mod:`transforms.tts.server`), or in-process where there is no ``fork``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 from dataclasses import dataclass
 
 import numpy as np
-
-from schemas import WordAlignment
 
 ESPEAK_SAMPLE_RATE = 22_050
 
@@ -80,20 +73,7 @@ VARIANTS: dict[str, str] = {
 """espeak-ng voice variants used for the demo speakers, with their gender."""
 
 
-@dataclass(frozen=True)
-class Speech:
-    """Synthesised speech: float32 mono samples at ``sample_rate`` plus word timings."""
-
-    audio: np.ndarray
-    sample_rate: int
-    words: tuple[WordAlignment, ...]
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.audio) / self.sample_rate
-
-
-class _Engine:
+class Engine:
     """The process-wide espeak-ng instance (initialised once, guarded by a lock)."""
 
     _lock = threading.Lock()
@@ -176,95 +156,3 @@ class _Engine:
             raise RuntimeError(f"espeak_Synth failed with code {err}")
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
         return audio, self._events
-
-
-def available_languages() -> list[str]:
-    """Language codes of the espeak-ng voices shipped with espeakng-loader."""
-    from pathlib import Path
-
-    import espeakng_loader
-
-    root = Path(espeakng_loader.get_data_path()) / "lang"
-    return sorted({p.name for p in root.rglob("*") if p.is_file()})
-
-
-def synthesize(text: str, language: str, variant: str = "m1", style: str = "neutral") -> Speech:
-    """Speak ``text`` in ``language`` with a voice variant and speaking style.
-
-    Returns float32 samples at 22.05 kHz and one :class:`WordAlignment` per spoken word
-    (the word as written in ``text``, its start and its duration until its sound ends).
-    """
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; expected one of {sorted(STYLES)}")
-    voice = f"{language}+{variant}" if variant else language
-    if hasattr(os, "fork"):
-        from transforms.tts_server import SynthesisClient
-
-        raw, events = SynthesisClient.call((text, voice, STYLES[style]))
-    else:  # no fork (Windows): in-process, deterministic only for the same process history
-        with _Engine._lock:
-            raw, events = _Engine.speak(text, voice, STYLES[style])
-    audio = raw.astype(np.float32) / 32768.0
-    return Speech(audio=audio, sample_rate=ESPEAK_SAMPLE_RATE, words=_word_timings(text, audio, events))
-
-
-def _word_timings(text: str, audio: np.ndarray, events: list[tuple[int, int, int]]) -> tuple[WordAlignment, ...]:
-    """One alignment item per espeak-ng word event.
-
-    espeak-ng speaks some function words together with their neighbour ("of the") and
-    emits one event for both, so an item's text runs from its event's character position
-    to the next event's: every written word belongs to exactly one item.
-    """
-    frame = ESPEAK_SAMPLE_RATE // 200  # 5 ms
-    n_frames = len(audio) // frame
-    energy = (
-        np.sqrt(np.mean(audio[: n_frames * frame].reshape(n_frames, frame) ** 2, axis=1)) if n_frames else np.zeros(0)
-    )
-    threshold = max(1e-3, 0.02 * float(energy.max())) if len(energy) else 1.0
-    ordered = sorted(events, key=lambda e: (e[2], e[0]))
-    words: list[WordAlignment] = []
-    for i, (text_pos, _length, start) in enumerate(ordered):
-        text_end = ordered[i + 1][0] - 1 if i + 1 < len(ordered) else len(text)
-        word = " ".join(t.strip(_PUNCT) for t in text[text_pos - 1 : text_end].split() if t.strip(_PUNCT))
-        if not word:
-            continue
-        limit = ordered[i + 1][2] if i + 1 < len(ordered) else len(audio)
-        first, last = start // frame, max(start // frame + 1, limit // frame)
-        loud = np.nonzero(energy[first:last] > threshold)[0]
-        end = (first + int(loud[-1]) + 1) * frame if len(loud) else min(limit, start + frame)
-        end = min(max(end, start + frame), len(audio))
-        words.append(
-            WordAlignment(
-                word=word,
-                start_s=round(start / ESPEAK_SAMPLE_RATE, 4),
-                duration_s=round((end - start) / ESPEAK_SAMPLE_RATE, 4),
-            )
-        )
-    return tuple(words)
-
-
-_PUNCT = '.,;:!?"()«»„“”¿¡…—–-'
-
-
-TTS_SCHEME = "tts://"
-
-
-def tts_uri(text: str, language: str, variant: str = "m1", style: str = "neutral") -> str:
-    """A URI that names an utterance to synthesise: ``tts://<lang>/<variant>/<style>?text=...``."""
-    from urllib.parse import quote
-
-    return f"{TTS_SCHEME}{language}/{variant}/{style}?text={quote(text, safe='')}"
-
-
-def synthesize_uri(uri: str) -> Speech:
-    """Synthesise the utterance a :func:`tts_uri` names."""
-    from urllib.parse import parse_qs, urlsplit
-
-    parts = urlsplit(uri)
-    if parts.scheme != "tts":
-        raise ValueError(f"not a tts:// URI: {uri!r}")
-    variant, style = (parts.path.strip("/").split("/") + ["", ""])[:2]
-    text = parse_qs(parts.query).get("text", [""])[0]
-    if not text.strip():
-        raise ValueError(f"tts:// URI without text: {uri!r}")
-    return synthesize(text, parts.netloc, variant or "m1", style or "neutral")

@@ -5,8 +5,8 @@ counters), draws noise from libc's ``rand()`` and reads some heap memory before 
 so the same text came out differently depending on what the process did before. Forking a
 Beam worker directly is not safe either (its gRPC threads made forked children abort).
 
-So each worker process starts this server once (``python -m transforms.tts_server``, a
-fresh interpreter with no threads). For every request it forks a child that seeds
+So each worker process starts this server once (``python -m transforms.tts``, a fresh
+interpreter with no threads of ours). For every request it forks a child that seeds
 ``rand()``, makes glibc fill new allocations with a fixed byte, synthesises, and sends the
 result back: an utterance depends only on its text, voice and style.
 """
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import threading
 from typing import Any
+
+from transforms.tts.engine import Engine
 
 _HEADER = struct.Struct(">Q")
 
@@ -47,14 +49,12 @@ def _write_frame(fd: int, payload: bytes) -> None:
 
 def _speak_in_child(request: tuple) -> bytes:
     """Fork; the child synthesises ``request`` and pipes the pickled result back."""
-    from transforms.tts import _Engine
-
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
         try:
-            payload = pickle.dumps(("ok", _Engine.speak(*request)))
+            payload = pickle.dumps(("ok", Engine.speak(*request)))
         except BaseException as exc:  # noqa: BLE001
             payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
         _write_frame(write_fd, payload)
@@ -95,7 +95,7 @@ class SynthesisClient:
     def _server(cls) -> subprocess.Popen:
         if cls._proc is None or cls._proc.poll() is not None:
             cls._proc = subprocess.Popen(
-                [sys.executable, "-m", "transforms.tts_server"],
+                [sys.executable, "-m", "transforms.tts"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
@@ -121,7 +121,3 @@ class SynthesisClient:
         if status != "ok":
             raise RuntimeError(f"espeak-ng failed: {value}")
         return value
-
-
-if __name__ == "__main__":
-    serve()

@@ -30,8 +30,11 @@ from functools import cache
 
 import numpy as np
 
+from pipelines.sources.demo.texts import sentences_for
 from schemas import SourceItem, make_key
 from schemas.vocab import normalize_language
+from transforms import storage
+from transforms.tts import STYLES, VARIANTS, synthesize
 
 GENERATOR_VERSION = "4"
 SCENE_IMAGES: tuple[str, ...] = (
@@ -98,9 +101,6 @@ def plan_scenes(duration_s: float, rng: random.Random) -> tuple[Scene, ...]:
 
 def plan_video(language: str, seed: int, index: int, narration_s: float | None = None) -> VideoPlan:
     """The plan of demo video ``index``; ``narration_s`` (the speech's length) sets its duration."""
-    from pipelines.sources.demo import sentences_for
-    from transforms.tts import STYLES, VARIANTS
-
     rng = random.Random(f"demo-video:{language}:{seed}:{index}")
     variant, style = rng.choice(sorted(VARIANTS)), rng.choice(sorted(STYLES))
     text = " ".join(rng.sample(sentences_for(language, seed=seed), 2))
@@ -203,30 +203,18 @@ def render_video(plan_args: tuple[str, int, int], cache_dir: str = DEFAULT_CACHE
 
     Returns the plan and the video's path (any FileSystems path: local, gs://, s3://).
     """
-    from apache_beam.io.filesystems import FileSystems
-
-    from transforms.tts import synthesize
-
     language, seed, index = plan_args
     draft = plan_video(language, seed, index)
     speech = synthesize(draft.text, language, draft.variant, draft.style)
     plan = plan_video(language, seed, index, narration_s=speech.duration_s)
-    path = FileSystems.join(cache_dir, f"{plan.key}-{plan.digest}.mp4")
-    if not FileSystems.exists(path):
-        if "://" not in cache_dir:
-            os.makedirs(cache_dir, exist_ok=True)
-        data = encode_video(plan, speech.audio, speech.sample_rate)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with FileSystems.create(tmp) as f:
-            f.write(data)
-        FileSystems.rename([tmp], [path])
+    path = storage.join(cache_dir, f"{plan.key}-{plan.digest}.mp4")
+    if not storage.exists(path):
+        storage.write_atomic(path, encode_video(plan, speech.audio, speech.sample_rate))
     return plan, path
 
 
 def video_items(language: str, seed: int = 0, count: int = 1, cache_dir: str = DEFAULT_CACHE) -> Iterator[SourceItem]:
     """``count`` demo video items of a language (rendered into ``cache_dir`` on first use)."""
-    from transforms.tts import VARIANTS
-
     for index in range(count):
         plan, path = render_video((language, seed, index), cache_dir)
         yield SourceItem(

@@ -1,58 +1,20 @@
-"""The embedded demo corpus: multilingual speech synthesised with espeak-ng, no download.
-
-For a language ``LANG`` (any espeak-ng voice): sentences from a built-in text set (en, fr,
-de, es, it, pt, nl) or, for other languages, number sentences spelled out by ``num2words``;
-six voices (three male, three female espeak-ng variants) and four speaking styles mapped to
-emotion labels (neutral, happy, sad, angry). Every fourth item is a paragraph of several
-sentences (over 10 s, so segmentation has work); the others are one sentence. The speech
-is synthesised where the shard is written (``tts://`` items), with espeak-ng's word
-timings kept as ground-truth alignment. Same language, seed and size: same corpus.
-"""
+"""The demo source: one ``tts://`` item per utterance (see :mod:`pipelines.sources.demo`)."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
-from functools import cache
-from pathlib import Path
 
 from pipelines.sources.base import Source, SourceError
+from pipelines.sources.demo.texts import sentences_for
+from pipelines.sources.demo.video import DEFAULT_CACHE, video_items
 from schemas import SourceItem, make_key
 from schemas.vocab import normalize_language
 from transforms.tts import STYLES, VARIANTS, available_languages, tts_uri
 
-TEXTS_PATH = Path(__file__).with_name("data") / "demo_texts.json"
 DEFAULT_ITEMS = 60
 LONG_EVERY = 4
 LONG_SENTENCES = (5, 7)
-
-
-@cache
-def _builtin_texts() -> dict[str, list[str]]:
-    return json.loads(TEXTS_PATH.read_text(encoding="utf-8"))
-
-
-def sentences_for(language: str, count: int = 20, seed: int = 0) -> list[str]:
-    """The sentence set of a language: built in, else spelled-out numbers via num2words."""
-    texts = _builtin_texts()
-    if language in texts:
-        return list(texts[language])
-    import num2words
-
-    lang = language.replace("-", "_")
-    if lang not in num2words.CONVERTER_CLASSES and lang.split("_")[0] not in num2words.CONVERTER_CLASSES:
-        raise SourceError(
-            f"no demo text for language '{language}': built-in sets are {', '.join(sorted(texts))}, "
-            f"num2words covers {', '.join(sorted(k for k in num2words.CONVERTER_CLASSES if '_' not in k))}"
-        )
-    lang = lang if lang in num2words.CONVERTER_CLASSES else lang.split("_")[0]
-    rng = random.Random(f"numbers:{language}:{seed}")
-    out = []
-    for _ in range(count):
-        numbers = [rng.randint(2, 9999) for _ in range(rng.randint(3, 5))]
-        out.append(", ".join(num2words.num2words(n, lang=lang) for n in numbers) + ".")
-    return out
 
 
 class DemoSource(Source):
@@ -102,8 +64,6 @@ class DemoSource(Source):
             )
         videos = int(self.settings.options.get("videos", 0))
         if videos:  # short synthetic videos with TTS narration, for the visual stage
-            from pipelines.sources.demo_video import DEFAULT_CACHE, video_items
-
             yield from video_items(
                 lang, seed, videos, cache_dir=self.settings.options.get("video_cache", DEFAULT_CACHE)
             )

@@ -1,0 +1,112 @@
+"""Storage I/O: every read, listing, existence check and atomic write goes through here.
+
+Paths are anything Beam's ``FileSystems`` knows (local paths, ``gs://``, ``s3://``, ...), so a
+stage or an adapter never asks which store it is talking to. The module sits in ``transforms/``
+so both the stages and ``pipelines/`` (sources, sink, report) can import it.
+
+- Reads are streamed in :data:`CHUNK_BYTES` blocks; a byte cap (``max_bytes``) stops a read as
+  soon as the file proves larger and never reserves the cap up front (``f.read(cap + 1)``
+  would ask the allocator for the whole cap, e.g. 2 GiB, for every file).
+- Writes that must never be seen half done go to a unique temporary sibling that is renamed
+  over the target (:func:`write_atomic`; :func:`temp_sibling` + :func:`replace` for streams).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+CHUNK_BYTES = 4 << 20
+"""Read block size: large enough for object stores, small enough never to matter in memory."""
+
+_RAW = CompressionTypes.UNCOMPRESSED  # never guess a compression from the file name
+
+
+class FileTooLarge(OSError):
+    """A file that holds more than the reader's byte cap."""
+
+    def __init__(self, path: str, max_bytes: int) -> None:
+        super().__init__(f"{path}: more than {max_bytes} bytes")
+        self.path = path
+        self.max_bytes = max_bytes
+
+
+def join(base: str, *parts: str) -> str:
+    """``base`` joined with ``parts`` the way its store spells paths."""
+    return FileSystems.join(base, *parts) if parts else base
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def list_files(pattern: str) -> list[str]:
+    """Paths of the files matching a glob (``**`` crosses folders), sorted; [] when none."""
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def open_read(path: str) -> BinaryIO:
+    """A binary reader for ``path`` (seekable on local disks and the object stores Beam supports)."""
+    return FileSystems.open(path, compression_type=_RAW)
+
+
+def read_bytes(path: str, max_bytes: int | None = None) -> bytes:
+    """The file's bytes, read in blocks; :class:`FileTooLarge` once more than ``max_bytes`` arrive."""
+    buffer = io.BytesIO()
+    with open_read(path) as f:
+        while True:
+            want = CHUNK_BYTES if max_bytes is None else min(CHUNK_BYTES, max_bytes + 1 - buffer.tell())
+            chunk = f.read(want)
+            if not chunk:
+                break
+            buffer.write(chunk)
+            if max_bytes is not None and buffer.tell() > max_bytes:
+                raise FileTooLarge(path, max_bytes)
+    return buffer.getvalue()
+
+
+def read_text(path: str, encoding: str = "utf-8", errors: str = "strict", max_bytes: int | None = None) -> str:
+    return read_bytes(path, max_bytes).decode(encoding, errors=errors)
+
+
+def create(path: str) -> BinaryIO:
+    """A binary writer for ``path`` (local parent folders are created)."""
+    return FileSystems.create(path, compression_type=_RAW)
+
+
+def temp_sibling(path: str) -> str:
+    """A unique hidden name next to ``path``, for writing before :func:`replace`."""
+    directory, name = path.rsplit("/", 1) if "/" in path else (".", path)
+    return f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def replace(src: str, dst: str) -> None:
+    """Rename ``src`` over ``dst`` (object stores refuse to rename onto an existing object)."""
+    if FileSystems.exists(dst):
+        FileSystems.delete([dst])
+    FileSystems.rename([src], [dst])
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary sibling, then rename it over ``path``."""
+    tmp = temp_sibling(path)
+    try:
+        with create(tmp) as f:
+            f.write(data)
+        replace(tmp, path)
+    except BaseException:
+        if FileSystems.exists(tmp):
+            FileSystems.delete([tmp])
+        raise
+
+
+def delete(paths: Iterable[str]) -> None:
+    """Delete the files that exist among ``paths``."""
+    present = [p for p in paths if FileSystems.exists(p)]
+    if present:
+        FileSystems.delete(present)

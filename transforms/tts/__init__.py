@@ -1,0 +1,143 @@
+"""Speech synthesis with espeak-ng, with word timings (paper Fig. 1b: TTS(.)).
+
+One room for the TTS the demo corpus (:mod:`pipelines.sources.demo`), the decode stage (``tts://``
+items, synthesised where the shard is written) and the generated noise bank (babble) speak through:
+
+- :mod:`transforms.tts.engine`: espeak-ng through ctypes (synchronous mode, word events);
+- :mod:`transforms.tts.server`: the helper process that forks a clean child per utterance;
+- this module: the public API (:func:`synthesize`, :func:`tts_uri`, :func:`synthesize_uri`).
+
+Word events give each word's start; its end is the last non-silent 5 ms frame before the
+next word starts, so the timings are ground truth for segmentation tests.
+
+espeak-ng keeps state from one utterance to the next, so utterances are synthesised through
+the helper server (a fork per utterance in a clean helper process): an utterance then
+depends only on its text, voice and style.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from schemas import WordAlignment
+from transforms.tts.engine import ESPEAK_SAMPLE_RATE, STYLES, VARIANTS, Engine, Style
+from transforms.tts.server import SynthesisClient
+
+__all__ = [
+    "ESPEAK_SAMPLE_RATE",
+    "STYLES",
+    "TTS_SCHEME",
+    "VARIANTS",
+    "Speech",
+    "Style",
+    "available_languages",
+    "synthesize",
+    "synthesize_uri",
+    "tts_uri",
+]
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Synthesised speech: float32 mono samples at ``sample_rate`` plus word timings."""
+
+    audio: np.ndarray
+    sample_rate: int
+    words: tuple[WordAlignment, ...]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def available_languages() -> list[str]:
+    """Language codes of the espeak-ng voices shipped with espeakng-loader."""
+    from pathlib import Path
+
+    import espeakng_loader
+
+    root = Path(espeakng_loader.get_data_path()) / "lang"
+    return sorted({p.name for p in root.rglob("*") if p.is_file()})
+
+
+def synthesize(text: str, language: str, variant: str = "m1", style: str = "neutral") -> Speech:
+    """Speak ``text`` in ``language`` with a voice variant and speaking style.
+
+    Returns float32 samples at 22.05 kHz and one :class:`WordAlignment` per spoken word
+    (the word as written in ``text``, its start and its duration until its sound ends).
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {sorted(STYLES)}")
+    voice = f"{language}+{variant}" if variant else language
+    if hasattr(os, "fork"):
+        raw, events = SynthesisClient.call((text, voice, STYLES[style]))
+    else:  # no fork (Windows): in-process, deterministic only for the same process history
+        with Engine._lock:
+            raw, events = Engine.speak(text, voice, STYLES[style])
+    audio = raw.astype(np.float32) / 32768.0
+    return Speech(audio=audio, sample_rate=ESPEAK_SAMPLE_RATE, words=_word_timings(text, audio, events))
+
+
+def _word_timings(text: str, audio: np.ndarray, events: list[tuple[int, int, int]]) -> tuple[WordAlignment, ...]:
+    """One alignment item per espeak-ng word event.
+
+    espeak-ng speaks some function words together with their neighbour ("of the") and
+    emits one event for both, so an item's text runs from its event's character position
+    to the next event's: every written word belongs to exactly one item.
+    """
+    frame = ESPEAK_SAMPLE_RATE // 200  # 5 ms
+    n_frames = len(audio) // frame
+    energy = (
+        np.sqrt(np.mean(audio[: n_frames * frame].reshape(n_frames, frame) ** 2, axis=1)) if n_frames else np.zeros(0)
+    )
+    threshold = max(1e-3, 0.02 * float(energy.max())) if len(energy) else 1.0
+    ordered = sorted(events, key=lambda e: (e[2], e[0]))
+    words: list[WordAlignment] = []
+    for i, (text_pos, _length, start) in enumerate(ordered):
+        text_end = ordered[i + 1][0] - 1 if i + 1 < len(ordered) else len(text)
+        word = " ".join(t.strip(_PUNCT) for t in text[text_pos - 1 : text_end].split() if t.strip(_PUNCT))
+        if not word:
+            continue
+        limit = ordered[i + 1][2] if i + 1 < len(ordered) else len(audio)
+        first, last = start // frame, max(start // frame + 1, limit // frame)
+        loud = np.nonzero(energy[first:last] > threshold)[0]
+        end = (first + int(loud[-1]) + 1) * frame if len(loud) else min(limit, start + frame)
+        end = min(max(end, start + frame), len(audio))
+        words.append(
+            WordAlignment(
+                word=word,
+                start_s=round(start / ESPEAK_SAMPLE_RATE, 4),
+                duration_s=round((end - start) / ESPEAK_SAMPLE_RATE, 4),
+            )
+        )
+    return tuple(words)
+
+
+_PUNCT = '.,;:!?"()«»„“”¿¡…—–-'
+
+
+TTS_SCHEME = "tts://"
+
+
+def tts_uri(text: str, language: str, variant: str = "m1", style: str = "neutral") -> str:
+    """A URI that names an utterance to synthesise: ``tts://<lang>/<variant>/<style>?text=...``."""
+    from urllib.parse import quote
+
+    return f"{TTS_SCHEME}{language}/{variant}/{style}?text={quote(text, safe='')}"
+
+
+def synthesize_uri(uri: str) -> Speech:
+    """Synthesise the utterance a :func:`tts_uri` names."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme != "tts":
+        raise ValueError(f"not a tts:// URI: {uri!r}")
+    variant, style = (parts.path.strip("/").split("/") + ["", ""])[:2]
+    text = parse_qs(parts.query).get("text", [""])[0]
+    if not text.strip():
+        raise ValueError(f"tts:// URI without text: {uri!r}")
+    return synthesize(text, parts.netloc, variant or "m1", style or "neutral")
