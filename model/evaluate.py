@@ -29,6 +29,7 @@ from model.kws import evaluate_kws, hours_by_language, keyword_of
 from model.metrics import top_k_accuracy
 from model.probe import HEADS, ProbeConfig, predict_scores, probe_accuracy, train_probe
 from model.retrieval import CAPTION_MODES, evaluate_retrieval
+from model.shards import resolve_shards
 from model.zeroshot import TASKS as ZS_TASKS
 from model.zeroshot import clip_labels, labels_from_file, per_class_accuracy, task_field, zero_shot
 
@@ -143,8 +144,9 @@ class Evaluation:
     def probe(self) -> dict[str, Any]:
         projected = self.args.features == "embedding"
         test, train = self.split(self.args.split, projected), self.split("train", projected)
-        valid = self.split("valid", projected)
-        if not len(valid):  # no valid split: hold out every 10th train clip
+        has_valid = bool(resolve_shards(self.args.data, "valid").urls)
+        valid = self.split("valid", projected) if has_valid else EvalSet()
+        if not len(valid):  # no (or an empty) valid split: hold out every 10th train clip
             valid = _subset(train, list(range(0, len(train), 10)))
             train = _subset(train, [i for i in range(len(train)) if i % 10])
         results: dict[str, Any] = {}

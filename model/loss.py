@@ -76,12 +76,16 @@ def distributed_clip_loss(
 
 @torch.no_grad()
 def retrieval_metrics(z_a: torch.Tensor, z_t: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
-    """Recall@k both ways for pairs ``(z_a[i], z_t[i])`` (paper §V-E, in-batch / in-set)."""
+    """Recall@k both ways for pairs ``(z_a[i], z_t[i])`` (paper §V-E, in-batch / in-set).
+
+    Ties count against the true pair, as in :mod:`model.metrics`: a collapsed model that
+    scores every pair alike gets 0, never 100 %.
+    """
     similarity = z_a.float() @ z_t.float().T
     n = similarity.shape[0]
     diagonal = similarity.diagonal()[:, None]
-    rank_a2t = (similarity > diagonal).sum(dim=1)  # texts scoring above the true one
-    rank_t2a = (similarity.T > diagonal).sum(dim=1)
+    rank_a2t = (similarity >= diagonal).sum(dim=1) - 1  # other texts scoring at or above the true one
+    rank_t2a = (similarity.T >= diagonal).sum(dim=1) - 1
     out = {}
     for k in ks:
         if k <= n:

@@ -50,3 +50,17 @@ def test_five_caption_protocol_and_caption_filters(tiny_run, eval_shards, tmp_pa
 def test_unknown_task_is_a_clear_error(tiny_run, eval_shards, capsys):
     assert evaluate.main(["--checkpoint", str(tiny_run), "--task", "dance", "--data", str(eval_shards)]) == 2
     assert "unknown task" in capsys.readouterr().err
+
+
+def test_probe_without_a_valid_split_holds_out_every_tenth_train_clip(tiny_run, tmp_path):
+    from tests.eval.conftest import write_eval_shards
+
+    shards = write_eval_shards(tmp_path / "shards", {"train": 24, "test": 12})
+    out = tmp_path / "eval"
+    code = evaluate.main(
+        ["--checkpoint", str(tiny_run), "--task", "probe", "--data", str(shards), "--out", str(out),
+         "--device", "cpu", "--probe-epochs", "2", "--probe-head", "linear", "--classes", "gender"]
+    )  # fmt: skip
+    assert code == 0
+    clips = json.loads((out / "probe.json").read_text())["result"]["tasks"]["gender"]["clips"]
+    assert clips == {"train": 21, "valid": 3, "test": 12}

@@ -83,3 +83,24 @@ def test_language_id_prompts_in_each_class_language(tiny_run, eval_shards):
     assert result.labels == ["en", "fr"] and result.scores.shape == (12, 2)
     with pytest.raises(ValueError):
         zero_shot(clara, test, "gender", prompt_language="label")
+
+
+class _CollapsedTextModel:
+    """Every prompt lands on the same point: all classes tie for every clip."""
+
+    def get_text_embeddings(self, texts, language=None):
+        return torch.nn.functional.normalize(torch.ones(len(texts), 4), dim=-1)
+
+
+def test_multi_label_top1_counts_ties_against_the_clip():
+    from model.evalset import EvalSet
+
+    clips = EvalSet(
+        keys=["a", "b"],
+        embeddings=torch.nn.functional.normalize(torch.randn(2, 4), dim=-1),
+        captions=[[], []],
+        original=[{"labels": ["dog", "bark"]}, {"labels": ["dog"]}],
+        durations_s=[1.0, 1.0],
+    )
+    result = zero_shot(_CollapsedTextModel(), clips, "sound", labels=["dog", "bark", "cat"])
+    assert result.metrics["top1_accuracy"] == 0.0  # argmax would pick "dog", the first index, every time

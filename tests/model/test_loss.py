@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -61,3 +62,16 @@ def test_retrieval_is_perfect_on_matching_pairs_and_counts_misses() -> None:
     assert retrieval_metrics(eye, eye, ks=(1,)) == {"a2t_R@1": 1.0, "t2a_R@1": 1.0}
     swapped = eye[[1, 0, 2, 3]]  # pairs 0 and 1 are swapped: both miss at rank 1
     assert retrieval_metrics(eye, swapped, ks=(1,))["a2t_R@1"] == 0.5
+
+
+def test_a_collapsed_model_scores_zero_recall_like_the_evaluation_metrics() -> None:
+    # Every clip and caption on the same point: all scores tie, so no pair is found (metrics.py's rule).
+    z = F.normalize(torch.ones(8, 4), dim=-1)
+    assert retrieval_metrics(z, z, ks=(1, 5)) == {"a2t_R@1": 0.0, "t2a_R@1": 0.0, "a2t_R@5": 0.0, "t2a_R@5": 0.0}
+
+
+def test_ties_with_other_items_count_against_the_true_pair() -> None:
+    z_a = torch.eye(3)
+    z_t = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # text 1 ties with text 0 for clip 0
+    metrics = retrieval_metrics(z_a, z_t, ks=(1,))
+    assert metrics["a2t_R@1"] == pytest.approx(1 / 3)  # clip 0 ties with text 1, clip 1 scores 0 on its text
