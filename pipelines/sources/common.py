@@ -2,8 +2,9 @@
 
 * Paths named in metadata are never trusted: :func:`resolve_under` refuses ``..``, absolute
   paths, URLs and (locally) symlinks that lead out of INPUT.
-* Metadata is read through Beam's ``FileSystems`` so ``gs://`` and ``s3://`` inputs work
-  like local folders (:func:`read_text`, :func:`read_table`, :func:`read_jsonl`, :func:`glob`).
+* Metadata is read through :mod:`transforms.storage` (Beam's ``FileSystems``) so ``gs://`` and
+  ``s3://`` inputs work like local folders (:func:`read_text`, :func:`read_table`,
+  :func:`read_jsonl`, :func:`glob`); the media extensions are :mod:`schemas.media`'s.
 * :class:`DatasetSource` checks the publisher's layout before any work (its ``markers``:
   file globs relative to the dataset root, which may also be one folder down, as archives
   unpack) and, when they are missing, names the adapters that do recognise the folder.
@@ -25,14 +26,13 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines.sources.base import REGISTRY, Source, SourceError, source_class
 from schemas import Failure, SourceItem
+from schemas.media import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401 - the adapters import them from here
+from transforms import storage
+from transforms.storage import join
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".opus", ".ogg", ".m4a", ".aac", ".webm", ".aiff", ".aif")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
-MEDIA_EXTENSIONS = tuple(dict.fromkeys(AUDIO_EXTENSIONS + VIDEO_EXTENSIONS))
 SOURCE_STAGE = "source"
 
 
@@ -43,13 +43,9 @@ class UnsafePath(ValueError):
 # ---------------------------------------------------------------- paths and files
 
 
-def join(root: str, *parts: str) -> str:
-    return FileSystems.join(root, *parts) if parts else root
-
-
 def exists(path: str) -> bool:
     try:
-        return FileSystems.exists(path)
+        return storage.exists(path)
     except Exception:  # noqa: BLE001 - an unreachable store is "not there" for layout checks
         return False
 
@@ -57,7 +53,7 @@ def exists(path: str) -> bool:
 def glob(pattern: str) -> list[str]:
     """Files matching a glob (``**`` crosses folders), sorted; [] when none or unreachable."""
     try:
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+        return storage.list_files(pattern)
     except Exception:  # noqa: BLE001
         return []
 
@@ -69,13 +65,9 @@ def any_match(pattern: str) -> bool:
     return next(pyglob.iglob(pattern, recursive=True), None) is not None
 
 
-def read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        return f.read()
-
-
 def read_text(path: str) -> str:
-    return read_bytes(path).decode("utf-8-sig", errors="replace")
+    """A metadata file as text: a BOM dropped, undecodable bytes replaced (publishers' files vary)."""
+    return storage.read_text(path, encoding="utf-8-sig", errors="replace")
 
 
 def read_table(
@@ -231,7 +223,7 @@ def suggest_sources(input_root: str) -> list[str]:
 
 def header_of(path: str, delimiter: str) -> list[str]:
     """The header row of a (possibly huge) table, reading only its first line."""
-    with FileSystems.open(path, compression_type="uncompressed") as f:
+    with storage.open_read(path) as f:
         first = f.readline().decode("utf-8-sig", errors="replace")
     return [c.strip() for c in next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter))]
 
