@@ -6,7 +6,7 @@ split fractions and the shard size — never on the runner's bundling (why we do
 failures file is written next; its ``NNNNNN.stats.json`` is written last and is the commit
 marker that makes a rerun skip it. Members are ``<key>.flac`` then ``<key>.json``, with
 fixed mtime/uid/gid/mode, so the same input and seed give byte-identical tars.
-Every path goes through Beam's ``FileSystems`` (local, gs://, s3://).
+Every path goes through :mod:`transforms.storage` (Beam's ``FileSystems``: local, gs://, s3://).
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import hashlib
 import io
 import json
 import tarfile
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
-
 from schemas import SCHEMA_VERSION, SPLITS, Failure, SampleMeta, ShardStats, SourceItem
+from transforms import storage
+from transforms.storage import exists, join, read_text, write_atomic  # noqa: F401 - exists, read_text: for build_shards, cli
 
 DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
@@ -94,47 +93,19 @@ def shard_fingerprint(items: list[SourceItem], settings: dict[str, Any]) -> str:
 
 
 def split_dir(out: str, split: str) -> str:
-    return FileSystems.join(out, split)
+    return join(out, split)
 
 
 def tar_path(out: str, shard: ShardRef) -> str:
-    return FileSystems.join(out, shard.split, f"{shard.name}.tar")
+    return join(out, shard.split, f"{shard.name}.tar")
 
 
 def marker_path(out: str, shard: ShardRef) -> str:
-    return FileSystems.join(out, shard.split, f"{shard.name}.stats.json")
+    return join(out, shard.split, f"{shard.name}.stats.json")
 
 
 def failures_path(out: str, name: str) -> str:
-    return FileSystems.join(out, "failures", f"{name}.jsonl")
-
-
-def exists(path: str) -> bool:
-    return FileSystems.exists(path)
-
-
-def read_text(path: str) -> str:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        return f.read().decode("utf-8")
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write to a unique temporary sibling, then rename over ``path``."""
-    tmp = _tmp_name(path)
-    with FileSystems.create(tmp, compression_type="uncompressed") as f:
-        f.write(data)
-    _rename(tmp, path)
-
-
-def _tmp_name(path: str) -> str:
-    directory, name = path.rsplit("/", 1)
-    return f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
-
-
-def _rename(src: str, dst: str) -> None:
-    if FileSystems.exists(dst):
-        FileSystems.delete([dst])
-    FileSystems.rename([src], [dst])
+    return join(out, "failures", f"{name}.jsonl")
 
 
 def dumps(data: Any) -> bytes:
@@ -174,8 +145,8 @@ class TarShardWriter:
 
     def __init__(self, out: str, shard: ShardRef) -> None:
         self.final = tar_path(out, shard)
-        self.tmp = _tmp_name(self.final)
-        self._file = FileSystems.create(self.tmp, compression_type="uncompressed")
+        self.tmp = storage.temp_sibling(self.final)
+        self._file = storage.create(self.tmp)
         self._counter = _CountingWriter(self._file)
         self._tar = tarfile.open(fileobj=self._counter, mode="w|", format=tarfile.GNU_FORMAT, bufsize=1 << 20)
         self._keys: set[str] = set()
@@ -191,7 +162,7 @@ class TarShardWriter:
         """Close and rename into place; returns the tar's size in bytes."""
         self._tar.close()
         self._file.close()
-        _rename(self.tmp, self.final)
+        storage.replace(self.tmp, self.final)
         return self._counter.count
 
     def abort(self) -> None:
@@ -199,8 +170,7 @@ class TarShardWriter:
             self._tar.close()
             self._file.close()
         finally:
-            if FileSystems.exists(self.tmp):
-                FileSystems.delete([self.tmp])
+            storage.delete([self.tmp])
 
 
 # ----------------------------------------------------------------------------- stats and card
@@ -356,8 +326,8 @@ def card_markdown(card: dict[str, Any]) -> str:
 def write_failures(path: str, failures: list[Failure]) -> None:
     if failures:
         write_atomic(path, b"".join(dumps(f.to_dict()) + b"\n" for f in failures))
-    elif exists(path):
-        FileSystems.delete([path])
+    else:
+        storage.delete([path])
 
 
 def finalize(
@@ -367,17 +337,15 @@ def finalize(
     for split in SPLITS:
         mine = sorted((s for s in stats if s.split == split), key=lambda s: s.shard)
         if mine:
-            write_atomic(FileSystems.join(out, split, "sizes.json"), dumps({f"{s.shard}.tar": s.samples for s in mine}))
+            write_atomic(join(out, split, "sizes.json"), dumps({f"{s.shard}.tar": s.samples for s in mine}))
     by_stage: dict[str, list[Failure]] = defaultdict(list)
     for f in sorted(other_failures, key=lambda f: (f.stage, f.key)):
         by_stage["source" if f.stage == "source" else "pipeline"].append(f)
     for file_name in ("source", "pipeline"):
         write_failures(failures_path(out, file_name), by_stage.get(file_name, []))
     card = build_card(name, stats, other_failures, settings)
-    write_atomic(
-        FileSystems.join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n"
-    )
-    write_atomic(FileSystems.join(out, "dataset_card.md"), card_markdown(card).encode())
+    write_atomic(join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n")
+    write_atomic(join(out, "dataset_card.md"), card_markdown(card).encode())
     _remove_stale_temps(out)
     return card
 
@@ -385,8 +353,7 @@ def finalize(
 def _remove_stale_temps(out: str) -> None:
     for pattern in ("*/.*.tmp-*", ".*.tmp-*"):
         try:
-            matches = FileSystems.match([FileSystems.join(out, pattern)])[0].metadata_list
+            stale = storage.list_files(join(out, pattern))
         except Exception:  # noqa: BLE001 - nothing to clean
             continue
-        if matches:
-            FileSystems.delete([m.path for m in matches])
+        storage.delete(stale)
