@@ -1,6 +1,6 @@
 """First in-shard stage: read each item's bytes, decode, resample to mono 48 kHz.
 
-Bytes are read through Beam's ``FileSystems`` (local paths, gs://, s3://); ``tts://`` items
+Bytes are read through :mod:`transforms.storage` (local paths, gs://, s3://); ``tts://`` items
 are synthesised by espeak-ng instead. Each item becomes one whole-recording :class:`Sample`
 (segment 0) or one :class:`Failure` naming why it could not be read.
 """
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from apache_beam.io.filesystems import FileSystems
-
 from schemas import SAMPLE_RATE, Failure, Segment, SourceItem
+from transforms import storage
 from transforms.audio import AudioError, Decoded, TimeoutRunner, decode_bytes, to_48k
 from transforms.stage import Sample
 from transforms.tts import TTS_SCHEME, synthesize_uri
@@ -20,18 +19,17 @@ STAGE = "decode"
 
 
 def read_uri(uri: str, max_bytes: int) -> bytes:
+    """The item's bytes, read in blocks up to ``max_bytes`` (the cap is never reserved up front)."""
     try:
-        with FileSystems.open(uri, compression_type="uncompressed") as f:
-            data = f.read(max_bytes + 1)
+        return storage.read_bytes(uri, max_bytes=max_bytes)
+    except storage.FileTooLarge:
+        raise AudioError("file_too_large", f"> {max_bytes} bytes") from None
     except FileNotFoundError as exc:
         raise AudioError("missing_file", str(exc)[:200]) from None
     except Exception as exc:  # noqa: BLE001 - permission, I/O, object store errors
         if "not found" in str(exc).lower() or "no such file" in str(exc).lower():
             raise AudioError("missing_file", str(exc)[:200]) from None
         raise AudioError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
-    if len(data) > max_bytes:
-        raise AudioError("file_too_large", f"> {max_bytes} bytes")
-    return data
 
 
 def load(item: SourceItem, max_duration_s: float, max_bytes: int) -> Decoded:
