@@ -1,9 +1,15 @@
-"""``clara validate DIR``: check every shard against the data contract.
+"""``clara validate DIR``: check a built corpus against the shard contract; exit 1 naming every problem.
 
-Checks: member names are plain keys (no path, no ``..``); each sample is ``<key>.flac``
-followed by ``<key>.json``; the FLAC decodes as 48 kHz mono; the JSON is valid against the
-sample schema and names its key and split; every tar has its commit marker with the same
-sample count, and ``sizes.json`` agrees. Exits 1 and names the first problems otherwise.
+Per split folder: every tar named in ``sizes.json`` exists and holds that many samples, every tar
+is listed there, every tar has its commit marker (``NNNNNN.stats.json``) and every marker its
+tar, with the same sample count and split. Per tar: member names are plain keys (not absolute,
+no ``/``, no ``..``); each sample is ``<key>.flac`` followed by ``<key>.json``; the FLAC decodes
+as 48 kHz mono; the JSON satisfies the sample schema, fits ``SampleMeta`` and names its key and
+split. Per corpus: at least one shard; ``dataset_card.json`` agrees with the figures the markers
+and the run-level failures give (the sink's own ``card_figures``) and with the samples counted
+in the tars; every line of ``failures/*.jsonl`` is a ``Failure`` record.
+
+All problems are collected and printed (``--max-problems`` caps the printout, not the checks).
 """
 
 from __future__ import annotations
@@ -13,12 +19,18 @@ import io
 import json
 import sys
 import tarfile
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import soundfile as sf
-from apache_beam.io.filesystems import FileSystems
 
-from schemas import SAMPLE_RATE, SPLITS, sample_json_schema
+from pipelines.report_data import RUN_LEVEL_FAILURE_FILES
+from pipelines.sink import card_figures
+from schemas import SAMPLE_RATE, SPLITS, Failure, SampleMeta, ShardStats, sample_json_schema
+from transforms import storage
+
+MARKER_SUFFIX = ".stats.json"
 
 
 @dataclass
@@ -31,44 +43,80 @@ class Report:
         self.problems.append(f"{where}: {what}")
 
 
+@dataclass
+class _Corpus:
+    """What one corpus folder's shards say about themselves, for the card check."""
+
+    stats: list[ShardStats] = field(default_factory=list)
+    samples_by_split: Counter = field(default_factory=Counter)
+    shards_by_split: Counter = field(default_factory=Counter)
+
+
 def _list(pattern: str) -> list[str]:
     try:
-        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception:  # noqa: BLE001 - no match
+        return storage.list_files(pattern)
+    except Exception:  # noqa: BLE001 - some stores raise instead of matching nothing
         return []
 
 
-def _read(path: str) -> bytes:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        return f.read()
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _read_json(path: str, report: Report) -> Any | None:
+    try:
+        return json.loads(storage.read_bytes(path))
+    except (OSError, ValueError) as exc:
+        report.add(path, f"unreadable JSON: {exc}")
+        return None
+
+
+def _is_corpus(directory: str) -> bool:
+    if storage.exists(storage.join(directory, "dataset_card.json")):
+        return True
+    return any(
+        _list(storage.join(directory, split, pattern)) for split in SPLITS for pattern in ("*.tar", "sizes.json")
+    )
 
 
 def dataset_dirs(root: str) -> list[str]:
     """``root`` itself if it is a corpus folder, else the corpus folders directly under it."""
-
-    def is_dataset(d: str) -> bool:
-        return FileSystems.exists(FileSystems.join(d, "dataset_card.json")) or any(
-            _list(FileSystems.join(d, s, "*.tar")) for s in SPLITS
-        )
-
-    if is_dataset(root):
+    if _is_corpus(root):
         return [root]
-    children = sorted({p.rsplit("/", 1)[0] for p in _list(FileSystems.join(root, "*", "dataset_card.json"))})
-    return children
+    candidates = {p.rsplit("/", 1)[0] for p in _list(storage.join(root, "*", "dataset_card.json"))}
+    for split in SPLITS:
+        for pattern in ("*.tar", "sizes.json"):
+            candidates |= {p.rsplit("/", 2)[0] for p in _list(storage.join(root, "*", split, pattern))}
+    return sorted(candidates)
+
+
+# ----------------------------------------------------------------------------- one tar
+
+
+def _member_name_problem(name: str) -> str | None:
+    if name.startswith("/"):
+        return f"member name {name!r} is a path, an absolute one"
+    if ".." in name.split("/"):
+        return f"member name {name!r} is a path with '..'"
+    if "/" in name:
+        return f"member name {name!r} is a path, not a key"
+    return None
 
 
 def validate_tar(path: str, split: str, report: Report, decode_audio: bool = True) -> int:
+    """Check one tar's members; returns how many complete samples (flac + json) it holds."""
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(sample_json_schema())
     count = 0
     pending: str | None = None
     try:
-        with tarfile.open(fileobj=io.BytesIO(_read(path)), mode="r:") as tar:
+        with storage.open_read(path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:
                 name = member.name
-                if name.startswith("/") or ".." in name.split("/") or "/" in name:
-                    report.add(path, f"member name {name!r} is a path (absolute, nested or with '..')")
+                problem = _member_name_problem(name)
+                if problem:
+                    report.add(path, problem)
                     continue
                 if not member.isfile():
                     report.add(path, f"member {name!r} is not a regular file")
@@ -99,7 +147,7 @@ def validate_tar(path: str, split: str, report: Report, decode_audio: bool = Tru
 def _check_flac(path: str, key: str, data: bytes, report: Report) -> None:
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
         report.add(path, f"{key}.flac does not decode: {exc}")
         return
     if rate != SAMPLE_RATE or audio.shape[1] != 1:
@@ -114,60 +162,164 @@ def _check_json(path: str, key: str, split: str, data: bytes, validator, report:
     except ValueError as exc:
         report.add(path, f"{key}.json is not JSON: {exc}")
         return
-    errors = sorted(validator.iter_errors(meta), key=lambda e: list(e.path))
-    if errors:
+    errors = sorted(validator.iter_errors(meta), key=lambda e: list(map(str, e.path)))
+    for error in errors:
         report.add(
-            path,
-            f"{key}.json violates the schema at {'/'.join(map(str, errors[0].path)) or '<root>'}: {errors[0].message}",
+            path, f"{key}.json violates the schema at {'/'.join(map(str, error.path)) or '<root>'}: {error.message}"
         )
+    if not isinstance(meta, dict):
+        return
+    if not errors:
+        try:
+            SampleMeta.from_json(meta)
+        except (TypeError, ValueError) as exc:
+            report.add(path, f"{key}.json does not fit SampleMeta: {exc}")
     if meta.get("key") != key:
         report.add(path, f"{key}.json names key {meta.get('key')!r}")
     if meta.get("split") != split:
         report.add(path, f"{key}.json says split {meta.get('split')!r} but lies in {split}/")
 
 
-def validate_dataset(root: str, report: Report, decode_audio: bool = True) -> None:
-    for split in SPLITS:
-        directory = FileSystems.join(root, split)
-        tars = _list(FileSystems.join(directory, "*.tar"))
-        markers = _list(FileSystems.join(directory, "*.stats.json"))
-        if not tars and not markers:
+# ----------------------------------------------------------------------------- one split
+
+
+def _read_sizes(path: str, report: Report) -> dict[str, Any] | None:
+    sizes = _read_json(path, report)
+    if sizes is not None and not isinstance(sizes, dict):
+        report.add(path, "is not an object of tar name -> sample count")
+        return None
+    return sizes
+
+
+def _read_marker(path: str, report: Report) -> ShardStats | None:
+    data = _read_json(path, report)
+    if data is None:
+        return None
+    try:
+        return ShardStats.from_dict(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        report.add(path, f"not a shard marker ({exc})")
+        return None
+
+
+def _validate_split(root: str, split: str, report: Report, corpus: _Corpus, decode_audio: bool) -> None:
+    directory = storage.join(root, split)
+    tars = {_name(p): p for p in _list(storage.join(directory, "*.tar"))}
+    markers = {_name(p)[: -len(MARKER_SUFFIX)] + ".tar": p for p in _list(storage.join(directory, "*" + MARKER_SUFFIX))}
+    sizes_path = storage.join(directory, "sizes.json")
+    has_sizes = storage.exists(sizes_path)
+    if not (tars or markers or has_sizes):
+        return
+    sizes = _read_sizes(sizes_path, report) if has_sizes else None
+    if not has_sizes:
+        report.add(directory, "sizes.json is missing")
+    if sizes is not None:
+        for shard in sorted(set(sizes) - set(tars)):
+            report.add(sizes_path, f"lists {shard}, which does not exist")
+    for shard in sorted(set(markers) - set(tars)):
+        report.add(markers[shard], f"marker without its tar {shard}")
+    for shard, path in sorted(tars.items()):
+        report.shards += 1
+        corpus.shards_by_split[split] += 1
+        count = validate_tar(path, split, report, decode_audio)
+        report.samples += count
+        corpus.samples_by_split[split] += count
+        if shard not in markers:
+            report.add(path, f"no commit marker ({shard[: -len('.tar')]}{MARKER_SUFFIX}): the shard is incomplete")
+        else:
+            stats = _read_marker(markers[shard], report)
+            if stats is not None:
+                corpus.stats.append(stats)
+                if stats.samples != count:
+                    report.add(markers[shard], f"says {stats.samples} samples, the tar has {count}")
+                if stats.split != split:
+                    report.add(markers[shard], f"says split {stats.split!r} but lies in {split}/")
+        if sizes is not None and shard not in sizes:
+            report.add(sizes_path, f"does not list {shard}")
+        elif sizes is not None and sizes[shard] != count:
+            report.add(sizes_path, f"says {sizes[shard]} samples for {shard}, the tar has {count}")
+
+
+# ----------------------------------------------------------------------------- corpus level
+
+
+def _check_failures(root: str, report: Report) -> Counter:
+    """Every failures file parses as ``Failure`` records; returns the run-level reasons."""
+    run_level: Counter = Counter()
+    for path in _list(storage.join(root, "failures", "*.jsonl")):
+        bad: list[str] = []
+        try:
+            lines = storage.read_text(path).splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            report.add(path, f"unreadable failures file: {exc}")
             continue
-        sizes_path = FileSystems.join(directory, "sizes.json")
-        sizes = json.loads(_read(sizes_path)) if FileSystems.exists(sizes_path) else None
-        if sizes is None:
-            report.add(directory, "sizes.json is missing")
-        tar_names = {t.rsplit("/", 1)[1] for t in tars}
-        for marker in markers:
-            shard = marker.rsplit("/", 1)[1].replace(".stats.json", ".tar")
-            if shard not in tar_names:
-                report.add(marker, f"marker without its tar {shard}")
-        for tar in tars:
-            report.shards += 1
-            shard = tar.rsplit("/", 1)[1]
-            count = validate_tar(tar, split, report, decode_audio)
-            report.samples += count
-            marker = tar[: -len(".tar")] + ".stats.json"
-            if not FileSystems.exists(marker):
-                report.add(tar, "no commit marker (.stats.json): the shard is incomplete")
-            else:
-                stats = json.loads(_read(marker))
-                if stats.get("samples") != count:
-                    report.add(marker, f"says {stats.get('samples')} samples, the tar has {count}")
-            if sizes is not None and sizes.get(shard) != count:
-                report.add(sizes_path, f"says {sizes.get(shard)} samples for {shard}, the tar has {count}")
-        if sizes is not None:
-            for shard in sorted(set(sizes) - tar_names):
-                report.add(sizes_path, f"lists {shard}, which does not exist")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                failure = Failure.from_dict(data)
+            except (ValueError, TypeError, AttributeError) as exc:
+                bad.append(f"line {number}: {exc}")
+                continue
+            if _name(path) in RUN_LEVEL_FAILURE_FILES:
+                run_level[f"{failure.stage}/{failure.reason}"] += 1
+        if bad:
+            report.add(path, f"{len(bad)} unparsable failure record(s), first at {bad[0]}")
+    return run_level
+
+
+def _differences(name: str, card: Any, shards: Any) -> list[str]:
+    if isinstance(card, dict) and isinstance(shards, dict):
+        return [
+            d
+            for k in sorted(set(card) | set(shards), key=str)
+            for d in _differences(f"{name}.{k}", card.get(k), shards.get(k))
+        ]
+    return [] if card == shards else [f"{name}: card {card!r}, shards {shards!r}"]
+
+
+def _check_card(root: str, corpus: _Corpus, run_level: Counter, report: Report) -> None:
+    path = storage.join(root, "dataset_card.json")
+    if not storage.exists(path):
+        report.add(root, "dataset_card.json is missing")
+        return
+    card = _read_json(path, report)
+    if not isinstance(card, dict):
+        if card is not None:
+            report.add(path, "is not a JSON object")
+        return
+    expected = card_figures(corpus.stats, run_level)
+    # What the tars themselves hold, so a card and markers that agree on a wrong count still fail.
+    expected["totals"]["samples"] = sum(corpus.samples_by_split.values())
+    for split, figures in expected["splits"].items():
+        figures["samples"] = corpus.samples_by_split[split]
+        figures["shards"] = corpus.shards_by_split[split]
+    for name, value in expected.items():
+        for difference in _differences(name, card.get(name), value):
+            report.add(path, f"disagrees with the shards at {difference}")
+
+
+def validate_dataset(root: str, report: Report, decode_audio: bool = True) -> None:
+    """Check one corpus folder (``<out>/<name>``); problems go to ``report``."""
+    corpus = _Corpus()
+    shards_before = report.shards
+    for split in SPLITS:
+        _validate_split(root, split, report, corpus, decode_audio)
+    if report.shards == shards_before:
+        report.add(root, f"no shards: no {'/, '.join(SPLITS)}/ folder holds a .tar")
+    run_level = _check_failures(root, report)
+    _check_card(root, corpus, run_level, report)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="clara validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", help="a corpus folder (with train/ valid/ test/) or a folder of corpora")
     parser.add_argument("--no-audio", action="store_true", help="skip decoding the FLAC members (faster)")
-    parser.add_argument("--max-problems", type=int, default=20, help="how many problems to print")
+    parser.add_argument("--max-problems", type=int, default=0, help="print at most this many problems (0: all)")
     parser.epilog = "Beam filesystem options (e.g. --s3_endpoint_url) pass through for s3:// and gs:// folders."
     args, beam_args = parser.parse_known_args(argv)
+    from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
     FileSystems.set_options(PipelineOptions(beam_args))  # --s3_endpoint_url and friends
@@ -181,8 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         validate_dataset(dataset, report, decode_audio=not args.no_audio)
     if report.problems:
         print(f"clara validate: {len(report.problems)} problem(s) in {report.shards} shards:", file=sys.stderr)
-        for problem in report.problems[: args.max_problems]:
+        shown = report.problems[: args.max_problems] if args.max_problems > 0 else report.problems
+        for problem in shown:
             print(f"  {problem}", file=sys.stderr)
+        if len(shown) < len(report.problems):
+            print(f"  ... and {len(report.problems) - len(shown)} more (--max-problems 0 prints all)", file=sys.stderr)
         return 1
     print(f"clara validate: OK — {len(datasets)} corpus folder(s), {report.shards} shards, {report.samples} samples")
     return 0
