@@ -19,15 +19,12 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 import numpy as np
 
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-     ".flv", ".3gp", ".ogv", ".wmv", ".asf", ".vob", ".gif"}
-)  # fmt: skip
+from schemas.media import is_video_path
+from transforms import storage
 
 
 class VideoError(Exception):
@@ -78,8 +75,7 @@ def looks_like_video(uri: str, head: bytes = b"") -> bool:
     The answer is a hint; whether a video stream exists is only known once PyAV opens it
     (an .mp4 may hold audio only).
     """
-    suffix = PurePosixPath(uri.split("?", 1)[0]).suffix.lower()
-    if suffix in VIDEO_EXTENSIONS:
+    if is_video_path(uri):
         return True
     if len(head) < 12:
         return False
@@ -96,11 +92,9 @@ def looks_like_video(uri: str, head: bytes = b"") -> bool:
 
 @contextmanager
 def open_uri(uri: str) -> Iterator[BinaryIO]:
-    """A seekable binary file for ``uri`` through Beam's FileSystems (local, gs://, s3://)."""
-    from apache_beam.io.filesystems import FileSystems
-
+    """A seekable binary file for ``uri`` through :mod:`transforms.storage` (local, gs://, s3://)."""
     try:
-        f = FileSystems.open(uri, compression_type="uncompressed")
+        f = storage.open_read(uri)
     except FileNotFoundError as exc:
         raise VideoError("missing_file", str(exc)[:200]) from None
     except Exception as exc:  # noqa: BLE001 - permission, I/O, object-store errors
