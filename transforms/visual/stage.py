@@ -25,6 +25,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas import Caption, Failure
+from schemas.media import AUDIO_EXTENSIONS
 from transforms.audio import AudioError, TimeoutRunner
 from transforms.stage import Sample
 from transforms.visual.coca import CocaCaptioner, LoadedCoca
@@ -34,7 +35,6 @@ from transforms.visual.options import VisualSettings, check_visual_settings, set
 from transforms.visual.scenes import KeyFrame, SceneDetector, SceneStart, key_frames
 
 STAGE = "visual"
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif")
 _metric = {
     name: Metrics.counter("clara_visual", name) for name in ("videos", "scenes", "captions", "fused_llm", "skipped")
 }
