@@ -3,14 +3,16 @@
 soundfile (libsndfile) reads WAV/FLAC/OGG/MP3 fast; PyAV (FFmpeg) reads what it can't
 (opus in mp4/webm, m4a/aac, video containers). soxr resamples. Every way an input can be
 bad raises :class:`AudioError` with a short machine-readable ``reason``, which the
-pipeline turns into a failure record; decoding runs under a timeout so a decoder that
-hangs costs one item, not the job.
+pipeline turns into a failure record. The streaming decoder itself lives in
+:mod:`transforms.decode_stream`; the pipeline runs it in a child process
+(:mod:`transforms.decode_worker`) so a decoder that hangs, crashes or balloons costs one
+item, not the job.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,61 +41,17 @@ class Decoded:
 
 
 def decode_bytes(data: bytes, max_duration_s: float = 3600.0) -> Decoded:
-    """Decode an encoded audio (or video) file's bytes to float32 mono at its own rate."""
-    if not data:
-        raise AudioError("empty_file", "0 bytes")
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            if f.frames > max_duration_s * f.samplerate:
-                raise AudioError("too_long", f"{f.frames / f.samplerate:.0f} s > {max_duration_s:.0f} s")
-            audio = f.read(dtype="float32", always_2d=True)
-            rate = f.samplerate
-    except AudioError:
-        raise
-    except Exception:  # noqa: BLE001 - libsndfile can't read it: try FFmpeg
-        audio, rate = _decode_with_pyav(data, max_duration_s)
-    return Decoded(audio=_to_mono(audio), sample_rate=int(rate))
+    """Decode an encoded audio (or video) file's bytes to float32 mono at its own rate, in this process.
 
+    Streams under the duration cap (:mod:`transforms.decode_stream`); the pipeline decodes in a
+    child process instead (:mod:`transforms.decode_worker`).
+    """
+    from transforms.decode_stream import AudioStream, DecodeLimits
 
-def _decode_with_pyav(data: bytes, max_duration_s: float) -> tuple[np.ndarray, int]:
-    import av
-
-    try:
-        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
-    except Exception as exc:  # noqa: BLE001
-        raise AudioError("not_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
-    with container:
-        if not container.streams.audio:
-            raise AudioError("no_audio_stream", f"streams: {[s.type for s in container.streams]}")
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
-        rate = stream.rate or stream.codec_context.sample_rate
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks: list[np.ndarray] = []
-        total = 0
-        try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    chunks.append(chunk)
-                    total += len(chunk)
-                if total > max_duration_s * rate:
-                    raise AudioError("too_long", f"> {max_duration_s:.0f} s")
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-        except AudioError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - truncated/corrupt stream
-            if not chunks:
-                raise AudioError("corrupt_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
-    if not chunks:
-        raise AudioError("no_audio_frames")
-    return np.concatenate(chunks).astype(np.float32)[:, None], int(rate)
-
-
-def _to_mono(audio: np.ndarray) -> np.ndarray:
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    stream = AudioStream(data, DecodeLimits(max_duration_s=max_duration_s))
+    blocks = list(stream.native_blocks())
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return Decoded(audio=audio, sample_rate=stream.info.sample_rate)
 
 
 def to_48k(decoded: Decoded, min_duration_s: float = 0.1) -> np.ndarray:
@@ -121,21 +79,29 @@ def encode_flac(audio: np.ndarray) -> bytes:
 class TimeoutRunner:
     """Run a call in a helper thread and give up after ``timeout_s``.
 
-    A hung decoder thread cannot be killed from Python; it is abandoned (daemon) and a
-    fresh thread serves the next call, so one bad file costs one item.
+    A hung call cannot be killed from Python; its thread is a daemon, so giving up on it never
+    delays process exit, and the next call gets a thread of its own. (Decoding needs more than
+    this and runs in a child process: :mod:`transforms.decode_worker`.)
     """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def __call__(self, fn, *args):  # noqa: ANN001, ANN204
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
-        future = self._pool.submit(fn, *args)
-        try:
-            return future.result(timeout=self.timeout_s)
-        except concurrent.futures.TimeoutError:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-            raise AudioError("decode_timeout", f"no result after {self.timeout_s:.0f} s") from None
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, fn(*args)))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome.append((False, exc))
+
+        thread = threading.Thread(target=run, name="timeout-runner", daemon=True)
+        thread.start()
+        thread.join(self.timeout_s)
+        if not outcome:
+            raise AudioError("decode_timeout", f"no result after {self.timeout_s:.0f} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value

@@ -1,0 +1,277 @@
+"""Decoding in a child process: a memory limit, a real kill on timeout, a crash costs one item.
+
+Each worker process starts one child (``python -m transforms.decode_worker``, a fresh
+interpreter: forking a Beam worker after its gRPC threads start can abort, see
+``transforms/tts/server.py``) and reuses it for every item. The child caps its own address
+space (``RLIMIT_AS``) and streams each item's 48 kHz blocks back over a pipe as raw float32
+as they are produced (:mod:`transforms.decode_stream`), so it never holds a whole recording.
+The parent reads the blocks straight into one growing array.
+
+What can go wrong becomes a reason, and the next item gets a fresh child:
+``decode_timeout`` (no result in time: the child is SIGKILLed), ``decode_memory`` (the child
+hit its limit), ``decode_crash`` (it died any other way). No thread is ever abandoned; the
+child exits when its stdin closes or its parent disappears, so process exit never waits.
+
+Wire format, both ways: a 1-byte kind, an 8-byte big-endian length, the payload.
+Parent -> child: ``R`` (JSON: limits) followed by ``B`` (the encoded bytes).
+Child -> parent: any number of ``A`` (float32 samples), then ``D`` (JSON: stream info) or ``E``
+(JSON: reason, detail).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from transforms.audio import AudioError
+
+_HEADER = struct.Struct(">cQ")
+_PIPE_BYTES = 1 << 20
+_F_SETPIPE_SZ = 1031
+_MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory", "ENOMEM")
+
+
+# -- child side --------------------------------------------------------------------------------
+def _read_exact(fd: int, n: int) -> bytearray:
+    buf = bytearray(n)
+    view, done = memoryview(buf), 0
+    while done < n:
+        got = os.readv(fd, [view[done:]])
+        if not got:
+            raise EOFError
+        done += got
+    return buf
+
+
+def _write_all(fd: int, *parts: bytes | memoryview) -> None:
+    for part in parts:
+        view = memoryview(part).cast("B")
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def _send(fd: int, kind: bytes, payload: bytes | memoryview = b"") -> None:
+    _write_all(fd, _HEADER.pack(kind, memoryview(payload).nbytes), payload)
+
+
+def _limit_memory(limit_mb: int) -> None:
+    """Cap the address space at what the imports use plus ``limit_mb``."""
+    import resource
+
+    if limit_mb <= 0:
+        return
+    with open("/proc/self/statm") as f:
+        in_use = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = in_use + (limit_mb << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A daemon thread: the child never outlives the worker that started it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def serve(in_fd: int, out_fd: int, memory_limit_mb: int, parent: int) -> None:
+    """Decode requests until stdin closes."""
+    from transforms.decode_stream import AudioStream, DecodeLimits
+
+    _exit_with_parent(parent)
+    _limit_memory(memory_limit_mb)
+    while True:
+        try:
+            kind, size = _HEADER.unpack(_read_exact(in_fd, _HEADER.size))
+            limits = DecodeLimits(**json.loads(_read_exact(in_fd, size)))
+            kind, size = _HEADER.unpack(_read_exact(in_fd, _HEADER.size))
+            data = bytes(_read_exact(in_fd, size))
+        except EOFError:
+            return
+        try:
+            stream = AudioStream(data, limits)
+            for block in stream.blocks_48k():
+                _send(out_fd, b"A", block)
+            _send(out_fd, b"D", json.dumps(dataclasses.asdict(stream.info)).encode())
+        except AudioError as exc:
+            _send(out_fd, b"E", json.dumps({"reason": exc.reason, "detail": exc.detail}).encode())
+        except MemoryError as exc:
+            detail = f"MemoryError past the {memory_limit_mb} MB limit: {exc}"[:300]
+            _send(out_fd, b"E", json.dumps({"reason": "decode_memory", "detail": detail}).encode())
+            os._exit(3)  # a fresh child for the next item: the heap may be in any state
+        except Exception as exc:  # noqa: BLE001 - any decoder error is this item's failure
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            _send(out_fd, b"E", json.dumps({"reason": "decode_error", "detail": detail}).encode())
+        del data
+
+
+# -- parent side -------------------------------------------------------------------------------
+class _Growing:
+    """A float32 array that grows by doubling; large blocks are remapped, not copied (realloc/mremap)."""
+
+    def __init__(self, capacity: int = 1 << 18) -> None:
+        self.array = np.empty(capacity, dtype=np.float32)
+        self.size = 0
+
+    def tail(self, n: int) -> memoryview:
+        if self.size + n > len(self.array):
+            self.array.resize(max(2 * len(self.array), self.size + n), refcheck=False)
+        return memoryview(self.array[self.size : self.size + n]).cast("B")
+
+    def result(self) -> np.ndarray:
+        self.array.resize(self.size, refcheck=False)
+        return self.array
+
+
+class DecodeWorker:
+    """The parent's handle on its decode child: ``decode(bytes)`` -> (48 kHz audio, stream info)."""
+
+    def __init__(self, timeout_s: float = 120.0, memory_limit_mb: int = 1024) -> None:
+        self.timeout_s = timeout_s
+        self.memory_limit_mb = memory_limit_mb
+        self._proc: subprocess.Popen | None = None
+        self._stderr = None
+        self._killed = False
+        self.started = 0
+
+    def _child(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            self._reap()
+            self._stderr = tempfile.TemporaryFile()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "transforms.decode_worker", str(self.memory_limit_mb), str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                bufsize=0,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "MALLOC_ARENA_MAX": "2"},
+            )
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                try:
+                    fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+                except OSError:
+                    pass  # the default 64 KiB pipe works, a little slower
+            self._killed = False
+            self.started += 1
+        return self._proc
+
+    def decode(self, data: bytes, limits: Any) -> tuple[np.ndarray, dict]:
+        """``limits``: a :class:`transforms.decode_stream.DecodeLimits`. Raises :class:`AudioError`."""
+        request = json.dumps(dataclasses.asdict(limits)).encode()
+        for attempt in (1, 2):  # a child that died between items is replaced, not blamed on this one
+            proc = self._child()
+            try:
+                _write_all(proc.stdin.fileno(), _HEADER.pack(b"R", len(request)), request)
+                _write_all(proc.stdin.fileno(), _HEADER.pack(b"B", len(data)), data)
+                break
+            except BrokenPipeError:
+                if attempt == 2:
+                    raise self._died() from None
+                self._reap()
+        return self._receive(proc.stdout.fileno(), time.monotonic() + self.timeout_s)
+
+    def _receive(self, fd: int, deadline: float) -> tuple[np.ndarray, dict]:
+        audio = _Growing()
+        while True:
+            kind, size = _HEADER.unpack(self._read(fd, _HEADER.size, deadline))
+            if kind not in b"ADE" or (kind != b"A" and size > 1 << 20):
+                raise self._lost(f"message {kind!r} of {size} bytes")
+            if kind == b"A":
+                if size % 4:
+                    raise self._lost(f"audio block of {size} bytes")
+                self._read_into(fd, audio.tail(size // 4), deadline)
+                audio.size += size // 4
+            elif kind == b"D":
+                return audio.result(), json.loads(self._read(fd, size, deadline))
+            else:
+                error = json.loads(self._read(fd, size, deadline))
+                if error["reason"] == "decode_memory":
+                    self._reap()  # it exits after saying so; the next item gets a fresh child
+                raise AudioError(error["reason"], error["detail"])
+
+    def _read(self, fd: int, n: int, deadline: float) -> bytearray:
+        buf = bytearray(n)
+        self._read_into(fd, memoryview(buf), deadline)
+        return buf
+
+    def _read_into(self, fd: int, view: memoryview, deadline: float) -> None:
+        done = 0
+        while done < len(view):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self._kill()
+                raise AudioError("decode_timeout", f"no result after {self.timeout_s:.0f} s (decoder killed)")
+            got = os.readv(fd, [view[done:]])
+            if not got:
+                raise self._died()
+            done += got
+
+    def _lost(self, what: str) -> AudioError:
+        self._kill()
+        return AudioError("decode_crash", f"decoder sent an unexpected {what}; killed")
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._killed = True
+        self._reap()
+
+    def _died(self) -> AudioError:
+        """The child's death as a reason: its memory limit, or a crash (with its last words)."""
+        proc = self._proc
+        status = proc.wait() if proc is not None else 0
+        last = b""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            last = self._stderr.read()[-2000:]
+        self._reap()
+        text = last.decode("utf-8", "replace")
+        how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit code {status}"
+        words = text.strip().splitlines()[-1:] or [""]
+        if any(w in text for w in _MEMORY_WORDS) or (status == -signal.SIGKILL and not self._killed):
+            return AudioError(
+                "decode_memory", f"decoder died ({how}) at its {self.memory_limit_mb} MB limit: {words[0]}"[:300]
+            )
+        return AudioError("decode_crash", f"decoder died ({how}): {words[0]}"[:300])
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe:
+                    pipe.close()
+            self._proc.wait()
+            self._proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def close(self) -> None:
+        """End the child (it also ends by itself when this process goes)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._reap()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which ends the child
+    serve(0, 1, int(sys.argv[1]), int(sys.argv[2]))
