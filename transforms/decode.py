@@ -3,15 +3,24 @@
 Bytes are read through :mod:`transforms.storage` (local paths, gs://, s3://); ``tts://`` items
 are synthesised by espeak-ng instead. Each item becomes one whole-recording :class:`Sample`
 (segment 0) or one :class:`Failure` naming why it could not be read.
+
+Files are decoded in a child process (:mod:`transforms.decode_worker`: memory limit, real kill
+on timeout) that streams under a duration budget (:mod:`transforms.decode_stream`: a header's
+length is never trusted; when it disagrees with what decoded, the sample's
+``original_data["decode"]`` says so).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from schemas import SAMPLE_RATE, Failure, Segment, SourceItem
 from transforms import storage
-from transforms.audio import AudioError, Decoded, TimeoutRunner, decode_bytes, to_48k
+from transforms.audio import AudioError, Decoded, to_48k
+from transforms.decode_stream import DecodeLimits, StreamInfo, decode_to_48k
+from transforms.decode_worker import DecodeWorker
 from transforms.stage import Sample
 from transforms.tts import TTS_SCHEME, synthesize_uri
 
@@ -32,15 +41,6 @@ def read_uri(uri: str, max_bytes: int) -> bytes:
         raise AudioError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
 
 
-def load(item: SourceItem, max_duration_s: float, max_bytes: int) -> Decoded:
-    """Decoded audio of an item at its native rate."""
-    if item.uri.startswith(TTS_SCHEME):
-        speech = synthesize_uri(item.uri)
-        return Decoded(speech.audio, speech.sample_rate, speech.words)
-    decoded = decode_bytes(read_uri(item.uri, max_bytes), max_duration_s)
-    return replace(decoded, words=item.words)
-
-
 @dataclass
 class DecodeStage:
     """Items -> whole-recording samples at 48 kHz (or failures)."""
@@ -49,14 +49,43 @@ class DecodeStage:
     max_duration_s: float = 3 * 3600.0
     min_duration_s: float = 0.1
     max_bytes: int = 2 * 1024**3
+    memory_limit_mb: int = 1024
+    """Address space the decode child may add to what its imports use (it streams; 1 GiB is ample)."""
+    max_expansion: float = 1000.0
+    """Decoded 16-bit PCM bytes per encoded byte above which a stream is ``suspicious_expansion``."""
+    isolate: bool = True
+    """Decode in a child process (False: in this process, for tools that know their inputs)."""
     name: str = STAGE
 
     def setup(self) -> None:
-        self._runner = TimeoutRunner(self.timeout_s)
+        self._worker = DecodeWorker(self.timeout_s, self.memory_limit_mb) if self.isolate else None
+
+    @property
+    def limits(self) -> DecodeLimits:
+        return DecodeLimits(max_duration_s=self.max_duration_s, max_expansion=self.max_expansion)
+
+    def decode_file(self, data: bytes) -> tuple[np.ndarray, dict | None]:
+        """48 kHz audio of an encoded file and the note on its header (None when it told the truth)."""
+        if self._worker is None:
+            audio, info = decode_to_48k(data, self.limits)
+        else:
+            audio, fields = self._worker.decode(data, self.limits)
+            info = StreamInfo(**fields)
+        if audio.size == 0:
+            raise AudioError("no_samples", "decoded to 0 samples")
+        if len(audio) < self.min_duration_s * SAMPLE_RATE:
+            raise AudioError("too_short", f"{len(audio) / SAMPLE_RATE:.3f} s < {self.min_duration_s} s")
+        return audio, info.note()
 
     def decode(self, item: SourceItem) -> Sample:
-        decoded = self._runner(load, item, self.max_duration_s, self.max_bytes)
-        audio = to_48k(decoded, self.min_duration_s)
+        note = None
+        if item.uri.startswith(TTS_SCHEME):  # synthesised in its own helper process, seconds long
+            speech = synthesize_uri(item.uri)
+            audio = to_48k(Decoded(speech.audio, speech.sample_rate), self.min_duration_s)
+            words = speech.words
+        else:
+            audio, note = self.decode_file(read_uri(item.uri, self.max_bytes))
+            words = item.words
         duration_s = len(audio) / SAMPLE_RATE
         segment = Segment(
             source_key=item.key,
@@ -64,14 +93,17 @@ class DecodeStage:
             start_s=0.0,
             duration_s=duration_s,
             transcript=item.transcript,
-            words=decoded.words,
+            words=words,
         )
-        if decoded.words and not item.words:
-            item = replace(item, words=decoded.words)
-        return Sample(item=item, audio=audio, segment=segment, source_duration_s=duration_s)
+        if words and not item.words:
+            item = replace(item, words=words)
+        sample = Sample(item=item, audio=audio, segment=segment, source_duration_s=duration_s)
+        if note:
+            sample.original_data["decode"] = note
+        return sample
 
     def process_items(self, items: list[SourceItem]) -> tuple[list[Sample], list[Failure]]:
-        if not hasattr(self, "_runner"):
+        if not hasattr(self, "_worker"):
             self.setup()
         samples: list[Sample] = []
         failures: list[Failure] = []
