@@ -2,8 +2,8 @@
 
 - ``generated``: the embedded default (``augment.noise.default_noise_bank``), its babble made
   from espeak-ng voices speaking a few sentences (``transforms/tts.py``), resampled to 48 kHz.
-- ``folder``: every audio file under ``--noise-input`` (local, gs://, s3:// through Beam's
-  ``FileSystems``), decoded with soundfile and resampled with soxr; the label is the file's
+- ``folder``: every audio file under ``--noise-input`` (local, gs://, s3:// through
+  :mod:`transforms.storage`; the extensions of :mod:`schemas.media`), decoded with soundfile and resampled with soxr; the label is the file's
   folder name below the root (ESC-50 / UrbanSound8K laid out by class), else its file name.
 - :func:`bank_from_labelled_uris` takes (label, uri) pairs, so a dataset adapter
   (ESC-50, UrbanSound8K, FSD50K, AudioSet) can feed its own labelled clips.
@@ -24,8 +24,8 @@ import numpy as np
 
 from augment.noise import NoiseBank, default_noise_bank
 from schemas import SAMPLE_RATE
-
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+from schemas.media import AUDIO_EXTENSIONS
+from transforms import storage
 
 BABBLE_SENTENCES: tuple[tuple[str, str], ...] = (
     ("en", "The train to the city leaves from platform four in ten minutes."),
@@ -73,10 +73,7 @@ def label_from_path(path: str, root: str) -> str:
 
 
 def _read(uri: str) -> bytes:
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(uri) as handle:
-        return handle.read()
+    return storage.read_bytes(uri)
 
 
 def _stable_subset(items: list[Any], key: Callable[[Any], str], max_items: int) -> list[Any]:
@@ -107,14 +104,12 @@ def bank_from_labelled_uris(
 
 def folder_bank(root: str, max_clips: int = 200) -> NoiseBank:
     """Every audio file under ``root`` (recursively), labelled by folder or file name."""
-    from apache_beam.io.filesystems import FileSystems
-
     root = root.rstrip("/")
     pairs = []
     for pattern in (f"{root}/**", f"{root}/*"):
-        for match in FileSystems.match([pattern])[0].metadata_list:
-            if match.path.lower().endswith(AUDIO_EXTENSIONS):
-                pairs.append((label_from_path(match.path, root), match.path))
+        for path in storage.list_files(pattern):
+            if path.lower().endswith(AUDIO_EXTENSIONS):
+                pairs.append((label_from_path(path, root), path))
     if not pairs:
         raise ValueError(f"no audio files under {root}")
     return bank_from_labelled_uris(pairs, name=root.rsplit("/", 1)[-1] or "folder", max_clips=max_clips)
