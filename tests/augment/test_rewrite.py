@@ -18,6 +18,7 @@ from transforms.rewrite import (
     RewriteStage,
     load_prompt,
     render,
+    rewrite_chat,
     validate_rewrite,
 )
 
@@ -31,7 +32,7 @@ def augmented_sample():  # noqa: ANN201
 
 
 def config(url: str, tmp_path: Path, **changes) -> LLMConfig:  # noqa: ANN003
-    base = {"url": url, "timeout_s": 2.0, "retries": 2, "backoff_s": 0.01, "cache_dir": str(tmp_path / "cache")}
+    base = {"url": url, "timeout_s": 2.0, "retries": 2, "cache_dir": str(tmp_path / "cache")}
     return LLMConfig(**{**base, **changes})
 
 
@@ -49,8 +50,9 @@ def test_good_answer_is_added_after_the_concatenative_caption(tmp_path: Path) ->
     assert failures == []
     assert [c.origin for c in sample.captions[:2]] == ["template", "rewrite"]
     assert sample.captions[0].text == SOURCE and sample.captions[1].text == GOOD
-    assert sample.original_data["rewrite"] == {"model": "smollm2", "prompt": "rewrite_v1", "status": "ok"}
-    assert llm.bodies[0]["messages"][-1] == {"role": "user", "content": SOURCE}
+    assert sample.original_data["rewrite"] == {"model": "smollm2", "prompt": "rewrite_v2", "status": "ok"}
+    last = {"role": "user", "content": f'Caption: {SOURCE}\nSpoken words: "It\'s raining outside"'}
+    assert llm.bodies[0]["messages"][-1] == last
 
 
 @pytest.mark.parametrize(
@@ -165,16 +167,91 @@ def test_prompt_file_renders_system_fewshot_and_the_caption() -> None:
     assert not any(m["content"].startswith("#") for m in messages)
 
 
-def test_options_build_the_stage() -> None:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    options = PipelineOptions(["--llm-url=http://127.0.0.1:9/v1", "--llm-concurrency=8", "--rewrite=augmented"])
-    stage = RewriteStage.from_options(options)
-    assert stage.enabled and stage.config.concurrency == 8 and stage.scope == "augmented"
-    assert not RewriteStage.from_options(PipelineOptions([])).enabled
+def test_v2_prompt_hands_the_transcript_over_as_a_quoted_constant() -> None:
+    messages = rewrite_chat(load_prompt("rewrite_v2"), "A man saying 'Hi there' in a happy voice", "Hi  there")
+    assert messages[-1]["content"] == "Caption: A man saying 'Hi there' in a happy voice\nSpoken words: \"Hi there\""
+    assert [m["role"] for m in messages[1:-1]] == ["user", "assistant"] * 4
+    no_speech = rewrite_chat(load_prompt("rewrite_v2"), "The sound of rain", None)
+    assert no_speech[-1]["content"].endswith("Spoken words: none (quote nothing)")
 
 
 def test_a_rewrite_that_drops_the_background_sound_falls_back() -> None:
     dropped = "An individual declares, 'It's raining outside'."
-    assert validate_rewrite(dropped, SOURCE, "It's raining outside", ("wind noise",)) == (None, "fact_dropped")
+    assert validate_rewrite(dropped, SOURCE, "It's raining outside", ("wind noise",)) == (None, "label_dropped")
     assert validate_rewrite(GOOD, SOURCE, "It's raining outside", ("wind noise",)) == (GOOD, "ok")
+
+
+# -- fidelity (issue 20): a rewrite never changes what was said -----------------------------------
+
+SPOKEN = "The teacher asked everyone to write a short story."
+TEACHER = f"A man saying '{SPOKEN}' in a happy voice"
+
+
+def teacher_sample():  # noqa: ANN201
+    sample = make_sample(key="demo-en-0042", transcript=SPOKEN)
+    return sample.derive(captions=[Caption(TEACHER, "en", "template")])
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (f'A man happily says, "{SPOKEN[:-1]} The teacher is angry."', "speech_added"),
+        ('A man happily says, "The teacher asked everyone to write a long story."', "transcript_changed"),
+        (f'A man says, "{SPOKEN}"', "label_dropped"),
+        (f'A man angrily says, "{SPOKEN}"', "label_contradicted"),
+        (f'A man happily tells his 30 pupils, "{SPOKEN}"', "unsupported_number"),
+    ],
+    ids=["added_sentence", "changed_word", "dropped_label", "contradicted_label", "invented_number"],
+)
+def test_an_unfaithful_rewrite_falls_back_with_the_check_that_caught_it(
+    reply: str, reason: str, tmp_path: Path
+) -> None:
+    with FakeLLM(answer(reply)) as llm:
+        (sample,), failures = RewriteStage(config(llm.url, tmp_path)).process([teacher_sample()])
+    assert failures == [] and [c.origin for c in sample.captions] == ["template"]
+    record = sample.original_data["rewrite"]
+    assert (record["status"], record["reason"], record["outcome"]) == ("fallback", reason, "rejected")
+
+
+def test_a_faithful_rewrite_is_accepted(tmp_path: Path) -> None:
+    faithful = f'Sounding cheerful, a man says, "{SPOKEN}"'
+    with FakeLLM(answer(faithful)) as llm:
+        (sample,), _ = RewriteStage(config(llm.url, tmp_path)).process([teacher_sample()])
+    assert sample.original_data["rewrite"]["status"] == "ok"
+    assert [(c.origin, c.text) for c in sample.captions] == [("template", TEACHER), ("rewrite", faithful)]
+    assert f'Spoken words: "{SPOKEN}"' in llm.bodies[0]["messages"][-1]["content"]
+
+
+def test_outcomes_are_beam_counters_by_check(tmp_path: Path) -> None:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    replies = {
+        "demo-en-0001": f'A man happily says, "{SPOKEN}"',
+        "demo-en-0002": f'A man happily says, "{SPOKEN[:-1]} The teacher is angry."',
+        "demo-en-0003": f'A man happily says, "{SPOKEN[:-1]} The teacher is angry."',
+        "demo-en-0004": f'A man angrily says, "{SPOKEN}"',
+    }
+    samples = []
+    for key in replies:
+        sample = make_sample(key=key, transcript=SPOKEN)
+        samples.append(sample.derive(captions=[Caption(TEACHER + f" ({key})", "en", "template")]))
+
+    def reply(body: dict, call: int) -> tuple[int, str, float]:
+        key = next(k for k in replies if k in body["messages"][-1]["content"])
+        return 200, replies[key], 0.0
+
+    with FakeLLM(reply) as llm:
+        stage = RewriteStage(config(llm.url, tmp_path))
+        pipeline = TestPipeline()
+        _ = pipeline | beam.Create([0]) | beam.Map(lambda _: len(stage.process(samples)[0]))
+        result = pipeline.run()
+        result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter())["counters"]
+    totals = {f"{c.key.metric.namespace}/{c.key.metric.name}": c.committed for c in counters}
+    assert totals == {
+        "rewrite/accepted": 1,
+        "rewrite_rejected/speech_added": 2,
+        "rewrite_rejected/label_contradicted": 1,
+    }

@@ -116,7 +116,7 @@ def test_languages_already_present_are_skipped_and_unknown_ones_add_nothing() ->
 
 def test_llm_translation_is_used_when_valid_and_falls_back_to_the_lexicon_otherwise(tmp_path: Path) -> None:
     sample = sound_sample()
-    config = LLMConfig(url=None, cache_dir=str(tmp_path), retries=0, backoff_s=0.0)
+    config = LLMConfig(url=None, cache_dir=str(tmp_path), retries=0)
     with FakeLLM(answer("Un chien aboie")) as llm:
         stage = TranslateStage(("fr",), llm=LLMConfig(**{**config.__dict__, "url": llm.url}))
         (good,), _ = stage.process([sample])
