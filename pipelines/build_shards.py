@@ -23,6 +23,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import sink
+from pipelines.options import card_settings, output_shaping
 from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
 from pipelines.stages import build_chain, build_decode
 from schemas import Failure, ShardStats, SourceItem
@@ -41,14 +42,15 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 class BuildShardFn(beam.DoFn):
     """Writes one planned shard: all its heavy work happens here, where its bytes are written."""
 
-    def __init__(self, out: str, settings: dict[str, Any]) -> None:
+    def __init__(self, out: str, config: Any) -> None:
         self.out = out
-        self.settings = settings
+        self.config = config
+        self.shaping = output_shaping(config)
 
     def setup(self) -> None:
-        self.decode = build_decode(self.settings)
+        self.decode = build_decode(self.config)
         self.decode.setup()
-        self.chain = build_chain(self.settings)
+        self.chain = build_chain(self.config)
         for stage in self.chain:
             stage.setup()
         self.items_in = Metrics.counter(NAMESPACE, "items_in")
@@ -65,8 +67,8 @@ class BuildShardFn(beam.DoFn):
         shard = ShardRef(*shard_key)
         marker = sink.marker_path(self.out, shard)
         items = sorted(grouped, key=lambda it: it.key)
-        fingerprint = sink.shard_fingerprint(items, self.settings)
-        if not self.settings.get("overwrite") and sink.exists(marker):
+        fingerprint = sink.shard_fingerprint(items, self.shaping)
+        if not self.config.run.overwrite and sink.exists(marker):
             previous = ShardStats.from_dict(json.loads(sink.read_text(marker)))
             if previous.fingerprint == fingerprint:
                 self.shards_skipped.inc()
@@ -79,7 +81,7 @@ class BuildShardFn(beam.DoFn):
         failures: list[Failure] = []
         writer = TarShardWriter(self.out, shard)
         try:
-            for batch in _chunks(items, int(self.settings.get("batch_items", 32))):
+            for batch in _chunks(items, self.config.run.batch_items):
                 self.batch_items.update(len(batch))
                 for sample, meta, flac in self._run_chain(batch, failures, stats):
                     writer.add(meta.key, flac, sink.dumps(meta.to_json_dict()))
@@ -136,8 +138,7 @@ class BuildShardFn(beam.DoFn):
     @staticmethod
     def _record(failed: list[Failure], failures: list[Failure], stats: StatsAccumulator) -> None:
         for failure in failed:
-            source_key = failure.key.rsplit("_", 2)[0] if failure.stage != "decode" else failure.key
-            stats.add_failure(failure, source_key)
+            stats.add_failure(failure, failure.source_key)
             failures.append(failure)
 
 
@@ -196,16 +197,16 @@ def build_pipeline(
     records: beam.PCollection,
     out: str,
     name: str,
-    settings: dict[str, Any],
+    config: Any,
 ) -> tuple[beam.PCollection, beam.PCollection]:
     """Add the shard build to ``pipeline``; ``records`` is a PCollection of SourceItem | Failure.
 
     Returns the PCollections of per-shard stats and of failures outside shards (source rows,
     duplicate keys, shards whose step raised), for tests and callers that want them.
     """
-    fractions = settings["split_fractions"]
-    shard_size = int(settings.get("shard_size", 512))
-    max_seconds = settings.get("shard_max_seconds")
+    fractions = config.plan.split_fractions
+    shard_size = config.plan.shard_size
+    max_seconds = config.plan.shard_max_s
 
     split_records = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs(
         "failures", main="items"
@@ -222,9 +223,9 @@ def build_pipeline(
         | "JoinPlan" >> beam.CoGroupByKey()
         | "Assign" >> beam.FlatMap(_assign).with_outputs("failures", main="assigned")
     )
-    build = beam.ParDo(BuildShardFn(out, settings))
-    if settings.get("accelerator"):  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
-        build = build.with_resource_hints(accelerator=settings["accelerator"])
+    build = beam.ParDo(BuildShardFn(out, config))
+    if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
+        build = build.with_resource_hints(accelerator=config.run.accelerator)
     built = joined.assigned | "GroupByShard" >> beam.GroupByKey() | "BuildShards" >> build.with_exception_handling()
     stats, dead = built
     other_failures = (
@@ -232,19 +233,15 @@ def build_pipeline(
         joined.failures,
         dead | "DeadShards" >> beam.FlatMap(_dead_letter_to_failures),
     ) | "AllOtherFailures" >> beam.Flatten()
+    card = card_settings(config)
     _ = (
         pipeline
         | "FinalizeTrigger" >> beam.Create([None])
         | "Finalize"
         >> beam.Map(
-            lambda _, stats, failures: sink.finalize(out, name, list(stats), list(failures), _card_settings(settings)),
+            lambda _, stats, failures: sink.finalize(out, name, list(stats), list(failures), card),
             stats=beam.pvalue.AsList(stats),
             failures=beam.pvalue.AsList(other_failures),
         )
     )
     return stats, other_failures
-
-
-def _card_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    keep = ("source", "lang", "seed", "limit", "demo_items", "shard_size", "split_fractions", "input")
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items() if k in keep}

@@ -25,34 +25,50 @@ class UsageError(Exception):
 
 
 def _shards_parser() -> argparse.ArgumentParser:
-    from pipelines.options import ShardOptions
-    from pipelines.runner import RUNNERS
+    from pipelines.options import BuildConfig
+    from schemas.settings import add_flags
 
     parser = argparse.ArgumentParser(
         prog="clara shards",
         description="Build a sharded WebDataset corpus (48 kHz FLAC + JSON) from a dataset. "
         "With no --source it synthesises the embedded multilingual demo corpus for --lang. "
-        "Any other Beam pipeline option (--project, --temp_location, --flink_master, ...) passes through.",
-    )
-    ShardOptions.add_arguments(parser)
-    parser.add_argument("--runner", default="direct", help=f"one of {', '.join(RUNNERS)} (or a Beam runner class name)")
-    parser.add_argument(
-        "--environment_config",
-        default=None,
-        help="portable/flink: host:port of an SDK worker pool (default: start one here)",
+        "Settings come from their defaults, then the source's own defaults, then --config, then the "
+        "flags, then --set. Any other Beam pipeline option (--project, --temp_location, --flink_master, ...) "
+        "passes through. Flags marked [run-only] never change a shard's bytes (nor its fingerprint).",
+        allow_abbrev=False,  # an abbreviation must never swallow a Beam flag
     )
     parser.add_argument(
         "--list-sources", action="store_true", help="list the dataset adapters and their expected layouts, then exit"
     )
-    _add_stage_args(parser)
+    parser.add_argument(
+        "--config", metavar="BUILD.YAML", help="settings as YAML: {section: {field: value}} (sections below)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="one setting by its section and field, e.g. --set segment.aligner=whisper (repeatable)",
+    )
+    add_flags(parser, BuildConfig)
     return parser
 
 
-def _add_stage_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of the optional stages (segment, augment, visual, rewrite) that have landed."""
-    from pipelines.stages import add_stage_args
+def resolve_config(args: argparse.Namespace, source_defaults: dict[str, Any] | None = None) -> Any:
+    """The build config: defaults < the source's defaults < --config YAML < flags < --set.
 
-    add_stage_args(parser)
+    Only values someone gave form a layer, so a flag equal to its default still wins over the
+    source's default (``--augment none`` on the demo means none).
+    """
+    from pipelines.options import BuildConfig, build_config
+    from schemas.settings import given_in_namespace, layer_from_names, load_yaml, parse_assignments
+
+    user = [
+        load_yaml(args.config) if args.config else {},
+        given_in_namespace(args),
+        parse_assignments(args.set),
+    ]
+    return build_config(layer_from_names(BuildConfig, source_defaults or {}), *user)
 
 
 def configure_filesystems(beam_args: list[str]) -> None:
@@ -77,9 +93,31 @@ def _check_output(out: str) -> None:
         raise UsageError(f"output {out!r} is not writable: {type(exc).__name__}: {exc}") from None
 
 
+def _make_source(corpus: Any) -> Any:  # noqa: ANN401 - a Source
+    from pipelines.sources.base import SourceError, SourceSettings, make_source
+
+    settings = SourceSettings(
+        input=corpus.input,
+        language=corpus.lang,
+        seed=corpus.seed,
+        limit=corpus.limit,
+        options=corpus.adapter_options(),
+    )
+    try:
+        source = make_source(corpus.source, settings)
+        if corpus.input and "://" not in corpus.input and not os.path.isdir(corpus.input):
+            raise SourceError(f"input folder {corpus.input!r} does not exist")
+        source.check()
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    return source
+
+
 def cmd_shards(argv: list[str]) -> int:
-    from pipelines.options import source_options, split_fractions
-    from pipelines.sources.base import SourceError, SourceSettings, list_sources, make_source
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.sources.base import list_sources
+    from pipelines.stages import check_stages
 
     parser = _shards_parser()
     args, beam_args = parser.parse_known_args(argv)
@@ -89,47 +127,23 @@ def cmd_shards(argv: list[str]) -> int:
             print(f"{name:16s} {description}\n{'':16s} layout: {layout}")
         return 0
     try:
-        fractions = split_fractions(args.split_fractions)
-        options = source_options(args.source_option)
-    except ValueError as exc:
+        users_only = resolve_config(args)
+        source = _make_source(users_only.corpus)
+        config = resolve_config(args, source.stage_defaults)
+        if config.corpus != users_only.corpus:  # the source's defaults changed what it reads
+            source = _make_source(config.corpus)
+        check_stages(config)
+    except (ValueError, KeyError, OSError) as exc:
         raise UsageError(str(exc)) from None
-    if args.shard_size <= 0 or args.batch_items <= 0 or args.workers <= 0:
-        raise UsageError("--shard-size, --batch-items and --workers must be positive")
-    options.setdefault("items", str(args.demo_items))
-    options.setdefault("videos", str(args.demo_videos))
-    if args.map:
-        options["map"] = args.map
-    settings_obj = SourceSettings(
-        input=args.input, language=args.lang, seed=args.seed, limit=args.limit, options=options
-    )
-    try:
-        source = make_source(args.source, settings_obj)
-        if args.input and "://" not in args.input and not os.path.isdir(args.input):
-            raise SourceError(f"input folder {args.input!r} does not exist")
-        source.check()
-    except SourceError as exc:
-        raise UsageError(str(exc)) from None
-    for flag, value in getattr(source, "stage_defaults", {}).items():
-        if getattr(args, flag, None) == parser.get_default(flag):  # the user did not set it
-            setattr(args, flag, value)
-    name = args.name or f"{args.source}-{args.lang}"
-    root = args.output if "://" in args.output else os.path.abspath(args.output)
-    from apache_beam.io.filesystems import FileSystems
-
+    name = config.run.name or f"{config.corpus.source}-{config.corpus.lang}"
+    root = config.run.output if "://" in config.run.output else os.path.abspath(config.run.output)
     out = FileSystems.join(root, name)
     _check_output(out)
-    settings: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in ("list_sources", "environment_config")}
-    settings["split_fractions"] = fractions
-    try:
-        from pipelines.stages import check_stage_settings
-
-        check_stage_settings(settings)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return run_build(source, out, name, settings, args.runner, args.workers, beam_args, args.environment_config)
+    return run_build(source, out, name, config, beam_args)
 
 
-def run_build(source, out, name, settings, runner, workers, beam_args, environment_config=None) -> int:  # noqa: ANN001
+def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:  # noqa: ANN001
+    """Build ``source`` into ``out`` with a ``BuildConfig``; Beam's own flags in ``beam_args``."""
     import contextlib
 
     import apache_beam as beam
@@ -138,17 +152,19 @@ def run_build(source, out, name, settings, runner, workers, beam_args, environme
     from pipelines.build_shards import build_pipeline
     from pipelines.runner import runner_args, worker_pool
 
+    run = config.run
     started = time.monotonic()
     print(
-        f"[clara] building {out} from source '{settings['source']}' on the {runner} runner", file=sys.stderr, flush=True
+        f"[clara] building {out} from source '{config.corpus.source}' on the {run.runner} runner",
+        file=sys.stderr,
+        flush=True,
     )
-    pool = (
-        worker_pool() if runner == "portable" and not environment_config else contextlib.nullcontext(environment_config)
-    )
+    given_pool = run.environment_config
+    pool = worker_pool() if run.runner == "portable" and not given_pool else contextlib.nullcontext(given_pool)
     with pool as env_config:
-        options = PipelineOptions(runner_args(runner, workers, beam_args, env_config))
+        options = PipelineOptions(runner_args(run.runner, run.workers, beam_args, env_config))
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, source.expand(pipeline), out, name, settings)
+        build_pipeline(pipeline, source.expand(pipeline), out, name, config)
         result = pipeline.run()
         result.wait_until_finish()
     summary = summarize(out, result, time.monotonic() - started)

@@ -1,93 +1,168 @@
-"""Options of the shard build (our flags; Beam's own pass through).
+"""The build config: what to build, where, how to run it, and every stage's settings.
 
-Beam's own flags (``--runner``, ``--project``, ``--temp_location``, ``--flink_master``...)
-pass through untouched, so the same command line runs on every runner.
+``BuildConfig`` has one section per concern: ``corpus`` (the source and its items), ``plan``
+(shards), ``run`` (runner, workers, output: never part of a shard's bytes), ``decode``, the
+stages of the registry (``pipelines/stages.py``) and ``llm`` (the endpoint several stages share).
+Each section is a frozen dataclass of ``schemas.settings`` fields, so the flags, the YAML form
+(``--config build.yaml``) and ``--set section.field=value`` are all generated from one
+declaration. Beam's own flags (``--project``, ``--temp_location``, ``--flink_master``, ...) are not
+ours: they pass through untouched, so the same command line runs on every runner.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any
+
+from pipelines.runner import RUNNERS
+from pipelines.stages import STAGES
+from schemas import settings as typed
+from schemas.settings import Layer, setting
+from transforms.decode import DecodeSettings
+from transforms.llm_settings import LLMSettings
 
 
-class ShardOptions:
-    """What to build and where.
+@dataclass(frozen=True)
+class CorpusSettings:
+    """Corpus: which dataset adapter reads what, in which language, with which seed."""
 
-    A plain argparse helper, not a ``PipelineOptions`` subclass: subclasses register
-    globally, and their flags were then re-parsed (and warned about) by every SDK worker.
-    Beam's own options still pass through from the command line.
-    """
+    source: str = setting("demo", "dataset adapter name (see --list-sources)", shapes_output=True)
+    input: str | None = setting(
+        None,
+        "the dataset's folder as its publisher ships it (local, gs://, s3://); its items are fingerprinted themselves",
+        shapes_output=False,
+    )
+    lang: str = setting(
+        "en", "language: espeak-ng voice for the demo corpus, locale for Common Voice", shapes_output=True
+    )
+    seed: int = setting(0, "seed of every random choice (same seed, same shards)", shapes_output=True)
+    limit: int | None = setting(None, "use at most this many source items", shapes_output=False)
+    demo_items: int = setting(60, "size of the demo corpus (items per language)", shapes_output=False)
+    demo_videos: int = setting(0, "demo corpus: also this many synthetic videos (for --visual)", shapes_output=False)
+    source_options: tuple[str, ...] = setting(
+        (),
+        "adapter-specific setting, repeatable (e.g. --source-option map=path=file,text=caption)",
+        shapes_output=False,
+        flag="--source-option",
+        metavar="KEY=VALUE",
+        repeatable=True,
+    )
+    map: str | None = setting(
+        None,
+        "folder adapter: manifest column mapping, e.g. path=file,text=caption,language=lang",
+        shapes_output=False,
+        metavar="FIELD=COLUMN,...",
+    )
 
-    @classmethod
-    def add_arguments(cls, parser) -> None:  # noqa: ANN001 - an argparse parser
-        parser.add_argument("--source", default="demo", help="dataset adapter name (see --list-sources); default: demo")
-        parser.add_argument(
-            "--input", default=None, help="the dataset's folder as its publisher ships it (local, gs://, s3://)"
-        )
-        parser.add_argument(
-            "--lang", default="en", help="language: espeak-ng voice for the demo corpus, locale for Common Voice"
-        )
-        parser.add_argument("--output", default="data/shards", help="root folder of the corpora (local, gs://, s3://)")
-        parser.add_argument("--name", default=None, help="corpus folder under --output (default: <source>-<lang>)")
-        parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (same seed, same shards)")
-        parser.add_argument("--limit", type=int, default=None, help="use at most this many source items")
-        parser.add_argument("--demo-items", type=int, default=60, help="size of the demo corpus (items per language)")
-        parser.add_argument(
-            "--demo-videos", type=int, default=0, help="demo corpus: also this many synthetic videos (for --visual)"
-        )
-        parser.add_argument("--shard-size", type=int, default=512, help="source items per shard (default 512)")
-        parser.add_argument(
-            "--shard-max-seconds",
-            type=float,
-            default=None,
-            help="also cap a shard's audio by the items' duration hints",
-        )
-        parser.add_argument(
-            "--split-fractions", default="0.8,0.1,0.1", help="train,valid,test fractions for items without a split"
-        )
-        parser.add_argument(
-            "--batch-items", type=int, default=32, help="items decoded and processed together inside a shard"
-        )
-        parser.add_argument(
-            "--decode-timeout-s", type=float, default=120.0, help="give up on an item whose decoding takes longer"
-        )
-        parser.add_argument("--max-duration-s", type=float, default=3 * 3600.0, help="refuse inputs longer than this")
-        parser.add_argument("--overwrite", action="store_true", help="rebuild shards that are already complete")
-        parser.add_argument(
-            "--source-option",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="adapter-specific setting, repeatable (e.g. --source-option map=path=file,text=caption)",
-        )
-        parser.add_argument(
-            "--map",
-            default=None,
-            metavar="FIELD=COLUMN,...",
-            help="folder adapter: manifest column mapping, e.g. path=file,text=caption,language=lang",
-        )
-        parser.add_argument(
-            "--accelerator",
-            default=None,
-            help="Beam resource hint for the shard step (model stages), e.g. "
-            "'type:nvidia-tesla-t4;count:1;install-nvidia-driver' on Dataflow",
-        )
-        parser.add_argument(
-            "--workers", type=int, default=os.cpu_count() or 1, help="local worker processes (direct/portable)"
-        )
+    def __post_init__(self) -> None:
+        for pair in self.source_options:
+            if "=" not in pair:
+                raise ValueError(f"--source-option wants KEY=VALUE, got {pair!r}")
+
+    def adapter_options(self) -> dict[str, str]:
+        """The adapter's ``options``: ``--source-option`` pairs, the demo sizes, ``--map``."""
+        options = dict(pair.split("=", 1) for pair in self.source_options)
+        options = {key.strip(): value for key, value in options.items()}
+        options.setdefault("items", str(self.demo_items))
+        options.setdefault("videos", str(self.demo_videos))
+        if self.map:
+            options["map"] = self.map
+        return options
 
 
-def split_fractions(text: str) -> tuple[float, float, float]:
-    parts = [float(x) for x in text.split(",")]
-    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1.0) > 1e-6:
-        raise ValueError(f"--split-fractions wants three non-negative numbers summing to 1, got {text!r}")
-    return parts[0], parts[1], parts[2]
+@dataclass(frozen=True)
+class PlanSettings:
+    """Shard plan: which item goes to which shard of which split."""
+
+    shard_size: int = setting(512, "source items per shard", shapes_output=True)
+    shard_max_s: float | None = setting(
+        None, "also cap a shard's audio by the items' duration hints (s)", shapes_output=True
+    )
+    split_fractions: tuple[float, ...] = setting(
+        (0.8, 0.1, 0.1), "train,valid,test fractions for items without a split", shapes_output=True
+    )
+
+    def __post_init__(self) -> None:
+        if self.shard_size <= 0:
+            raise ValueError("--shard-size must be positive")
+        parts = self.split_fractions
+        if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1.0) > 1e-6:
+            raise ValueError(f"--split-fractions wants three non-negative numbers summing to 1, got {parts}")
 
 
-def source_options(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--source-option wants KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value
-    return out
+@dataclass(frozen=True)
+class RunSettings:
+    """Run: where the shards go and how the build runs (never part of a shard's bytes)."""
+
+    output: str = setting("data/shards", "root folder of the corpora (local, gs://, s3://)", shapes_output=False)
+    name: str | None = setting(None, "corpus folder under --output (default: <source>-<lang>)", shapes_output=False)
+    runner: str = setting("direct", f"one of {', '.join(RUNNERS)} (or a Beam runner class name)", shapes_output=False)
+    workers: int = setting(os.cpu_count() or 1, "local worker processes (direct/portable)", shapes_output=False)
+    environment_config: str | None = setting(
+        None,
+        "portable/flink: host:port of an SDK worker pool (default: start one here); Beam's own spelling",
+        shapes_output=False,
+        flag="--environment_config",
+    )
+    batch_items: int = setting(32, "items decoded and processed together inside a shard", shapes_output=False)
+    accelerator: str | None = setting(
+        None,
+        "Beam resource hint for the shard step (model stages), e.g. "
+        "'type:nvidia-tesla-t4;count:1;install-nvidia-driver' on Dataflow",
+        shapes_output=False,
+    )
+    overwrite: bool = setting(False, "rebuild shards that are already complete", shapes_output=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_items <= 0 or self.workers <= 0:
+            raise ValueError("--batch-items and --workers must be positive")
+
+
+_SECTIONS: list[tuple[str, type]] = [
+    ("corpus", CorpusSettings),
+    ("plan", PlanSettings),
+    ("run", RunSettings),
+    ("decode", DecodeSettings),
+    *[(spec.name, spec.settings) for spec in STAGES],
+    ("llm", LLMSettings),
+]
+
+BuildConfig = make_dataclass(
+    "BuildConfig",
+    [(name, cls, field(default_factory=cls)) for name, cls in _SECTIONS],
+    frozen=True,
+)
+BuildConfig.__module__ = __name__  # pickled by name, like any module-level class
+BuildConfig.__doc__ = "Every setting of a shard build, by section (``config.segment.aligner``)."
+
+
+def build_config(*layers: Layer) -> Any:
+    """A ``BuildConfig``: defaults, then the layers in order (later wins); ValueError when invalid."""
+    return typed.build_config(BuildConfig, *layers)
+
+
+def config_from(values: Mapping[str, Any] | None = None, **more: Any) -> Any:
+    """A ``BuildConfig`` from ``{"section.field" or flag name: value}`` (tests, benchmarks, scripts)."""
+    return build_config(typed.layer_from_names(BuildConfig, {**(values or {}), **more}))
+
+
+def output_shaping(config: Any) -> dict[str, dict[str, Any]]:
+    """The settings a shard's bytes depend on (what its fingerprint hashes)."""
+    return typed.to_dict(config, only_output_shaping=True)
+
+
+def card_settings(config: Any) -> dict[str, Any]:
+    """The settings the dataset card records."""
+    c = config.corpus
+    return {
+        "source": c.source,
+        "lang": c.lang,
+        "seed": c.seed,
+        "limit": c.limit,
+        "demo_items": c.demo_items,
+        "shard_size": config.plan.shard_size,
+        "split_fractions": list(config.plan.split_fractions),
+        "input": c.input,
+    }

@@ -74,15 +74,13 @@ def plan_split(
     return [(key, ShardRef(split, i, total)) for key, i in assignments]
 
 
-# Settings that change where or how fast a build runs, never the bytes of a shard.
-_RUN_ONLY_SETTINGS = frozenset(
-    {"runner", "workers", "overwrite", "environment_config", "accelerator", "output", "name", "list_sources", "limit"}
-)
+def shard_fingerprint(items: list[SourceItem], shaping: dict[str, Any]) -> str:
+    """What a shard's bytes depend on: its items (sorted) and the output-shaping settings.
 
-
-def shard_fingerprint(items: list[SourceItem], settings: dict[str, Any]) -> str:
-    """What a shard's bytes depend on: its items (sorted) and the output-shaping settings."""
-    shaping = {k: v for k, v in sorted(settings.items()) if k not in _RUN_ONLY_SETTINGS}
+    ``shaping`` holds only the settings fields marked as shaping output
+    (``pipelines.options.output_shaping``): a run-only setting (runner, workers, device,
+    concurrency, timeouts) never invalidates a finished shard.
+    """
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode())
     for item in sorted(items, key=lambda it: it.key):
         digest.update(json.dumps(item.to_dict(), sort_keys=True, default=str).encode())

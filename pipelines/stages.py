@@ -1,72 +1,41 @@
-"""The in-shard chain, in the diagram's order, built from the pipeline options.
+"""The registry of in-shard stages, and the build config composed from their settings.
 
 decode -> segment -> describe -> visual -> augment -> rewrite -> translate -> encode.
-Stages that are not configured are simply absent from the chain (no pass-through stubs).
+
+Each stage module ends with its ``StageSpec`` (``transforms/stage.py``); the chain is this
+registry, in order, keeping the stages a config turns on (no pass-through stubs). Adding a stage
+is one module plus one line in ``STAGES``: its settings become a section of ``BuildConfig``, with
+flags, YAML and ``--set`` generated from the fields.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from augment.options import add_augment_arguments, settings_from_options
-from transforms.decode import DecodeStage
-from transforms.describe import DescribeStage
-from transforms.noise_bank import augment_stage_from_options
-from transforms.rewrite import RewriteStage, add_llm_arguments
-from transforms.segment import SegmentStage, add_segment_args, check_settings
-from transforms.stage import Stage
-from transforms.translate import TranslateStage, add_translate_arguments, parse_languages
-from transforms.visual.options import add_visual_args, check_visual_settings
+from transforms import augment, describe, rewrite, translate
+from transforms.decode import DecodeStage, build_decode
+from transforms.segment import stage as segment
+from transforms.stage import Stage, StageSpec
+from transforms.visual import stage as visual
 
-
-def build_decode(settings: dict[str, Any]) -> DecodeStage:
-    return DecodeStage(
-        timeout_s=float(settings.get("decode_timeout_s", 120.0)),
-        max_duration_s=float(settings.get("max_duration_s", 3 * 3600.0)),
+STAGES: tuple[StageSpec, ...] = tuple(
+    sorted(
+        (segment.SPEC, describe.SPEC, visual.SPEC, augment.SPEC, rewrite.SPEC, translate.SPEC),
+        key=lambda spec: spec.order,
     )
+)
 
 
-def build_chain(settings: dict[str, Any]) -> list[Stage]:
-    """The stages after decoding, from the (flat) pipeline option values."""
-    chain: list[Stage] = [SegmentStage.from_options(settings)]  # before describe: captions per segment
-    chain.append(DescribeStage())
-    if settings.get("visual"):
-        from transforms.visual.stage import visual_stage_from_settings  # open_clip/torch: only when asked
-
-        chain.append(visual_stage_from_settings(settings))
-    augment = augment_stage_from_options(settings)
-    if augment.settings.enabled:
-        chain.append(augment)
-    rewrite = RewriteStage.from_options(settings)
-    if rewrite.enabled:
-        chain.append(rewrite)
-    translate = TranslateStage.from_options(settings)
-    if translate.languages:
-        chain.append(translate)
-    return chain
+def build_chain(config: Any) -> list[Stage]:
+    """The stages after decoding that ``config`` turns on, in chain order."""
+    return [stage for spec in STAGES if (stage := spec.build(config)) is not None]
 
 
-def add_stage_args(parser) -> None:  # noqa: ANN001 - argparse parser
-    """Command-line flags of the optional stages."""
-    add_segment_args(parser)
-    add_augment_arguments(parser)
-    add_llm_arguments(parser)
-    add_translate_arguments(parser)
-    add_visual_args(parser)
-
-
-def check_stage_settings(settings: dict[str, Any]) -> None:
+def check_stages(config: Any) -> None:
     """Raise ValueError (one line) when a stage's settings can't work, before any work starts."""
-    check_settings(settings)
-    settings_from_options(settings)
-    check_visual_settings(settings)
-    if settings.get("noise_source") == "folder" and not settings.get("noise_input"):
-        raise ValueError("--noise-source folder needs --noise-input <folder of labelled noise files>")
-    from transforms.translate import lexicon_languages
+    for spec in STAGES:
+        if spec.check is not None:
+            spec.check(config)
 
-    unknown = [lang for lang in parse_languages(settings.get("translate_to")) if lang not in lexicon_languages()]
-    if unknown and not settings.get("llm_url"):
-        raise ValueError(
-            f"--translate-to {','.join(unknown)}: not in the shipped lexicon ({','.join(lexicon_languages())}); "
-            "give --llm-url to translate with an LLM"
-        )
+
+__all__ = ["STAGES", "DecodeStage", "build_chain", "build_decode", "check_stages"]

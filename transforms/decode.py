@@ -13,10 +13,12 @@ length is never trusted; when it disagrees with what decoded, the sample's
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from schemas import SAMPLE_RATE, Failure, Segment, SourceItem
+from schemas.settings import setting
 from transforms import storage
 from transforms.audio import AudioError, Decoded, to_48k
 from transforms.decode_stream import DecodeLimits, StreamInfo, decode_to_48k
@@ -119,3 +121,39 @@ class DecodeStage:
 
 def _failure(item: SourceItem, reason: str, detail: str) -> Failure:
     return Failure(key=item.key, source=item.dataset, stage=STAGE, reason=reason, detail=detail[:500])
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """Decoding: read each item, decode, resample to mono 48 kHz."""
+
+    timeout_s: float = setting(
+        120.0, "give up on an item whose decoding takes longer (s)", shapes_output=False, flag="--decode-timeout-s"
+    )
+    max_duration_s: float = setting(3 * 3600.0, "refuse inputs longer than this (s)", shapes_output=True)
+    memory_limit_mb: int = setting(
+        1024,
+        "address space the decode child process may add to what its imports use (MB)",
+        shapes_output=False,
+        flag="--decode-memory-limit-mb",
+    )
+    max_expansion: float = setting(
+        1000.0,
+        "decoded 16-bit PCM bytes per encoded byte above which a stream is refused as suspicious",
+        shapes_output=True,
+        flag="--decode-max-expansion",
+    )
+
+
+def build_decode(config: Any) -> DecodeStage:
+    """The decode stage of a build config (``config.decode``); it always runs, first."""
+    s: DecodeSettings = config.decode
+    return DecodeStage(
+        timeout_s=s.timeout_s,
+        max_duration_s=s.max_duration_s,
+        memory_limit_mb=s.memory_limit_mb,
+        max_expansion=s.max_expansion,
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from schemas import Caption, Failure
 from schemas.vocab import language_name
-from transforms.stage import Sample
+from transforms.stage import Sample, StageSpec
 
 STAGE = "describe"
 
@@ -135,3 +135,11 @@ class DescribeStage:
                 continue
             out.append(sample.derive(captions=[*sample.captions, *captions], tags=[*sample.tags, *tags]))
         return out, failures
+
+
+@dataclass(frozen=True)
+class DescribeSettings:
+    """Descriptions from metadata (paper §III-A1): no knobs yet; the templates are the contract."""
+
+
+SPEC = StageSpec(name=STAGE, settings=DescribeSettings, build=lambda config: DescribeStage(), order=20)

@@ -27,6 +27,8 @@ from schemas import SAMPLE_RATE
 from schemas.media import AUDIO_EXTENSIONS
 from transforms import storage
 
+NOISE_SOURCES: tuple[str, ...] = ("generated", "folder")
+
 BABBLE_SENTENCES: tuple[tuple[str, str], ...] = (
     ("en", "The train to the city leaves from platform four in ten minutes."),
     ("en", "Could you pass me the menu, I think I will have the soup today."),
@@ -130,30 +132,10 @@ def load_noise_bank(source: str, noise_input: str | None = None, max_clips: int 
 class NoiseBankLoader:
     """A picklable loader for ``AugmentStage``: the bank is built in each worker's ``setup()``."""
 
-    source: str = "generated"
-    noise_input: str | None = None
-    max_clips: int = 200
-    seed: int = 0
+    source: str
+    noise_input: str | None
+    max_clips: int
+    seed: int
 
     def __call__(self) -> NoiseBank:
         return load_noise_bank(self.source, self.noise_input, max_clips=self.max_clips, seed=self.seed)
-
-
-def noise_bank_factory(options: Any) -> NoiseBankLoader:
-    """The loader named by the pipeline options (the ``--noise-*`` flags)."""
-    from augment.options import add_augment_arguments, options_view, settings_from_options
-
-    view = options_view(options, add_augment_arguments)
-    return NoiseBankLoader(
-        source=view.noise_source,
-        noise_input=view.noise_input,
-        max_clips=int(view.noise_max_clips),
-        seed=settings_from_options(options).seed,
-    )
-
-
-def augment_stage_from_options(options: Any):  # noqa: ANN201 - avoids importing the stage at module load
-    """``AugmentStage`` configured by the pipeline options, its noise bank loaded in ``setup()``."""
-    from augment.stage import AugmentStage
-
-    return AugmentStage.from_options(options, noise_bank_factory=noise_bank_factory(options))

@@ -9,10 +9,16 @@ that shapes the design"). Inside that step a shard's samples go through a chain 
 Each stage is a plain object: ``setup()`` once per worker (load models there), then
 ``process(samples)`` on a whole shard's batch, so models batch their inference. A stage
 returns the samples that go on and a ``Failure`` for every sample it drops: nothing vanishes.
+
+Each stage module ends with its :class:`StageSpec`: its name, its settings type (a frozen
+dataclass of ``schemas.settings`` fields, one section of the build config), ``build(config)``
+returning the stage or None when the config leaves it off, and its place in the chain. The
+registry of specs is ``pipelines/stages.py``; adding a stage is one module plus one line there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -65,7 +71,14 @@ class Sample:
         return copy
 
     def fail(self, stage: str, reason: str, detail: str = "") -> Failure:
-        return Failure(key=self.key, source=self.item.dataset, stage=stage, reason=reason, detail=detail[:500])
+        return Failure(
+            key=self.key,
+            source=self.item.dataset,
+            stage=stage,
+            reason=reason,
+            detail=detail[:500],
+            source_key=self.item.key,
+        )
 
 
 class Stage(Protocol):
@@ -79,3 +92,22 @@ class Stage(Protocol):
     def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
         """Transform a shard's samples; return those that go on and failures for those that don't."""
         ...
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """How the build chain gets a stage: see the module docstring.
+
+    ``build`` and ``check`` receive the whole build config (``config.<section>``), since a stage
+    may read a shared section (``config.llm``, ``config.corpus.seed``) besides its own.
+    """
+
+    name: str
+    settings: type
+    """The frozen settings dataclass: the config section named ``name``."""
+    build: Callable[[Any], Stage | None]
+    """The stage for a build config, or None when that config leaves it off."""
+    order: int
+    """Place in the chain (ARCHITECTURE.md's diagram order); lower runs first."""
+    check: Callable[[Any], None] | None = None
+    """Raise ValueError (one line) when the settings can't work, before any work starts."""

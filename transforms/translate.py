@@ -10,8 +10,12 @@ pairs. Two routes, both adding captions of origin ``translation`` with their lan
   The caption is built from the sample's structured facts (gender, emotion, sound labels, the
   background noise of an augmented copy), not from English text.
 - **LLM** (when ``--llm-url`` is set): the sample's first template caption goes through the
-  versioned ``translate_v1`` prompt; an answer that fails validation falls back to the lexicon and
-  the reason is recorded in ``original_data["translation"]``.
+  versioned ``translate_v2`` prompt (the quoted transcript handed over as a constant to keep); an
+  answer that fails validation (``transforms.fidelity``: form, the transcript verbatim inside its
+  quotes and no other quoted speech, no digit the input lacks) falls back to the lexicon and the
+  reason is recorded in ``original_data["translation"]`` and counted (``translation_rejected/<check>``).
+  With ``translate_transcript=True`` the quoted speech may be translated too; the record then says
+  ``"transcript": "translated"`` (else ``"verbatim"``).
 
 ``--translation-mode add`` (default) appends the translations to the sample's ``text`` list (no
 duplicated audio); ``duplicate`` writes one extra sample per language instead, as the paper did,
@@ -21,28 +25,22 @@ keyed with ``augment_index + 100·(i+1)`` so it never collides with an augmented
 from __future__ import annotations
 
 import json
-from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from apache_beam.metrics import Metrics
 
 from schemas import Caption, Failure
+from schemas.settings import setting
 from schemas.vocab import language_name, normalize_emotion, normalize_gender
-from transforms.rewrite import (
-    ChatClient,
-    LLMConfig,
-    LLMError,
-    llm_config_from_options,
-    load_prompt,
-    render,
-    validate_rewrite,
-)
-
-if TYPE_CHECKING:
-    from transforms.stage import Sample
+from transforms.fidelity import Facts, count_outcome, transcript_verbatim, validate_answer
+from transforms.llm import ChatClient, LLMConfig, LLMError, load_prompt, render
+from transforms.stage import Sample, StageSpec
 
 LEXICON_PATH = Path(__file__).parent / "data" / "lexicon.json"
-TRANSLATE_PROMPT = "translate_v1"
+TRANSLATE_PROMPT = "translate_v2"
 DUPLICATE_INDEX_STEP = 100
 MODES: tuple[str, ...] = ("add", "duplicate")
 SOUND_CATEGORIES: tuple[str, ...] = ("esc50", "urbansound8k", "noise")
@@ -144,17 +142,27 @@ def parse_languages(spec: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(code.strip() for code in spec.split(",") if code.strip()))
 
 
-def add_translate_arguments(parser: Any) -> None:
-    """``--translate-to fr,de,…|lexicon`` and ``--translation-mode add|duplicate`` on any argparse parser."""
-    parser.add_argument(
-        "--translate-to",
-        "--translate_to",
-        dest="translate_to",
-        default="",
-        help="target languages, or 'lexicon' for all 19",
+@dataclass(frozen=True)
+class TranslateSettings:
+    """Multilingual captions (paper §III-A2, Appendix C): the label lexicon offline, the LLM when configured."""
+
+    languages: tuple[str, ...] = setting(
+        (),
+        "target languages (fr,de,...), or 'lexicon' for all the lexicon's",
+        shapes_output=True,
+        flag="--translate-to",
+        parse=lambda text: parse_languages(text),
+        metavar="LANGS",
     )
-    parser.add_argument(
-        "--translation-mode", "--translation_mode", dest="translation_mode", choices=MODES, default="add"
+    mode: str = setting(
+        "add",
+        "add: translations join the sample's text; duplicate: one extra sample per language",
+        shapes_output=True,
+        flag="--translation-mode",
+        choices=MODES,
+    )
+    translate_transcript: bool = setting(
+        False, "accept LLM translations that translate the quoted speech too", shapes_output=True
     )
 
 
@@ -163,21 +171,22 @@ class TranslateStage:
 
     name = "translate"
 
-    def __init__(self, languages: tuple[str, ...], mode: str = "add", llm: LLMConfig | None = None) -> None:
+    def __init__(
+        self,
+        languages: tuple[str, ...],
+        mode: str = "add",
+        llm: LLMConfig | None = None,
+        translate_transcript: bool = False,
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown translation mode {mode!r}; expected one of {MODES}")
         self.languages = tuple(languages)
         self.mode = mode
         self.llm = llm if llm is not None and llm.url else None
+        self.translate_transcript = translate_transcript
+        """Accept an LLM translation that translates the quoted speech too (recorded as such);
+        by default the transcript must stay verbatim inside its quotes."""
         self.client: ChatClient | None = None
-        self.counts: Counter[str] = Counter()
-
-    @classmethod
-    def from_options(cls, options: Any) -> TranslateStage:
-        from augment.options import options_view
-
-        view = options_view(options, add_translate_arguments)
-        return cls(parse_languages(view.translate_to), view.translation_mode, llm_config_from_options(options))
 
     def setup(self) -> None:
         if self.llm is not None and self.client is None:
@@ -213,7 +222,15 @@ class TranslateStage:
         for k, (sample, lang) in enumerate(pairs):
             source = self._source(sample)
             if source is not None:
-                chats.append(render(prompt, language=language_name(lang), caption=source.text))
+                spoken = _quoted(sample, source)
+                chats.append(
+                    render(
+                        prompt,
+                        language=language_name(lang),
+                        caption=source.text,
+                        transcript=f'"{" ".join(spoken.split())}"' if spoken else "none",
+                    )
+                )
                 index.append(k)
         answers: list[str | LLMError | None] = [None] * len(pairs)
         for k, answer in zip(index, self.client.complete_many(chats), strict=True):
@@ -227,21 +244,31 @@ class TranslateStage:
         if answer is not None:
             source = self._source(sample)
             assert source is not None
+            spoken = _quoted(sample, source)
             text, reason = (
                 (None, answer.reason)
                 if isinstance(answer, LLMError)
-                else validate_rewrite(answer, source.text, _quoted(sample, source), min_chars=2)
+                else validate_answer(
+                    answer,
+                    Facts(source=source.text, transcript=spoken),
+                    english=language == "en",
+                    transcript_may_be_translated=self.translate_transcript,
+                    min_chars=2,
+                )
             )
+            count_outcome("translation", reason)
             if text is not None:
-                self.counts["llm"] += 1
+                Metrics.counter("stage", f"{self.name}/llm").inc()
                 record = {"method": "llm", "model": self.llm.model if self.llm else None, "prompt": TRANSLATE_PROMPT}
+                if spoken:
+                    record["transcript"] = "verbatim" if transcript_verbatim(text, spoken) else "translated"
                 return Caption(text=text, language=language, origin="translation"), record
             record = {"llm_fallback": reason}
         text = lexicon_caption(language, **sample_facts(sample))
         if text is None:
-            self.counts["untranslatable"] += 1
+            Metrics.counter("stage", f"{self.name}/untranslatable").inc()
             return None
-        self.counts["lexicon"] += 1
+        Metrics.counter("stage", f"{self.name}/lexicon").inc()
         return Caption(text=text, language=language, origin="translation"), {"method": "lexicon", **record}
 
     def _emit(self, sample: Sample, results: list[tuple[str, Caption, dict[str, Any]]]) -> list[Sample]:
@@ -271,3 +298,23 @@ def _quoted(sample: Sample, source: Caption) -> str | None:
     """The transcript when the source caption quotes it (then the translation must keep it verbatim)."""
     transcript = sample.transcript
     return transcript if transcript and f"'{' '.join(transcript.split())}'" in source.text else None
+
+
+def build_translate(config: Any) -> TranslateStage | None:
+    settings: TranslateSettings = config.translate
+    if not settings.languages:
+        return None
+    return TranslateStage(settings.languages, settings.mode, config.llm.client_config(), settings.translate_transcript)
+
+
+def check_translate(config: Any) -> None:
+    """Languages outside the shipped lexicon need an LLM."""
+    unknown = [lang for lang in config.translate.languages if lang not in lexicon_languages()]
+    if unknown and not config.llm.url:
+        raise ValueError(
+            f"--translate-to {','.join(unknown)}: not in the shipped lexicon ({','.join(lexicon_languages())}); "
+            "give --llm-url to translate with an LLM"
+        )
+
+
+SPEC = StageSpec(name="translate", settings=TranslateSettings, build=build_translate, order=60, check=check_translate)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import apache_beam as beam
 
@@ -42,6 +43,10 @@ class Source:
     description: str = ""
     layout: str = ""
     needs_input: bool = True
+    stage_defaults: ClassVar[dict[str, Any]] = {}
+    """Settings this source wants unless the user says otherwise, by flag name or
+    ``section.field`` (``{"augment": "noise,reverb"}``). They are a layer over the defaults, under
+    the user's --config, flags and --set, so any value the user gives wins, even the default's."""
 
     def __init__(self, settings: SourceSettings) -> None:
         self.settings = settings
@@ -87,6 +92,7 @@ REGISTRY: dict[str, str] = {
     "macs": "pipelines.sources.macs:MACSSource",
     "vocalsketch": "pipelines.sources.vocalsketch:VocalSketchSource",
     "vocal-imitation": "pipelines.sources.vocal_imitation:VocalImitationSource",
+    "ytdlp": "pipelines.sources.ytdlp:YtDlpSource",
 }
 
 

@@ -1,8 +1,8 @@
 """The segment stage of the in-shard chain (paper §III-A1, Fig. 1a).
 
-Policy: items of at most ``max_seconds`` pass unchanged (transcribed by Whisper when
+Policy: items of at most ``max_segment_s`` pass unchanged (transcribed by Whisper when
 ``transcribe_missing`` and they have no transcript); longer items are cut between words into
-segments of at most ``max_seconds``, each a new ``Sample`` with its own transcript, span and
+segments of at most ``max_segment_s``, each a new ``Sample`` with its own transcript, span and
 word timings. Word timings come from the configured aligner: MFA (when a transcript exists;
 Whisper on failure, recorded), Whisper, or the item's own timings. Silence, music, noise and
 hallucinations are detected from Whisper's own figures and become failures (long items) or
@@ -23,9 +23,9 @@ from transforms.segment.cut import (
     find_pauses,
     plan_segments,
 )
-from transforms.segment.mfa import AlignRequest, MfaAligner
-from transforms.segment.options import SegmentSettings, settings_from_options
-from transforms.stage import Sample
+from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
+from transforms.segment.options import SegmentSettings
+from transforms.stage import Sample, StageSpec
 
 if TYPE_CHECKING:  # the handlers pull in apache_beam.ml (and torch): imported when a model is needed
     from transforms.segment.whisper import FasterWhisperModelHandler, OpenAIWhisperModelHandler, Transcription
@@ -69,16 +69,16 @@ def make_handler(
     if settings.whisper_engine == "openai":
         from transforms.segment.whisper import OpenAIWhisperModelHandler
 
-        return OpenAIWhisperModelHandler(settings.whisper_model, device=settings.device)
+        return OpenAIWhisperModelHandler(settings.whisper_model, device=settings.whisper_device)
     from transforms.segment.whisper import FasterWhisperModelHandler
 
     return FasterWhisperModelHandler(
         settings.whisper_model,
-        device=settings.device,
-        compute_type=settings.compute_type,
-        batch_size=settings.batch_size,
-        batched=settings.batched,
-        cpu_threads=settings.cpu_threads,
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
+        batch_size=settings.whisper_batch_size,
+        batched=not settings.whisper_unbatched,
+        cpu_threads=settings.whisper_cpu_threads,
     )
 
 
@@ -89,7 +89,7 @@ def to_whisper_rate(audio: np.ndarray) -> np.ndarray:
 
 
 class SegmentStage:
-    """Cut long samples into ≤ ``max_seconds`` segments between words; see the module docstring."""
+    """Cut long samples into ≤ ``max_segment_s`` segments between words; see the module docstring."""
 
     name = STAGE
 
@@ -99,11 +99,6 @@ class SegmentStage:
         self.handler = make_handler(self.settings)
         self.model: Any = None
         self.mfa: MfaAligner | None = None
-
-    @classmethod
-    def from_options(cls, options: Any) -> SegmentStage:
-        """From ``PipelineOptions`` (with :class:`SegmentOptions` flags), a Namespace or a dict."""
-        return cls(settings_from_options(options))
 
     # -- lifecycle -----------------------------------------------------------------------
     def setup(self) -> None:
@@ -132,7 +127,7 @@ class SegmentStage:
         words: dict[int, tuple[WordAlignment, ...]] = {}
         info: dict[int, dict[str, Any]] = {i: {} for i in range(len(samples))}
         need_asr: list[int] = []
-        long_ones = {i for i, x in enumerate(samples) if x.duration_s > s.max_seconds + _SLACK_S}
+        long_ones = {i for i, x in enumerate(samples) if x.duration_s > s.max_segment_s + _SLACK_S}
         short_asr = [
             i
             for i, x in enumerate(samples)
@@ -258,7 +253,7 @@ class SegmentStage:
             if reason:
                 if s.non_speech == "split" and not asr_errors.get(i):
                     record["transcript_rejected"] = reason
-                    out.extend(_split_by_time(sample, s.max_seconds, record))
+                    out.extend(_split_by_time(sample, s.max_segment_s, record))
                 else:
                     failures.append(sample.fail(STAGE, reason, _detail(t)))
                 return
@@ -270,7 +265,7 @@ class SegmentStage:
         duration = len(sample.audio) / SAMPLE_RATE
         pauses = find_pauses(words[i], to_whisper_rate(sample.audio), WHISPER_SAMPLE_RATE)
         try:
-            plan = plan_segments(words[i], duration, s.max_seconds, s.min_seconds, pauses)
+            plan = plan_segments(words[i], duration, s.max_segment_s, s.min_segment_s, pauses)
         except UnsplittableError as exc:
             failures.append(sample.fail(STAGE, "unsplittable", str(exc)))
             return
@@ -278,7 +273,7 @@ class SegmentStage:
             first = round(segment.start_s * SAMPLE_RATE)
             last = min(
                 round((segment.start_s + segment.duration_s) * SAMPLE_RATE),
-                first + int(s.max_seconds * SAMPLE_RATE),
+                first + int(s.max_segment_s * SAMPLE_RATE),
             )
             out.append(
                 sample.derive(
@@ -317,7 +312,7 @@ def _detail(t: Transcription | None) -> str:
 
 
 def _split_by_time(sample: Sample, max_seconds: float, record: dict[str, Any]) -> list[Sample]:
-    """Equal pieces of at most ``max_seconds`` (for non-speech audio), without transcript."""
+    """Equal pieces of at most ``max_segment_s`` (for non-speech audio), without transcript."""
     duration = len(sample.audio) / SAMPLE_RATE
     count = math.ceil(duration / max_seconds - 1e-9)
     edges = np.linspace(0, len(sample.audio), count + 1).round().astype(int)
@@ -341,3 +336,22 @@ def _split_by_time(sample: Sample, max_seconds: float, record: dict[str, Any]) -
             )
         )
     return pieces
+
+
+def check_segment(config: Any) -> None:
+    """One ``ValueError`` line when the settings can't work here (with ``--aligner mfa``: MFA must run)."""
+    s: SegmentSettings = config.segment
+    if s.aligner == "mfa":
+        try:
+            MfaAligner(s.mfa_dictionary, s.mfa_acoustic_model, binary=s.mfa_binary).setup()
+        except MfaUnavailableError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+SPEC = StageSpec(
+    name=STAGE,
+    settings=SegmentSettings,
+    build=lambda config: SegmentStage(config.segment),  # always on: items of at most max_segment_s pass
+    order=10,
+    check=check_segment,
+)

@@ -2,10 +2,15 @@
 
 The concatenative template ("Scene: a dog on a beach, then a red car. Audio: A woman saying
 'Hello'") is always built. When a chat endpoint is configured, the template is the input of an
-LLM that turns it into one fluent sentence (the paper's f(.)), through the same client as the
-rewrite stage (``transforms.rewrite.ChatClient``: concurrency, retries, breaker, disk cache); every
-answer is validated (``transforms.rewrite.validate_rewrite``) and the template stands in for any
-answer that is missing or unusable. An LLM that is down never stops the pipeline.
+LLM that turns it into one fluent sentence (the paper's f(.)), through the pipeline's one LLM
+client (``transforms.llm.ChatClient``: concurrency, timeouts, retries, breaker, disk cache). The
+transcript, when the audio description carries it, is handed over in the system turn as a quoted
+constant to copy. Every answer is validated for form and fidelity (``transforms.fidelity``: the
+transcript verbatim and no other quoted speech, no label of the audio or the scenes dropped or
+contradicted, no number, name or place the inputs lack) and the template stands in for any answer
+that is missing, unusable or unfaithful; each outcome is counted (``fusion/accepted``,
+``fusion_rejected/<check>``, ``fusion_failed/<reason>``). An LLM that is down never stops the
+pipeline.
 
 The hook for another LLM client is :class:`ChatBackend`: anything with
 ``complete_many(list of chat messages) -> list of (answer | Exception)``.
@@ -17,20 +22,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from transforms.fidelity import Facts, carries_transcript, count_outcome, validate_answer
+from transforms.llm import ChatClient
+from transforms.llm_settings import LLMSettings
+
 Messages = list[dict[str, str]]
-FUSE_PROMPT_VERSION = "fuse_v1"
+FUSE_PROMPT_VERSION = "fuse_v2"
 FUSE_PROMPT: Messages = [
     {
         "role": "system",
         "content": "You combine what a video shows and what its audio contains into one fluent English sentence "
-        "that describes the clip. Keep every fact about the audio. Keep any quoted words exactly as they are, "
-        "inside quotes. Answer with the sentence only.",
+        "that describes the clip. Keep every fact about the audio: who speaks, the emotion, every sound. "
+        "Copy the spoken words exactly, once, inside quotes, and add no other words to the quote. "
+        "Never add a fact, a number, a name or a place. Answer with the sentence only.{spoken}",
     },
     {
         "role": "user",
         "content": "Scene: a man standing in front of a whiteboard. Audio: A man saying 'Let us begin' in a neutral voice",
     },
     {"role": "assistant", "content": "A man standing at a whiteboard says, 'Let us begin', in a neutral voice."},
+    {
+        "role": "user",
+        "content": "Scene: a kitchen with a window. Audio: A woman saying 'Dinner is ready' in an angry voice",
+    },
+    {"role": "assistant", "content": "In a kitchen by the window, a woman angrily says, 'Dinner is ready'."},
     {
         "role": "user",
         "content": "Scene: a busy street at night, then a red car parked by the road. Audio: The sound of a car engine and rain",
@@ -44,7 +59,7 @@ FUSE_PROMPT: Messages = [
 
 
 class ChatBackend(Protocol):
-    """What fusion needs from an LLM client (``transforms.rewrite.ChatClient`` has it)."""
+    """What fusion needs from an LLM client (``transforms.llm.ChatClient`` has it)."""
 
     def complete_many(self, chats: list[Messages]) -> list[Any]:
         """One answer (str) or error (an Exception) per chat, in order."""
@@ -81,17 +96,21 @@ def _lower_first(text: str) -> str:
     return text[0].lower() + text[1:] if len(text) > 1 and not text[1].isupper() else text
 
 
-def _render(fused: str) -> Messages:
-    return [{"role": m["role"], "content": m["content"].replace("{fused}", fused)} for m in FUSE_PROMPT]
+def _render(fused: str, transcript: str | None = None) -> Messages:
+    """The chat for one template; a transcript the template carries goes in the system turn to copy."""
+    spoken = (
+        f' The spoken words are exactly: "{" ".join(transcript.split())}".'
+        if carries_transcript(fused, transcript)
+        else ""
+    )
+    return [
+        {"role": m["role"], "content": m["content"].replace("{fused}", fused).replace("{spoken}", spoken)}
+        for m in FUSE_PROMPT
+    ]
 
 
 def _validate(answer: str, source: str, transcript: str | None) -> tuple[str | None, str]:
-    try:
-        from transforms.rewrite import validate_rewrite
-    except ImportError:  # the rewrite stage is absent: accept any one-line answer
-        text = answer.strip().splitlines()[0].strip() if answer.strip() else ""
-        return (text, "ok") if text else (None, "empty")
-    return validate_rewrite(answer, source, transcript)
+    return validate_answer(answer, Facts(source=source, transcript=transcript))
 
 
 class CaptionFuser:
@@ -110,32 +129,25 @@ class CaptionFuser:
         if self.client is None or not inputs:
             return [FusionResult(t, "template", "no_llm") for t in templates]
         try:
-            answers = self.client.complete_many([_render(t) for t in templates])
+            answers = self.client.complete_many(
+                [_render(t, i.transcript) for t, i in zip(templates, inputs, strict=True)]
+            )
         except Exception as exc:  # noqa: BLE001 - a broken client is a fallback, never a crash
             answers = [exc] * len(templates)
         results = []
         for template, item, answer in zip(templates, inputs, answers, strict=True):
             if isinstance(answer, BaseException):
-                results.append(FusionResult(template, "template", getattr(answer, "reason", type(answer).__name__)))
-                continue
-            text, reason = _validate(str(answer), template, item.transcript)
+                text, reason = None, getattr(answer, "reason", type(answer).__name__)
+            else:
+                text, reason = _validate(str(answer), template, item.transcript)
+            count_outcome("fusion", reason)
             results.append(FusionResult(text, "llm", "ok") if text else FusionResult(template, "template", reason))
         return results
 
 
-def fuser_from_settings(settings: dict[str, Any]) -> CaptionFuser:
-    """LLM fusion when ``llm_url`` is set (the rewrite stage's flags), else the template."""
-    url = settings.get("llm_url")
-    if not url:
+def fuser_from_settings(llm: LLMSettings) -> CaptionFuser:
+    """LLM fusion when the LLM endpoint is configured (``--llm-url``), else the template."""
+    if not llm.enabled:
         return CaptionFuser()
-    from transforms.rewrite import ChatClient, LLMConfig
-
-    config = LLMConfig(
-        url=url,
-        model=settings.get("llm_model") or "smollm2",
-        concurrency=int(settings.get("llm_concurrency") or 4),
-        timeout_s=float(settings.get("llm_timeout") or 30.0),
-        retries=int(settings.get("llm_retries") if settings.get("llm_retries") is not None else 2),
-        cache_dir=settings.get("llm_cache_dir", ".cache/llm") or None,
-    )
+    config = llm.client_config()
     return CaptionFuser(ChatClient(config), model=config.model)

@@ -1,16 +1,16 @@
-"""Settings of the visual stage: a dataclass, its argparse flags, and the launcher's check.
+"""Settings of the visual stage (paper Appendix B): one frozen dataclass, its flags generated.
 
-A plain argparse helper, not a ``PipelineOptions`` subclass: subclasses register globally on
-import and every SDK worker then re-parses (and warns about) their flags (``pipelines/options.py``).
+``check_visual`` is the launcher's check (unknown architecture, missing checkpoint), before any
+work starts.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.settings import setting
 from transforms.visual.scenes import DEFAULT_MIN_SCENE_S, DEFAULT_THRESHOLD
 
 DEFAULT_MODEL = "coca_ViT-B-32"
@@ -25,32 +25,69 @@ ON_ERROR = ("audio_only", "fail")
 
 @dataclass(frozen=True)
 class VisualSettings:
-    """Everything the visual stage needs, as plain values (picklable, loggable)."""
+    """Visual cues (paper Appendix B): video frames -> SSIM scene changes -> CoCa captions -> fusion."""
 
-    frame_fps: float = 1.0
-    ssim_threshold: float = DEFAULT_THRESHOLD
-    """A sampled frame starts a scene when SSIM with the previous one is below this (scenes.py)."""
-    min_scene_s: float = DEFAULT_MIN_SCENE_S
-    gray_width: int = 48
-    max_scenes: int = 64
-    """Scene starts kept per video (RGB copies held until captioned)."""
-    max_captions: int = 4
-    """Frame captions per sample (a segment's scenes are thinned evenly beyond this)."""
-    coca_model: str = DEFAULT_MODEL
-    coca_pretrained: str | None = DEFAULT_PRETRAINED
-    coca_batch_size: int = 8
-    coca_device: str = "auto"
-    coca_threads: int = 1
-    coca_decoding: str = "beam"
-    raw_captions_in_text: bool = False
-    """Also add each frame caption to the sample's ``text`` (origin 'visual'); they are always
-    kept in ``original_data['visual']``."""
-    timeout_s: float = 600.0
-    on_error: str = "audio_only"
-    """A video whose frames can't be read: keep the sample without visual captions
-    (``audio_only``, the reason in ``original_data``) or drop it with a failure record (``fail``)."""
+    enabled: bool = setting(
+        False,
+        "caption video items' scene changes with CoCa and fuse with the audio description",
+        shapes_output=True,
+        flag="--visual",
+    )
+    frame_fps: float = setting(1.0, "frames sampled per second", shapes_output=True)
+    ssim_threshold: float = setting(
+        DEFAULT_THRESHOLD,
+        "a new scene starts where SSIM with the previous sampled frame drops below this",
+        shapes_output=True,
+    )
+    min_scene_s: float = setting(DEFAULT_MIN_SCENE_S, "shortest scene (s)", shapes_output=True)
+    gray_width: int = field(default=48)
+    """Width of the grey frames SSIM compares; not a flag."""
+    max_scenes: int = setting(
+        64,
+        "scene starts kept per video (RGB copies held until captioned)",
+        shapes_output=True,
+        flag="--visual-max-scenes",
+    )
+    max_captions: int = setting(
+        4,
+        "frame captions per sample (a segment's scenes thinned evenly beyond this)",
+        shapes_output=True,
+        flag="--visual-max-captions",
+    )
+    coca_model: str = setting(
+        DEFAULT_MODEL,
+        "open_clip CoCa architecture, local-dir:/hf-hub: model, or a model-config JSON path",
+        shapes_output=True,
+    )
+    coca_pretrained: str | None = setting(
+        DEFAULT_PRETRAINED,
+        "open_clip pretrained tag or checkpoint path (local, gs://, s3://); 'none' for random weights",
+        shapes_output=True,
+    )
+    coca_batch_size: int = setting(8, "frames captioned per CoCa batch", shapes_output=False)
+    coca_device: str = setting("auto", "auto, cpu, cuda, cuda:1 ...", shapes_output=False)
+    coca_threads: int = setting(1, "torch CPU threads per worker (0: torch's default)", shapes_output=False)
+    coca_decoding: str = setting("beam", "caption decoding", shapes_output=True, choices=sorted(DECODINGS))
+    raw_captions_in_text: bool = setting(
+        False,
+        "also put each frame caption in the sample's text (they are always kept in original_data['visual'])",
+        shapes_output=True,
+        flag="--visual-raw-captions",
+    )
+    timeout_s: float = setting(
+        600.0, "give up reading one video after this (s)", shapes_output=False, flag="--visual-timeout-s"
+    )
+    on_error: str = setting(
+        "audio_only",
+        "a video whose frames can't be read: keep the sample without visual captions, or drop it with a failure",
+        shapes_output=True,
+        flag="--visual-on-error",
+        choices=ON_ERROR,
+    )
 
     def __post_init__(self) -> None:
+        if isinstance(self.coca_pretrained, str) and self.coca_pretrained.strip().lower() in ("none", ""):
+            object.__setattr__(self, "coca_pretrained", None)
         if not self.frame_fps > 0:
             raise ValueError(f"--frame-fps must be positive, got {self.frame_fps}")
         if not -1.0 <= self.ssim_threshold <= 1.0:
@@ -69,97 +106,13 @@ class VisualSettings:
         return dict(DECODINGS[self.coca_decoding])
 
 
-def add_visual_args(parser: argparse.ArgumentParser | Any) -> None:
-    """Add the visual-stage flags to an argparse parser."""
-    group = (
-        parser.add_argument_group("visual cues (paper Appendix B)") if hasattr(parser, "add_argument_group") else parser
-    )
-    add = group.add_argument
-    d = VisualSettings()
-    add(
-        "--visual",
-        action="store_true",
-        help="caption video items' scene changes with CoCa and fuse with the audio description",
-    )
-    add(
-        "--frame-fps",
-        "--frame_fps",
-        dest="frame_fps",
-        type=float,
-        default=d.frame_fps,
-        help="frames sampled per second",
-    )
-    add(
-        "--ssim-threshold",
-        "--ssim_threshold",
-        dest="ssim_threshold",
-        type=float,
-        default=d.ssim_threshold,
-        help="a new scene starts where SSIM with the previous sampled frame drops below this",
-    )
-    add(
-        "--min-scene-s",
-        "--min_scene_s",
-        dest="min_scene_s",
-        type=float,
-        default=d.min_scene_s,
-        help="shortest scene (s)",
-    )
-    add(
-        "--coca-model",
-        "--coca_model",
-        dest="coca_model",
-        default=d.coca_model,
-        help="open_clip CoCa architecture, local-dir:/hf-hub: model, or a model-config JSON path",
-    )
-    add(
-        "--coca-pretrained",
-        "--coca_pretrained",
-        dest="coca_pretrained",
-        default=d.coca_pretrained,
-        help="open_clip pretrained tag or checkpoint path (local, gs://, s3://); 'none' for random weights",
-    )
-    add("--coca-batch-size", "--coca_batch_size", dest="coca_batch_size", type=int, default=d.coca_batch_size)
-    add("--coca-device", "--coca_device", dest="coca_device", default=d.coca_device, help="auto, cpu, cuda, cuda:1 ...")
-    add(
-        "--coca-threads",
-        "--coca_threads",
-        dest="coca_threads",
-        type=int,
-        default=d.coca_threads,
-        help="torch CPU threads per worker (0: torch's default)",
-    )
-    add("--coca-decoding", "--coca_decoding", dest="coca_decoding", choices=sorted(DECODINGS), default=d.coca_decoding)
-    add("--visual-max-scenes", "--visual_max_scenes", dest="max_scenes", type=int, default=d.max_scenes)
-    add("--visual-max-captions", "--visual_max_captions", dest="max_captions", type=int, default=d.max_captions)
-    add(
-        "--visual-raw-captions",
-        "--visual_raw_captions",
-        dest="raw_captions_in_text",
-        action="store_true",
-        help="also put each frame caption in the sample's text",
-    )
-    add("--visual-on-error", "--visual_on_error", dest="on_error", choices=ON_ERROR, default=d.on_error)
-    add("--visual-timeout-s", "--visual_timeout_s", dest="timeout_s", type=float, default=d.timeout_s)
-
-
-def settings_from_dict(values: dict[str, Any] | argparse.Namespace) -> VisualSettings:
-    """Settings from a flat dict of every pipeline option (or a Namespace); other keys are ignored."""
-    everything = values if isinstance(values, dict) else vars(values)
-    known = {f.name for f in fields(VisualSettings)}
-    kwargs = {name: everything[name] for name in known if everything.get(name) is not None}
-    if str(kwargs.get("coca_pretrained", "")).lower() in ("none", ""):
-        kwargs["coca_pretrained"] = None
-    return VisualSettings(**kwargs)
-
-
-def check_visual_settings(values: dict[str, Any]) -> VisualSettings | None:
-    """None when ``--visual`` is off; else the settings, or one ``ValueError`` line saying why they
-    can't work (unknown architecture, missing checkpoint), before any work starts."""
-    if not values.get("visual"):
-        return None
-    settings = settings_from_dict(values)
-    import open_clip
+def check_visual(config: Any) -> None:
+    """One ``ValueError`` line when ``--visual`` is on and CoCa can't load (unknown architecture,
+    missing checkpoint), before any work starts."""
+    settings: VisualSettings = config.visual
+    if not settings.enabled:
+        return
+    import open_clip  # torch: only when the visual stage is on
 
     model = settings.coca_model
     if model.endswith(".json"):
@@ -178,4 +131,3 @@ def check_visual_settings(values: dict[str, Any]) -> VisualSettings | None:
             )
         if is_path and "://" not in pretrained and not os.path.isfile(pretrained):
             raise ValueError(f"--coca-pretrained: checkpoint not found: {pretrained}")
-    return settings

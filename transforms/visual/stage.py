@@ -27,11 +27,11 @@ from apache_beam.metrics import Metrics
 from schemas import Caption, Failure
 from schemas.media import AUDIO_EXTENSIONS
 from transforms.audio import AudioError, TimeoutRunner
-from transforms.stage import Sample
+from transforms.stage import Sample, StageSpec
 from transforms.visual.coca import CocaCaptioner, LoadedCoca
 from transforms.visual.frames import FrameReader, FrameSettings, VideoError, looks_like_video, open_uri
 from transforms.visual.fuse import FUSE_PROMPT_VERSION, CaptionFuser, FusionInput, fuser_from_settings
-from transforms.visual.options import VisualSettings, check_visual_settings, settings_from_dict
+from transforms.visual.options import VisualSettings, check_visual
 from transforms.visual.scenes import KeyFrame, SceneDetector, SceneStart, key_frames
 
 STAGE = "visual"
@@ -116,11 +116,6 @@ class VisualStage:
         )
         self._model: LoadedCoca | None = None
         self._runner: TimeoutRunner | None = None
-
-    @classmethod
-    def from_settings(cls, values: dict[str, Any]) -> VisualStage:
-        """The stage from the flat pipeline settings (its own flags + the rewrite stage's ``llm_*``)."""
-        return cls(settings_from_dict(values), fuser=fuser_from_settings(values))
 
     def setup(self) -> None:
         """Cheap on purpose: CoCa loads on the first video (most shards may hold none)."""
@@ -267,8 +262,11 @@ def _with_visual(sample: Sample, record: dict[str, Any]) -> Sample:
     return sample.derive(original_data={**sample.original_data, "visual": record})
 
 
-def visual_stage_from_settings(values: dict[str, Any]) -> VisualStage | None:
-    """The stage when ``--visual`` is on (settings checked), else None."""
-    if check_visual_settings(values) is None:
+def build_visual(config: Any) -> VisualStage | None:
+    """The stage when ``--visual`` is on; fusion asks the LLM when one is configured."""
+    if not config.visual.enabled:
         return None
-    return VisualStage.from_settings(values)
+    return VisualStage(config.visual, fuser=fuser_from_settings(config.llm))
+
+
+SPEC = StageSpec(name="visual", settings=VisualSettings, build=build_visual, order=30, check=check_visual)

@@ -20,21 +20,21 @@ noise label joins the tags. A copy that fails becomes a ``Failure``; its origina
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from apache_beam.metrics import Metrics
 
 from augment import effects
 from augment.mix import NOISE_WEIGHT_RANGE, draw_noise_weight, mix_noise
 from augment.noise import NoiseBank
 from augment.text import combine_caption
 from schemas import SAMPLE_RATE, Augmentation, Caption, Failure
-
-if TYPE_CHECKING:  # the Sample type lives in transforms/stage.py; augment/ imports only schemas at run time
-    from transforms.stage import Sample
+from schemas.settings import setting
+from transforms.noise_bank import NOISE_SOURCES, NoiseBankLoader
+from transforms.stage import Sample, StageSpec
 
 ORDER: tuple[str, ...] = ("pitch", "gain", "reverb", "noise", "mask", "clip")
 AUGMENTATIONS: frozenset[str] = frozenset(ORDER)
@@ -58,26 +58,51 @@ def parse_augmentations(spec: str | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class AugmentSettings:
-    """What the augment stage does: which augmentations, how many copies, the seed."""
+    """Augmentation (paper §III-A2): noise mixing, effects and combined captions on extra copies."""
 
-    augmentations: tuple[str, ...] = DEFAULT_AUGMENTATIONS
-    copies: int = 1
-    seed: int = 0
-    apply_probability: float = 0.5
-    noise_weight_range: tuple[float, float] = NOISE_WEIGHT_RANGE
+    augmentations: tuple[str, ...] = setting(
+        (),
+        "comma-separated augmentations: noise,reverb,clip,mask,pitch,gain (or all / none)",
+        shapes_output=True,
+        flag="--augment",
+        parse=lambda text: parse_augmentations(text),
+        metavar="LIST",
+    )
+    copies: int = setting(
+        1, "augmented copies per sample (originals always kept)", shapes_output=True, flag="--augment-copies"
+    )
+    seed: int | None = setting(None, "seed of every draw (default: --seed)", shapes_output=True, flag="--augment-seed")
+    apply_probability: float = setting(
+        0.5, "chance each non-noise effect joins a copy", shapes_output=True, flag="--augment-probability"
+    )
+    noise_source: str = setting(
+        "generated", "where background sounds come from", shapes_output=True, choices=NOISE_SOURCES
+    )
+    noise_input: str | None = setting(
+        None, "folder of labelled noise files (local, gs://, s3://) for --noise-source folder", shapes_output=True
+    )
+    noise_max_clips: int = setting(200, "at most this many noise clips held per worker", shapes_output=True)
+    noise_weight_range: tuple[float, float] = field(default=NOISE_WEIGHT_RANGE)
+    """λ's range (``mix.py``); not a flag."""
 
     def __post_init__(self) -> None:
         unknown = set(self.augmentations) - AUGMENTATIONS
         if unknown:
             raise ValueError(f"unknown augmentation(s) {sorted(unknown)}")
         if self.copies < 0:
-            raise ValueError("copies must be >= 0")
+            raise ValueError("--augment-copies must be >= 0")
         if not 0.0 <= self.apply_probability <= 1.0:
-            raise ValueError("apply_probability must lie in [0, 1]")
+            raise ValueError("--augment-probability must lie in [0, 1]")
+        if self.noise_source == "folder" and not self.noise_input:
+            raise ValueError("--noise-source folder needs --noise-input <folder of labelled noise files>")
 
     @property
     def enabled(self) -> bool:
         return bool(self.augmentations) and self.copies > 0
+
+    def noise_bank_loader(self, seed: int = 0) -> NoiseBankLoader:
+        """The picklable loader of the bank these settings name (built in each worker's ``setup()``)."""
+        return NoiseBankLoader(self.noise_source, self.noise_input, max_clips=self.noise_max_clips, seed=seed)
 
 
 def copy_rng(seed: int, key: str, copy_index: int) -> np.random.Generator:
@@ -102,14 +127,6 @@ class AugmentStage:
         self.noise_bank = noise_bank
         self._noise_bank_factory = noise_bank_factory
         self.sample_rate = sample_rate
-        self.counts: Counter[str] = Counter()
-
-    @classmethod
-    def from_options(cls, options: Any, noise_bank_factory: Callable[[], NoiseBank] | None = None) -> AugmentStage:
-        """Build from the augment flags (``PipelineOptions``, Namespace or dict); the bank loads in ``setup()``."""
-        from augment.options import settings_from_options
-
-        return cls(settings_from_options(options), noise_bank_factory=noise_bank_factory)
 
     def setup(self) -> None:
         if self.noise_bank is None and self._noise_bank_factory is not None and self._needs_noise:
@@ -132,15 +149,13 @@ class AugmentStage:
             for k in range(1, self.settings.copies + 1):
                 try:
                     out.append(self.augment(sample, k))
-                    self.counts["copies"] += 1
                 except Exception as error:  # noqa: BLE001 - any failure is a dead letter, never a crash
-                    self.counts["failed"] += 1
                     failures.append(sample.derive(augment_index=k).fail(self.name, "augment_error", repr(error)))
         return out, failures
 
     def augment(self, sample: Sample, copy_index: int) -> Sample:
         """The ``copy_index``-th augmented copy of ``sample``."""
-        rng = copy_rng(self.settings.seed, sample.key, copy_index)
+        rng = copy_rng(self.settings.seed or 0, sample.key, copy_index)
         chosen = self._choose_effects(rng)
         audio = np.asarray(sample.audio, dtype=np.float32)
         applied: list[Augmentation] = []
@@ -153,7 +168,7 @@ class AugmentStage:
                 params = effects.draw_params(name, rng, audio, self.sample_rate)
                 audio = effects.apply_effect(name, audio, params, self.sample_rate)
             applied.append(Augmentation(name=name, params=params))
-            self.counts[name] += 1
+            Metrics.counter("stage", f"{self.name}/{name}").inc()
         caption = combine_caption(
             key=sample.key,
             transcript=sample.transcript,
@@ -204,3 +219,16 @@ def _description(sample: Sample) -> str | None:
         if caption.origin != "transcript":
             return caption.text
     return sample.captions[0].text if sample.captions else None
+
+
+def build_augment(config: Any) -> AugmentStage | None:
+    """The stage when augmentations are asked for; its seed defaults to the corpus seed."""
+    settings: AugmentSettings = config.augment
+    if not settings.enabled:
+        return None
+    seed = settings.seed if settings.seed is not None else config.corpus.seed
+    settings = AugmentSettings(**{**settings.__dict__, "seed": seed})
+    return AugmentStage(settings, noise_bank_factory=settings.noise_bank_loader(seed))
+
+
+SPEC = StageSpec(name="augment", settings=AugmentSettings, build=build_augment, order=40)
