@@ -138,3 +138,45 @@ def test_options_and_language_lists() -> None:
     assert stage.languages == ("fr", "rw") and stage.mode == "duplicate" and stage.llm is None
     with pytest.raises(ValueError):
         TranslateStage(("fr",), mode="triplicate")
+
+
+def quoting_sample():  # noqa: ANN201
+    sample = make_sample()
+    caption = Caption("A person saying 'It's raining outside', background rain", "en", "template")
+    return sample.derive(captions=[caption, *sample.captions])
+
+
+def llm_translate(reply: str, tmp_path: Path, **stage_options):  # noqa: ANN003, ANN201
+    with FakeLLM(answer(reply)) as llm:
+        config = LLMConfig(url=llm.url, cache_dir=None, retries=0)
+        (sample,), _ = TranslateStage(("fr",), llm=config, **stage_options).process([quoting_sample()])
+    return sample, llm
+
+
+def test_llm_translation_keeps_the_transcript_verbatim_and_records_it(tmp_path: Path) -> None:
+    sample, llm = llm_translate("Une personne dit « It's raining outside », bruit de pluie", tmp_path)
+    assert sample.captions[-1].text == "Une personne dit « It's raining outside », bruit de pluie"
+    assert sample.original_data["translation"]["fr"]["transcript"] == "verbatim"
+    assert llm.bodies[0]["messages"][-1]["content"].endswith("Spoken words: \"It's raining outside\"")
+
+
+def test_llm_translation_that_translates_the_transcript_falls_back_unless_allowed(tmp_path: Path) -> None:
+    reply = "Une personne dit « Il pleut dehors », bruit de pluie"
+    sample, _ = llm_translate(reply, tmp_path)
+    assert sample.original_data["translation"]["fr"] == {"method": "lexicon", "llm_fallback": "transcript_changed"}
+    allowed, _ = llm_translate(reply, tmp_path, translate_transcript=True)
+    assert allowed.captions[-1].text == reply
+    assert allowed.original_data["translation"]["fr"]["transcript"] == "translated"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("Une personne dit « It's raining outside. Il fait froid », bruit de pluie", "speech_added"),
+        ("Une personne dit « It's raining outside » à 3 amis, bruit de pluie", "unsupported_number"),
+    ],
+)
+def test_unfaithful_llm_translation_falls_back_to_the_lexicon(reply: str, reason: str, tmp_path: Path) -> None:
+    sample, _ = llm_translate(reply, tmp_path)
+    assert sample.original_data["translation"]["fr"] == {"method": "lexicon", "llm_fallback": reason}
+    assert sample.captions[-1].text == "Une personne parle"  # the lexicon's caption
