@@ -157,7 +157,7 @@ def test_llm_translation_keeps_the_transcript_verbatim_and_records_it(tmp_path: 
     sample, llm = llm_translate("Une personne dit « It's raining outside », bruit de pluie", tmp_path)
     assert sample.captions[-1].text == "Une personne dit « It's raining outside », bruit de pluie"
     assert sample.original_data["translation"]["fr"]["transcript"] == "verbatim"
-    assert llm.bodies[0]["messages"][-1]["content"].endswith("Spoken words: \"It's raining outside\"")
+    assert llm.bodies[0]["messages"][-1]["content"].endswith('Spoken words: "It\'s raining outside"')
 
 
 def test_llm_translation_that_translates_the_transcript_falls_back_unless_allowed(tmp_path: Path) -> None:
