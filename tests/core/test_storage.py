@@ -1,0 +1,114 @@
+"""Storage I/O (transforms.storage): streamed reads with a byte cap, atomic writes, listings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transforms import storage
+from transforms.audio import AudioError
+from transforms.decode import read_uri
+
+
+class _Spy:
+    """Wraps a reader and records how many bytes each ``read`` asked for."""
+
+    def __init__(self, handle, asked: list[int]) -> None:  # noqa: ANN001
+        self.handle, self.asked = handle, asked
+
+    def read(self, n: int = -1) -> bytes:
+        self.asked.append(n)
+        return self.handle.read(n)
+
+    def __enter__(self) -> _Spy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    sizes: list[int] = []
+    real = storage.open_read
+    monkeypatch.setattr(storage, "open_read", lambda path: _Spy(real(path), sizes))
+    monkeypatch.setattr(storage, "CHUNK_BYTES", 1000)
+    return sizes
+
+
+def test_a_file_larger_than_a_block_is_read_whole(tmp_path: Path, asked: list[int]) -> None:
+    data = bytes(range(256)) * 20  # 5120 bytes: six 1000-byte blocks
+    (tmp_path / "f.bin").write_bytes(data)
+    assert storage.read_bytes(str(tmp_path / "f.bin")) == data
+    assert max(asked) == 1000 and len(asked) == 7
+
+
+def test_the_byte_cap_is_never_asked_for_in_one_read(tmp_path: Path, asked: list[int]) -> None:
+    (tmp_path / "f.bin").write_bytes(b"x" * 3000)
+    assert storage.read_bytes(str(tmp_path / "f.bin"), max_bytes=2 * 1024**3) == b"x" * 3000
+    assert max(asked) == 1000
+
+
+def test_a_file_over_the_cap_fails_after_reading_at_most_one_byte_past_it(tmp_path: Path, asked: list[int]) -> None:
+    (tmp_path / "f.bin").write_bytes(b"x" * 5000)
+    with pytest.raises(storage.FileTooLarge):
+        storage.read_bytes(str(tmp_path / "f.bin"), max_bytes=1500)
+    assert sum(asked) == 1501
+
+
+def test_a_file_exactly_at_the_cap_is_read(tmp_path: Path) -> None:
+    (tmp_path / "f.bin").write_bytes(b"y" * 1500)
+    assert storage.read_bytes(str(tmp_path / "f.bin"), max_bytes=1500) == b"y" * 1500
+
+
+def test_decode_reports_too_large_and_missing_files_as_failure_reasons(tmp_path: Path) -> None:
+    (tmp_path / "big.wav").write_bytes(b"RIFF" + b"\0" * 100)
+    with pytest.raises(AudioError) as too_large:
+        read_uri(str(tmp_path / "big.wav"), max_bytes=50)
+    with pytest.raises(AudioError) as missing:
+        read_uri(str(tmp_path / "nope.wav"), max_bytes=50)
+    assert (too_large.value.reason, missing.value.reason) == ("file_too_large", "missing_file")
+
+
+def test_read_text_keeps_strict_utf8_unless_told(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_bytes("\ufeffcafé \xff".encode("utf-8") + b"\xff")
+    with pytest.raises(UnicodeDecodeError):
+        storage.read_text(str(tmp_path / "t.txt"))
+    assert storage.read_text(str(tmp_path / "t.txt"), encoding="utf-8-sig", errors="replace") == "café \xff\ufffd"
+
+
+def test_write_atomic_replaces_the_target_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = str(tmp_path / "sub" / "card.json")
+    storage.write_atomic(target, b"first")
+    storage.write_atomic(target, b"second")
+    assert Path(target).read_bytes() == b"second"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["card.json"]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_removes_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = str(tmp_path / "card.json")
+    storage.write_atomic(target, b"old")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("store went away")
+
+    monkeypatch.setattr(storage, "replace", broken_replace)
+    with pytest.raises(OSError, match="store went away"):
+        storage.write_atomic(target, b"new")
+    assert Path(target).read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+
+
+def test_listings_are_sorted_and_existence_is_per_file(tmp_path: Path) -> None:
+    for name in ("b.wav", "a.wav", "c.txt"):
+        (tmp_path / name).write_bytes(b"1")
+    assert storage.list_files(storage.join(str(tmp_path), "*.wav")) == [
+        str(tmp_path / "a.wav"),
+        str(tmp_path / "b.wav"),
+    ]
+    assert storage.exists(str(tmp_path / "c.txt")) and not storage.exists(str(tmp_path / "d.txt"))
+    storage.delete([str(tmp_path / "c.txt"), str(tmp_path / "d.txt")])
+    assert not storage.exists(str(tmp_path / "c.txt"))
