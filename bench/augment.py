@@ -1,27 +1,32 @@
-"""Benchmark of the augment stage and the LLM rewrite client (issue 6, "Measure").
+"""Benchmark of the augment stage and the LLM rewrite client (issue 6, "Measure"; issue 20).
 
     python -m bench.augment [--seconds 60] [--llm-url http://127.0.0.1:8000/v1] [--captions 32]
+    python -m bench.augment --fidelity-only [--llm-url ...]
 
 Prints seconds of audio processed per second for each effect, for pub-noise mixing and for the
 whole AugmentStage (one copy), on 6-s clips of a speech-like signal; then, if an LLM server
-answers, rewrite throughput (captions/s) sequentially and with bounded concurrency, cache off.
-All ratios come from one run on this machine.
+answers, rewrite throughput (captions/s) sequentially and with bounded concurrency, cache off;
+then rewrite acceptance on the demo corpus's captions (``bench_fidelity``): accepted / rejected
+by reason, before (``rewrite_v1`` prompt, form checks and a transcript substring test) and after
+(``rewrite_v2`` prompt, form + fidelity checks, ``transforms/fidelity.py``). All ratios come from
+one run on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
-import urllib.request
+from collections import Counter
 
 import numpy as np
 
 from augment import effects
 from augment.mix import mix_noise
 from augment.noise import default_noise_bank
-from augment.stage import AugmentSettings, AugmentStage
 from schemas import SAMPLE_RATE
+from transforms.augment import AugmentSettings, AugmentStage
 
 CLIP_S = 6.0
 
@@ -75,16 +80,8 @@ def bench_audio(total_s: float) -> list[tuple[str, float]]:
     return rows
 
 
-def served_model(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-            return json.loads(response.read())["data"][0]["id"]
-    except (OSError, ValueError, KeyError, IndexError):
-        return None
-
-
 def bench_rewrite(url: str, count: int) -> list[tuple[str, float]]:
-    from transforms.rewrite import ChatClient, LLMConfig, load_prompt, render
+    from transforms.llm import ChatClient, LLMConfig, load_prompt, render, served_model
 
     model = served_model(url)
     if model is None:
@@ -107,21 +104,103 @@ def bench_rewrite(url: str, count: int) -> list[tuple[str, float]]:
     return rows
 
 
+def demo_captions(limit: int | None = None) -> list[tuple[str, str]]:
+    """(caption, transcript) pairs as the demo corpus's rewrite stage sees them: the English demo
+    items (same draws as ``DemoSource``: voice, style, one sentence or five to seven), a segment per
+    sentence, each as spoken (the describe template) and as its noise + reverb copy (Eq. 1's
+    concatenative caption)."""
+    from augment.noise import DEFAULT_LABELS
+    from augment.text import combine_caption
+    from pipelines.sources.demo.texts import sentences_for
+    from transforms.describe import speech_caption
+    from transforms.tts import STYLES, VARIANTS
+
+    sentences = sentences_for("en")
+    variants, styles = sorted(VARIANTS), sorted(STYLES)
+    pairs = []
+    for i in range(60):  # DemoSource's default --demo-items
+        rng = random.Random(f"demo:en:0:{i}")
+        variant, style = rng.choice(variants), rng.choice(styles)
+        count = rng.randint(5, 7) if i % 4 == 3 else 1
+        for k, sentence in enumerate(rng.sample(sentences, count)):
+            spoken = speech_caption(VARIANTS[variant], sentence, style)
+            noise = DEFAULT_LABELS[(i + k) % len(DEFAULT_LABELS)]
+            copy = combine_caption(f"demo-en-{i}-{k}", sentence, spoken, noise, [("reverb", {})])
+            pairs += [(spoken, sentence), (copy, sentence)]
+    return pairs[:limit]
+
+
+def legacy_validate(answer: str, source: str, transcript: str) -> str:
+    """The validation before issue 20: form checks and the transcript as a substring, nothing more."""
+    from transforms.fidelity import check_form, clean_answer
+
+    text = clean_answer(answer)
+    reason = check_form(text, answer.strip(), source)
+    squash = lambda t: " ".join(t.split()).strip(" .,!?;:'\"“”«»").lower()  # noqa: E731
+    if reason == "ok" and squash(transcript) not in squash(text):
+        reason = "transcript_changed"
+    return reason
+
+
+def bench_fidelity(url: str, limit: int | None = None) -> list[tuple[str, Counter]]:
+    """Rewrite outcomes on the demo captions: (setting, Counter of reasons, "ok" = accepted)."""
+    from transforms.fidelity import Facts, validate_answer
+    from transforms.llm import ChatClient, LLMConfig, load_prompt, render, served_model
+    from transforms.rewrite import rewrite_chat
+
+    model = served_model(url)
+    if model is None:
+        print(f"(no LLM server at {url}: rewrite acceptance skipped)")
+        return []
+    pairs = demo_captions(limit)
+    client = ChatClient(LLMConfig(url=url, model=model, concurrency=8, cache_dir=".cache/llm", timeout_s=120))
+    v1, v2 = load_prompt("rewrite_v1"), load_prompt("rewrite_v2")
+    before = client.complete_many([render(v1, caption=c) for c, _ in pairs])
+    after = client.complete_many([rewrite_chat(v2, c, t) for c, t in pairs])
+
+    def judge(answers: list, check) -> Counter:  # noqa: ANN001
+        return Counter(a.reason if not isinstance(a, str) else check(a, c, t) for a, (c, t) in zip(answers, pairs))
+
+    def fidelity(answer: str, caption: str, transcript: str) -> str:
+        return validate_answer(answer, Facts(source=caption, transcript=transcript))[1]
+
+    rows = [
+        ("rewrite_v1, form checks only (before)", judge(before, legacy_validate)),
+        ("rewrite_v1, form + fidelity checks", judge(before, fidelity)),
+        ("rewrite_v2, form + fidelity checks (after)", judge(after, fidelity)),
+    ]
+    unfaithful = [
+        (c, a)
+        for a, (c, t) in zip(before, pairs)
+        if isinstance(a, str) and legacy_validate(a, c, t) == "ok" and fidelity(a, c, t) != "ok"
+    ]
+    for caption, answer in unfaithful[:5]:
+        print(f"  accepted before, rejected now: {caption!r} -> {answer.strip()!r}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="audio per measurement")
     parser.add_argument("--llm-url", default="http://127.0.0.1:8000/v1")
     parser.add_argument("--captions", type=int, default=32)
+    parser.add_argument("--fidelity-only", action="store_true", help="only the rewrite acceptance figures")
+    parser.add_argument("--fidelity-limit", type=int, default=None, help="at most this many demo captions")
     args = parser.parse_args()
-    print(f"{'augmentation':<70} {'s audio / s':>12}")
-    for name, value in bench_audio(args.seconds):
-        print(f"{name:<70} {value:>12.1f}")
-    rows = bench_rewrite(args.llm_url, args.captions)
-    if rows:
-        base = rows[0][1]
-        print(f"\n{'rewrite':<70} {'captions / s':>12} {'vs seq':>7}")
-        for name, value in rows:
-            print(f"{name:<70} {value:>12.2f} {value / base:>6.2f}x")
+    if not args.fidelity_only:
+        print(f"{'augmentation':<70} {'s audio / s':>12}")
+        for name, value in bench_audio(args.seconds):
+            print(f"{name:<70} {value:>12.1f}")
+        rows = bench_rewrite(args.llm_url, args.captions)
+        if rows:
+            base = rows[0][1]
+            print(f"\n{'rewrite':<70} {'captions / s':>12} {'vs seq':>7}")
+            for name, value in rows:
+                print(f"{name:<70} {value:>12.2f} {value / base:>6.2f}x")
+    for name, reasons in bench_fidelity(args.llm_url, args.fidelity_limit):
+        total = sum(reasons.values())
+        rejected = ", ".join(f"{r} {n}" for r, n in reasons.most_common() if r != "ok")
+        print(f"{name:<45} accepted {reasons['ok']:>4}/{total:<4} rejected: {rejected}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A tiny OpenAI-compatible chat server for client tests (127.0.0.1, an ephemeral port)."""
+"""A tiny OpenAI-compatible chat server for client tests (127.0.0.1, an ephemeral port): POST
+``/v1/chat/completions`` answers by a behaviour function, GET ``/v1/models`` lists one model, ``fake``."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ class FakeLLM:
                     if not done:
                         with fake._lock:
                             fake.in_flight -= 1
+
+            def do_GET(self) -> None:  # noqa: N802 - /v1/models, as vLLM lists what it serves
+                data = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}).encode()
+                self.send_response(200 if self.path.rstrip("/").endswith("/models") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args) -> None:  # noqa: ANN002
                 pass
