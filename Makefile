@@ -50,7 +50,7 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py
+$(STAMP): $(wildcard requirements*.txt) setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
