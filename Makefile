@@ -85,6 +85,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m schemas.sample_schema --check  # the committed sample.schema.json matches schemas/records.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
