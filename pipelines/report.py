@@ -139,6 +139,7 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
         "caption_words": distribution(figures.caption_words, edges, value_range),
         "captions_by_origin": dict(figures.captions_by_origin.most_common()),
         "captions_by_language": dict(figures.captions_by_language.most_common()),
+        "llm_outcomes": llm_outcomes(figures.llm_outcomes),
         "augmentations": {
             "by_name": dict(figures.augmentations.most_common()),
             "augmented_samples": total_augmented,
@@ -157,6 +158,18 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
         "card_check": check_card(card, recomputed),
         "problems": list(figures.problems),
     }
+
+
+def llm_outcomes(counts: Counter) -> dict[str, dict[str, Any]]:
+    """Per LLM stage: answers accepted, and rejected (by check) or failed (by reason) with the fallback used."""
+    stages: dict[str, dict[str, Any]] = {}
+    for (stage, kind, reason), count in sorted(counts.items()):
+        entry = stages.setdefault(stage, {"accepted": 0, "rejected": {}, "failed": {}})
+        if kind == "accepted":
+            entry["accepted"] += count
+        else:
+            entry[kind][reason] = entry[kind].get(reason, 0) + count
+    return stages
 
 
 def _by_stage(reasons: Counter) -> dict[str, int]:

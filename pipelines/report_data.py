@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import SPLITS, Failure, ShardStats
+from transforms.fidelity import outcome
 
 NOISE_WEIGHT_KEYS = ("noise_weight_lambda", "lambda", "noise_weight")
 """Where a noise mix records λ (augment/stage.py writes ``noise_weight_lambda``)."""
@@ -116,6 +117,8 @@ class CorpusFigures:
     captions_by_language: Counter = field(default_factory=Counter)
     augmentations: Counter = field(default_factory=Counter)
     augmented_samples: int = 0
+    llm_outcomes: Counter = field(default_factory=Counter)
+    """(stage, accepted|rejected|failed, reason) → count, for the LLM's rewrites, fusions, translations."""
     snr_db: Counter = field(default_factory=Counter)
     noise_lambda: Counter = field(default_factory=Counter)
     samples_read: int = 0
@@ -168,6 +171,7 @@ class CorpusFigures:
             self.captions_by_language[str(caption.get("language", "und"))] += 1
             self.caption_words[len(str(caption.get("text", "")).split())] += 1
         self._add_augmentations(augmentations)
+        self._add_llm_outcomes(od)
         picks = self.sample_picks.setdefault(dataset, Reservoir(self.samples_per_source, self._rng))
         picks.offer({"meta": meta, "tar": str(tar_path), "split": split})
 
@@ -183,6 +187,22 @@ class CorpusFigures:
             weight = next((params[k] for k in NOISE_WEIGHT_KEYS if k in params), None)
             if weight is not None and _finite(weight):
                 self.noise_lambda[round(float(weight), 3)] += 1
+
+    def _add_llm_outcomes(self, od: dict[str, Any]) -> None:
+        """What became of each LLM answer the sample's JSON records (issue 20: rejections by check)."""
+        found: list[tuple[str, str]] = []
+        rewrite = od.get("rewrite")
+        if isinstance(rewrite, dict):
+            found.append(("rewrite", "ok" if rewrite.get("status") == "ok" else str(rewrite.get("reason"))))
+        fusion = (od.get("visual") or {}).get("fusion") if isinstance(od.get("visual"), dict) else None
+        if isinstance(fusion, dict) and fusion.get("reason") != "no_llm":
+            found.append(("fusion", "ok" if fusion.get("method") == "llm" else str(fusion.get("reason"))))
+        translations = od.get("translation")
+        for record in translations.values() if isinstance(translations, dict) else ():
+            if isinstance(record, dict) and (record.get("method") == "llm" or "llm_fallback" in record):
+                found.append(("translation", str(record.get("llm_fallback", "ok"))))
+        for stage, reason in found:
+            self.llm_outcomes[(stage, outcome(reason), reason)] += 1
 
     def add_failures(self, path: Path) -> None:
         with path.open(encoding="utf-8") as lines:

@@ -159,7 +159,29 @@ def _captions(r: dict[str, Any], plots: dict[str, str]) -> str:
         f'<div style="display:inline-block;vertical-align:top;margin-right:18px">{_pairs(r[k], t, "captions")}</div>'
         for k, t in (("captions_by_origin", "origin"), ("captions_by_language", "language"))
     )
-    return _section("captions", _figure(plots, "caption_words") + words + _figure(plots, "captions") + side)
+    return _section("captions", _figure(plots, "caption_words") + words + _figure(plots, "captions") + side + _llm(r))
+
+
+def _llm(r: dict[str, Any]) -> str:
+    """LLM answers accepted, rejected by check (fidelity, form) or failed; each fell back to its template."""
+    outcomes = r.get("llm_outcomes") or {}
+    if not outcomes:
+        return ""
+    rows = []
+    for stage, o in outcomes.items():
+        rows.append([stage, "accepted", "", o["accepted"]])
+        rows += [[stage, "rejected", reason, n] for reason, n in sorted(o["rejected"].items(), key=lambda kv: -kv[1])]
+        rows += [[stage, "failed", reason, n] for reason, n in sorted(o["failed"].items(), key=lambda kv: -kv[1])]
+    note = (
+        "<p>Every LLM answer is checked before use (<code>transforms/fidelity.py</code>): the transcript verbatim "
+        "and no other quoted speech, no label dropped or contradicted, nothing the inputs do not support. A "
+        "rejected or failed answer falls back to the concatenative caption, the template fusion or the lexicon.</p>"
+    )
+    return (
+        '<h3 id="llm-outcomes">LLM answers</h3>'
+        + note
+        + _table(["stage", "outcome", "check / reason", "captions"], rows, numeric_from=3)
+    )
 
 
 def _augmentations(r: dict[str, Any], plots: dict[str, str]) -> str:
