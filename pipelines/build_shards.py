@@ -1,6 +1,6 @@
 """The shard build, as a Beam pipeline that reads like ARCHITECTURE.md's diagram.
 
-    source -> plan shards (sorted keys, per split) -> group small records by shard
+    source -> plan shards (count per split, key hash mod n) -> group small records by shard
            -> per shard: skip if committed | decode -> segment -> describe -> ... -> FLAC
               -> tar (temp + rename) -> failures -> marker
            -> sizes.json, failures, dataset card
@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines import sink
 from pipelines.options import card_settings, output_shaping
+from pipelines.plan import PlanShards, drop_duplicates
 from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
 from pipelines.stages import build_chain, build_decode
 from schemas import Failure, ShardStats, SourceItem
@@ -34,9 +35,8 @@ log = logging.getLogger("clara")
 NAMESPACE = "clara"
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+BATCH_AUDIO_S = 600.0
+"""Audio seconds after which an in-shard batch closes (with ``batch_items``, whichever comes first)."""
 
 
 class BuildShardFn(beam.DoFn):
@@ -81,8 +81,7 @@ class BuildShardFn(beam.DoFn):
         failures: list[Failure] = []
         writer = TarShardWriter(self.out, shard)
         try:
-            for batch in _chunks(items, self.config.run.batch_items):
-                self.batch_items.update(len(batch))
+            for batch in self._decoded_batches(items, failures, stats):
                 for sample, meta, flac in self._run_chain(batch, failures, stats):
                     writer.add(meta.key, flac, sink.dumps(meta.to_json_dict()))
                     stats.add_sample(meta, sample.item.key)
@@ -109,13 +108,32 @@ class BuildShardFn(beam.DoFn):
         )
         yield result
 
-    def _run_chain(
+    def _decoded_batches(
         self, items: list[SourceItem], failures: list[Failure], stats: StatsAccumulator
+    ) -> Iterator[list[Sample]]:
+        """Decoded samples in batches of at most ``batch_items`` items that close once their audio
+        passes ``batch_audio_s``: a shard step's memory follows the budget, not what its items are."""
+        max_items = self.config.run.batch_items
+        max_seconds = float(getattr(self.config.run, "batch_audio_s", BATCH_AUDIO_S))
+        batch: list[Sample] = []
+        count, seconds, spent = 0, 0.0, 0.0
+        for index, item in enumerate(items):
+            started = time.perf_counter()
+            samples, failed = self.decode.process_items([item])
+            spent += time.perf_counter() - started
+            self._record(failed, failures, stats)
+            batch += samples
+            count += 1
+            seconds += sum(sample.duration_s for sample in samples)
+            if count >= max_items or seconds >= max_seconds or index == len(items) - 1:
+                self.batch_items.update(count)
+                _stage_metrics("decode", count, len(batch), time.perf_counter() - spent)
+                yield batch
+                batch, count, seconds, spent = [], 0, 0.0, 0.0
+
+    def _run_chain(
+        self, samples: list[Sample], failures: list[Failure], stats: StatsAccumulator
     ) -> Iterator[tuple[Sample, Any, bytes]]:
-        started = time.perf_counter()
-        samples, failed = self.decode.process_items(items)
-        _stage_metrics("decode", len(items), len(samples), started)
-        self._record(failed, failures, stats)
         for stage in self.chain:
             if not samples:
                 break
@@ -148,24 +166,6 @@ def _stage_metrics(name: str, count_in: int, count_out: int, started: float) -> 
     Metrics.counter("stage", f"{name}/out").inc(count_out)
     Metrics.distribution("stage", f"{name}/batch_size").update(count_in)
     Metrics.distribution("stage", f"{name}/batch_ms").update(int((time.perf_counter() - started) * 1000))
-
-
-def _assign(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
-    """Join an item with its planned shard; extra items under one key are duplicates."""
-    key, joined = element
-    items = sorted(joined["item"], key=lambda it: it.uri)
-    shards = joined["shard"]
-    if not shards:
-        return
-    shard = shards[0]
-    yield (shard.split, shard.index, shard.total), items[0]  # a tuple key: Beam's deterministic coder
-    for duplicate in items[1:]:
-        yield beam.pvalue.TaggedOutput(
-            "failures",
-            Failure(
-                key=key, source=duplicate.dataset, stage="plan", reason="duplicate_key", detail=duplicate.uri[:300]
-            ),
-        )
 
 
 def _dead_letter_to_failures(bad: Any) -> Iterator[Failure]:
@@ -212,25 +212,19 @@ def build_pipeline(
         "failures", main="items"
     )
     items = split_records.items
-    plan = (
+    planned = (
         items
-        | "KeyBySplit" >> beam.Map(lambda it: (sink.split_of(it, fractions), (it.key, it.duration_hint_s)))
-        | "GroupSplit" >> beam.GroupByKey()
-        | "PlanShards" >> beam.FlatMapTuple(lambda split, keyed: sink.plan_split(split, keyed, shard_size, max_seconds))
-    )
-    joined = (
-        {"item": items | "KeyItems" >> beam.Map(lambda it: (it.key, it)), "shard": plan}
-        | "JoinPlan" >> beam.CoGroupByKey()
-        | "Assign" >> beam.FlatMap(_assign).with_outputs("failures", main="assigned")
+        | "PlanShards" >> PlanShards(fractions, shard_size, max_seconds)
+        | "GroupByShard" >> beam.GroupByKey()
+        | "DropDuplicates" >> beam.FlatMap(drop_duplicates).with_outputs("failures", main="shards")
     )
     build = beam.ParDo(BuildShardFn(out, config))
     if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
         build = build.with_resource_hints(accelerator=config.run.accelerator)
-    built = joined.assigned | "GroupByShard" >> beam.GroupByKey() | "BuildShards" >> build.with_exception_handling()
-    stats, dead = built
+    stats, dead = planned.shards | "BuildShards" >> build.with_exception_handling()
     other_failures = (
         split_records.failures,
-        joined.failures,
+        planned.failures,
         dead | "DeadShards" >> beam.FlatMap(_dead_letter_to_failures),
     ) | "AllOtherFailures" >> beam.Flatten()
     card = card_settings(config)
