@@ -14,6 +14,7 @@ so both the stages and ``pipelines/`` (sources, sink, report) can import it.
 from __future__ import annotations
 
 import io
+import os
 import uuid
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -72,6 +73,19 @@ def read_bytes(path: str, max_bytes: int | None = None) -> bytes:
 
 def read_text(path: str, encoding: str = "utf-8", errors: str = "strict", max_bytes: int | None = None) -> str:
     return read_bytes(path, max_bytes).decode(encoding, errors=errors)
+
+
+def download(path: str, local_path: str) -> None:
+    """Copy ``path`` to the local file ``local_path`` block by block (renamed into place when complete)."""
+    tmp = f"{local_path}.{os.getpid()}.tmp"
+    try:
+        with open_read(path) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(CHUNK_BYTES):
+                dst.write(chunk)
+        os.replace(tmp, local_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def create(path: str) -> BinaryIO:

@@ -112,3 +112,12 @@ def test_listings_are_sorted_and_existence_is_per_file(tmp_path: Path) -> None:
     assert storage.exists(str(tmp_path / "c.txt")) and not storage.exists(str(tmp_path / "d.txt"))
     storage.delete([str(tmp_path / "c.txt"), str(tmp_path / "d.txt")])
     assert not storage.exists(str(tmp_path / "c.txt"))
+
+
+def test_download_copies_block_by_block_and_leaves_only_the_copy(tmp_path: Path, asked: list[int]) -> None:
+    (tmp_path / "remote.bin").write_bytes(b"z" * 2500)
+    local = tmp_path / "cache" / "copy.bin"
+    local.parent.mkdir()
+    storage.download(str(tmp_path / "remote.bin"), str(local))
+    assert local.read_bytes() == b"z" * 2500 and max(asked) == 1000
+    assert [p.name for p in local.parent.iterdir()] == ["copy.bin"]

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
+from transforms import storage
 from transforms.visual.options import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_PRETRAINED", "CocaCaptioner", "LoadedCoca", "random_checkpoint"]
@@ -93,20 +94,14 @@ def resolve_device(device: str) -> str:
 
 
 def _local_file(uri: str, cache_dir: str | None = None) -> str:
-    """A local path for ``uri``: itself when local, else a cached copy read through FileSystems."""
+    """A local path for ``uri``: itself when local, else a cached copy read through :mod:`transforms.storage`."""
     if "://" not in uri:
         return uri
-    from apache_beam.io.filesystems import FileSystems
-
     cache = cache_dir or os.path.join(tempfile.gettempdir(), "clara-coca")
     os.makedirs(cache, exist_ok=True)
     local = os.path.join(cache, hashlib.sha256(uri.encode()).hexdigest()[:16] + os.path.splitext(uri)[1])
     if not os.path.exists(local):
-        tmp = f"{local}.{os.getpid()}.tmp"
-        with FileSystems.open(uri, compression_type="uncompressed") as src, open(tmp, "wb") as dst:
-            while chunk := src.read(1 << 24):
-                dst.write(chunk)
-        os.replace(tmp, local)
+        storage.download(uri, local)
     return local
 
 
