@@ -139,7 +139,7 @@ class AudioStream:
                 raise AudioError("no_audio_stream", f"streams: {[s.type for s in container.streams]}")
             stream = container.streams.audio[0]
             if stream.codec_context is None:
-                raise AudioError("unsupported_codec", f"no decoder for audio stream {stream.codec_tag or '?'}")
+                raise AudioError("unsupported_codec", f"FFmpeg has no decoder for audio stream #{stream.index}")
             codec = stream.codec_context
             rate = int(stream.rate or codec.sample_rate or 0)
             self.info = StreamInfo(
