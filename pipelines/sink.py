@@ -16,7 +16,6 @@ import io
 import json
 import tarfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,25 +52,6 @@ class ShardRef:
     @property
     def name(self) -> str:
         return f"{self.index:06d}"
-
-
-def plan_split(
-    split: str, keyed: Iterable[tuple[str, float | None]], shard_size: int, shard_max_seconds: float | None = None
-) -> list[tuple[str, ShardRef]]:
-    """Assign the sorted keys of one split to shards of at most ``shard_size`` items
-    (and at most ``shard_max_seconds`` of audio by the items' duration hints)."""
-    ordered = sorted(keyed)
-    assignments: list[tuple[str, int]] = []
-    index, count, seconds = 0, 0, 0.0
-    for key, duration in ordered:
-        duration = duration or 0.0
-        if count and (count >= shard_size or (shard_max_seconds and seconds + duration > shard_max_seconds)):
-            index, count, seconds = index + 1, 0, 0.0
-        assignments.append((key, index))
-        count += 1
-        seconds += duration
-    total = index + 1 if assignments else 0
-    return [(key, ShardRef(split, i, total)) for key, i in assignments]
 
 
 def shard_fingerprint(items: list[SourceItem], shaping: dict[str, Any]) -> str:

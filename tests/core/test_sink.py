@@ -9,25 +9,12 @@ from pathlib import Path
 import pytest
 
 from pipelines import sink
-from pipelines.sink import ShardRef, TarShardWriter, plan_split, split_of
+from pipelines.sink import ShardRef, TarShardWriter, split_of
 from schemas import SourceItem
 
 
 def _item(i: int, **kw) -> SourceItem:
     return SourceItem(key=f"k{i:04d}", uri=f"/x/{i}.wav", dataset="d", source_id=str(i), **kw)
-
-
-def test_plan_depends_only_on_the_sorted_keys():
-    keyed = [(f"k{i:03d}", 1.0) for i in range(10)]
-    plan = plan_split("train", keyed, shard_size=4)
-    assert plan == plan_split("train", list(reversed(keyed)), shard_size=4)
-    assert [ref.index for _, ref in plan] == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
-    assert {ref.total for _, ref in plan} == {3}
-
-
-def test_plan_caps_shards_by_duration_hint():
-    plan = plan_split("train", [("a", 6.0), ("b", 6.0), ("c", 6.0)], shard_size=100, shard_max_seconds=10.0)
-    assert [ref.index for _, ref in plan] == [0, 1, 2]
 
 
 def test_split_is_stable_by_source_id_and_respects_dataset_splits():
