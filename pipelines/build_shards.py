@@ -1,6 +1,6 @@
 """The shard build, as a Beam pipeline that reads like ARCHITECTURE.md's diagram.
 
-    source -> plan shards (sorted keys, per split) -> group small records by shard
+    source -> plan shards (count per split, key hash mod n) -> group small records by shard
            -> per shard: skip if committed | decode -> segment -> describe -> ... -> FLAC
               -> tar (temp + rename) -> failures -> marker
            -> sizes.json, failures, dataset card
@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines import sink
 from pipelines.options import card_settings, output_shaping
+from pipelines.plan import PlanShards, drop_duplicates
 from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
 from pipelines.stages import build_chain, build_decode
 from schemas import Failure, ShardStats, SourceItem
@@ -167,24 +168,6 @@ def _stage_metrics(name: str, count_in: int, count_out: int, started: float) -> 
     Metrics.distribution("stage", f"{name}/batch_ms").update(int((time.perf_counter() - started) * 1000))
 
 
-def _assign(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
-    """Join an item with its planned shard; extra items under one key are duplicates."""
-    key, joined = element
-    items = sorted(joined["item"], key=lambda it: it.uri)
-    shards = joined["shard"]
-    if not shards:
-        return
-    shard = shards[0]
-    yield (shard.split, shard.index, shard.total), items[0]  # a tuple key: Beam's deterministic coder
-    for duplicate in items[1:]:
-        yield beam.pvalue.TaggedOutput(
-            "failures",
-            Failure(
-                key=key, source=duplicate.dataset, stage="plan", reason="duplicate_key", detail=duplicate.uri[:300]
-            ),
-        )
-
-
 def _dead_letter_to_failures(bad: Any) -> Iterator[Failure]:
     """A shard whose step raised: every item of it becomes a failure record with the error."""
     element, error = bad if isinstance(bad, tuple) and len(bad) == 2 else (bad, ("", "unknown", ""))
@@ -229,25 +212,19 @@ def build_pipeline(
         "failures", main="items"
     )
     items = split_records.items
-    plan = (
+    planned = (
         items
-        | "KeyBySplit" >> beam.Map(lambda it: (sink.split_of(it, fractions), (it.key, it.duration_hint_s)))
-        | "GroupSplit" >> beam.GroupByKey()
-        | "PlanShards" >> beam.FlatMapTuple(lambda split, keyed: sink.plan_split(split, keyed, shard_size, max_seconds))
-    )
-    joined = (
-        {"item": items | "KeyItems" >> beam.Map(lambda it: (it.key, it)), "shard": plan}
-        | "JoinPlan" >> beam.CoGroupByKey()
-        | "Assign" >> beam.FlatMap(_assign).with_outputs("failures", main="assigned")
+        | "PlanShards" >> PlanShards(fractions, shard_size, max_seconds)
+        | "GroupByShard" >> beam.GroupByKey()
+        | "DropDuplicates" >> beam.FlatMap(drop_duplicates).with_outputs("failures", main="shards")
     )
     build = beam.ParDo(BuildShardFn(out, config))
     if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
         build = build.with_resource_hints(accelerator=config.run.accelerator)
-    built = joined.assigned | "GroupByShard" >> beam.GroupByKey() | "BuildShards" >> build.with_exception_handling()
-    stats, dead = built
+    stats, dead = planned.shards | "BuildShards" >> build.with_exception_handling()
     other_failures = (
         split_records.failures,
-        joined.failures,
+        planned.failures,
         dead | "DeadShards" >> beam.FlatMap(_dead_letter_to_failures),
     ) | "AllOtherFailures" >> beam.Flatten()
     card = card_settings(config)
