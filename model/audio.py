@@ -22,13 +22,20 @@ from torch import nn
 from model.config import AudioConfig
 
 
+def pcm_to_float(waveform: torch.Tensor) -> torch.Tensor:
+    """int16 PCM → float32 in [-1, 1), exactly what ``soundfile`` decodes 16-bit audio to."""
+    if waveform.dtype == torch.int16:
+        return waveform.float() / 32768.0
+    return waveform.float()
+
+
 def frame_count(num_samples: torch.Tensor | int, hop_length: int) -> torch.Tensor | int:
     """Frames a centred STFT yields for ``num_samples`` samples."""
     return 1 + num_samples // hop_length
 
 
 class LogMel(nn.Module):
-    """Waveforms ``[B, T]`` (+ lengths) → log-mel ``[B, frames, n_mels]`` and a frame mask."""
+    """Waveforms ``[B, T]`` float or int16 (+ lengths) → log-mel ``[B, frames, n_mels]`` and a frame mask."""
 
     def __init__(self, config: AudioConfig) -> None:
         super().__init__()
@@ -65,7 +72,7 @@ class LogMel(nn.Module):
     @torch.no_grad()
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(features [B, F, n_mels] float32, mask [B, F] bool, True = valid frame)``."""
-        waveform = waveform.float()
+        waveform = pcm_to_float(waveform)  # batches travel as int16; converted here, on the device
         batch, num_samples = waveform.shape
         device = waveform.device
         if lengths is None:

@@ -137,6 +137,7 @@ def load_clara(path: Path | str, device: str | torch.device = "cpu") -> LoadedCl
     config = TrainConfig.from_dict(checkpoint["config"])
     model = Clara(config.model)
     model.load_state_dict(checkpoint["model"])
+    model.clamp_temperatures()
     model.to(device).eval()
     tokenizer = CaptionTokenizer(config.model.text.max_tokens)
     return LoadedClara(model, config, tokenizer, int(checkpoint["step"]), device)

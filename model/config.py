@@ -102,7 +102,11 @@ class DataConfig:
     min_audio_s: float = 0.05
     pad_to: str = "longest"
     """``longest`` (paper §V-A: pad to the batch's longest clip) or ``max`` (pad audio to
-    ``max_audio_s`` and text to ``max_tokens``: static shapes for ``torch.compile``/CUDA graphs)."""
+    ``max_audio_s`` and text to ``max_tokens``: static shapes for ``torch.compile``/CUDA graphs) or
+    ``bucket`` (round the longest up to a multiple of ``audio_bucket_s`` / ``text_bucket``: a handful
+    of shapes, so a compiled model does not recompile per batch, with little padding)."""
+    audio_bucket_s: float = 1.0
+    text_bucket: int = 16
     num_workers: int = 4
     shuffle_buffer: int = 1000
     shuffle_initial: int = 100

@@ -4,7 +4,7 @@ Per epoch the shard list is shuffled deterministically (seed, epoch), split by n
 and then by DataLoader worker, as ``wds.split_by_node`` / ``wds.split_by_worker`` do; when
 there are fewer shards than readers every reader takes every k-th *sample* instead, so no
 rank starves. Samples pass a seeded shuffle buffer, are decoded (FLAC → float32 mono 48 kHz),
-cropped to ``max_audio_s`` (random at train, centre at eval), get one caption from the
+cropped to ``max_audio_s`` (random at train, centre at eval) and kept as int16, get one caption from the
 sample's ``captions``/``text`` list (random at train, the first at eval) tokenised with its
 language, and are batched to the longest item with padding masks for audio and text
 (paper §V-A: "truncated or zero-padded to match the duration of the longest sample").
@@ -61,10 +61,12 @@ def decode_sample(
     if "flac" not in raw or "json" not in raw:
         raise ValueError(f"{key}: missing member(s), have {sorted(k for k in raw if not k.startswith('__'))}")
     meta = json.loads(raw["json"])
-    audio, sample_rate = sf.read(io.BytesIO(raw["flac"]), dtype="float32", always_2d=True)
+    # 16-bit PCM, as the shards store it: half the bytes of float32 through the loader, the
+    # pinned buffer and the host-to-device copy; the model converts on the device (exactly).
+    audio, sample_rate = sf.read(io.BytesIO(raw["flac"]), dtype="int16", always_2d=True)
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"{key}: sample rate {sample_rate}, the contract says {SAMPLE_RATE}")
-    audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    audio = audio.mean(axis=1).round().astype(np.int16) if audio.shape[1] > 1 else audio[:, 0]
     if len(audio) < min_samples:
         raise ValueError(f"{key}: {len(audio)} samples, shorter than {min_samples}")
     if len(audio) > max_samples:
@@ -84,12 +86,17 @@ def decode_sample(
     }
 
 
+def bucket_length(length: int, bucket: int, cap: int) -> int:
+    """``length`` rounded up to a multiple of ``bucket``, at most ``cap`` (and at least ``length``)."""
+    return max(length, min(cap, -(-length // bucket) * bucket))
+
+
 def collate(
     samples: list[dict[str, Any]], pad_id: int, audio_len: int | None = None, text_len: int | None = None
 ) -> Batch:
-    """Pad audio and tokens to the longest item (or to fixed lengths); masks are True at real data."""
+    """Pad audio (int16) and tokens to the longest item (or to given lengths); masks are True at real data."""
     audio_lengths = torch.tensor([len(s["audio"]) for s in samples], dtype=torch.long)
-    audio = torch.zeros(len(samples), audio_len or int(audio_lengths.max()))
+    audio = torch.zeros(len(samples), audio_len or int(audio_lengths.max()), dtype=torch.int16)
     for i, s in enumerate(samples):
         audio[i, : len(s["audio"])] = torch.from_numpy(s["audio"])
     text_lengths = torch.tensor([len(s["tokens"]) for s in samples], dtype=torch.long)
@@ -122,12 +129,13 @@ class ShardStream(IterableDataset):
         resume: dict[int, StreamPosition] | None = None,
         rank: int | None = None,
         world_size: int | None = None,
+        first_worker: int = 0,
     ) -> None:
         super().__init__()
         if not urls:
             raise ValueError("no shards to read")
-        if config.pad_to not in ("longest", "max"):
-            raise ValueError(f"data.pad_to must be 'longest' or 'max', not {config.pad_to!r}")
+        if config.pad_to not in ("longest", "bucket", "max"):
+            raise ValueError(f"data.pad_to must be 'longest', 'bucket' or 'max', not {config.pad_to!r}")
         self.urls = list(urls)
         self.config = config
         self.tokenizer = tokenizer
@@ -135,14 +143,21 @@ class ShardStream(IterableDataset):
         self.seed = seed
         self.resume = dict(resume or {})
         self.rank, self.world_size = rank, world_size
+        self.first_worker = first_worker
         self.skipped = 0
         self._warned_few_shards = False
 
     def _reader(self) -> tuple[int, int, int, int]:
+        """``(rank, world, worker, workers)``; ``worker`` is the *stream* this DataLoader worker plays.
+
+        The DataLoader always takes its first batch from worker 0, then round-robin. A run resumed
+        where stream ``w`` was next must start with stream ``w``: DataLoader worker ``i`` plays
+        stream ``(i + first_worker) % workers`` (its shards, its shuffle, its saved position).
+        """
         rank, world, worker, workers = wds.utils.pytorch_worker_info()
         rank = self.rank if self.rank is not None else rank
         world = self.world_size if self.world_size is not None else world
-        return rank, world, worker, workers
+        return rank, world, (worker + self.first_worker) % workers, workers
 
     def _count_and_continue(self, exn: Exception) -> bool:
         self.skipped += 1
@@ -236,13 +251,15 @@ class ShardStream(IterableDataset):
             yield self._finish(batch, worker, position, reported)
 
     def _finish(self, samples: list[dict[str, Any]], worker: int, position: StreamPosition, reported: int) -> Batch:
-        fixed = self.config.pad_to == "max"
-        batch = collate(
-            samples,
-            self.tokenizer.pad_id,
-            audio_len=int(self.config.max_audio_s * SAMPLE_RATE) if fixed else None,
-            text_len=self.tokenizer.max_tokens if fixed else None,
-        )
+        max_audio, max_text = int(self.config.max_audio_s * SAMPLE_RATE), self.tokenizer.max_tokens
+        audio_len = text_len = None
+        if self.config.pad_to == "max":
+            audio_len, text_len = max_audio, max_text
+        elif self.config.pad_to == "bucket":  # few distinct shapes: torch.compile / CUDA graphs reuse them
+            bucket = max(1, int(self.config.audio_bucket_s * SAMPLE_RATE))
+            audio_len = bucket_length(max(len(s["audio"]) for s in samples), bucket, max_audio)
+            text_len = bucket_length(max(len(s["tokens"]) for s in samples), self.config.text_bucket, max_text)
+        batch = collate(samples, self.tokenizer.pad_id, audio_len=audio_len, text_len=text_len)
         batch["skipped"] = self.skipped - reported
         batch["stream_position"] = (worker, *position)
         return batch
@@ -264,14 +281,24 @@ def make_loader(
     num_workers: int | None = None,
     rank: int | None = None,
     world_size: int | None = None,
+    first_worker: int = 0,
 ) -> DataLoader:
     """A DataLoader yielding :data:`Batch` dicts (batching happens inside the readers).
 
     ``rank``/``world_size`` default to the process group's; pass ``0``/``1`` to read everything.
+    ``first_worker``: the reader stream that yields the first batch (exact resume, see ``_reader``).
     """
     workers = config.num_workers if num_workers is None else num_workers
     stream = ShardStream(
-        urls, config, tokenizer, train=train, seed=seed, resume=resume, rank=rank, world_size=world_size
+        urls,
+        config,
+        tokenizer,
+        train=train,
+        seed=seed,
+        resume=resume,
+        rank=rank,
+        world_size=world_size,
+        first_worker=first_worker % max(workers, 1),
     )
     return DataLoader(
         stream,

@@ -47,9 +47,19 @@ def setup(requested_device: str = "auto") -> Context:
     device = pick_device(requested_device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    enable_tf32(device)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Context(rank, world_size, local_rank, device)
+
+
+def enable_tf32(device: torch.device) -> None:
+    """TF32 tensor cores for the float32 matmuls and convolutions left outside bf16 autocast
+    (the log-mel filterbank, the loss, the optimiser's kernels): ~8× their fp32 rate on A100/H100."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
 
 
 def teardown() -> None:
@@ -77,3 +87,24 @@ def all_reduce_mean(value: float, context: Context) -> float:
     tensor = torch.tensor([value], dtype=torch.float64, device=context.device)
     dist.all_reduce(tensor)
     return tensor.item() / context.world_size
+
+
+def broadcast_object(value: Any, context: Context, src: int = 0) -> Any:
+    """Rank ``src``'s ``value`` on every rank (``value`` itself in one process)."""
+    if not context.distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=src, device=context.device if context.device.type == "cuda" else None)
+    return holder[0]
+
+
+@torch.no_grad()
+def broadcast_tensors(tensors: list[torch.Tensor], context: Context, src: int = 0) -> None:
+    """Overwrite every rank's ``tensors`` in place with rank ``src``'s (same shapes, same order)."""
+    if not context.distributed:
+        return
+    shapes = gather_objects([(tuple(t.shape), str(t.dtype)) for t in tensors], context)
+    if any(other != shapes[src] for other in shapes):
+        raise RuntimeError("ranks hold differently shaped states; they cannot agree on rank 0's")
+    for tensor in tensors:
+        dist.broadcast(tensor, src=src)

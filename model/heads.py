@@ -2,8 +2,13 @@
 
 ``z_a = g_a(f_a(A))`` and ``z_t = g_t(f_t(T))``, both L2-normalised into the shared space.
 The model also owns the log-mel front end (run on the device) and the two learnable
-temperatures τ_a, τ_t of Eq. 3, stored as logs, initialised to log(1/0.07) and clamped to
-at most log(100) when used.
+temperatures τ_a, τ_t of Eq. 3, stored as logs, initialised to log(1/0.07). As open_clip does,
+the *parameters* are clamped to [0, log 100] after every optimiser step
+(:meth:`Clara.clamp_temperatures`): a clamp inside the forward alone would give a τ above the
+cap a zero gradient, and it would stay there for good.
+
+Waveforms may arrive as int16 PCM (the loader's batches: half the bytes of float32 to move to
+the device); they are converted to float there, exactly as the FLAC decoder would have.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ class Clara(nn.Module):
         self.log_tau_t = nn.Parameter(torch.tensor(init))
 
     def encode_audio(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Waveforms ``[B, T]`` at 48 kHz (zero-padded, with ``lengths``) → ``z_a [B, E]``, unit norm."""
+        """Waveforms ``[B, T]`` at 48 kHz, float or int16 PCM (zero-padded, with ``lengths``) → ``z_a [B, E]``."""
         features, mask = self.frontend(waveform, lengths)
         return F.normalize(self.audio_head(self.audio_encoder(features, mask)).float(), dim=-1)
 
@@ -59,9 +64,20 @@ class Clara(nn.Module):
         return F.normalize(self.text_head(self.text_encoder(tokens, mask)).float(), dim=-1)
 
     def temperatures(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(τ_a, τ_t)`` as multipliers of the cosine similarity, each ≤ max_logit_scale."""
+        """``(τ_a, τ_t)`` as multipliers of the cosine similarity.
+
+        Not clamped here: a clamp in the forward has a zero gradient at and above the cap, so a
+        τ that reached it could never come back. Training clamps the parameters after each
+        optimiser step, loading clamps them too (:meth:`clamp_temperatures`).
+        """
+        return self.log_tau_a.exp(), self.log_tau_t.exp()
+
+    @torch.no_grad()
+    def clamp_temperatures(self) -> None:
+        """Bring ``log τ`` back into ``[0, log max_logit_scale]`` (after each optimiser step, as open_clip)."""
         cap = math.log(self.config.max_logit_scale)
-        return self.log_tau_a.clamp(max=cap).exp(), self.log_tau_t.clamp(max=cap).exp()
+        self.log_tau_a.clamp_(0.0, cap)
+        self.log_tau_t.clamp_(0.0, cap)
 
     def forward(
         self,

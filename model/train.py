@@ -144,7 +144,13 @@ def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainCo
 class Trainer:
     """Owns the model, optimiser, data and logs of one run on one process."""
 
-    def __init__(self, config: TrainConfig, args: argparse.Namespace, ctx: distributed.Context) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        args: argparse.Namespace,
+        ctx: distributed.Context,
+        checkpoint: dict | None = None,
+    ) -> None:
         self.config, self.args, self.ctx = config, args, ctx
         self.run_dir: Path = args.run
         torch.set_flush_denormal(True)  # denormal gradients slow CPU kernels many-fold; no effect on GPUs
@@ -159,15 +165,25 @@ class Trainer:
         self.skipped = 0
         self.stop_requested = False
         self.losses: list[float] = []
-        """Loss of every step this process ran (tests and notebooks read it)."""
+        """Loss of every step this process ran (tests and notebooks read it); filled at each log
+        interval, so the device is not synchronised every step."""
+        self._pending_losses: list[torch.Tensor] = []
         self.stream_positions: dict[int, tuple[int, int]] = {}
+        self.next_worker = 0
+        """The loader worker (reader stream) whose batch comes next: a resumed loader starts there."""
+        if checkpoint is not None:  # before the DDP wrap, whose constructor broadcasts rank 0's weights
+            self.load(checkpoint)
         wrapped: torch.nn.Module = self.model
         self.multirate = config.model.multirate if config.model.multirate.weight > 0 else None
         if self.multirate is not None:  # CALM: one forward also embeds each clip's short view
             wrapped = MultirateObjective(self.model, self.multirate)
         if ctx.distributed:
+            # The model's buffers are constant tables (mel filters, window, positions): re-sending
+            # them from rank 0 before every forward (broadcast_buffers=True) would move tens of MB a step.
             wrapped = DistributedDataParallel(
-                wrapped, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+                wrapped,
+                device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                broadcast_buffers=False,
             )
         self.ddp = wrapped
         self.forward = torch.compile(wrapped) if config.compile else wrapped
@@ -176,27 +192,45 @@ class Trainer:
 
     # -- state -------------------------------------------------------------------------
     def load(self, checkpoint: dict) -> None:
+        """Restore a checkpoint. Under DDP every rank ends with rank 0's state, whatever file it read
+        (a node with a stale or different copy must not silently train another model)."""
+        meta = {key: checkpoint[key] for key in ("step", "ranks", "scheduler")}
+        meta = distributed.broadcast_object(meta, self.ctx)
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.scheduler.load_state_dict(checkpoint["scheduler"])
-        self.step = int(checkpoint["step"])
+        self.scheduler.load_state_dict(meta["scheduler"])
+        if self.ctx.distributed:
+            distributed.broadcast_tensors(self._state_tensors(), self.ctx)
+        self.model.clamp_temperatures()
+        self.step = int(meta["step"])
         # The schedule follows this run's config (e.g. more --steps, another optim.lr), not the saved lrs.
         self.scheduler.base_lrs = [self.config.optim.lr] * len(self.optimizer.param_groups)
         for group in self.optimizer.param_groups:
             group["initial_lr"] = self.config.optim.lr
             group["lr"] = self.config.optim.lr * lr_factor(self.step, self.config.optim, self.config.steps)
-        ranks = checkpoint["ranks"]
+        ranks = meta["ranks"]
         if len(ranks) == self.ctx.world_size and ranks[self.ctx.rank]["num_workers"] == self.config.data.num_workers:
             set_rng_state(ranks[self.ctx.rank]["rng"])
             self.stream_positions = dict(ranks[self.ctx.rank]["stream_positions"])
+            self.next_worker = int(ranks[self.ctx.rank].get("next_worker", 0))
         else:
             log.warning("world size or loader workers changed: data restarts at the stream start (not exact)")
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        """Weights, persistent buffers and optimiser moments, in an order every rank shares."""
+        tensors = list(self.model.state_dict().values())
+        state = self.optimizer.state
+        for group in self.optimizer.param_groups:
+            for param in group["params"]:
+                tensors += [value for _, value in sorted(state.get(param, {}).items()) if torch.is_tensor(value)]
+        return tensors
 
     def save(self) -> None:
         rank_state = {
             "rng": rng_state(),
             "stream_positions": dict(self.stream_positions),
             "num_workers": self.config.data.num_workers,
+            "next_worker": self.next_worker,
         }
         ranks = distributed.gather_objects(rank_state, self.ctx)
         if self.ctx.is_main:
@@ -213,15 +247,22 @@ class Trainer:
         distributed.barrier(self.ctx)
 
     # -- loop --------------------------------------------------------------------------
-    def train_step(self, batches) -> tuple[float, float, int]:
-        """One optimiser step over ``accum_steps`` micro-batches; returns (loss, data wait s, samples)."""
+    def train_step(self, batches) -> tuple[torch.Tensor, float, int]:
+        """One optimiser step over ``accum_steps`` micro-batches; returns (loss, data wait s, samples).
+
+        The loss stays a device tensor: nothing here waits for the device (no ``.item()``), so
+        the host can queue the next step while this one runs.
+        """
         accum = self.config.optim.accum_steps
-        total_loss, waited, samples = 0.0, 0.0, 0
+        total_loss, waited, samples = torch.zeros((), device=self.ctx.device), 0.0, 0
+        workers = max(1, self.config.data.num_workers)
         for micro in range(accum):
             started = time.perf_counter()
             batch = next(batches)
             waited += time.perf_counter() - started
-            self.stream_positions[batch["stream_position"][0]] = tuple(batch["stream_position"][1:])
+            worker = batch["stream_position"][0]
+            self.stream_positions[worker] = tuple(batch["stream_position"][1:])
+            self.next_worker = (worker + 1) % workers
             self.skipped += int(batch["skipped"])
             sync = nullcontext() if micro == accum - 1 or not self.ctx.distributed else self.ddp.no_sync()
             with sync:
@@ -240,10 +281,11 @@ class Trainer:
                 if self.multirate is not None:
                     loss = loss + self.multirate.weight * multirate_loss(z_a, z_short[0], self.multirate.temperature)
                 (loss / accum).backward()
-            total_loss += loss.item() / accum
+            total_loss += loss.detach() / accum
             samples += z_a.shape[0]
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
         self.optimizer.step()
+        self.model.clamp_temperatures()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
@@ -274,40 +316,59 @@ class Trainer:
             seed=config.seed,
             resume=self.stream_positions,
             pin_memory=ctx.device.type == "cuda",
+            first_worker=self.next_worker,
         )
         batches = iter(loader)
-        window = {"loss": 0.0, "wait": 0.0, "time": 0.0, "samples": 0, "steps": 0}
+        window = {"wait": 0.0, "time": 0.0, "samples": 0, "steps": 0}
         last: dict[str, float] = {}
         while self.step < config.steps:
             started = time.perf_counter()
             loss, waited, samples = self.train_step(batches)
-            self.losses.append(loss)
-            for key, value in (("loss", loss), ("wait", waited), ("samples", samples), ("steps", 1)):
+            self._pending_losses.append(loss)
+            for key, value in (("wait", waited), ("samples", samples), ("steps", 1)):
                 window[key] += value
             window["time"] += time.perf_counter() - started
-            if self.step % config.log_every == 0 or self.step == config.steps:
+            logging_step = self.step % config.log_every == 0 or self.step == config.steps
+            if logging_step:
+                window["loss"] = self._flush_losses()
                 last = self._log(window, train.num_samples)
                 window = dict.fromkeys(window, 0.0)
             if self.step % config.ckpt_every == 0 or self.step == config.steps:
                 self.save()
             if valid.urls and (self.step % config.val_every == 0 or self.step == config.steps):
                 last.update({f"val_{k}": v for k, v in self._validate(valid.urls).items()})
-            if self.step < config.steps and self._stop_agreed():
+            if self.step < config.steps and self._stop_agreed(logging_step):
                 self.save()
                 log.warning("stopped by signal after step %d; continue with --resume", self.step)
                 break
+        self._flush_losses()
         if self.writer:
             self.writer.close()
         return last
+
+    def _flush_losses(self) -> float:
+        """Move the losses queued since the last flush to ``self.losses`` (one sync); their sum."""
+        if not self._pending_losses:
+            return 0.0
+        values = torch.stack(self._pending_losses).float().cpu().tolist()
+        self._pending_losses.clear()
+        self.losses.extend(values)
+        return float(sum(values))
 
     def request_stop(self, *_: object) -> None:
         """SIGTERM/SIGINT handler: finish the current step, checkpoint, leave (preemptible workers)."""
         self.stop_requested = True
 
-    def _stop_agreed(self) -> bool:
-        """True on every rank once any rank was asked to stop (ranks must save the same step)."""
+    def _stop_agreed(self, logging_step: bool) -> bool:
+        """True on every rank once any rank was asked to stop (ranks must save the same step).
+
+        Under DDP the ranks agree only at logging steps: an all-reduce every step would make the
+        host wait for the device every step. A stop then lands within ``log_every`` steps.
+        """
         if not self.ctx.distributed:
             return self.stop_requested
+        if not logging_step:
+            return False
         return distributed.all_reduce_mean(float(self.stop_requested), self.ctx) > 0
 
     def _open_logs(self, num_samples: int | None, num_shards: int) -> None:
@@ -408,9 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ctx.distributed:
             logging.getLogger().setLevel(logging.INFO if ctx.is_main else logging.WARNING)
-        trainer = Trainer(config, args, ctx)
+        trainer = Trainer(config, args, ctx, checkpoint)
         if checkpoint is not None:
-            trainer.load(checkpoint)
             log.info("resumed from step %d", trainer.step)
         for signum in previous_handlers:
             signal.signal(signum, trainer.request_stop)

@@ -108,3 +108,65 @@ def test_trainer_runs_two_local_ranks_and_checkpoints_both_streams(toy_shards: P
     checkpoint = read_checkpoint(run)
     assert checkpoint["step"] == 2 and checkpoint["world_size"] == 2
     assert [len(r["stream_positions"]) for r in checkpoint["ranks"]] == [1, 1]  # one reader per rank
+
+
+def _resume_worker(rank: int, port: int, run: str, files: list[str], out: str) -> None:
+    from model import distributed
+    from model.checkpoint import read_checkpoint
+    from model.train import Trainer, build_parser, resolve_config
+
+    torch.set_num_threads(1)
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD)
+    )
+    ctx = distributed.setup("cpu")
+    try:
+        args = build_parser().parse_args(["--shards", "unused", "--run", run, "--resume", files[rank]])
+        checkpoint = read_checkpoint(files[rank])  # each rank reads its own copy (another node's disk)
+        trainer = Trainer(resolve_config(args, checkpoint), args, ctx)
+        trainer.load(checkpoint)
+        torch.save(
+            {
+                "model": trainer.model.state_dict(),
+                "optimizer": trainer.optimizer.state_dict()["state"],
+                "step": trainer.step,
+                "stream_positions": trainer.stream_positions,
+            },
+            f"{out}.{rank}",
+        )
+    finally:
+        distributed.teardown()
+
+
+@pytest.mark.slow
+def test_ranks_agree_after_resume_even_when_they_read_different_checkpoint_files(
+    toy_shards: Path, tmp_path: Path
+) -> None:
+    from model.checkpoint import read_checkpoint
+    from model.train import main
+
+    run = tmp_path / "run"
+    argv = ["--device", "cpu", "--shards", str(toy_shards), "--run", str(run), "--steps", "1"]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=1", "val_every=100"]:
+        argv += ["--set", override]
+    assert main(argv) == 0
+    good = read_checkpoint(run)
+    stale = read_checkpoint(run)  # as if one node's disk held an older or damaged copy
+    stale["model"] = {name: value + 0.5 for name, value in stale["model"].items()}
+    for state in stale["optimizer"]["state"].values():
+        state["exp_avg"] = state["exp_avg"] + 1.0
+    stale["step"] = 7
+    files = [str(tmp_path / "good.pt"), str(tmp_path / "stale.pt")]
+    torch.save(good, files[0])
+    torch.save(stale, files[1])
+
+    out = str(tmp_path / "state")
+    mp.spawn(_resume_worker, args=(_free_port(), str(run), files, out), nprocs=WORLD, join=True)
+    rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
+
+    assert rank0["step"] == rank1["step"] == 1
+    for name, value in good["model"].items():
+        torch.testing.assert_close(rank0["model"][name], value, msg=name)
+        torch.testing.assert_close(rank1["model"][name], value, msg=name)
+    for index, state in rank0["optimizer"].items():
+        torch.testing.assert_close(rank1["optimizer"][index]["exp_avg"], state["exp_avg"])

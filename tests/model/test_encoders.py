@@ -51,7 +51,10 @@ def test_temperatures_start_at_one_over_0_07_and_are_capped_at_100(micro_config:
     assert math.isclose(tau_a.item(), 1 / 0.07, rel_tol=1e-6) and math.isclose(tau_t.item(), 1 / 0.07, rel_tol=1e-6)
     with torch.no_grad():
         model.log_tau_a.fill_(10.0)
+        model.log_tau_t.fill_(-1.0)
+    model.clamp_temperatures()  # what the trainer does after every optimiser step
     assert math.isclose(model.temperatures()[0].item(), 100.0, rel_tol=1e-6)
+    assert model.temperatures()[1].item() == 1.0
 
 
 def test_masked_mean_ignores_masked_positions() -> None:

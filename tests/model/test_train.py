@@ -125,3 +125,28 @@ def test_a_stop_request_checkpoints_the_current_step_and_leaves(toy_shards: Path
     trainer.run()
     assert trainer.step == 1
     assert read_checkpoint(tmp_path / "run")["step"] == 1
+
+
+def test_a_temperature_above_the_cap_comes_back_down_and_keeps_learning(toy_shards: Path, tmp_path: Path) -> None:
+    trainer = _trainer(toy_shards, tmp_path / "run", 6, "optim.lr=1e-2", "optim.warmup_steps=1")
+    with torch.no_grad():
+        trainer.model.log_tau_a.fill_(math.log(100.5))
+        trainer.model.log_tau_t.fill_(math.log(100.5))
+    trainer.run()
+    cap = math.log(trainer.config.model.max_logit_scale)
+    for log_tau in (trainer.model.log_tau_a, trainer.model.log_tau_t):
+        assert log_tau.item() < cap  # clamped after each optimiser step, then moved by its gradient
+
+
+def test_resuming_with_two_loader_workers_at_an_odd_step_is_exact(toy_shards: Path, tmp_path: Path) -> None:
+    overrides = ("data.num_workers=2", "ckpt_every=3", "optim.warmup_steps=2")
+    straight = _trainer(toy_shards, tmp_path / "straight", 5, *overrides)
+    straight.run()
+    interrupted = _trainer(toy_shards, tmp_path / "interrupted", 5, *overrides)
+    interrupted.config.steps = 3  # checkpoint at step 3: the next batch comes from worker 1, not 0
+    interrupted.run()
+    checkpoint = read_checkpoint(tmp_path / "interrupted" / "checkpoints" / "step_00000003.pt")
+    resumed = _trainer(toy_shards, tmp_path / "interrupted", 5, *overrides)
+    resumed.load(checkpoint)
+    resumed.run()
+    assert resumed.losses == straight.losses[3:]
