@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -67,3 +72,21 @@ def test_unknown_language_is_refused_before_work():
 def test_language_without_builtin_text_uses_numbers():
     sentences = sentences_for("lt")
     assert len(sentences) == 20 and all(s.endswith(".") for s in sentences)
+
+
+def _digest(speech) -> str:  # noqa: ANN001
+    return hashlib.sha256(speech.audio.tobytes()).hexdigest()
+
+
+def test_an_utterance_does_not_depend_on_what_was_spoken_before_it():
+    """The helper server forks a clean child per utterance: a fresh process gives the same bytes."""
+    text, voice = "Seven breathy words for the determinism check.", ("en", "f2", "happy")
+    synthesize("Un autre texte avant.", "fr", "m7", "angry")
+    synthesize("Noch ein Satz davor, etwas länger.", "de", "f4", "sad")
+    script = (
+        "from tests.core.test_demo_corpus import _digest; from transforms.tts import synthesize; "
+        f"print(_digest(synthesize({text!r}, *{voice!r})))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert _digest(synthesize(text, *voice)) == fresh.stdout.split()[-1]
