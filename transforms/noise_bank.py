@@ -1,7 +1,7 @@
 """Noise bank sources for pub-noise mixing (paper §III-A2, Fig. 2: pn^a with labels pn^t).
 
 - ``generated``: the embedded default (``augment.noise.default_noise_bank``), its babble made
-  from espeak-ng voices speaking a few sentences (``transforms/tts.py``), resampled to 48 kHz.
+  from espeak-ng voices speaking a few sentences (:mod:`transforms.tts`), resampled to 48 kHz.
 - ``folder``: every audio file under ``--noise-input`` (local, gs://, s3:// through
   :mod:`transforms.storage`; the extensions of :mod:`schemas.media`), decoded with soundfile and resampled with soxr; the label is the file's
   folder name below the root (ESC-50 / UrbanSound8K laid out by class), else its file name.
