@@ -108,3 +108,46 @@ def test_outcomes_tell_rejections_from_failed_requests() -> None:
     assert outcome("ok") == "accepted"
     assert all(outcome(reason) == "rejected" for reason in (*CHECKS, *FORM_CHECKS))
     assert [outcome(r) for r in ("timeout", "http_500", "llm_unavailable", "ConnectionError")] == ["failed"] * 4
+
+
+# -- visual fusion: the same checks ------------------------------------------------------------------
+
+
+class FakeChat:
+    """Answers every chat with one text; keeps the chats."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.chats = text, []
+
+    def complete_many(self, chats: list) -> list[str]:
+        self.chats.extend(chats)
+        return [self.text] * len(chats)
+
+
+def fuse(answer: str) -> tuple:
+    from transforms.visual.fuse import CaptionFuser, FusionInput
+
+    scene = FusionInput(
+        visual=("A dog on a beach",),
+        audio="A woman saying 'See you tomorrow' in a happy voice",
+        transcript="See you tomorrow",
+    )
+    chat = FakeChat(answer)
+    [result] = CaptionFuser(chat, model="fake").fuse_many([scene])
+    return result, chat
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("On a beach with a dog, a woman happily says 'See you tomorrow'.", "ok"),
+        ("On a beach with a dog, a woman happily says 'See you tomorrow, my love'.", "speech_added"),
+        ("On a beach with a dog, a woman angrily says 'See you tomorrow'.", "label_contradicted"),
+        ("On a beach, a woman happily says 'See you tomorrow'.", "label_dropped"),
+        ("On a Malibu beach with a dog, a woman happily says 'See you tomorrow'.", "unsupported_name"),
+    ],
+)
+def test_visual_fusion_answers_get_the_same_checks(answer: str, reason: str) -> None:
+    result, chat = fuse(answer)
+    assert result.reason == reason and result.method == ("llm" if reason == "ok" else "template")
+    assert 'The spoken words are exactly: "See you tomorrow".' in chat.chats[0][0]["content"]
