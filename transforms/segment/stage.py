@@ -25,6 +25,7 @@ from transforms.segment.cut import (
 )
 from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
 from transforms.segment.options import SegmentSettings
+from transforms.shared_models import load_shared
 from transforms.stage import Sample, StageSpec
 
 if TYPE_CHECKING:  # the handlers pull in apache_beam.ml (and torch): imported when a model is needed
@@ -117,8 +118,8 @@ class SegmentStage:
             self._ensure_model()  # other aligners load Whisper lazily, only if an item needs it
 
     def _ensure_model(self) -> Any:
-        if self.model is None:
-            self.model = self.handler.load_model()
+        if self.model is None:  # one Whisper per worker process, whatever its threads (transforms/shared_models.py)
+            self.model = load_shared(f"whisper:{self.settings!r}", self.handler.load_model)
         return self.model
 
     # -- the work ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from apache_beam.metrics import Metrics
 from schemas import Caption, Failure
 from schemas.media import AUDIO_EXTENSIONS
 from transforms.audio import AudioError, TimeoutRunner
+from transforms.shared_models import load_shared
 from transforms.stage import Sample, StageSpec
 from transforms.visual.coca import CocaCaptioner, LoadedCoca
 from transforms.visual.frames import FrameReader, FrameSettings, VideoError, looks_like_video, open_uri
@@ -123,8 +124,8 @@ class VisualStage:
             self._runner = TimeoutRunner(self.settings.timeout_s)
 
     def model(self) -> LoadedCoca:
-        if self._model is None:
-            self._model = self.captioner.load_model()
+        if self._model is None:  # one CoCa per worker process, whatever its threads (transforms/shared_models.py)
+            self._model = load_shared(f"coca:{self.settings!r}", self.captioner.load_model)
         return self._model
 
     # -- the shard's batch ------------------------------------------------------------------
