@@ -1,7 +1,8 @@
 """Speech synthesis with espeak-ng, with word timings (paper Fig. 1b: TTS(.)).
 
-One room for the TTS the demo corpus (:mod:`pipelines.sources.demo`), the decode stage (``tts://``
-items, synthesised where the shard is written) and the generated noise bank (babble) speak through:
+The house's one synthesiser: the demo corpus (:mod:`pipelines.sources.demo`), the decode stage
+(``tts://`` items, synthesised where the shard is written) and the generated noise bank (babble)
+all speak through it. The package:
 
 - :mod:`transforms.tts.engine`: espeak-ng through ctypes (synchronous mode, word events);
 - :mod:`transforms.tts.server`: the helper process that forks a clean child per utterance;
