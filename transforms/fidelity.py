@@ -363,3 +363,27 @@ def count_outcome(stage: str, reason: str) -> None:
         Metrics.counter(stage, "accepted").inc()
     else:
         Metrics.counter(f"{stage}_{kind}", reason).inc()
+
+
+LLM_STAGES: tuple[str, ...] = ("rewrite", "fusion", "translation")
+
+
+def summary_lines(metrics: dict[str, int]) -> list[str]:
+    """Run-summary lines from counter totals keyed ``namespace/name`` (what :func:`count_outcome` wrote):
+    per LLM stage, answers accepted, then rejected by check and failed by reason."""
+    lines = []
+    for stage in LLM_STAGES:
+        accepted = metrics.get(f"{stage}/accepted", 0)
+        rejected = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{stage}_rejected/") and v}
+        failed = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(f"{stage}_failed/") and v}
+        total = accepted + sum(rejected.values()) + sum(failed.values())
+        if not total:
+            continue
+        if not lines:
+            lines.append(
+                "  LLM answers      accepted of asked; rejected by check, failed (each fell back to its template)"
+            )
+        lines.append(f"    {stage:26s} {accepted:>6d} of {total:<6d}")
+        lines += [f"      {stage}_rejected/{r:24s} {n}" for r, n in sorted(rejected.items(), key=lambda kv: -kv[1])]
+        lines += [f"      {stage}_failed/{r:26s} {n}" for r, n in sorted(failed.items(), key=lambda kv: -kv[1])]
+    return lines

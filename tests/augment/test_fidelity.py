@@ -151,3 +151,23 @@ def test_visual_fusion_answers_get_the_same_checks(answer: str, reason: str) -> 
     result, chat = fuse(answer)
     assert result.reason == reason and result.method == ("llm" if reason == "ok" else "template")
     assert 'The spoken words are exactly: "See you tomorrow".' in chat.chats[0][0]["content"]
+
+
+def test_the_run_summary_lists_llm_outcomes_by_check() -> None:
+    from transforms.fidelity import summary_lines
+
+    metrics = {
+        "clara/shards_written": 2,
+        "rewrite/accepted": 5,
+        "rewrite_rejected/speech_added": 2,
+        "rewrite_rejected/label_dropped": 1,
+        "rewrite_failed/timeout": 1,
+    }
+    lines = summary_lines(metrics)
+    assert lines[1].split() == ["rewrite", "5", "of", "9"]
+    assert [line.split() for line in lines[2:]] == [
+        ["rewrite_rejected/speech_added", "2"],
+        ["rewrite_rejected/label_dropped", "1"],
+        ["rewrite_failed/timeout", "1"],
+    ]
+    assert summary_lines({"clara/shards_written": 2}) == []
