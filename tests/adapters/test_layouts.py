@@ -12,7 +12,7 @@ from tests.adapters.conftest import audio, source, text
 
 ISSUE_NAMES = (
     "commonvoice mswc librispeech ljspeech cmu-arctic crema-d ravdess emov-db emns emodb esc50 urbansound8k "
-    "fsd50k audioset audiocaps clotho macs vocalsketch vocal-imitation vggsound folder demo"
+    "fsd50k audioset audiocaps clotho macs vocalsketch vocal-imitation vggsound ytdlp folder demo"
 ).split()
 ADAPTERS = sorted(set(REGISTRY) - {"demo", "folder"})
 
