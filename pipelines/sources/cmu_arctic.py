@@ -7,6 +7,10 @@ folder or a folder holding several)::
       wav/arctic_a0001.wav ...
       etc/txt.done.data       ( arctic_a0001 "Author of the danger trail, Philip Steels, etc." )
 
+Every line of ``txt.done.data`` is one item (a line whose wav is absent is recorded as missing
+by the decoder); a wav in ``wav/`` that no line names is a ``no_transcript`` failure, never
+silently dropped.
+
 Speakers and sex from the release notes: bdl, rms, jmk (Canadian), awb (Scottish), ksp (Indian)
 male; slt, clb female (and the later speakers listed in ``SPEAKERS``). No official split.
 """
@@ -17,7 +21,7 @@ import posixpath
 import re
 from collections.abc import Iterator
 
-from pipelines.sources.common import DatasetSource, any_match, glob, join, read_text
+from pipelines.sources.common import DatasetSource, any_match, glob, join, read_text, stem
 from schemas import Failure, SourceItem, make_key
 
 LICENSE = "Free use with attribution (CMU ARCTIC, Kominek and Black 2003, Carnegie Mellon University)"
@@ -59,6 +63,7 @@ class CMUArcticSource(DatasetSource):
             match = re.match(r"cmu_\w+?_(\w+?)_arctic", name)
             speaker = match.group(1) if match else name
             gender, accent = SPEAKERS.get(speaker, ("unknown", ""))
+            listed: set[str] = set()
             for number, line in enumerate(read_text(join(folder, "etc", "txt.done.data")).splitlines(), start=1):
                 if not line.strip():
                     continue
@@ -71,6 +76,7 @@ class CMUArcticSource(DatasetSource):
                     )
                     continue
                 utt, sentence = parsed.groups()
+                listed.add(utt)
                 key = make_key("arctic", speaker, utt)
                 uri = self.safe_path(key, f"wav/{utt}.wav", base=folder)
                 if isinstance(uri, Failure):
@@ -89,3 +95,10 @@ class CMUArcticSource(DatasetSource):
                     license=LICENSE,
                     extra={"accent": accent} if accent else {},
                 )
+            for path in glob(join(folder, "wav", "*.wav")):
+                if stem(path) not in listed:
+                    yield self.fail(
+                        make_key("arctic", speaker, stem(path)),
+                        "no_transcript",
+                        f"{name}/wav/{posixpath.basename(path)} has no line in etc/txt.done.data",
+                    )

@@ -34,7 +34,15 @@ TEXTS = {
     "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
 }
 EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"}
+# The corpus' emotion names on the words our vocabulary knows ("boredom" -> "bored", not "sleepy").
+VOCABULARY_WORDS = {"boredom": "bored"}
 NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])$")
+
+
+def emotion_of(name: str) -> str:
+    """An Emo-DB emotion name on the shared vocabulary."""
+    word = VOCABULARY_WORDS.get(name, name)
+    return normalize_emotion(word) or word
 
 
 class EmoDBSource(DatasetSource):
@@ -45,7 +53,7 @@ class EmoDBSource(DatasetSource):
 
     @classmethod
     def vocabulary(cls) -> dict[str, list[str]]:
-        return {"emotion": sorted({normalize_emotion(e) or e for e in EMOTIONS.values()}), "language": ["de"]}
+        return {"emotion": sorted({emotion_of(e) for e in EMOTIONS.values()}), "language": ["de"]}
 
     def items(self) -> Iterator[SourceItem | Failure]:
         for path in glob(join(self.root, "wav", "*.wav")):
@@ -72,7 +80,7 @@ class EmoDBSource(DatasetSource):
                 speaker_id=speaker,
                 gender=gender,
                 age=normalize_age_group(age),
-                emotion=normalize_emotion(EMOTIONS[letter]),
+                emotion=emotion_of(EMOTIONS[letter]),
                 labels=("speech",),
                 license=LICENSE,
                 extra={"emotion_label": EMOTIONS[letter], "text_code": text_code, "version": version},

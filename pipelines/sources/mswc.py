@@ -1,19 +1,34 @@
 """Multilingual Spoken Words Corpus (MLCommons): one-second keywords in 50 languages.
 
-Layout, as the per-language ``<lang>.tar.gz`` (audio) and ``<lang>_splits.tar.gz`` archives
+Layout, as the per-language ``audio/<lang>.tar.gz`` and ``splits/<lang>.tar.gz`` archives
 unpack (INPUT holds ``<lang>/`` for ``--lang``; the splits CSV may sit beside the audio or in
 ``splits/``)::
 
     <lang>/clips/<word>/common_voice_<lang>_<n>.opus       48 kHz Opus, one keyword each
     <lang>_splits.csv | <lang>/<lang>_splits.csv | splits/<lang>_splits.csv | splits/<lang>/<lang>_splits.csv
         SET,LINK,WORD,VALID,SPEAKER,GENDER    (SET: TRAIN/DEV/TEST; LINK: <word>/<file>.opus;
-                                                GENDER: MALE/FEMALE/OTHER/NAN)
+                                                VALID: TRUE/FALSE; GENDER: MALE/FEMALE/OTHER/NAN)
 
 The keyword is the transcript (keyword-spotting label, ``extra["keyword"]``); the speaker is a
-Common Voice client hash. The splits CSV (millions of rows for large languages) is read by Beam.
+Common Voice client hash ("NA" when unknown). The splits CSV (millions of rows for large
+languages) is read by Beam.
+
+Keys: one Common Voice clip yields several keywords, so a key is clip + keyword. Keywords are
+mostly non-Latin in many languages (Russian, Arabic, Persian, Tamil, Greek, Georgian...), so a
+keyword that is not already key-safe becomes its ASCII part plus a stable hash of its NFC form
+(``абзар`` -> ``u-<12 hex>``): distinct keywords never share a key, and a rerun gives the same keys.
+
+``VALID=FALSE`` rows (the publisher's flag that a sample failed its validity check; their
+speaker is "NA") are not shard material: each is a ``invalid_sample`` failure record, counted in
+the dataset card's failures by reason. ``--source-option valid=all`` keeps them instead, with
+``extra["valid"] = False`` in the sample's ``original_data``.
 """
 
 from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
 
 import apache_beam as beam
 
@@ -37,11 +52,29 @@ from schemas.vocab import GENDERS, LANGUAGES, normalize_gender, normalize_langua
 LICENSE = "CC BY 4.0 (Multilingual Spoken Words Corpus, MLCommons; derived from Common Voice)"
 
 
-def row_to_record(row: dict[str, str], clips: str, lang: str) -> SourceItem | Failure:
+def keyword_slug(word: str) -> str:
+    """A key-safe, deterministic stand-in for a keyword: itself when already safe, else its
+    ASCII part plus a hash of its NFC form, so non-Latin keywords never collide."""
+    word = unicodedata.normalize("NFC", word.strip())
+    if re.fullmatch(r"[A-Za-z0-9_-]+", word):
+        return word
+    digest = hashlib.blake2b(word.encode("utf-8"), digest_size=6).hexdigest()
+    ascii_part = re.sub(r"[^A-Za-z0-9]+", "_", word).strip("_")
+    return f"{ascii_part}-{digest}" if ascii_part else f"u-{digest}"
+
+
+def is_valid(value: str | None) -> bool:
+    return str(value or "").strip().lower() in ("true", "1", "yes")
+
+
+def row_to_record(row: dict[str, str], clips: str, lang: str, keep_invalid: bool = False) -> SourceItem | Failure:
     link, word = row.get("LINK", ""), row.get("WORD", "")
-    key = make_key("mswc", lang, stem(link) or "row", word)
+    key = make_key("mswc", lang, stem(link) or "row", keyword_slug(word) if word else "")
     if not link or not word:
         return failure(key, "mswc", "bad_row", f"splits row without LINK or WORD: {row}")
+    valid = is_valid(row.get("VALID"))
+    if not valid and not keep_invalid:
+        return failure(key, "mswc", "invalid_sample", f"VALID={row.get('VALID')!r} in the splits CSV: {link}")
     try:
         uri = resolve_under(clips, link)
     except UnsafePath as exc:
@@ -56,12 +89,12 @@ def row_to_record(row: dict[str, str], clips: str, lang: str) -> SourceItem | Fa
         source_id=f"{lang}/{link}",
         language=normalize_language(lang),
         transcript=word,
-        speaker_id=row.get("SPEAKER") or None,
+        speaker_id=row.get("SPEAKER") if row.get("SPEAKER") not in ("", "NA", "NAN", None) else None,
         gender=normalize_gender(row.get("GENDER")),
         labels=("speech", "spoken word"),
         split=split,
         license=LICENSE,
-        extra={"keyword": word, "valid": row.get("VALID", "")},
+        extra={"keyword": word, "valid": valid},
     )
 
 
@@ -97,7 +130,8 @@ class MSWCSource(DatasetSource):
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         lang = self.settings.language
         clips = join((self.settings.input or "").rstrip("/"), lang, "clips")
+        keep_invalid = self.option.get("valid", "true").strip().lower() == "all"
         records = read_rows(pipeline, f"mswc {lang} splits", self.splits_csv() or "") | "mswc records" >> beam.Map(
-            row_to_record, clips, lang
+            row_to_record, clips, lang, keep_invalid
         )
         return limit_items(records, self.settings.limit, "mswc")

@@ -54,15 +54,15 @@ def test_emov_db_reads_speaker_emotion_folders_and_arctic_sentences(tmp_path):
     )
     built = build("emov-db", tmp_path, tmp_path / "out")
     assert "A woman saying 'Author of the danger trail, Philip Steels, etc.' in a happy voice" in built.texts(
-        "emovdb-bea-Amused-amused_1-15_0001"
+        "emovdb-bea-amused_1-15_0001"
     )
     assert "A man saying 'Not at this particular case, Tom, apologized Whittemore.' in an angry voice" in built.texts(
-        "emovdb-sam-Angry-anger_1-28_0002"
+        "emovdb-sam-anger_1-28_0002"
     )
-    assert built.reasons() == {"emovdb-bob-Angry-anger_1-28_0003": "mislabelled"}
+    assert built.reasons() == {"emovdb-bob-anger_1-28_0003": "mislabelled"}
 
 
-def test_emns_keeps_the_delivery_description_as_a_human_caption(tmp_path):
+def test_emns_also_reads_a_comma_separated_conversion_of_its_metadata(tmp_path):
     audio(tmp_path / "raw_webm" / "utt1.webm")
     text(
         tmp_path / "metadata.csv",
