@@ -1,18 +1,25 @@
 """VocalSketch 1.0.x: crowd-sourced vocal imitations of sound concepts and the referent recordings
 (Cartwright and Pardo 2015).
 
-Layout, as the Zenodo archive unpacks (INPUT holds it)::
+Layout, as the repository / Zenodo archive unpacks (INPUT holds it)::
 
     vocal_imitations.csv     id, filename, stimulus_type, included, draft, training, participant_id,
-                             satisfaction, sound_label, sound_label_id, sound_recording, ..., audio_concept_subset
-    sound_recordings.csv     id, sound_label, sound_label_id, filename, audio_concept_subset
-    participant_survey.csv   participant_id, age, gender, ...         (optional)
+                             satisfaction, sound_label, sound_label_id, sound_recording,
+                             sound_recording_id, audio_concept_subset, ...
+    sound_recordings.csv     id, filename, sound_label, sound_label_id, audio_concept_subset
+    participant_survey.csv   participant_id, age, gender (m / f), ...            (optional)
     vocal_imitations/included/<filename>   vocal_imitations/excluded/<filename>
-    sound_recordings/[**/]<filename>       ('everyday' recordings are not redistributed)
+      (older repository layout: included_vocal_imitations/, excluded_vocal_imitations/)
+    sound_recordings/<filename>
 
-Imitations that met the authors' inclusion criteria are read (``--source-option
-excluded=true`` adds the others); drafts and training takes are skipped. An imitation is
-described as "a person imitating <label>", a recording as "<label>".
+``audio_concept_subset`` is one of "everyday sounds", "acoustic instruments", "commercial
+synthesizers", "single synthesizer". The publisher does not redistribute the "everyday sounds"
+recordings (they come from the Marcell et al. confrontation-naming set): a row of those whose
+file is absent is not an error but is counted, as a ``not_redistributed`` record in the
+failures and the dataset card's failures by reason. Imitations that met the authors' inclusion
+criteria are read; drafts, training takes and rejected imitations are ``excluded_take`` records
+(``--source-option excluded=true`` keeps the rejected final takes, never drafts or training).
+An imitation is described as "a person vocally imitating <label>", a recording as "<label>".
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ from schemas import Failure, SourceItem, make_key
 from schemas.vocab import normalize_age_group, normalize_gender
 
 LICENSE = "CC BY 4.0 (VocalSketch, Cartwright and Pardo 2015)"
+NOT_REDISTRIBUTED = ("everyday sounds", "everyday")
+IMITATION_FOLDERS = {
+    True: ("vocal_imitations/included", "included_vocal_imitations"),
+    False: ("vocal_imitations/excluded", "excluded_vocal_imitations"),
+}
 
 
 def truthy(value: str | None) -> bool:
@@ -34,53 +46,78 @@ def truthy(value: str | None) -> bool:
 class VocalSketchSource(DatasetSource):
     name = "vocalsketch"
     description = "VocalSketch: vocal imitations of sound concepts, and the imitated sound recordings"
-    layout = "vocal_imitations.csv + sound_recordings.csv + vocal_imitations/{included,excluded}/ + sound_recordings/"
+    layout = (
+        "vocal_imitations.csv + sound_recordings.csv + vocal_imitations/{included,excluded}/ "
+        "(or {included,excluded}_vocal_imitations/) + sound_recordings/"
+    )
     markers = ("vocal_imitations.csv", "sound_recordings.csv")
 
     def _participants(self) -> dict[str, dict[str, str]]:
         path = join(self.root, "participant_survey.csv")
         return {r.get("participant_id", ""): r for r in read_table(path)} if any_match(path) else {}
 
-    def items(self) -> Iterator[SourceItem | Failure]:
-        yield from self._recordings()
-        yield from self._imitations()
+    def _audio_files(self) -> dict[str, str]:
+        """Every audio file under the root by its path relative to the root."""
+        base = self.root.rstrip("/")
+        return {p[len(base) + 1 :]: p for p in glob(join(base, "**")) if p.lower().endswith((".wav", ".mp3", ".flac"))}
 
-    def _recordings(self) -> Iterator[SourceItem | Failure]:
-        on_disk = {posixpath.basename(p): p for p in glob(join(self.root, "sound_recordings", "**"))}
+    def items(self) -> Iterator[SourceItem | Failure]:
+        files = self._audio_files()
+        yield from self._recordings(files)
+        yield from self._imitations(files)
+
+    def _recordings(self, files: dict[str, str]) -> Iterator[SourceItem | Failure]:
+        by_name = {posixpath.basename(rel): path for rel, path in files.items() if rel.startswith("sound_recordings/")}
         for row in read_table(join(self.root, "sound_recordings.csv")):
             filename, label = row.get("filename", ""), row.get("sound_label", "")
-            key = make_key("vocalsketch", "rec", filename.rsplit(".", 1)[0] or row.get("id", ""))
-            if row.get("audio_concept_subset") == "everyday" and filename not in on_disk:
-                continue  # not redistributed: nothing to report
+            subset = row.get("audio_concept_subset", "")
+            key = make_key("vocalsketch", "rec", row.get("id") or filename.rsplit(".", 1)[0])
             if not filename or not label:
                 yield self.fail(
                     key, "bad_row", f"sound_recordings.csv row {row.get('id')} lacks filename or sound_label"
                 )
                 continue
-            uri = on_disk.get(filename) or self.safe_path(key, f"sound_recordings/{filename}")
+            if filename not in by_name and subset.strip().lower() in NOT_REDISTRIBUTED:
+                yield self.fail(
+                    key,
+                    "not_redistributed",
+                    f"{filename}: '{subset}' recordings are not redistributed by the publisher "
+                    "(see everyday_filename_translation.csv to add them)",
+                )
+                continue
+            uri = by_name.get(filename) or self.safe_path(key, f"sound_recordings/{filename}")
             if isinstance(uri, Failure):
                 yield uri
                 continue
             yield SourceItem(
-                key=key, uri=uri, dataset="vocalsketch", source_id=f"recording/{filename}",
-                labels=(label_phrase(label),), license=LICENSE,
-                extra={"kind": "sound recording", "audio_concept_subset": row.get("audio_concept_subset", "")},
-            )  # fmt: skip
+                key=key,
+                uri=uri,
+                dataset="vocalsketch",
+                source_id=f"recording/{filename}",
+                labels=(label_phrase(label),),
+                license=LICENSE,
+                extra={"kind": "sound recording", "audio_concept_subset": subset, "sound_label": label},
+            )
 
-    def _imitations(self) -> Iterator[SourceItem | Failure]:
+    def _imitations(self, files: dict[str, str]) -> Iterator[SourceItem | Failure]:
         participants, with_excluded = self._participants(), truthy(self.option.get("excluded"))
         for row in read_table(join(self.root, "vocal_imitations.csv")):
             filename, label = row.get("filename", ""), row.get("sound_label", "")
             included = truthy(row.get("included"))
-            if truthy(row.get("draft")) or truthy(row.get("training")) or (not included and not with_excluded):
+            key = make_key("vocalsketch", "imi", row.get("id") or filename.rsplit(".", 1)[0])
+            take = "draft" if truthy(row.get("draft")) else "training" if truthy(row.get("training")) else None
+            if take or (not included and not with_excluded):
+                why = f"a {take} take" if take else "not included by the publisher's criteria"
+                yield self.fail(key, "excluded_take", f"{filename}: {why}")
                 continue
-            key = make_key("vocalsketch", "imi", filename.rsplit(".", 1)[0] or row.get("id", ""))
             if not filename or not label:
                 yield self.fail(
                     key, "bad_row", f"vocal_imitations.csv row {row.get('id')} lacks filename or sound_label"
                 )
                 continue
-            uri = self.safe_path(key, f"vocal_imitations/{'included' if included else 'excluded'}/{filename}")
+            folders = IMITATION_FOLDERS[included]
+            found = next((files[f"{f}/{filename}"] for f in folders if f"{f}/{filename}" in files), None)
+            uri = found or self.safe_path(key, f"{folders[0]}/{filename}")
             if isinstance(uri, Failure):
                 yield uri
                 continue
@@ -99,6 +136,8 @@ class VocalSketchSource(DatasetSource):
                     "kind": "vocal imitation",
                     "imitated": label,
                     "stimulus_type": row.get("stimulus_type", ""),
+                    "audio_concept_subset": row.get("audio_concept_subset", ""),
+                    "satisfaction": row.get("satisfaction", ""),
                     "included": included,
                 },
             )

@@ -176,39 +176,3 @@ def test_macs_keeps_every_annotators_sentence_and_their_tags(tmp_path):
     ]
     assert "The sound of adults talking and footsteps" in meta["text"]
     assert built.reasons() == {"macs-park-helsinki-1-1-a": "missing_file", "macs-_escape": "unsafe_path"}
-
-
-def test_vocalsketch_reads_included_imitations_and_the_referent_recordings(tmp_path):
-    text(
-        tmp_path / "sound_recordings.csv",
-        "id,sound_label,sound_label_id,filename,audio_concept_subset\n1,dog barking,1,dog.wav,acoustic instrument\n2,thunder,2,thunder.wav,everyday\n",
-    )
-    text(
-        tmp_path / "vocal_imitations.csv",
-        "id,filename,stimulus_type,included,draft,training,participant_id,satisfaction,sound_label,sound_label_id\n"
-        "1,imi1.wav,sound label,True,False,False,7,Mostly satisfied,dog barking,1\n"
-        "2,imi2.wav,sound label,False,False,False,7,,dog barking,1\n"
-        "3,imi3.wav,sound label,True,True,False,7,,dog barking,1\n"
-        "4,imi4.wav,sound label,True,False,False,8,,thunder,2\n",
-    )
-    text(tmp_path / "participant_survey.csv", "participant_id,age,gender\n7,34,female\n")
-    audio(tmp_path / "sound_recordings" / "dog.wav")
-    audio(tmp_path / "vocal_imitations" / "included" / "imi1.wav")
-    audio(tmp_path / "vocal_imitations" / "excluded" / "imi2.wav")
-    built = build("vocalsketch", tmp_path, tmp_path / "out")
-    assert built.texts("vocalsketch-rec-dog") == ["The sound of dog barking"]
-    imitation = built.meta("vocalsketch-imi-imi1")
-    assert imitation["text"] == ["The sound of a person vocally imitating dog barking"] and "female" in imitation["tag"]
-    assert set(built.samples) == {"vocalsketch-rec-dog", "vocalsketch-imi-imi1"}
-    assert built.reasons() == {"vocalsketch-imi-imi4": "missing_file"}
-
-
-def test_vocal_imitation_set_labels_files_from_its_table_or_class_folders(tmp_path):
-    audio(tmp_path / "original_recordings" / "Dog" / "ref1.wav")
-    audio(tmp_path / "vocal_imitations" / "Dog" / "imi1.wav")
-    audio(tmp_path / "vocal_imitations" / "x1.wav")
-    text(tmp_path / "vocal_imitations.csv", "filename,label\nx1.wav,Church bell\n")
-    built = build("vocal-imitation", tmp_path, tmp_path / "out")
-    assert built.texts("vis-rec-Dog_ref1") == ["The sound of dog"]
-    assert built.texts("vis-imi-Dog_imi1") == ["The sound of a person vocally imitating dog"]
-    assert built.texts("vis-imi-x1") == ["The sound of a person vocally imitating church bell"]
