@@ -99,9 +99,10 @@ def make_items(ytid: str, rows: list[dict[str, str]], paths: list[str]) -> Itera
 
 class AudioCapsSource(DatasetSource):
     name = "audiocaps"
-    description = "AudioCaps: AudioSet clips (downloaded by YouTube id) with human captions"
+    description = "AudioCaps: AudioSet clips (named by YouTube or AudioCaps id) with human captions"
     layout = (
-        "[dataset/]{train,val,test}.csv (audiocap_id,youtube_id,start_time,caption) + audio files named by YouTube id"
+        "[dataset/]{train,val,test}.csv (audiocap_id,youtube_id,start_time,caption) + audio named by YouTube id "
+        "or <split>/<audiocap_id>.<ext> (audiocaps-download)"
     )
     markers = ("dataset/*.csv",)
 
