@@ -255,3 +255,14 @@ def test_outcomes_are_beam_counters_by_check(tmp_path: Path) -> None:
         "rewrite_rejected/speech_added": 2,
         "rewrite_rejected/label_contradicted": 1,
     }
+
+
+def test_the_client_survives_pickling_as_beam_ships_it_to_workers(tmp_path: Path) -> None:
+    from apache_beam.internal import pickler
+
+    with FakeLLM(answer(GOOD)) as llm:
+        client = ChatClient(config(llm.url, tmp_path, cache_dir=None))
+        assert client.complete([{"role": "user", "content": "one"}]) == GOOD
+        shipped = pickler.loads(pickler.dumps(client))
+        assert shipped.complete([{"role": "user", "content": "two"}]) == GOOD
+    assert llm.calls == 2
