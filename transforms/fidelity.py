@@ -13,11 +13,11 @@ visual fusion, translation) is checked against what its inputs said before it is
     and punctuation): a word changed, dropped or paraphrased.
 ``transcript_unquoted``
     The transcript is there but no longer marked as speech (the input quoted it).
-``label_dropped``
-    A label the input named (gender, emotion, language, a sound) is missing.
 ``label_contradicted``
     Another value of a label the input named: "angry" for "happy", "woman" for "man",
     "French" for "English".
+``label_dropped``
+    A label the input named (gender, emotion, language, a sound) is missing.
 ``unsupported_label``
     A gender, emotion or language the input left open, or a sound it did not name.
 ``unsupported_number`` / ``unsupported_name``
@@ -49,8 +49,8 @@ CHECKS: tuple[str, ...] = (
     "speech_added",
     "transcript_changed",
     "transcript_unquoted",
-    "label_dropped",
     "label_contradicted",
+    "label_dropped",
     "unsupported_label",
     "unsupported_number",
     "unsupported_name",
@@ -172,7 +172,8 @@ def named_labels(text: str) -> dict[str, set[str]]:
 
 
 def _keeps_sound(tokens: list[str], label: str) -> bool:
-    """A sound is kept when one of its longer words is, in any inflection ("dog" → "dogs", "barking")."""
+    """A sound is kept when one of its words is, inflected or compounded ("dog" → "dogs", "rain" →
+    "raindrops", "electrical hum" → "humming"); "noise" alone keeps nothing."""
     stems = [w[: max(4, len(w) - 2)] for w in words(label) if len(w) > 2 and w != "noise"] or words(label)
     return any(t.startswith(stem) for t in tokens for stem in stems)
 
