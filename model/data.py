@@ -20,7 +20,6 @@ resumed run sees exactly the batches an uninterrupted one would have.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import random
 import zlib
@@ -35,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from model.config import DataConfig
 from model.tokenizer import CaptionTokenizer
-from schemas.records import SAMPLE_RATE
+from schemas.records import SAMPLE_RATE, SampleMeta
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +55,37 @@ def decode_sample(
     min_samples: int,
     tokenizer: CaptionTokenizer,
 ) -> dict[str, Any]:
-    """One tar sample (``flac`` + ``json`` bytes) → audio, caption tokens and metadata."""
+    """One tar sample (``flac`` + ``json`` bytes) → audio, caption tokens and metadata.
+
+    The JSON is read through the shard contract's record (:class:`schemas.records.SampleMeta`),
+    never by raw keys; fields a LAION-style JSON may lack get neutral stand-ins.
+    """
     key = raw["__key__"]
     if "flac" not in raw or "json" not in raw:
         raise ValueError(f"{key}: missing member(s), have {sorted(k for k in raw if not k.startswith('__'))}")
-    meta = json.loads(raw["json"])
     # 16-bit PCM, as the shards store it: half the bytes of float32 through the loader, the
     # pinned buffer and the host-to-device copy; the model converts on the device (exactly).
     audio, sample_rate = sf.read(io.BytesIO(raw["flac"]), dtype="int16", always_2d=True)
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"{key}: sample rate {sample_rate}, the contract says {SAMPLE_RATE}")
     audio = audio.mean(axis=1).round().astype(np.int16) if audio.shape[1] > 1 else audio[:, 0]
+    meta = SampleMeta.from_json(
+        raw["json"], tag=(), split="train" if train else "test", duration_s=len(audio) / sample_rate
+    )
     if len(audio) < min_samples:
         raise ValueError(f"{key}: {len(audio)} samples, shorter than {min_samples}")
     if len(audio) > max_samples:
         spare = len(audio) - max_samples
         start = rng.randint(0, spare) if train else spare // 2
         audio = audio[start : start + max_samples]
-    language = (meta.get("original_data") or {}).get("language")
-    captions = meta.get("captions") or [{"text": t, "language": language} for t in meta["text"]]
+    captions = meta.captions  # SampleMeta.from_json gives LAION-style text-only JSON its captions
     caption = captions[rng.randrange(len(captions))] if train else captions[0]
-    caption_language = caption.get("language") or language
     return {
         "key": key,
         "audio": np.ascontiguousarray(audio),
-        "tokens": tokenizer.encode(caption["text"], caption_language),
-        "caption": caption["text"],
-        "language": caption_language,
+        "tokens": tokenizer.encode(caption.text, caption.language),
+        "caption": caption.text,
+        "language": caption.language,
     }
 
 

@@ -7,9 +7,10 @@ and GELU (the paper's modification); a stack of latent self-attention blocks fol
 cost in the input length is linear and the parameter count does not depend on it.
 
 Text, f_t: a bidirectional pre-LN transformer over Whisper BPE tokens with sinusoidal
-("cosine") positions.
+("cosine") positions (or causal, as CLIP's text tower: ``text.causal``, the flash-kernel path).
 
-Attention is ``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA).
+Attention is ``F.scaled_dot_product_attention`` (``model.layers``; flash / memory-efficient
+kernels on CUDA).
 Padding is honoured everywhere: padded frames are zeroed before every convolution (so a
 conv at the edge sees what it would see on the unpadded clip), masked out of attention keys,
 and both encoders pool over the sequence / latent axis with the mask. Padding therefore never
@@ -18,78 +19,14 @@ changes an embedding (tested).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from model.config import AudioConfig, TextConfig
-
-
-def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    """``[length, dim]`` sin/cos table of "Attention is all you need"."""
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10_000.0) / dim))
-    table = torch.zeros(length, dim)
-    table[:, 0::2] = torch.sin(position * freq)
-    table[:, 1::2] = torch.cos(position * freq[: dim // 2])
-    return table
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean over axis 1 of ``x [B, L, D]`` counting only ``mask [B, L]`` positions."""
-    if mask is None:
-        return x.mean(dim=1)
-    weights = mask.to(x.dtype)[..., None]
-    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
-
-
-class Attention(nn.Module):
-    """Multi-head attention via SDPA; ``key_mask [B, Lk]`` True = attend."""
-
-    def __init__(self, dim: int, heads: int, kv_dim: int | None = None, dropout: float = 0.0) -> None:
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim {dim} not divisible by heads {heads}")
-        self.heads = heads
-        self.dropout = dropout
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(kv_dim or dim, 2 * dim)
-        self.out = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        batch, q_len, dim = x.shape
-        q = self.q(x).view(batch, q_len, self.heads, -1).transpose(1, 2)
-        k, v = self.kv(context).view(batch, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        attn_mask = None if key_mask is None else key_mask[:, None, None, :]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
-        )
-        return self.out(y.transpose(1, 2).reshape(batch, q_len, dim))
-
-
-class MLP(nn.Sequential):
-    def __init__(self, dim: int, ratio: float, dropout: float) -> None:
-        hidden = int(dim * ratio)
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
-
-
-class Block(nn.Module):
-    """Pre-LN self-attention block."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads, dropout=dropout)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = MLP(dim, mlp_ratio, dropout)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.norm1(x)
-        x = x + self.drop(self.attn(h, h, mask))
-        return x + self.drop(self.mlp(self.norm2(x)))
+from model.layers import MLP, Attention, Block, masked_mean, sinusoidal_positions
+from model.pretrained_text import PretrainedTextEncoder
+from model.spectran import SpecTranEncoder
 
 
 def _masked_conv(conv: nn.Conv1d, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,17 +111,22 @@ class TextEncoder(nn.Module):
         self.norm = nn.LayerNorm(config.dim)
         self.drop = nn.Dropout(config.dropout)
         self.out_dim = config.dim
+        self.causal = config.causal
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return masked_mean(self.token_states(tokens, mask), mask)
 
     def token_states(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Contextual token states ``[B, L, dim]`` (padded positions are to be ignored via ``mask``)."""
+        """Contextual token states ``[B, L, dim]`` (padded positions are to be ignored via ``mask``).
+
+        Causal attention needs no padding mask (captions are right-padded: no real token ever
+        sees a pad), so SDPA may take its flash kernel; bidirectional attention masks pad keys.
+        """
         if tokens.shape[1] > self.positions.shape[0]:
             raise ValueError(f"{tokens.shape[1]} tokens exceed max_tokens={self.positions.shape[0]}")
         x = self.drop(self.embed(tokens) + self.positions[: tokens.shape[1]])
         for block in self.blocks:
-            x = block(x, mask)
+            x = block(x, None, causal=True) if self.causal else block(x, mask)
         return self.norm(x)
 
 
@@ -193,8 +135,6 @@ def build_audio_encoder(config: AudioConfig) -> nn.Module:
     if config.encoder == "perceiver":
         return PerceiverAudioEncoder(config)
     if config.encoder == "spectran":
-        from model.spectran import SpecTranEncoder
-
         return SpecTranEncoder(config)
     raise ValueError(f"unknown audio.encoder {config.encoder!r}; choose perceiver or spectran")
 
@@ -204,7 +144,5 @@ def build_text_encoder(config: TextConfig) -> nn.Module:
     if config.encoder == "transformer":
         return TextEncoder(config)
     if config.encoder.startswith("pretrained:"):
-        from model.pretrained_text import PretrainedTextEncoder
-
         return PretrainedTextEncoder(config.encoder, config.unfreeze_layers, config.cache_size)
     raise ValueError(f"unknown text.encoder {config.encoder!r}; choose transformer or pretrained:<model>")

@@ -10,7 +10,6 @@ for: evaluating on a noise-mixed twin of a clip would count the same clip twice.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import webdataset as wds
 
 from model.api import ClaraModel, to_model_rate
 from model.shards import resolve_shards
+from schemas.records import SampleMeta
 
 
 @dataclass
@@ -47,10 +47,16 @@ class EvalSet:
         return self.field_values("language")
 
 
+def read_meta(raw_json: bytes | str, split: str) -> SampleMeta:
+    """A sample's JSON as the contract's record (LAION-style JSON without captions, tags or a
+    duration too: those read as empty / 0 s)."""
+    return SampleMeta.from_json(raw_json, tag=(), split=split, duration_s=0.0)
+
+
 def iter_samples(
     specs: list[str] | str, split: str, include_augmented: bool = False, limit: int | None = None
-) -> Iterator[tuple[str, np.ndarray, dict[str, Any]]]:
-    """``(key, mono 48 kHz audio, sample JSON)`` of a split's shards, in shard order."""
+) -> Iterator[tuple[str, np.ndarray, SampleMeta]]:
+    """``(key, mono 48 kHz audio, sample record)`` of a split's shards, in shard order."""
     shard_set = resolve_shards(specs, split)
     if not shard_set.urls:
         raise FileNotFoundError(f"no {split} shards under {specs}")
@@ -58,8 +64,8 @@ def iter_samples(
     for raw in wds.tarfile_to_samples()([{"url": url} for url in shard_set.urls]):
         if "json" not in raw or "flac" not in raw:
             continue
-        meta = json.loads(raw["json"])
-        if meta.get("augmentations") and not include_augmented:
+        meta = read_meta(raw["json"], split)
+        if meta.augmentations and not include_augmented:
             continue
         wave, rate = sf.read(io.BytesIO(raw["flac"]), dtype="float32", always_2d=True)
         yield raw["__key__"], to_model_rate(wave, rate), meta
@@ -68,11 +74,9 @@ def iter_samples(
             return
 
 
-def sample_captions(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    language = (meta.get("original_data") or {}).get("language")
-    if meta.get("captions"):
-        return [dict(c) for c in meta["captions"]]
-    return [{"text": t, "language": language, "origin": None} for t in meta.get("text", [])]
+def sample_captions(meta: SampleMeta) -> list[dict[str, Any]]:
+    """The record's captions as ``{"text", "language", "origin"}`` dicts."""
+    return [caption.to_dict() for caption in meta.captions]
 
 
 def load_eval_set(
@@ -97,7 +101,7 @@ def load_eval_set(
     for key, wave, meta in iter_samples(specs, split, include_augmented, limit):
         out.keys.append(key)
         out.captions.append(sample_captions(meta))
-        out.original.append(dict(meta.get("original_data") or {}))
+        out.original.append(dict(meta.original_data))
         out.durations_s.append(len(wave) / 48_000)
         pending.append(wave)
         if len(pending) >= batch_size * 8:
@@ -116,7 +120,6 @@ def split_hours(specs: list[str] | str, split: str = "train") -> dict[str, float
             for member in tar:
                 if not member.name.endswith(".json"):
                     continue
-                meta = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
-                language = (meta.get("original_data") or {}).get("language") or "und"
-                hours[language] = hours.get(language, 0.0) + float(meta.get("duration_s", 0.0)) / 3600
+                meta = read_meta(tar.extractfile(member).read(), split)  # type: ignore[union-attr]
+                hours[meta.language] = hours.get(meta.language, 0.0) + meta.duration_s / 3600
     return hours

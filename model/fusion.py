@@ -38,10 +38,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.api import ClaraModel, centre_crop
-from model.encoders import Block, sinusoidal_positions
 from model.evalset import iter_samples
+from model.layers import Block, sinusoidal_positions
 from model.probe import ProbeConfig, probe_accuracy, train_probe
 from model.zeroshot import task_field
+from schemas.records import SampleMeta
 
 
 @dataclass
@@ -142,14 +143,14 @@ def extract_tokens(
 ) -> TokenSet:
     """One pass over a split (augmented copies left out, as in evaluation): tokens and labels."""
     out = TokenSet()
-    pending: list[tuple[np.ndarray, dict[str, Any]]] = []
+    pending: list[tuple[np.ndarray, SampleMeta]] = []
     label_field = task_field(config.task)
 
     def flush() -> None:
         if not pending:
             return
         waves = [centre_crop(w, model.max_samples) for w, _ in pending]
-        originals = [m.get("original_data") or {} for _, m in pending]
+        originals = [m.original_data for _, m in pending]
         audio, pooled = acoustic_tokens(model, waves, config.max_audio_tokens)
         text = lexical_tokens(
             model,

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.config import AudioConfig
-from model.encoders import Block, masked_mean, sinusoidal_positions
+from model.layers import Block, masked_mean, sinusoidal_positions
 
 
 def time_patches(frames: torch.Tensor | int, patch: int, stride: int) -> torch.Tensor | int:

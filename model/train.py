@@ -128,6 +128,21 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
     return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), eps=optim.eps, fused=True)
 
 
+def compile_model(module: torch.nn.Module, model: Clara, config: TrainConfig, backend: str = "inductor"):
+    """``torch.compile`` for training: one graph per batch shape, so batches should be bucketed.
+
+    With ``data.pad_to`` = ``bucket`` (or ``max``) there are a handful of shapes and each gets a
+    static graph (``dynamic=False``: no recompiling per batch, CUDA-graph friendly). The CPU
+    front end's per-clip loop (a data-dependent Python loop) is switched to the batched STFT,
+    which is the same computation, so the model compiles without graph breaks.
+    """
+    model.frontend.per_clip_on_cpu = False
+    static = config.data.pad_to in ("bucket", "max")
+    if not static:
+        log.warning("torch.compile with data.pad_to=longest: shapes vary per batch; use pad_to=bucket")
+    return torch.compile(module, dynamic=False if static else None, backend=backend)
+
+
 def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainConfig:
     config = TrainConfig.from_dict(checkpoint["config"]) if checkpoint else load_config(args.config)
     encoders = [
@@ -186,7 +201,7 @@ class Trainer:
                 broadcast_buffers=False,
             )
         self.ddp = wrapped
-        self.forward = torch.compile(wrapped) if config.compile else wrapped
+        self.forward = compile_model(wrapped, self.model, config) if config.compile else wrapped
         self.amp = config.amp and ctx.device.type == "cuda"
         self.writer = None
 

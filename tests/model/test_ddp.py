@@ -131,6 +131,7 @@ def _resume_worker(rank: int, port: int, run: str, files: list[str], out: str) -
                 "optimizer": trainer.optimizer.state_dict()["state"],
                 "step": trainer.step,
                 "stream_positions": trainer.stream_positions,
+                "broadcast_buffers": trainer.ddp.broadcast_buffers,
             },
             f"{out}.{rank}",
         )
@@ -165,6 +166,7 @@ def test_ranks_agree_after_resume_even_when_they_read_different_checkpoint_files
     rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
 
     assert rank0["step"] == rank1["step"] == 1
+    assert rank0["broadcast_buffers"] is False  # constant tables are not re-sent every step
     for name, value in good["model"].items():
         torch.testing.assert_close(rank0["model"][name], value, msg=name)
         torch.testing.assert_close(rank1["model"][name], value, msg=name)

@@ -7,8 +7,8 @@ import math
 import torch
 
 from model.config import TrainConfig
-from model.encoders import masked_mean, sinusoidal_positions
 from model.heads import Clara
+from model.layers import masked_mean, sinusoidal_positions
 
 
 def _model(config: TrainConfig) -> Clara:
