@@ -21,7 +21,8 @@ A class is the deepest non-empty ``category_dN`` of the AudioSet ontology path (
 ("cat growling", "duck quack", but "bicycle bell", "cowbell"). The whole path is kept in
 ``extra["ontology"]``. Only final imitations that met the publisher's inclusion criteria (the
 ``included`` set) become samples; drafts, training takes and rejected imitations are
-``excluded_take`` records (``--source-option excluded=true`` keeps rejected final takes).
+``excluded_take`` records (``--source-option excluded=true`` keeps rejected final takes); an
+audio file that no table lists is an ``unlisted_file`` record.
 Recordings are described as "<class>", imitations as "a person vocally imitating <class>".
 """
 
@@ -91,13 +92,24 @@ class VocalImitationSource(DatasetSource):
         by_name: dict[str, str] = {}
         for rel, path in sorted(files.items()):
             by_name.setdefault(posixpath.basename(rel), path)
-        yield from self._imitations(files, by_name)
-        yield from self._recordings(files)
+        used: set[str] = set()
+        yield from self._imitations(files, by_name, used)
+        yield from self._recordings(files, used)
+        for rel in sorted(files):
+            if posixpath.basename(rel) not in used:
+                yield self.fail(
+                    make_key("vis", "file", rel.rsplit(".", 1)[0]),
+                    "unlisted_file",
+                    f"{rel}: in no table of the release",
+                )
 
-    def _imitations(self, files: dict[str, str], by_name: dict[str, str]) -> Iterator[SourceItem | Failure]:
+    def _imitations(
+        self, files: dict[str, str], by_name: dict[str, str], used: set[str]
+    ) -> Iterator[SourceItem | Failure]:
         with_excluded = truthy(self.option.get("excluded"))
         for number, row in enumerate(read_tsv(join(self.root, "vocal_imitations.txt")), start=1):
             filename = row.get("imitation_filename") or row.get("filename") or ""
+            used.add(filename)
             key = make_key("vis", "imi", row.get("imitation_id") or filename.rsplit(".", 1)[0] or f"row{number}")
             included = truthy(row.get("included"))
             take = "draft" if truthy(row.get("draft")) else "training" if truthy(row.get("training")) else None
@@ -133,7 +145,7 @@ class VocalImitationSource(DatasetSource):
                 },
             )
 
-    def _recordings(self, files: dict[str, str]) -> Iterator[SourceItem | Failure]:
+    def _recordings(self, files: dict[str, str], used: set[str]) -> Iterator[SourceItem | Failure]:
         classes = join(self.root, "original_recordings_classes.txt")
         categories = join(self.root, "reference_audio_categories.txt")
         if any_match(classes):
@@ -145,6 +157,7 @@ class VocalImitationSource(DatasetSource):
             rows = [(r.get("reference_filename", ""), "", True, r) for r in read_tsv(categories)]
         else:
             return
+        used.update(r[0] for r in rows)
         for number, (filename, classname, is_reference, row) in enumerate(rows, start=1):
             path = ontology(row)
             # A non-reference recording may serve several classes: the class is part of its key.

@@ -19,7 +19,9 @@ file is absent is not an error but is counted, as a ``not_redistributed`` record
 failures and the dataset card's failures by reason. Imitations that met the authors' inclusion
 criteria are read; drafts, training takes and rejected imitations are ``excluded_take`` records
 (``--source-option excluded=true`` keeps the rejected final takes, never drafts or training).
-An imitation is described as "a person vocally imitating <label>", a recording as "<label>".
+An audio file in neither table is an ``unlisted_file`` record (the second collection,
+``vocal_imitaitons_set2.csv``, whose ids the publisher's spreadsheet rounded, is not read). An
+imitation is described as "a person vocally imitating <label>", a recording as "<label>".
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from schemas.vocab import normalize_age_group, normalize_gender
 
 LICENSE = "CC BY 4.0 (VocalSketch, Cartwright and Pardo 2015)"
 NOT_REDISTRIBUTED = ("everyday sounds", "everyday")
+TABLES = ("sound_recordings.csv", "vocal_imitations.csv")
 IMITATION_FOLDERS = {
     True: ("vocal_imitations/included", "included_vocal_imitations"),
     False: ("vocal_imitations/excluded", "excluded_vocal_imitations"),
@@ -65,6 +68,14 @@ class VocalSketchSource(DatasetSource):
         files = self._audio_files()
         yield from self._recordings(files)
         yield from self._imitations(files)
+        listed = {r.get("filename", "") for t in TABLES for r in read_table(join(self.root, t))}
+        for rel in sorted(files):
+            if posixpath.basename(rel) not in listed:
+                yield self.fail(
+                    make_key("vocalsketch", "file", rel.rsplit(".", 1)[0]),
+                    "unlisted_file",
+                    f"{rel}: in neither {' nor '.join(TABLES)}",
+                )
 
     def _recordings(self, files: dict[str, str]) -> Iterator[SourceItem | Failure]:
         by_name = {posixpath.basename(rel): path for rel, path in files.items() if rel.startswith("sound_recordings/")}

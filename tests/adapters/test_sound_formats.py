@@ -128,7 +128,11 @@ def test_vocalsketch_counts_unredistributed_everyday_recordings_and_skips_drafts
 
 def test_vocalsketch_reads_the_older_repository_layout(tmp_path):
     vocalsketch_tree(tmp_path, included_folder="included_vocal_imitations")
+    audio(tmp_path / "included_vocal_imitations" / "stapler - 4621961141420032.wav")  # a set-2 take: in no table
     items, failures = records("vocalsketch", tmp_path)
+    assert failures[make_key("vocalsketch", "file", "included_vocal_imitations/stapler - 4621961141420032")] == (
+        "unlisted_file"
+    )
     assert items["vocalsketch-imi-6409536193691648"].uri.endswith(
         "included_vocal_imitations/basketball - 6409536193691648.wav"
     )
@@ -175,6 +179,7 @@ def test_vocal_imitation_set_reads_its_tab_separated_tables_and_ontology_labels(
     for n in ("4904330813505536", "5498179298525184", "6281482012196864"):
         audio(tmp_path / "vocal_imitations" / "excluded" / f"{GROWL}-{n}.wav")
     audio(tmp_path / "original_recordings" / "reference" / f"{GROWL}_reference.wav")
+    audio(tmp_path / "vocal_imitations" / "included" / "stray.wav")  # in no table: accounted for, not dropped
     for cls in (GROWL, HISS):
         audio(tmp_path / "original_recordings" / "non_reference" / cls / "277515__gezortenplotz__cat-growl-edit.wav")
     built = build("vocal-imitation", tmp_path, tmp_path / "out")
@@ -190,6 +195,7 @@ def test_vocal_imitation_set_reads_its_tab_separated_tables_and_ontology_labels(
         "vis-imi-2": "excluded_take",
         "vis-imi-10": "excluded_take",
         "vis-imi-36": "excluded_take",
+        "vis-file-vocal_imitations_included_stray": "unlisted_file",
     }
     assert not any("reference" == t or "included" in t for m in built.samples.values() for t in m["text"])
 
