@@ -26,7 +26,7 @@ from augment import effects
 from augment.mix import mix_noise
 from augment.noise import default_noise_bank
 from schemas import SAMPLE_RATE
-from transforms.augment import AugmentSettings, AugmentStage
+from transforms.augment import DEFAULT_AUGMENTATIONS, AugmentSettings, AugmentStage
 
 CLIP_S = 6.0
 
@@ -68,7 +68,7 @@ def bench_audio(total_s: float) -> list[tuple[str, float]]:
     from transforms.stage import Sample  # only for the stage figure
 
     item = SourceItem(key="bench", uri="x", dataset="bench", source_id="bench", transcript="hello there")
-    stage = AugmentStage(AugmentSettings(copies=1, seed=0), noise_bank=bank)
+    stage = AugmentStage(AugmentSettings(augmentations=DEFAULT_AUGMENTATIONS, copies=1, seed=0), noise_bank=bank)
 
     def one(audio: np.ndarray) -> None:
         segment = Segment(

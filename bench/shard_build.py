@@ -50,21 +50,19 @@ def generate(folder: Path, hours: float, clip_seconds: float, rate: int = 44_100
 def run_pipeline(paths: list[Path], out: Path, workers: int, shard_size: int) -> float:
     """The real build over the files' folder, read by the generic ``folder`` adapter."""
     from pipelines.cli import run_build
+    from pipelines.options import config_from
 
     folder = paths[0].parent
     assert len(paths) == len(list(folder.glob("*.wav"))), f"{folder} must hold exactly the benchmark files"
 
-    settings = {
-        "source": "bench",
-        "split_fractions": (0.8, 0.1, 0.1),
-        "shard_size": shard_size,
-        "batch_items": 32,
-        "overwrite": True,
-    }
+    config = config_from(
+        {"source": "bench", "split_fractions": (0.8, 0.1, 0.1), "shard_size": shard_size, "batch_items": 32,
+         "overwrite": True, "workers": workers}
+    )  # fmt: skip
     started = time.perf_counter()
     source = make_source("folder", SourceSettings(input=str(folder)))
     source.check()
-    code = run_build(source, str(out), "bench", settings, "direct", workers, [])
+    code = run_build(source, str(out), "bench", config, [])
     elapsed = time.perf_counter() - started
     card = json.loads((out / "dataset_card.json").read_text())
     if code != 0 or card["totals"]["samples"] != len(paths):

@@ -14,9 +14,9 @@ import numpy as np
 import soxr
 
 from augment.noise import DEFAULT_LABELS, default_noise_bank
-from augment.stage import AugmentSettings, AugmentStage
 from schemas import SAMPLE_RATE, Segment, SourceItem, sample_json_schema
 from tests.augment.fake_llm import FakeLLM
+from transforms.augment import DEFAULT_AUGMENTATIONS, AugmentSettings, AugmentStage
 from transforms.describe import DescribeStage
 from transforms.encode import sample_meta
 from transforms.rewrite import LLMConfig, RewriteStage
@@ -53,7 +53,9 @@ def rewrite_politely(body: dict, call: int) -> tuple[int, str, float]:
 def test_augmented_demo_sample_json_records_params_captions_and_translations(tmp_path: Path) -> None:
     bank = default_noise_bank([tts_sample().audio], seed=0, duration_s=2.0)
     samples, failures = DescribeStage().process([tts_sample()])
-    samples, more = AugmentStage(AugmentSettings(copies=2, seed=3), noise_bank=bank).process(samples)
+    samples, more = AugmentStage(
+        AugmentSettings(augmentations=DEFAULT_AUGMENTATIONS, copies=2, seed=3), noise_bank=bank
+    ).process(samples)
     failures += more
     with FakeLLM(rewrite_politely) as llm:
         samples, more = RewriteStage(LLMConfig(url=llm.url, cache_dir=str(tmp_path)), scope="augmented").process(

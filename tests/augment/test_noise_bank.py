@@ -12,7 +12,6 @@ import soundfile
 from schemas import SAMPLE_RATE
 from transforms.noise_bank import (
     NoiseBankLoader,
-    augment_stage_from_options,
     bank_from_labelled_uris,
     folder_bank,
     generated_bank,
@@ -67,18 +66,19 @@ def test_generated_bank_has_babble_from_tts_voices() -> None:
     assert babble.size == SAMPLE_RATE and np.std(babble) > 0.05
 
 
-def test_loader_is_picklable_and_stage_from_options_uses_it(tmp_path: Path) -> None:
-    from apache_beam.options.pipeline_options import PipelineOptions
+def test_loader_is_picklable_and_the_built_stage_uses_it(tmp_path: Path) -> None:
+    from pipelines.options import config_from
+    from transforms.augment import build_augment
 
     write_noise(tmp_path / "hiss" / "1.wav", 0.1, SAMPLE_RATE)
-    options = PipelineOptions(["--augment=noise", "--noise-source=folder", f"--noise-input={tmp_path}"])
-    stage = augment_stage_from_options(options)
+    stage = build_augment(config_from({"augment": "noise", "noise_source": "folder", "noise_input": str(tmp_path)}))
     stage = pickle.loads(pickle.dumps(stage))
     stage.setup()
     assert stage.noise_bank is not None and stage.noise_bank.labels == ["hiss"]
-    assert pickle.loads(pickle.dumps(NoiseBankLoader())) == NoiseBankLoader()
+    loader = NoiseBankLoader("generated", None, max_clips=200, seed=0)
+    assert pickle.loads(pickle.dumps(loader)) == loader
 
 
 def test_folder_source_needs_an_input() -> None:
     with pytest.raises(ValueError, match="noise-input"):
-        NoiseBankLoader(source="folder")()
+        NoiseBankLoader("folder", None, max_clips=200, seed=0)()

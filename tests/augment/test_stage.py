@@ -1,17 +1,15 @@
-"""The augment stage: originals kept, seeded copies with recorded params and combined captions (augment/stage.py)."""
+"""The augment stage: originals kept, seeded copies with recorded params and combined captions (transforms/augment.py)."""
 
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pytest
 
 from augment.mix import snr_db_for_weight
 from augment.noise import NoiseBank
-from augment.options import add_augment_arguments, settings_from_options
-from augment.stage import AugmentSettings, AugmentStage, parse_augmentations
 from tests.augment.conftest import make_sample
+from transforms.augment import DEFAULT_AUGMENTATIONS as ALL
+from transforms.augment import AugmentSettings, AugmentStage, parse_augmentations
 
 
 def run(stage: AugmentStage, samples):  # noqa: ANN001, ANN201
@@ -20,7 +18,7 @@ def run(stage: AugmentStage, samples):  # noqa: ANN001, ANN201
 
 
 def test_keeps_the_original_and_adds_copies_with_their_own_keys(small_bank: NoiseBank) -> None:
-    stage = AugmentStage(AugmentSettings(copies=2, seed=1), noise_bank=small_bank)
+    stage = AugmentStage(AugmentSettings(augmentations=ALL, copies=2, seed=1), noise_bank=small_bank)
     original = make_sample()
     out, failures = run(stage, [original])
     assert failures == []
@@ -43,7 +41,7 @@ def test_noise_copy_records_lambda_and_the_matching_snr(small_bank: NoiseBank) -
 
 
 def test_copy_caption_is_the_combined_template_first_then_the_originals(small_bank: NoiseBank) -> None:
-    stage = AugmentStage(AugmentSettings(copies=1, seed=4), noise_bank=small_bank)
+    stage = AugmentStage(AugmentSettings(augmentations=ALL, copies=1, seed=4), noise_bank=small_bank)
     original = make_sample()
     copy = run(stage, [original])[0][1]
     combined = copy.captions[0]
@@ -62,7 +60,7 @@ def test_sound_event_copy_combines_its_description_with_the_noise(small_bank: No
 
 
 def test_augmenting_twice_gives_identical_audio_and_params(small_bank: NoiseBank) -> None:
-    settings = AugmentSettings(copies=2, seed=9)
+    settings = AugmentSettings(augmentations=ALL, copies=2, seed=9)
     first, _ = run(AugmentStage(settings, noise_bank=small_bank), [make_sample()])
     second, _ = run(AugmentStage(settings, noise_bank=small_bank), [make_sample()])
     for a, b in zip(first, second, strict=True):
@@ -71,13 +69,17 @@ def test_augmenting_twice_gives_identical_audio_and_params(small_bank: NoiseBank
 
 
 def test_another_seed_gives_other_augmentations(small_bank: NoiseBank) -> None:
-    a = run(AugmentStage(AugmentSettings(copies=1, seed=1), noise_bank=small_bank), [make_sample()])[0][1]
-    b = run(AugmentStage(AugmentSettings(copies=1, seed=2), noise_bank=small_bank), [make_sample()])[0][1]
+    a = run(AugmentStage(AugmentSettings(augmentations=ALL, copies=1, seed=1), noise_bank=small_bank), [make_sample()])[
+        0
+    ][1]
+    b = run(AugmentStage(AugmentSettings(augmentations=ALL, copies=1, seed=2), noise_bank=small_bank), [make_sample()])[
+        0
+    ][1]
     assert a.augmentations != b.augmentations
 
 
 def test_effects_are_layered_in_the_fixed_order(small_bank: NoiseBank) -> None:
-    stage = AugmentStage(AugmentSettings(copies=4, apply_probability=1.0), noise_bank=small_bank)
+    stage = AugmentStage(AugmentSettings(augmentations=ALL, copies=4, apply_probability=1.0), noise_bank=small_bank)
     for copy in run(stage, [make_sample(seconds=0.3)])[0][1:]:
         assert [a.name for a in copy.augmentations] == ["pitch", "gain", "reverb", "noise", "mask", "clip"]
 
@@ -102,50 +104,36 @@ def test_noise_without_a_bank_fails_at_setup() -> None:
 
 def test_bank_factory_is_called_once_in_setup(small_bank: NoiseBank) -> None:
     calls = []
-    stage = AugmentStage(AugmentSettings(), noise_bank_factory=lambda: calls.append(1) or small_bank)
+    stage = AugmentStage(AugmentSettings(augmentations=ALL), noise_bank_factory=lambda: calls.append(1) or small_bank)
     stage.setup()
     stage.process([make_sample()])
     assert calls == [1]
 
 
-def test_options_parse_into_settings() -> None:
-    parser = argparse.ArgumentParser()
-    add_augment_arguments(parser)
-    options = parser.parse_args(["--augment", "noise,reverb", "--augment-copies", "3", "--augment_seed", "5"])
-    settings = settings_from_options(options)
+def test_flags_parse_into_settings() -> None:
+    from pipelines.cli import _shards_parser, resolve_config
+
+    args, _ = _shards_parser().parse_known_args(
+        ["--augment", "noise,reverb", "--augment-copies", "3", "--augment-seed", "5"]
+    )
+    settings = resolve_config(args).augment
     assert settings.augmentations == ("noise", "reverb") and settings.copies == 3 and settings.seed == 5
     assert parse_augmentations("all") == ("noise", "reverb", "clip", "mask", "pitch", "gain")
     with pytest.raises(ValueError, match="unknown"):
         parse_augmentations("noise,chorus")
 
 
-def test_beam_pipeline_options_view() -> None:
-    from apache_beam.options.pipeline_options import PipelineOptions
+def test_build_config_builds_every_stage_with_defaults_and_the_pipeline_seed() -> None:
+    from pipelines.options import config_from
+    from transforms.augment import build_augment
+    from transforms.rewrite import build_rewrite
+    from transforms.translate import build_translate
 
-    from augment.options import add_augment_arguments, options_view
-
-    options = PipelineOptions(["--augment=noise", "--augment-copies=2", "--noise-source=generated"])
-    stage = AugmentStage.from_options(options)
-    assert stage.settings.augmentations == ("noise",) and stage.settings.copies == 2
-    assert options_view(options, add_augment_arguments).noise_source == "generated"
-
-
-def test_flat_settings_dict_builds_every_stage_with_defaults_and_the_pipeline_seed() -> None:
-    from transforms.noise_bank import augment_stage_from_options
-    from transforms.rewrite import RewriteStage
-    from transforms.translate import TranslateStage
-
-    settings = {
-        "seed": 7,
-        "augment": "noise,clip",
-        "augment_copies": 2,
-        "augment_seed": None,
-        "llm_url": None,
-        "translate_to": "fr",
-    }
-    stage = augment_stage_from_options(settings)
+    config = config_from({"seed": 7, "augment": "noise,clip", "augment_copies": 2, "translate_to": "fr"})
+    stage = build_augment(config)
     assert stage.settings.augmentations == ("noise", "clip") and stage.settings.copies == 2 and stage.settings.seed == 7
     assert stage._noise_bank_factory.source == "generated" and stage._noise_bank_factory.seed == 7
-    assert not RewriteStage.from_options(settings).enabled
-    assert TranslateStage.from_options(settings).languages == ("fr",)
-    assert AugmentStage.from_options({"augment": "gain", "augment_seed": 3}).settings.seed == 3
+    assert build_rewrite(config) is None  # no --llm-url
+    assert build_translate(config).languages == ("fr",)
+    assert build_augment(config_from({"augment": "gain", "augment_seed": 3})).settings.seed == 3
+    assert build_augment(config_from({"augment": "none"})) is None

@@ -129,13 +129,18 @@ def test_llm_translation_is_used_when_valid_and_falls_back_to_the_lexicon_otherw
     assert fallback.original_data["translation"]["fr"] == {"method": "lexicon", "llm_fallback": "markup"}
 
 
-def test_options_and_language_lists() -> None:
-    from apache_beam.options.pipeline_options import PipelineOptions
+def test_settings_and_language_lists() -> None:
+    from pipelines.options import config_from
+    from transforms.translate import build_translate, check_translate
 
     assert parse_languages("fr, de,fr") == ("fr", "de") and parse_languages("") == ()
     assert "en" not in parse_languages("lexicon") and len(parse_languages("lexicon")) >= 19
-    stage = TranslateStage.from_options(PipelineOptions(["--translate-to=fr,rw", "--translation-mode=duplicate"]))
+    config = config_from({"translate_to": "fr,rw", "translation_mode": "duplicate"})
+    stage = build_translate(config)
     assert stage.languages == ("fr", "rw") and stage.mode == "duplicate" and stage.llm is None
+    check_translate(config)  # both in the shipped lexicon
+    with pytest.raises(ValueError, match="--llm-url"):
+        check_translate(config_from({"translate_to": "fr,sw"}))  # Swahili: only an LLM can translate it
     with pytest.raises(ValueError):
         TranslateStage(("fr",), mode="triplicate")
 

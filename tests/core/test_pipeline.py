@@ -11,6 +11,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.build_shards import build_pipeline
+from pipelines.options import config_from
 from pipelines.sources.base import SourceSettings
 from pipelines.sources.demo import DemoSource
 from pipelines.validate import Report, validate_dataset
@@ -20,9 +21,9 @@ SETTINGS = {"split_fractions": (1.0, 0.0, 0.0), "shard_size": 512, "batch_items"
 
 
 def run(source, out: Path, **overrides):
-    settings = {**SETTINGS, **overrides}
+    config = config_from({**SETTINGS, **overrides})
     pipeline = TestPipeline(options=beam.options.pipeline_options.PipelineOptions(["--runner=DirectRunner"]))
-    stats, failures = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", settings)
+    stats, failures = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", config)
     result = pipeline.run()
     result.wait_until_finish()
     return pipeline, stats, failures, result
@@ -41,7 +42,7 @@ def test_bad_inputs_go_to_failures_with_reasons_and_good_ones_land(tmp_path, bad
     out = tmp_path / "out"
     source = FilesSource(sorted(bad_and_good_files.values()))
     pipeline = TestPipeline()
-    stats, other = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", SETTINGS)
+    stats, other = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", config_from(SETTINGS))
     assert_that(
         stats | beam.Map(lambda s: (s.items_in, s.items_ok, s.items_failed, s.samples)), equal_to([(7, 3, 4, 3)])
     )
@@ -98,7 +99,7 @@ def test_a_shard_that_cannot_be_written_becomes_dead_letters_not_a_crash(tmp_pat
     (out / "train").write_text("a file where the split folder should be")
     source = FilesSource([bad_and_good_files["good_a"]])
     pipeline = TestPipeline()
-    stats, other = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", SETTINGS)
+    stats, other = build_pipeline(pipeline, source.expand(pipeline), str(out), "t", config_from(SETTINGS))
     assert_that(other | beam.Map(lambda f: (f.stage, f.reason)), equal_to([("write", "shard_error")]))
     pipeline.run().wait_until_finish()
     records = failure_records(out)
@@ -159,5 +160,8 @@ def test_a_committed_shard_whose_inputs_changed_is_rebuilt_not_reused(tmp_path, 
     _, _, _, second = run(FilesSource([bad_and_good_files["good_a"], bad_and_good_files["good_b"]]), out)
     assert counter(second, "shards_skipped") == 0 and counter(second, "shards_rebuilt_stale") == 1
     assert json.loads((out / "train" / "sizes.json").read_text()) == {"000000.tar": 2}
-    _, _, _, third = run(FilesSource([bad_and_good_files["good_a"], bad_and_good_files["good_b"]]), out, batch_items=2)
-    assert counter(third, "shards_rebuilt_stale") == 1  # a setting that shapes the bytes changed too
+    both = [bad_and_good_files["good_a"], bad_and_good_files["good_b"]]
+    _, _, _, third = run(FilesSource(both), out, batch_items=2, workers=3)
+    assert counter(third, "shards_skipped") == 1  # run-only settings changed: the shard stands
+    _, _, _, fourth = run(FilesSource(both), out, max_duration_s=600.0)
+    assert counter(fourth, "shards_rebuilt_stale") == 1  # a setting that shapes the bytes changed

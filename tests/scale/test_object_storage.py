@@ -4,43 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import tarfile
 
 import pytest
 
-moto_server = pytest.importorskip("moto.server")
-boto3 = pytest.importorskip("boto3")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in (
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="corpus")
-    flags = [
-        f"--s3_endpoint_url={endpoint}",
-        "--s3_access_key_id=test",
-        "--s3_secret_access_key=test",
-        "--s3_region_name=us-east-1",
-    ]
-    yield client, flags
-    server.stop()
+pytest.importorskip("moto.server")
 
 
 def test_shards_are_built_from_and_into_a_bucket_and_validate_there(s3, bad_and_good_files):
@@ -48,6 +16,7 @@ def test_shards_are_built_from_and_into_a_bucket_and_validate_there(s3, bad_and_
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.cli import run_build
+    from pipelines.options import config_from
     from pipelines.validate import main as validate
     from tests.conftest import FilesSource
 
@@ -64,20 +33,10 @@ def test_shards_are_built_from_and_into_a_bucket_and_validate_there(s3, bad_and_
             for item, uri in zip(super().items(), uris):
                 yield item.__class__(**{**item.__dict__, "uri": uri})
 
-    settings = {"source": "s3", "split_fractions": (1.0, 0.0, 0.0), "shard_size": 512, "batch_items": 8}
+    config = config_from({"source": "s3", "split_fractions": (1.0, 0.0, 0.0), "batch_items": 8, "workers": 1})
     out = "s3://corpus/shards/s3test"
-    assert (
-        run_build(
-            S3Files([bad_and_good_files[n] for n in ("good_a", "good_b", "not_audio")]),
-            out,
-            "s3test",
-            settings,
-            "direct",
-            1,
-            flags,
-        )
-        == 0
-    )
+    files = S3Files([bad_and_good_files[n] for n in ("good_a", "good_b", "not_audio")])
+    assert run_build(files, out, "s3test", config, flags) == 0
 
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="corpus", Prefix="shards/")["Contents"])
     assert "shards/s3test/train/000000.tar" in keys and "shards/s3test/train/000000.stats.json" in keys

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipelines.options import config_from
 from schemas import SAMPLE_RATE
 from tests.segment.speech import make_sample, paragraph
 from tests.segment.test_mfa import _install_fake, _resources
-from transforms.segment import SegmentStage, add_segment_args, check_settings
+from transforms.segment import SegmentSettings, SegmentStage
 from transforms.segment.cut import normalize_token
 from transforms.segment.mfa import MfaUnavailableError
+from transforms.segment.stage import check_segment
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,7 @@ def test_mfa_requested_without_binary_fails_at_setup(tmp_path, monkeypatch):
     with pytest.raises(MfaUnavailableError):
         stage.setup()
     with pytest.raises(ValueError, match="mfa"):
-        check_settings({"aligner": "mfa", "mfa_dictionary": dictionary, "mfa_acoustic_model": model})
+        check_segment(config_from({"aligner": "mfa", "mfa_dictionary": dictionary, "mfa_acoustic_model": model}))
 
 
 def test_mfa_aligns_items_with_transcripts_and_falls_back_to_whisper(tmp_path, whisper_stage):
@@ -135,15 +137,12 @@ def test_mfa_aligns_items_with_transcripts_and_falls_back_to_whisper(tmp_path, w
         assert " ".join(s.transcript for s in parts) == text
 
 
-def test_flags_build_the_stage_from_argparse_dicts_and_pipeline_options():
-    import argparse
+def test_flags_yaml_and_set_build_the_same_stage(tmp_path):
+    from pipelines.cli import _shards_parser, resolve_config
+    from pipelines.stages import build_chain
 
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    parser = argparse.ArgumentParser()
-    add_segment_args(parser)
     argv = [
-        "--max-seconds",
+        "--max-segment-s",
         "8",
         "--aligner",
         "given",
@@ -152,15 +151,19 @@ def test_flags_build_the_stage_from_argparse_dicts_and_pipeline_options():
         "--whisper-batch-size",
         "4",
     ]
-    namespace = parser.parse_args(argv)
-    for options in (namespace, vars(namespace) | {"batch_items": 32}, PipelineOptions(argv)):
-        stage = SegmentStage.from_options(options)
-        assert stage.settings.max_seconds == 8.0 and stage.settings.aligner == "given"
-        assert stage.settings.whisper_model == "bundled:tiny.en" and stage.settings.batch_size == 4
+    yaml = tmp_path / "build.yaml"
+    yaml.write_text(
+        "segment: {max_segment_s: 8, aligner: given, whisper_model: bundled:tiny.en, whisper_batch_size: 4}"
+    )
+    for given in (argv, ["--config", str(yaml)]):
+        args, _ = _shards_parser().parse_known_args(given)
+        [stage] = [s for s in build_chain(resolve_config(args)) if s.name == "segment"]
+        assert stage.settings.max_segment_s == 8.0 and stage.settings.aligner == "given"
+        assert stage.settings.whisper_model == "bundled:tiny.en" and stage.settings.whisper_batch_size == 4
 
 
 def test_bad_settings_are_rejected_with_one_message():
     with pytest.raises(ValueError, match="aligner"):
-        check_settings({"aligner": "guess"})
-    with pytest.raises(ValueError, match="min_seconds"):
-        check_settings({"max_seconds": 2.0, "min_seconds": 3.0})
+        config_from({"aligner": "guess"})
+    with pytest.raises(ValueError, match="min-segment-s"):
+        SegmentSettings(max_segment_s=2.0, min_segment_s=3.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from transforms.llm_settings import LLMSettings
 from transforms.visual.fuse import CaptionFuser, FusionInput, fuser_from_settings, template_fusion
 
 AUDIO = "A woman saying 'See you tomorrow' in a happy voice"
@@ -69,6 +70,6 @@ def test_an_llm_error_or_a_broken_client_falls_back_to_the_template():
 
 
 def test_the_llm_is_used_only_when_an_endpoint_is_configured():
-    assert not fuser_from_settings({}).uses_llm
-    fuser = fuser_from_settings({"llm_url": "http://127.0.0.1:9/v1", "llm_model": "smollm2", "llm_cache_dir": ""})
+    assert not fuser_from_settings(LLMSettings()).uses_llm
+    fuser = fuser_from_settings(LLMSettings(url="http://127.0.0.1:9/v1", model="smollm2", cache_dir=None))
     assert fuser.uses_llm and fuser.model == "smollm2"

@@ -3,19 +3,19 @@ and no video, however broken, stops the shard."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipelines.options import config_from
 from schemas import SAMPLE_RATE, Caption, SourceItem, make_key
 from schemas.records import Segment
 from tests.visual.conftest import encode, scene_image
 from transforms.decode import DecodeStage
 from transforms.describe import DescribeStage
 from transforms.stage import Sample
-from transforms.visual import VisualStage, add_visual_args, check_visual_settings, settings_from_dict
+from transforms.visual import VisualSettings, VisualStage, build_visual, check_visual
 from transforms.visual.fuse import CaptionFuser
 from transforms.visual.stage import is_video_item
 
@@ -31,9 +31,14 @@ def sample_for(uri: str, start_s: float = 0.0, duration_s: float = 6.0, name: st
     )
 
 
+def visual_stage(tiny_coca: dict[str, str], **values) -> VisualStage:
+    """The stage a build config with ``--visual`` (and ``values``) gets."""
+    return build_visual(config_from({"visual": True, **tiny_coca, **values}))
+
+
 @pytest.fixture(scope="module")
 def stage(tiny_coca) -> VisualStage:
-    stage = VisualStage.from_settings({"visual": True, **tiny_coca})
+    stage = visual_stage(tiny_coca)
     stage.setup()
     return stage
 
@@ -61,7 +66,7 @@ def test_a_segment_gets_the_scene_under_way_at_its_start_and_those_inside_it(sta
 
 
 def test_raw_frame_captions_join_the_text_only_when_asked(tiny_coca, two_scene_video):
-    stage = VisualStage.from_settings({**tiny_coca, "raw_captions_in_text": True})
+    stage = visual_stage(tiny_coca, **{"visual.raw_captions_in_text": True})
     [out], _ = stage.process([sample_for(str(two_scene_video))])
     assert [c.origin for c in out.captions] == ["template", "transcript", "visual", "visual", "visual"]
 
@@ -73,7 +78,7 @@ def test_fusion_goes_through_the_llm_when_one_is_configured(tiny_coca, two_scene
         def complete_many(self, chats):
             return [answer for _ in chats]
 
-    stage = VisualStage(settings_from_dict(tiny_coca), fuser=CaptionFuser(FakeChat(), model="fake"))
+    stage = VisualStage(VisualSettings(**tiny_coca), fuser=CaptionFuser(FakeChat(), model="fake"))
     [out], _ = stage.process([sample_for(str(two_scene_video))])
     assert out.captions[-1].text == answer
     assert out.original_data["visual"]["fusion"]["method"] == "llm"
@@ -102,7 +107,7 @@ def test_a_broken_video_keeps_its_audio_and_says_why(stage, bad_videos, reason):
 
 
 def test_with_on_error_fail_a_broken_video_becomes_a_failure_record(tiny_coca, bad_videos):
-    stage = VisualStage.from_settings({**tiny_coca, "on_error": "fail"})
+    stage = visual_stage(tiny_coca, **{"visual.on_error": "fail"})
     out, failures = stage.process([sample_for(str(bad_videos["no_video_frames"]))])
     assert out == [] and [(f.stage, f.reason) for f in failures] == [("visual", "no_video_frames")]
 
@@ -151,23 +156,26 @@ def test_videos_are_recognised_by_extension_or_by_content(two_scene_video, tmp_p
 
 
 def test_flags_parse_into_settings_and_bad_settings_are_refused_before_work(tiny_coca):
-    parser = argparse.ArgumentParser()
-    add_visual_args(parser)
-    args = parser.parse_args(
+    from pipelines.cli import _shards_parser, resolve_config
+
+    args, _ = _shards_parser().parse_known_args(
         ["--visual", "--frame-fps", "2", "--ssim-threshold", "0.4", "--min-scene-s", "1.5", "--coca-batch-size", "4",
          "--coca-model", tiny_coca["coca_model"], "--coca-pretrained", tiny_coca["coca_pretrained"]]
     )  # fmt: skip
-    settings = check_visual_settings(vars(args))
+    config = resolve_config(args)
+    check_visual(config)
+    settings = config.visual
     assert (settings.frame_fps, settings.ssim_threshold, settings.min_scene_s, settings.coca_batch_size) == (
         2.0,
         0.4,
         1.5,
         4,
     )
-    assert check_visual_settings({**vars(args), "visual": False}) is None
+    check_visual(config_from({"coca_model": "coca_ViT-X"}))  # --visual off: nothing to check
+    assert build_visual(config_from({"coca_model": "coca_ViT-X"})) is None
     with pytest.raises(ValueError, match="unknown open_clip architecture"):
-        check_visual_settings({"visual": True, "coca_model": "coca_ViT-X"})
+        check_visual(config_from({"visual": True, "coca_model": "coca_ViT-X"}))
     with pytest.raises(ValueError, match="checkpoint not found"):
-        check_visual_settings({"visual": True, "coca_pretrained": "/nowhere/coca.pt"})
+        check_visual(config_from({"visual": True, "coca_pretrained": "/nowhere/coca.pt"}))
     with pytest.raises(ValueError, match="ssim-threshold"):
-        check_visual_settings({"visual": True, "ssim_threshold": 2.0})
+        config_from({"visual": True, "ssim_threshold": 2.0})
