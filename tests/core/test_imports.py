@@ -40,8 +40,6 @@ FRONT_DOOR: dict[str, frozenset[str]] = {"pipelines.cli": frozenset({"model"})}
 
 CIRCLES_BEING_BROKEN: frozenset[tuple[str, str]] = frozenset(
     {
-        # model helper (issue 14): SpecTran's building blocks move out of model.encoders.
-        ("model.encoders", "model.spectran"),
         # decode helper (issue 15): decode_bytes imports decode_stream inside the function,
         # decode_stream imports AudioError from audio.
         ("transforms.audio", "transforms.decode_stream"),
