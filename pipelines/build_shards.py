@@ -156,7 +156,7 @@ class BuildShardFn(beam.DoFn):
     @staticmethod
     def _record(failed: list[Failure], failures: list[Failure], stats: StatsAccumulator) -> None:
         for failure in failed:
-            stats.add_failure(failure, failure.source_key)
+            stats.add_failure(failure)
             failures.append(failure)
 
 

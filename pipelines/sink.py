@@ -182,8 +182,8 @@ class StatsAccumulator:
             self.seconds[field][str(value)] += meta.duration_s
         self.samples_by_gender[str(od.get("gender", "unknown"))] += 1
 
-    def add_failure(self, failure: Failure, source_key: str) -> None:
-        self.failed_items.add(source_key)
+    def add_failure(self, failure: Failure) -> None:
+        self.failed_items.add(failure.source_key)
         self.failure_reasons[f"{failure.stage}/{failure.reason}"] += 1
 
     def result(self, size_bytes: int, fingerprint: str = "") -> ShardStats:

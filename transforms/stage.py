@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from schemas import Augmentation, Caption, Failure, Segment, SourceItem, sample_key
+from schemas import SAMPLE_RATE, Augmentation, Caption, Failure, Segment, SourceItem, sample_key
 
 
 @dataclass
@@ -49,8 +49,6 @@ class Sample:
 
     @property
     def duration_s(self) -> float:
-        from schemas import SAMPLE_RATE
-
         return len(self.audio) / SAMPLE_RATE
 
     @property

@@ -92,7 +92,7 @@ def write_shard(
         writer.add(meta.key, flac_bytes(), sink.dumps(meta.to_json_dict()))
         stats.add_sample(meta, meta.key.rsplit("_", 2)[0])
     for failure in failures:
-        stats.add_failure(failure, failure.key)
+        stats.add_failure(failure)
     size = writer.commit()
     result = stats.result(size)
     sink.write_failures(sink.failures_path(str(out), f"{shard.split}-{shard.name}"), failures)
