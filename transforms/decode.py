@@ -130,18 +130,25 @@ def _failure(item: SourceItem, reason: str, detail: str) -> Failure:
 class DecodeSettings:
     """Decoding: read each item, decode, resample to mono 48 kHz."""
 
+    # The defaults are the stage's own, stated once on ``DecodeStage``.
+
     timeout_s: float = setting(
-        120.0, "give up on an item whose decoding takes longer (s)", shapes_output=False, flag="--decode-timeout-s"
+        DecodeStage.timeout_s,
+        "give up on an item whose decoding takes longer (s)",
+        shapes_output=False,
+        flag="--decode-timeout-s",
     )
-    max_duration_s: float = setting(3 * 3600.0, "refuse inputs longer than this (s)", shapes_output=True)
+    max_duration_s: float = setting(
+        DecodeStage.max_duration_s, "refuse inputs longer than this (s)", shapes_output=True
+    )
     memory_limit_mb: int = setting(
-        1024,
+        DecodeStage.memory_limit_mb,
         "address space the decode child process may add to what its imports use (MB)",
         shapes_output=False,
         flag="--decode-memory-limit-mb",
     )
     max_expansion: float = setting(
-        1000.0,
+        DecodeStage.max_expansion,
         "decoded 16-bit PCM bytes per encoded byte above which a stream is refused as suspicious",
         shapes_output=True,
         flag="--decode-max-expansion",

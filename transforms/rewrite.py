@@ -77,7 +77,7 @@ class RewriteStage:
 
     name = "rewrite"
 
-    def __init__(self, config: LLMConfig, scope: str = "all", prompt: str = REWRITE_PROMPT) -> None:
+    def __init__(self, config: LLMConfig, scope: str = RewriteSettings.scope, prompt: str = REWRITE_PROMPT) -> None:
         if scope not in REWRITE_SCOPES:
             raise ValueError(f"unknown rewrite scope {scope!r}")
         self.config = config

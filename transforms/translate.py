@@ -174,7 +174,7 @@ class TranslateStage:
     def __init__(
         self,
         languages: tuple[str, ...],
-        mode: str = "add",
+        mode: str = TranslateSettings.mode,
         llm: LLMConfig | None = None,
         translate_transcript: bool = False,
     ) -> None:
