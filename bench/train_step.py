@@ -106,7 +106,7 @@ def bench_loader(args: argparse.Namespace, urls: list[str]) -> None:
     # config's max_audio_s, log-mel. Throughput counts decoded (source) audio seconds.
     limit = int(config.data.max_audio_s * rate)
     frontend = LogMel(config.model.audio)
-    tokenizer = CaptionTokenizer(config.model.text.max_tokens)
+    tokenizer = CaptionTokenizer(config.model.text.max_tokens, config.model.text.tokenizer)
     tokenizer.encode("warm up the BPE", "en")
 
     def bare() -> float:

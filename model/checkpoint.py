@@ -139,5 +139,5 @@ def load_clara(path: Path | str, device: str | torch.device = "cpu") -> LoadedCl
     model.load_state_dict(checkpoint["model"])
     model.clamp_temperatures()
     model.to(device).eval()
-    tokenizer = CaptionTokenizer(config.model.text.max_tokens)
+    tokenizer = CaptionTokenizer(config.model.text.max_tokens, config.model.text.tokenizer)
     return LoadedClara(model, config, tokenizer, int(checkpoint["step"]), device)

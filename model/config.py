@@ -53,8 +53,10 @@ class AudioConfig:
 class TextConfig:
     """Bidirectional text transformer with sinusoidal positions (paper §IV)."""
 
-    vocab_size: int = 51_865
-    """Whisper's multilingual BPE (``model.tokenizer``)."""
+    tokenizer: str = "whisper"
+    """``whisper`` (multilingual BPE, paper §IV) or ``bytes`` (UTF-8 bytes + language ids, ``model.tokenizer``)."""
+    vocab_size: int = 0
+    """Embedding rows; 0 = what ``tokenizer`` needs (51,865 for Whisper's BPE, 358 for bytes)."""
     dim: int = 512
     layers: int = 10
     heads: int = 8

@@ -27,6 +27,7 @@ from model.config import AudioConfig, TextConfig
 from model.layers import MLP, Attention, Block, masked_mean, sinusoidal_positions
 from model.pretrained_text import PretrainedTextEncoder
 from model.spectran import SpecTranEncoder
+from model.tokenizer import vocab_size
 
 
 def _masked_conv(conv: nn.Conv1d, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +103,7 @@ class TextEncoder(nn.Module):
 
     def __init__(self, config: TextConfig) -> None:
         super().__init__()
-        self.embed = nn.Embedding(config.vocab_size, config.dim)
+        self.embed = nn.Embedding(config.vocab_size or vocab_size(config.tokenizer), config.dim)
         nn.init.normal_(self.embed.weight, std=0.02)
         self.register_buffer("positions", sinusoidal_positions(config.max_tokens, config.dim), persistent=False)
         self.blocks = nn.ModuleList(

@@ -175,7 +175,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, config.optim, config.steps)
         )
-        self.tokenizer = CaptionTokenizer(config.model.text.max_tokens)
+        self.tokenizer = CaptionTokenizer(config.model.text.max_tokens, config.model.text.tokenizer)
         self.step = 0
         self.skipped = 0
         self.stop_requested = False

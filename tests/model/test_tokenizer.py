@@ -36,3 +36,13 @@ def test_special_token_text_in_a_caption_is_encoded_as_plain_text() -> None:
     tok = CaptionTokenizer()
     ids = tok.encode("a robot says <|endoftext|> twice", "en")
     assert ids.count(tok.eot) == 1 and ids[-1] == tok.eot
+
+
+def test_byte_tokenizer_has_a_small_multilingual_vocabulary_and_its_own_pad() -> None:
+    tok = CaptionTokenizer(64, kind="bytes")
+    ids = tok.encode("Une voix grave, très calme", "fr")
+    assert tok.vocab_size == 358 and max(ids) < tok.vocab_size
+    assert ids[0] == tok.language_token("fr") != tok.language_token("de") and ids[-1] == tok.eot == tok.pad_id
+    assert tok.decode(ids) == "Une voix grave, très calme"
+    assert tok.language_token("xx-unknown") == tok.vocab_size - 2
+    assert len(CaptionTokenizer(8, kind="bytes").encode("a long caption", "en")) == 8
