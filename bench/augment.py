@@ -167,6 +167,7 @@ def bench_fidelity(url: str, limit: int | None = None) -> list[tuple[str, Counte
     rows = [
         ("rewrite_v1, form checks only (before)", judge(before, legacy_validate)),
         ("rewrite_v1, form + fidelity checks", judge(before, fidelity)),
+        ("rewrite_v2, form checks only", judge(after, legacy_validate)),
         ("rewrite_v2, form + fidelity checks (after)", judge(after, fidelity)),
     ]
     unfaithful = [
