@@ -28,6 +28,7 @@ from pipelines.plan import PlanShards, drop_duplicates
 from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
 from pipelines.stages import build_chain, build_decode
 from schemas import Failure, ShardStats, SourceItem
+from transforms import storage
 from transforms.encode import encode
 from transforms.stage import Sample
 
@@ -42,12 +43,14 @@ BATCH_AUDIO_S = 600.0
 class BuildShardFn(beam.DoFn):
     """Writes one planned shard: all its heavy work happens here, where its bytes are written."""
 
-    def __init__(self, out: str, config: Any) -> None:
+    def __init__(self, out: str, config: Any, storage_options: dict[str, Any] | None = None) -> None:
         self.out = out
         self.config = config
+        self.storage_options = storage_options
         self.shaping = output_shaping(config)
 
     def setup(self) -> None:
+        storage.configure(self.storage_options)
         self.decode = build_decode(self.config)
         self.decode.setup()
         self.chain = build_chain(self.config)
@@ -218,7 +221,8 @@ def build_pipeline(
         | "GroupByShard" >> beam.GroupByKey()
         | "DropDuplicates" >> beam.FlatMap(drop_duplicates).with_outputs("failures", main="shards")
     )
-    build = beam.ParDo(BuildShardFn(out, config))
+    storage_options = _storage_options(pipeline)
+    build = beam.ParDo(BuildShardFn(out, config, storage_options))
     if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
         build = build.with_resource_hints(accelerator=config.run.accelerator)
     stats, dead = planned.shards | "BuildShards" >> build.with_exception_handling()
@@ -233,9 +237,19 @@ def build_pipeline(
         | "FinalizeTrigger" >> beam.Create([None])
         | "Finalize"
         >> beam.Map(
-            lambda _, stats, failures: sink.finalize(out, name, list(stats), list(failures), card),
+            lambda _, stats, failures: _finalize(out, name, list(stats), list(failures), card, storage_options),
             stats=beam.pvalue.AsList(stats),
             failures=beam.pvalue.AsList(other_failures),
         )
     )
     return stats, other_failures
+
+
+def _storage_options(pipeline: beam.Pipeline) -> dict[str, Any]:
+    """The options a worker needs to reach storage (the pipeline's own, as the launcher was given them)."""
+    return pipeline.options.get_all_options(drop_default=True) if pipeline.options else {}
+
+
+def _finalize(out: str, name: str, stats: list, failures: list, card: dict, storage_options: dict) -> Any:
+    storage.configure(storage_options)
+    return sink.finalize(out, name, stats, failures, card)

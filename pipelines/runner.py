@@ -37,16 +37,22 @@ def _wait_for_port(port: int, timeout_s: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def worker_pool() -> Iterator[str]:
-    """Start a local Beam Python SDK worker pool; yields its ``host:port``."""
+def worker_pool(cwd: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start a local Beam Python SDK worker pool; yields its ``host:port``.
+
+    ``cwd`` and ``env`` (replacing the launcher's environment, e.g. another ``HOME``/``TMPDIR``)
+    let a test run the workers as a cluster would: nothing shared with the launcher but storage.
+    """
     port = _free_port()
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # the pool spawns `python`
-    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
+    if cwd is None:  # the launcher's checkout on the path; an isolated pool relies on the installed package
+        env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen(
         [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
         env=env,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

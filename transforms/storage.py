@@ -17,7 +17,7 @@ import io
 import os
 import uuid
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -124,3 +124,16 @@ def delete(paths: Iterable[str]) -> None:
     present = [p for p in paths if FileSystems.exists(p)]
     if present:
         FileSystems.delete(present)
+
+
+def configure(options: dict[str, Any] | None) -> None:
+    """Give this process's ``FileSystems`` the pipeline's storage options (S3 endpoint, keys...).
+
+    A worker started by a bare SDK worker pool (``worker_pool_main``, Flink's sidecar) runs the
+    harness without the pipeline options, so ``s3://`` would have neither endpoint nor
+    credentials there; the steps that read or write storage call this in their setup.
+    """
+    if options:
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        FileSystems.set_options(PipelineOptions.from_dictionary(options))

@@ -1,0 +1,40 @@
+"""An S3-compatible server (moto) for the object-storage tests."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A fresh bucket ``corpus`` on a local moto server: (boto3 client, Beam S3 flags)."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="corpus")
+    flags = [
+        f"--s3_endpoint_url={endpoint}",
+        "--s3_access_key_id=test",
+        "--s3_secret_access_key=test",
+        "--s3_region_name=us-east-1",
+    ]
+    yield client, flags
+    server.stop()
