@@ -42,7 +42,8 @@ from model.train import build_optimizer  # noqa: E402
 PEAK_BF16_TFLOPS = {"A100": 312.0, "H100": 989.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
 
 
-def bench_step(args: argparse.Namespace) -> None:
+def bench_step(args: argparse.Namespace) -> float:
+    """Returns the FLOPs of one training step per second of audio it reads."""
     config = apply_overrides(load_config(args.config), args.overrides)
     device = pick_device(args.device)
     torch.set_flush_denormal(True)  # as the trainer does
@@ -92,6 +93,7 @@ def bench_step(args: argparse.Namespace) -> None:
         peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
         if peak:
             print(f"[step] MFU {flops / seconds / (peak * 1e12):.1%} of {peak:g} bf16 TFLOP/s ({name})")
+    return flops / (batch * args.clip_s)
 
 
 def _sync(device: torch.device) -> None:
@@ -99,7 +101,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_loader(args: argparse.Namespace, urls: list[str]) -> None:
+def bench_loader(args: argparse.Namespace, urls: list[str]) -> float:
+    """Returns the loader's seconds of audio per second on one core *without* the log-mel (which
+    a GPU run computes on the device): what one DataLoader worker feeds a GPU."""
     config = apply_overrides(load_config(args.config), args.overrides)
     rate = config.model.audio.sample_rate
     # Both sides produce what the model sees: each clip decoded in full, centre-cropped to the
@@ -128,17 +132,22 @@ def bench_loader(args: argparse.Namespace, urls: list[str]) -> None:
                 if member.name.endswith(".flac"):
                     durations[member.name[: -len(".flac")]] = sf.info(tar.extractfile(member)).duration
 
-    def loader(workers: int) -> float:
+    def loader(workers: int, mel: bool = True) -> float:
         audio_s = 0.0
         for batch in make_loader(urls, config.data, tokenizer, train=False, num_workers=workers):
-            frontend(batch["audio"], batch["audio_lengths"])
+            if mel:
+                frontend(batch["audio"], batch["audio_lengths"])
             audio_s += sum(durations[key] for key in batch["keys"])
         return audio_s
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core each side, comparable with ENVIRONMENT.md's single-core figures
     bare()  # warm the page cache and the allocator
-    runs = {"bare decode+mel": bare, "loader (0 workers)": lambda: loader(0)}
+    runs = {
+        "bare decode+mel": bare,
+        "loader (0 workers)": lambda: loader(0),
+        "loader, mel on device": lambda: loader(0, mel=False),
+    }
     rates = dict.fromkeys(runs, 0.0)
     for _ in range(args.repeats):  # interleaved, best of each: the machine is shared
         for name, run in runs.items():
@@ -155,6 +164,17 @@ def bench_loader(args: argparse.Namespace, urls: list[str]) -> None:
         f"[loader] loader / bare = {ratio:.2f} (target ≥ 0.9); batch {config.data.batch_size}, "
         f"crop {config.data.max_audio_s:g} s, 1 process, 1 thread"
     )
+    return rates["loader, mel on device"]
+
+
+def gpu_sizing(flops_per_audio_s: float, loader_rate: float, mfu: float = 0.45) -> None:
+    """Audio an H100-class GPU consumes at ``mfu`` and the loader workers (cores) that feeds."""
+    for name in ("H100", "A100"):
+        need = PEAK_BF16_TFLOPS[name] * 1e12 * mfu / flops_per_audio_s
+        print(
+            f"[sizing] {name} at {mfu:.0%} MFU reads {need:,.0f} s of audio/s; at {loader_rate:,.0f} s/s per "
+            f"loader core that is {need / loader_rate:.1f} DataLoader workers (cores) per GPU"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.skip_step:
-        bench_step(args)
+    flops_per_audio_s = None if args.skip_step else bench_step(args)
     if not args.skip_loader:
         with tempfile.TemporaryDirectory() as tmp:
             if args.shards:
@@ -185,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 root = write_shards(tmp, splits={"train": 128}, per_shard=64, duration_s=(2.0, 6.0))
                 urls = list(resolve_shards([str(root)], "train").urls)
-            bench_loader(args, urls)
+            loader_rate = bench_loader(args, urls)
+        if flops_per_audio_s:
+            gpu_sizing(flops_per_audio_s, loader_rate)
     return 0
 
 

@@ -30,6 +30,9 @@ class AudioConfig:
     dim: int = 512
     stem_layers: int = 2
     """Conv1d+GELU layers of the stem; every layer after the first halves the frame rate."""
+    stem_norm: bool = False
+    """LayerNorm on the stem's output before the sinusoidal positions are added (the presets turn
+    it on; off only so checkpoints trained without it load unchanged)."""
     n_latents: int = 512
     cross_heads: int = 2
     latent_layers: int = 10
@@ -63,6 +66,8 @@ class TextConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     max_tokens: int = 128
+    embed_init_std: float = 1.0
+    """Token embedding init (the sinusoidal positions added to it have unit scale)."""
     causal: bool = False
     """Causal self-attention (CLIP's text tower) instead of the paper's bidirectional one: with
     right-padded captions no real token sees a pad, so no attention mask is needed and SDPA can
@@ -219,7 +224,7 @@ def _preset(name: str, audio: dict, text: dict, embed_dim: int, data: dict, **to
 def _presets() -> dict[str, TrainConfig]:
     tiny = _preset(
         "tiny",
-        audio={"dim": 96, "n_latents": 32, "cross_heads": 2, "latent_layers": 2, "latent_heads": 4},
+        audio={"dim": 96, "n_latents": 32, "cross_heads": 2, "latent_layers": 2, "latent_heads": 4, "stem_norm": True},
         text={"dim": 96, "layers": 2, "heads": 4, "max_tokens": 64},
         embed_dim=96,
         data={"batch_size": 16, "max_audio_s": 5.0, "num_workers": 1, "shuffle_buffer": 256, "shuffle_initial": 32},
@@ -230,7 +235,7 @@ def _presets() -> dict[str, TrainConfig]:
         val_every=50,
         val_batches=8,
     )
-    clara = {"dim": 512, "n_latents": 512, "cross_heads": 2, "latent_layers": 10, "latent_heads": 16}
+    clara = {"dim": 512, "n_latents": 512, "cross_heads": 2, "latent_layers": 10, "latent_heads": 16, "stem_norm": True}
     m60 = _preset(
         "60M",
         audio={**clara, "latent_layers": 6},
@@ -241,7 +246,14 @@ def _presets() -> dict[str, TrainConfig]:
     m100 = _preset("100M", audio=clara, text={"dim": 512, "layers": 10, "heads": 8}, embed_dim=512, data={})
     m600 = _preset(
         "600M",
-        audio={"dim": 1024, "n_latents": 512, "cross_heads": 2, "latent_layers": 20, "latent_heads": 16},
+        audio={
+            "dim": 1024,
+            "n_latents": 512,
+            "cross_heads": 2,
+            "latent_layers": 20,
+            "latent_heads": 16,
+            "stem_norm": True,
+        },
         text={"dim": 1024, "layers": 20, "heads": 16},
         embed_dim=1024,
         data={"batch_size": 32},

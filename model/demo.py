@@ -3,18 +3,27 @@
     make demo OUT=data/demo            # python -m model.demo --out data/demo
 
 1. ``python -m pipelines.cli shards --lang L`` for each language (espeak-ng speech, six
-   voices, four speaking styles; one augmented copy and fr/de/es label translations per
-   sample), split 70/10/20 so the test split is large enough to measure;
-2. ``python -m model.train --config tiny`` on all three (CPU), a checkpoint every fifth of
-   the run, stopped by SIGTERM (the trainer checkpoints and exits) if it overruns the budget;
-3. on the **test** split (augmented copies left out), for every checkpoint: zero-shot language
-   ID, speaker gender and speaking style (emotion) with Table II prompts, and whole-set
-   text→audio / audio→text retrieval with each clip's first caption; then the full
-   ``model.evaluate`` tables (zero-shot, retrieval, linear probe) for the last checkpoint.
+   voices, four speaking styles; one augmented copy and fr/de/es label translations per sample);
+2. the honest protocol (:mod:`model.protocol`): re-split so that the **test** split holds
+   voices (one per gender and language) and sentences that training never saw;
+3. ``python -m model.train --config tiny`` on the protocol's train split (CPU), a checkpoint
+   every fifth of the run, stopped by SIGTERM (the trainer checkpoints and exits) if it
+   overruns the budget;
+4. on the test split (augmented copies left out), for every checkpoint: zero-shot language
+   ID, speaker gender and speaking style (emotion) with **Table II's prompt only** ('A {label}',
+   '{label} speaker', 'A person talking in a {label} voice'), which is not one of the training
+   caption families (checked and recorded), and whole-set text→audio / audio→text retrieval
+   with each clip's first caption; then the full ``model.evaluate`` tables (zero-shot,
+   retrieval, linear probe) for the last checkpoint.
 
-Everything goes under ``--out``: ``shards/``, ``run/`` (checkpoints, train.log, TensorBoard),
-``eval/`` (per-task JSON + markdown), ``results.json`` (metric names spelled out, e.g.
-``text_to_audio/R@10``; the training curve; wall times) and ``results.md``.
+Every figure is reported beside its chance level (uniform guess for top-1; ``k / clips`` for
+R@k) and, for classification, the majority-class rate.
+
+Everything goes under ``--out``: ``shards/``, ``protocol/`` (the re-split shards), ``run/``
+(checkpoints, train.log, TensorBoard), ``eval/`` (per-task JSON + markdown), ``results.json``
+(metric names spelled out, e.g. ``text_to_audio/R@10``; chance levels; the protocol; the
+caption families training saw and whether each zero-shot prompt is one of them; the training
+curve; wall times) and ``results.md``.
 Targets (issue [eval]): language ID ≥ 90 %, gender ≥ 90 %, text→audio R@10 ≥ 50 %.
 """
 
@@ -35,9 +44,12 @@ from typing import Any
 import torch
 
 from model.api import ClaraModel
-from model.evalset import load_eval_set
+from model.evalset import EvalSet, iter_samples, load_eval_set
+from model.protocol import caption_families, prompt_seen_in_training, resplit
 from model.retrieval import evaluate_retrieval
-from model.zeroshot import zero_shot
+from model.zeroshot import clip_labels, task_field, templates_for, zero_shot
+
+ZERO_SHOT_TASKS: tuple[str, ...] = ("language", "gender", "emotion")
 
 TARGETS: dict[str, float] = {
     "zeroshot/language/top1_accuracy": 90.0,
@@ -66,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="everything the demo makes goes here")
     p.add_argument("--langs", default="en,fr,de")
-    p.add_argument("--items", type=int, default=240, help="demo items per language")
+    p.add_argument("--items", type=int, default=400, help="demo items per language")
     p.add_argument("--config", default="tiny")
     p.add_argument("--steps", type=int, default=4000, help="training steps (batch 16 in tiny)")
     p.add_argument(
@@ -103,7 +115,7 @@ def train(out: Path, args: argparse.Namespace) -> tuple[int, float, float]:
     """
     every = max(1, args.steps // max(1, args.checkpoints))
     command = [
-        sys.executable, "-m", "model.train", "--shards", str(out / "shards"), "--config", args.config,
+        sys.executable, "-m", "model.train", "--shards", str(out / "protocol"), "--config", args.config,
         "--run", str(out / "run"), "--steps", str(args.steps), "--device", args.device, "--resume", "auto",
         "--set", "optim.warmup_steps=100", "--set", f"ckpt_every={every}", "--set", "keep_checkpoints=0",
         "--set", f"val_every={every}", "--set", "log_every=50",
@@ -138,15 +150,20 @@ def training_curve(log: Path) -> dict[str, list[dict[str, float]]]:
     return {"train": train_points, "valid": valid_points}
 
 
+def table_ii_prompt(task: str) -> str:
+    """The paper's Table II prompt of a task (the first English template)."""
+    return templates_for(task, "en")[0][0]
+
+
 def evaluate_checkpoint(checkpoint: Path, shards: Path, device: str) -> dict[str, float]:
-    """Headline metrics of one checkpoint on the test split (English prompts; first captions)."""
+    """Headline metrics of one checkpoint on the test split (Table II prompts; first captions)."""
     model = ClaraModel.from_checkpoint(checkpoint, device=device)
     test = load_eval_set(model, [str(shards)], "test")
     metrics: dict[str, float] = {}
-    for task in ("language", "gender", "emotion"):
-        result = zero_shot(model, test, task)
+    for task in ZERO_SHOT_TASKS:
+        result = zero_shot(model, test, task, templates=[table_ii_prompt(task)])
         metrics.update({f"zeroshot/{task}/{k}": v for k, v in result.metrics.items()})
-        # Prompts in the clip's own language (gender, emotion) or each class's (language ID).
+        # All of the task's templates, in the clip's own language (gender, emotion) or each class's (language ID).
         native = zero_shot(model, test, task, prompt_language="label" if task == "language" else "sample")
         metrics[f"zeroshot_native_prompts/{task}/top1_accuracy"] = native.metrics["top1_accuracy"]
     metrics.update(evaluate_retrieval(model, test, "first")["metrics"])
@@ -154,23 +171,65 @@ def evaluate_checkpoint(checkpoint: Path, shards: Path, device: str) -> dict[str
     return metrics
 
 
+def chance_levels(test: EvalSet) -> dict[str, float]:
+    """Chance beside each headline figure: uniform guess (top-1) or k / clips (R@k), percent;
+    ``.../majority`` is the share of the most frequent class (always answering it)."""
+    out: dict[str, float] = {}
+    for task in ZERO_SHOT_TASKS:
+        labels = [row[0] for row in clip_labels(test.field_values(task_field(task))) if row]
+        if labels:
+            out[f"zeroshot/{task}/top1_accuracy"] = 100.0 / len(set(labels))
+            out[f"zeroshot/{task}/majority"] = 100.0 * max(labels.count(x) for x in set(labels)) / len(labels)
+    for direction in ("text_to_audio", "audio_to_text"):
+        for k in (1, 5, 10):
+            out[f"{direction}/R@{k}"] = 100.0 * min(k, len(test)) / max(len(test), 1)
+    return out
+
+
+def prompt_report(protocol: Path) -> dict[str, Any]:
+    """The caption families training saw, and whether each zero-shot prompt is one of them."""
+    families = caption_families(meta for _, _, meta in iter_samples([str(protocol)], "train", include_augmented=True))
+    prompts = {
+        task: {
+            "prompt": table_ii_prompt(task),
+            "seen_in_training": prompt_seen_in_training(table_ii_prompt(task), families, task),
+        }
+        for task in ZERO_SHOT_TASKS
+    }
+    return {"training_caption_families": families, "zero_shot_prompts": prompts}
+
+
 def markdown_summary(results: dict[str, Any]) -> str:
-    final = results["metrics"]
+    final, chance = results["metrics"], results["chance"]
+    held = ", ".join(results["protocol"]["held_out_voices"])
     lines = [
         f"# CLARA demo ({results['config']}, {results['train']['steps_done']} steps, CPU)",
         "",
-        f"Test split: {int(final['clips'])} clips (en, fr, de; augmented copies left out). "
+        f"Test split: {int(final['clips'])} clips (en, fr, de; augmented copies left out), speaker- and "
+        f"sentence-disjoint from training (held-out voices {held}; "
+        f"{100 * results['protocol']['held_out_sentence_fraction']:.0f} % of sentences). "
+        "Zero-shot prompts: Table II's "
+        + ", ".join(
+            f"'{p['prompt']}' (seen in training: {'yes' if p['seen_in_training'] else 'no'})"
+            for p in results["prompts"]["zero_shot_prompts"].values()
+        )
+        + ". "
         f"Wall time: shards {results['wall_time_s']['shards']:.0f} s, training {results['wall_time_s']['train']:.0f} s "
         f"({results['wall_time_s']['train_cpu']:.0f} CPU s on a shared 2-core machine), "
         f"evaluation {results['wall_time_s']['eval']:.0f} s.",
         "",
-        "| Metric | Value (%) | Target | Met |",
-        "|---|---|---|---|",
+        "| Metric | Value (%) | Chance (%) | Target | Met |",
+        "|---|---|---|---|---|",
     ]
     for name in HEADLINE:
         target = TARGETS.get(name)
         met = "" if target is None else ("yes" if final[name] >= target else "no")
-        lines.append(f"| {name} | {final[name]:.2f} | {'' if target is None else f'≥ {target:.0f}'} | {met} |")
+        level = chance.get(name)
+        majority = chance.get(name.replace("top1_accuracy", "majority"))
+        shown = "" if level is None else f"{level:.1f}" + (f" (majority {majority:.1f})" if majority else "")
+        lines.append(
+            f"| {name} | {final[name]:.2f} | {shown} | {'' if target is None else f'≥ {target:.0f}'} | {met} |"
+        )
     lines += ["", "Along the run (test split):", ""]
     header = ["step", "train loss", *HEADLINE[:3], "text_to_audio/R@10"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -195,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"[demo] shards for {', '.join(langs)} ({args.items} items each) → {out / 'shards'}", flush=True)
     build_shards(out, langs, args.items, out / "shards.log")
+    protocol = resplit([str(out / "shards")], out / "protocol")
+    print(f"[demo] protocol: {protocol['clips']} clips; held-out voices {', '.join(protocol['held_out_voices'])}")
     walls["shards"] = time.perf_counter() - started
 
     print(
@@ -214,21 +275,26 @@ def main(argv: list[str] | None = None) -> int:
     for checkpoint in checkpoints:
         step = int(checkpoint.stem.split("_")[1])
         print(f"[demo] evaluating step {step}", flush=True)
-        point = {"step": step, **evaluate_checkpoint(checkpoint, out / "shards", args.device)}
+        point = {"step": step, **evaluate_checkpoint(checkpoint, out / "protocol", args.device)}
         if step in losses:
             point["train_loss"] = losses[step]
         points.append(point)
     from model import evaluate
 
     evaluate.main(
-        ["--checkpoint", str(out / "run"), "--task", "zeroshot,retrieval,probe", "--data", str(out / "shards"),
+        ["--checkpoint", str(out / "run"), "--task", "zeroshot,retrieval,probe", "--data", str(out / "protocol"),
          "--classes", "language,gender,emotion", "--out", str(out / "eval"), "--device", args.device, "--threads", str(args.threads)]
     )  # fmt: skip
     walls["eval"] = time.perf_counter() - started
 
     final = points[-1]
+    originals = [dict(meta.original_data) for _, _, meta in iter_samples([str(out / "protocol")], "test")]
+    test = EvalSet(keys=[meta.get("source_id", "") for meta in originals], original=originals)
     results = {
         "config": args.config,
+        "protocol": protocol,
+        "prompts": prompt_report(out / "protocol"),
+        "chance": chance_levels(test),
         "languages": langs,
         "items_per_language": args.items,
         "train": {"steps_planned": args.steps, "steps_done": final["step"], "exit_code": code},

@@ -70,6 +70,9 @@ class PerceiverAudioEncoder(nn.Module):
             nn.Conv1d(config.n_mels if i == 0 else dim, dim, kernel_size=3, stride=1 if i == 0 else 2, padding=1)
             for i in range(config.stem_layers)
         )
+        # The stem's outputs start ~0.05 in scale against the sinusoids' ~0.7: without a norm the
+        # frames the latents read are ~95 % position and the clips look alike (measured, issue 18).
+        self.stem_norm = nn.LayerNorm(dim) if config.stem_norm else None
         self.register_buffer("positions", sinusoidal_positions(config.max_frames, dim), persistent=False)
         self.latents = nn.Parameter(torch.randn(config.n_latents, dim) * 0.02)
         self.cross = CrossAttentionBlock(dim, config.cross_heads, config.mlp_ratio, config.dropout)
@@ -88,6 +91,8 @@ class PerceiverAudioEncoder(nn.Module):
         for conv in self.stem:
             x, mask = _masked_conv(conv, x, mask)
             x = F.gelu(x)
+        if self.stem_norm is not None:
+            x = self.stem_norm(x)
         if x.shape[1] > self.positions.shape[0]:
             raise ValueError(f"{x.shape[1]} frames exceed max_frames={self.positions.shape[0]}")
         x = x + self.positions[: x.shape[1]].to(x.dtype)
@@ -104,7 +109,9 @@ class TextEncoder(nn.Module):
     def __init__(self, config: TextConfig) -> None:
         super().__init__()
         self.embed = nn.Embedding(config.vocab_size or vocab_size(config.tokenizer), config.dim)
-        nn.init.normal_(self.embed.weight, std=0.02)
+        # Unit-scale rows, as the sinusoids they are added to ("Attention is all you need"); at
+        # std 0.02 the positions drown the words (every caption of one length looks alike).
+        nn.init.normal_(self.embed.weight, std=config.embed_init_std)
         self.register_buffer("positions", sinusoidal_positions(config.max_tokens, config.dim), persistent=False)
         self.blocks = nn.ModuleList(
             Block(config.dim, config.heads, config.mlp_ratio, config.dropout) for _ in range(config.layers)
