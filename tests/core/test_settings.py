@@ -194,7 +194,7 @@ def test_generic_machinery_on_a_toy_config():
 
 @pytest.mark.slow
 def test_augment_none_on_the_demo_writes_no_augmented_copy(tmp_path):
-    common = ["shards", "--demo-items", "3", "--workers", "1", "--split-fractions", "1,0,0", "--translate-to", "none"]
+    common = ["shards", "--source", "demo", "--demo-items", "3", "--workers", "1", "--split-fractions", "1,0,0"]
     assert main([*common, "--output", str(tmp_path / "none"), "--augment", "none"]) == 0
     assert main([*common, "--output", str(tmp_path / "default")]) == 0
 
