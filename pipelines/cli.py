@@ -34,7 +34,8 @@ def _shards_parser() -> argparse.ArgumentParser:
         "With no --source it synthesises the embedded multilingual demo corpus for --lang. "
         "Settings come from their defaults, then the source's own defaults, then --config, then the "
         "flags, then --set. Any other Beam pipeline option (--project, --temp_location, --flink_master, ...) "
-        "passes through. Flags marked [run-only] never change a shard's bytes (nor its fingerprint).",
+        "passes through. Flags marked [not fingerprinted] never invalidate a finished shard: they only say how "
+        "the build runs, or which items it reads (items are fingerprinted themselves).",
         allow_abbrev=False,  # an abbreviation must never swallow a Beam flag
     )
     parser.add_argument(

@@ -31,7 +31,7 @@ class CorpusSettings:
     source: str = setting("demo", "dataset adapter name (see --list-sources)", shapes_output=True)
     input: str | None = setting(
         None,
-        "the dataset's folder as its publisher ships it (local, gs://, s3://); its items are fingerprinted themselves",
+        "the dataset's folder as its publisher ships it (local, gs://, s3://)",
         shapes_output=False,
     )
     lang: str = setting(

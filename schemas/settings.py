@@ -163,7 +163,7 @@ def _add_flag(group: Any, settings_type: type, section: str, field: dataclasses.
     kind, _ = _field_type(settings_type, field.name)
     help_text = field.metadata["help"]
     if not field.metadata["shapes_output"]:
-        help_text += " [run-only]"
+        help_text += " [not fingerprinted]"
     kwargs: dict[str, Any] = {"dest": f"{section}.{field.name}", "default": argparse.SUPPRESS}
     if kind is bool and not default:
         kwargs.update(action="store_true", help=help_text)
