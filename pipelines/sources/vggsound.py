@@ -20,6 +20,7 @@ import apache_beam as beam
 
 from pipelines.sources.common import DatasetSource, failure, join, join_media_by_youtube_id, limit_items, pick_media
 from schemas import Failure, SourceItem, make_key
+from schemas.media import is_video_path
 
 LICENSE = "VGGSound annotations: CC BY 4.0 (VGG, Oxford); video: YouTube (per-video terms)"
 
@@ -52,7 +53,7 @@ def make_items(ytid: str, rows: list[dict], paths: list[str]) -> Iterator[Source
             extra={
                 "youtube_id": ytid,
                 "start_s": start,
-                "video": path.lower().endswith((".mp4", ".mkv", ".webm", ".mov")),
+                "video": is_video_path(path),
             },
         )
 

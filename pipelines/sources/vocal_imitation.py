@@ -36,9 +36,9 @@ from collections.abc import Iterator
 
 from pipelines.sources.common import DatasetSource, any_match, glob, join, label_phrase, read_text
 from schemas import Failure, SourceItem, make_key
+from schemas.media import is_audio_path
 
 LICENSE = "CC BY 4.0 (Vocal Imitation Set, Kim, Ghei, Pardo and Duan 2018)"
-AUDIO = (".wav", ".flac", ".mp3")
 CATEGORY_COLUMNS = tuple(f"category_d{n}" for n in range(1, 7))
 IMITATION_FOLDERS = {True: ("vocal_imitations/included", "included"), False: ("vocal_imitations/excluded", "excluded")}
 REFERENCE_FOLDERS = ("original_recordings/reference", "reference_recordings")
@@ -85,7 +85,7 @@ class VocalImitationSource(DatasetSource):
 
     def _audio_files(self) -> dict[str, str]:
         base = self.root.rstrip("/")
-        return {p[len(base) + 1 :]: p for p in glob(join(base, "**")) if p.lower().endswith(AUDIO)}
+        return {p[len(base) + 1 :]: p for p in glob(join(base, "**")) if is_audio_path(p)}
 
     def items(self) -> Iterator[SourceItem | Failure]:
         files = self._audio_files()

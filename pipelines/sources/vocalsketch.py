@@ -31,6 +31,7 @@ from collections.abc import Iterator
 
 from pipelines.sources.common import DatasetSource, any_match, glob, join, label_phrase, read_table
 from schemas import Failure, SourceItem, make_key
+from schemas.media import is_audio_path
 from schemas.vocab import normalize_age_group, normalize_gender
 
 LICENSE = "CC BY 4.0 (VocalSketch, Cartwright and Pardo 2015)"
@@ -62,7 +63,7 @@ class VocalSketchSource(DatasetSource):
     def _audio_files(self) -> dict[str, str]:
         """Every audio file under the root by its path relative to the root."""
         base = self.root.rstrip("/")
-        return {p[len(base) + 1 :]: p for p in glob(join(base, "**")) if p.lower().endswith((".wav", ".mp3", ".flac"))}
+        return {p[len(base) + 1 :]: p for p in glob(join(base, "**")) if is_audio_path(p)}
 
     def items(self) -> Iterator[SourceItem | Failure]:
         files = self._audio_files()

@@ -33,15 +33,6 @@ def test_media_is_audio_then_video_without_duplicates() -> None:
     assert is_audio_path("x.flac") and is_video_path("x.MKV") and not is_video_path("x.gif")
 
 
-# Adapters being rewritten in this wave still spell a short list inline; the adapters' owner
-# switches them to schemas.media (is_audio_path / is_video_path), then this set goes.
-INLINE_LISTS_TO_REMOVE = {
-    "pipelines/sources/vggsound.py",
-    "pipelines/sources/vocal_imitation.py",
-    "pipelines/sources/vocalsketch.py",
-}
-
-
 def _extension_lists(tree: ast.AST) -> int:
     """How many tuple/list/set literals hold two or more media extensions."""
     media = set(MEDIA_EXTENSIONS)
@@ -59,4 +50,4 @@ def test_no_module_keeps_its_own_list_of_extensions() -> None:
         for path in sorted((ROOT / package).rglob("*.py")):
             if _extension_lists(ast.parse(path.read_text(encoding="utf-8"))):
                 owners.add(str(path.relative_to(ROOT)))
-    assert sorted(owners - INLINE_LISTS_TO_REMOVE) == ["schemas/media.py"]
+    assert sorted(owners) == ["schemas/media.py"]
