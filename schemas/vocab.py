@@ -19,8 +19,11 @@ EMOTIONS: tuple[str, ...] = (
     "excited",
     "sarcastic",
     "sleepy",
+    "bored",
 )
-"""Canonical emotion labels (union of CREMA-D, RAVDESS, EmoV-DB, EMNS, EmoDB label sets)."""
+"""Canonical emotion labels (union of CREMA-D, RAVDESS, EmoV-DB, EMNS, EmoDB label sets).
+
+New labels go at the end: a label's position may be a class index somewhere downstream."""
 
 _EMOTION_ALIASES: dict[str, str] = {
     "neu": "neutral",
@@ -41,8 +44,8 @@ _EMOTION_ALIASES: dict[str, str] = {
     "sur": "surprised",
     "excitement": "excited",
     "sleepiness": "sleepy",
-    "boredom": "sleepy",
-    "bored": "sleepy",
+    "boredom": "bored",
+    "boring": "bored",
 }
 
 GENDERS: tuple[str, ...] = ("male", "female", "unknown")

@@ -129,7 +129,8 @@ EMOTION_WORDS: dict[str, tuple[str, ...]] = {
     "surprised": ("surpris*", "astonish*", "amazed", "startled", "shocked", "stunned"),
     "excited": ("excit*", "thrilled", "enthusias*", "eager*"),
     "sarcastic": ("sarcas*", "ironic*", "mocking*", "sardonic*"),
-    "sleepy": ("sleepy", "sleepily", "drowsy", "drowsily", "tired*", "weary", "wearily", "yawn*", "bored*"),
+    "sleepy": ("sleepy", "sleepily", "drowsy", "drowsily", "tired*", "weary", "wearily", "yawn*"),
+    "bored": ("bored*", "boring", "uninterested", "listless*", "indifferent*"),
 }
 GENDER_WORDS: dict[str, tuple[str, ...]] = {
     "male": ("man", "men", "male", "males", "boy", "boys", "he", "his", "him", "himself", "gentleman", "guy"),
