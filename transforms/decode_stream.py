@@ -20,6 +20,7 @@ says 0, is read like any other.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -46,7 +47,8 @@ class DecodeLimits:
     """Decoded 16-bit PCM bytes per encoded byte (low-bitrate Opus is ~128, DTX silence a few hundred)."""
     expansion_floor_bytes: int = 64 << 20
     """Decoded PCM below this size is never called suspicious (headers dominate tiny files)."""
-    block_frames: int = 1 << 16
+    block_frames: int = 1 << 18
+    """Frames per read (~6 s at 44.1 kHz: most ordinary files are one block), fewer for many channels."""
 
 
 @dataclass
@@ -111,7 +113,8 @@ class AudioStream:
     def _soundfile_blocks(self, sound: sf.SoundFile) -> Iterator[np.ndarray]:
         channels = self.info.channels
         cap = self._max_frames(self.info.sample_rate)
-        block = np.empty((self.limits.block_frames, channels), dtype=np.float32)
+        frames = max(4096, min(self.limits.block_frames, (32 << 20) // (4 * channels)))
+        block = np.empty((frames, channels), dtype=np.float32)
         pointer = sf._ffi.cast("float *", block.ctypes.data)  # noqa: SLF001 - sf.read seeks, which fails on unknown lengths
         with sound:
             try:  # libsndfile's Opus reader skips its pre-roll only after a seek, as sf.read does
@@ -119,7 +122,7 @@ class AudioStream:
             except Exception:  # noqa: BLE001, S110 - unknown-length streams can't tell; nothing to skip there
                 pass
             while True:
-                want = min(self.limits.block_frames, cap + 1 - self.info.decoded_frames)
+                want = min(frames, cap + 1 - self.info.decoded_frames)
                 got = sf._snd.sf_readf_float(sound._file, pointer, want)  # noqa: SLF001
                 if got <= 0:
                     return
@@ -158,27 +161,33 @@ class AudioStream:
         import av
 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=self.info.sample_rate)
-        produced = False
+        pending: list[np.ndarray] = []  # frames are ~1k samples: gathered into blocks, one resampler call each
+        waiting = produced = 0
         with container:
             try:
                 for frame in container.decode(stream):
-                    channels = len(frame.layout.channels)
+                    channels = frame.layout.nb_channels
                     self._check_format(frame.sample_rate, channels)
                     self._count(frame.samples, channels)
                     for out in resampler.resample(frame):
-                        produced = True
-                        yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                for out in resampler.resample(None):
-                    produced = True
-                    yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                        pending.append(out.to_ndarray().reshape(-1))
+                        waiting += pending[-1].size
+                    if waiting >= self.limits.block_frames:
+                        produced += waiting
+                        yield np.concatenate(pending).astype(np.float32, copy=False)
+                        pending, waiting = [], 0
+                pending += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
             except AudioError:
                 raise
             except MemoryError:
                 raise
             except Exception as exc:  # noqa: BLE001 - truncated/corrupt stream: keep what decoded, say so
-                if not produced:
+                if not (produced or pending):
                     raise AudioError("corrupt_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
                 self.info.stopped_early = f"{type(exc).__name__}: {exc}"
+        if pending:
+            produced += sum(p.size for p in pending)
+            yield np.concatenate(pending).astype(np.float32, copy=False)
         if not produced:
             raise AudioError("no_audio_frames")
 
@@ -215,15 +224,25 @@ class AudioStream:
             yield block
 
     def blocks_48k(self) -> Iterator[np.ndarray]:
-        """Mono float32 blocks at 48 kHz (soxr HQ, streamed)."""
+        """Mono float32 blocks at 48 kHz (soxr HQ, streamed; one call when the stream is one block)."""
         rate = self.info.sample_rate
+        blocks = self.native_blocks()
+        first = next(blocks, None)
+        if first is None:
+            return
+        second = next(blocks, None)
         if rate == SAMPLE_RATE:
-            for block in self.native_blocks():
+            for block in itertools.chain((first,) if second is None else (first, second), blocks):
                 self.info.output_samples += len(block)
                 yield block
             return
+        if second is None:  # the same samples as streaming gives, without the stream's overhead
+            out = soxr.resample(first, rate, SAMPLE_RATE, quality="HQ")
+            self.info.output_samples += len(out)
+            yield out
+            return
         stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
-        for block in self.native_blocks():
+        for block in itertools.chain((first, second), blocks):
             out = stream.resample_chunk(block)
             self.info.output_samples += len(out)
             if len(out):

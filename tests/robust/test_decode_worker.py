@@ -70,9 +70,9 @@ def test_a_child_that_dies_mid_decode_is_a_decode_crash_and_is_replaced(worker):
 
 
 def test_a_decode_past_the_memory_limit_is_decode_memory_and_the_next_item_lands():
-    worker = DecodeWorker(timeout_s=30.0, memory_limit_mb=64)
+    worker = DecodeWorker(timeout_s=30.0, memory_limit_mb=16)
     try:
-        greedy = DecodeLimits(block_frames=1 << 25)  # one 128 MiB block buffer: past the 64 MiB limit
+        greedy = DecodeLimits(block_frames=1 << 25)  # a 32 MiB block buffer: past the 16 MiB limit
         assert reason_of(lambda: worker.decode(GOOD, greedy)) == "decode_memory"
         audio, _ = worker.decode(GOOD, DecodeLimits())
         assert len(audio) == 2 * 48_000 and worker.started == 2

@@ -1,0 +1,164 @@
+"""Decoding ordinary files: the isolated streaming decoder vs the one-shot in-process decode it replaced.
+
+    python bench/decode.py [--rounds 5] [--files 48]
+
+Both decode the same ordinary files (6-s WAV 44.1 kHz mono, 4-s FLAC 16 kHz, 8-s MP3 44.1 kHz
+stereo, 5-s AAC/M4A 22.05 kHz) to mono float32 at 48 kHz:
+
+- ``one-shot``: the code before issue 15: libsndfile reads the whole file, mean downmix, one
+  ``soxr.resample`` (PyAV for what libsndfile cannot read), in this process;
+- ``isolated``: ``DecodeStage.decode_file`` as the pipeline runs it: the bytes go to the decode
+  child, which streams blocks through ``soxr.ResampleStream`` and pipes float32 back.
+
+Each variant runs in its own subprocess, alternating, ``--rounds`` times; the figure is the
+best round (the 2 cores here are shared). Printed: audio seconds per wall second, the ratio,
+whether the samples are byte-identical, and peak RSS (the process, and the decode child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+import soxr  # noqa: E402
+
+from tests.robust.hostile import encoded, speech_like  # noqa: E402
+
+KINDS = (("wav", 44_100, 1, 6.0), ("flac", 16_000, 1, 4.0), ("mp3", 44_100, 2, 8.0), ("m4a", 22_050, 1, 5.0))
+
+
+def corpus(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        ext, rate, channels, seconds = KINDS[i % len(KINDS)]
+        path = folder / f"{i:04d}.{ext}"
+        if not path.exists():
+            audio = speech_like(seconds + 0.1 * i, rate) * (0.5 + 0.01 * (i % 40))
+            audio = np.stack([audio, audio[::-1]], axis=1) if channels == 2 else audio
+            path.write_bytes(_m4a(audio, rate) if ext == "m4a" else encoded(audio, rate, ext.upper()))
+        paths.append(path)
+    return paths
+
+
+def _m4a(audio: np.ndarray, rate: int) -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="ipod") as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(audio[None], format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def one_shot(data: bytes) -> np.ndarray:
+    """The decode before issue 15 (transforms/audio.py at 2f01c99), minus its timeout thread."""
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            audio, rate = f.read(dtype="float32", always_2d=True), f.samplerate
+    except Exception:  # noqa: BLE001
+        import av
+
+        with av.open(io.BytesIO(data), metadata_errors="ignore") as container:
+            stream = container.streams.audio[0]
+            rate = stream.rate
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            chunks = [o.to_ndarray().reshape(-1) for fr in container.decode(stream) for o in resampler.resample(fr)]
+            chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
+        audio = np.concatenate(chunks).astype(np.float32)[:, None]
+    mono = np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32)
+    return soxr.resample(mono, rate, 48_000, quality="HQ").astype(np.float32, copy=False)
+
+
+def _cpu_s(pid: int | str) -> float:
+    """User + system CPU seconds of a process (the decode child is not ours to getrusage)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_kib(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
+
+def run_variant(variant: str, folder: Path, count: int) -> dict:
+    """In a subprocess: decode every file once (after one warm-up file), report figures."""
+    from transforms.decode import DecodeStage
+
+    datas = [p.read_bytes() for p in sorted(folder.iterdir())[:count]]
+    stage = DecodeStage()
+    stage.setup()
+    decode = one_shot if variant == "one-shot" else (lambda d: stage.decode_file(d)[0])
+    decode(datas[0])
+    child = stage._worker._proc.pid if variant == "isolated" else None  # noqa: SLF001
+    cpu_before = _cpu_s("self") + (_cpu_s(child) if child else 0.0)
+    started = time.perf_counter()
+    outputs = [decode(d) for d in datas]
+    wall = time.perf_counter() - started
+    cpu = _cpu_s("self") + (_cpu_s(child) if child else 0.0) - cpu_before
+    seconds = sum(len(o) for o in outputs) / 48_000
+    digest = hashlib.sha256(b"".join(o.tobytes() for o in outputs)).hexdigest()
+    figures = {"audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "digest": digest, "rss_mib": _peak_kib() / 1024}
+    figures["child_rss_mib"] = _peak_kib(child) / 1024 if child else 0.0
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--files", type=int, default=48)
+    parser.add_argument("--folder", default="data/cache/bench_decode")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    if args.variant:
+        print(json.dumps(run_variant(args.variant, folder, args.files)))
+        return
+    corpus(folder, args.files)
+    best: dict[str, dict] = {}
+    for _ in range(args.rounds):
+        for variant in ("one-shot", "isolated"):
+            command = [
+                sys.executable,
+                __file__,
+                "--variant",
+                variant,
+                "--files",
+                str(args.files),
+                "--folder",
+                str(folder),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            kept = best.setdefault(variant, dict(figures))
+            for key in ("wall_s", "cpu_s"):  # best round of each figure: the cores are shared
+                kept[key] = min(kept[key], figures[key])
+    for variant, f in best.items():
+        print(
+            f"{variant:9s} {f['audio_s'] / f['wall_s']:6.0f} s-audio/s wall, {f['audio_s'] / f['cpu_s']:6.0f} per CPU-s"
+            f"  ({f['audio_s']:.0f} s of audio in {f['wall_s']:.2f} s)  peak RSS {f['rss_mib']:.0f} MiB"
+            + (f" + child {f['child_rss_mib']:.0f} MiB" if f["child_rss_mib"] else "")
+        )
+    wall = best["one-shot"]["wall_s"] / best["isolated"]["wall_s"]
+    cpu = best["one-shot"]["cpu_s"] / best["isolated"]["cpu_s"]
+    same = best["one-shot"]["digest"] == best["isolated"]["digest"]
+    print(f"isolated streaming vs one-shot: {wall:.2f}x wall, {cpu:.2f}x CPU; samples byte-identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
