@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from model import evaluate
 from model.api import ClaraModel
 from model.evalset import EvalSet, iter_samples, load_eval_set
 from model.protocol import caption_families, prompt_seen_in_training, resplit
@@ -279,8 +280,6 @@ def main(argv: list[str] | None = None) -> int:
         if step in losses:
             point["train_loss"] = losses[step]
         points.append(point)
-    from model import evaluate
-
     evaluate.main(
         ["--checkpoint", str(out / "run"), "--task", "zeroshot,retrieval,probe", "--data", str(out / "protocol"),
          "--classes", "language,gender,emotion", "--out", str(out / "eval"), "--device", args.device, "--threads", str(args.threads)]

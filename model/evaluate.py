@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from model import fusion
 from model.api import ClaraModel
 from model.evalset import EvalSet, load_eval_set
 from model.kws import MODES as KWS_MODES
@@ -210,10 +211,10 @@ class Evaluation:
 
     def fusion_probe(self) -> dict[str, Any]:
         """CALM's fusion head (acoustic + transcript tokens) vs the audio-only linear probe (``model.fusion``)."""
-        from model.fusion import FusionConfig, fusion_probe
-
         task = (_csv(self.args.classes) or ["emotion"])[0]
-        return fusion_probe(self.model, self.args.data, self.args.split, FusionConfig(task=task), self.args.limit)
+        return fusion.fusion_probe(
+            self.model, self.args.data, self.args.split, fusion.FusionConfig(task=task), self.args.limit
+        )
 
 
 def _subset(eval_set: EvalSet, rows: list[int]) -> EvalSet:
@@ -229,8 +230,6 @@ def _subset(eval_set: EvalSet, rows: list[int]) -> EvalSet:
 # -- markdown, laid out like the paper's tables -------------------------------------------------
 def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
     if task == "fusion-probe":
-        from model import fusion
-
         return fusion.markdown(result, name, dataset)
     if task == "zeroshot":
         tasks = result["tasks"]
@@ -290,8 +289,6 @@ def flatten(task: str, result: dict[str, Any]) -> dict[str, float]:
     if task == "retrieval":
         return dict(result["metrics"])
     if task == "fusion-probe":
-        from model import fusion
-
         return fusion.flatten(result)
     if task == "zeroshot":
         return {f"zeroshot/{t}/{k}": v for t, r in result["tasks"].items() for k, v in r["metrics"].items()}

