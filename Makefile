@@ -30,7 +30,8 @@ LLM_URL ?=
 SHARD_FLAGS := $(if $(LLM_URL),--llm-url $(LLM_URL)) $(if $(AUGMENT),--augment $(AUGMENT))
 # The demo also shows the visual stage on one synthetic video per language. Offline no CoCa
 # weights can be downloaded, so it captions with a randomly initialised CoCa (meaningless
-# captions, real code path). COCA=<tag or checkpoint> for real weights, DEMO_VISUAL=0 to skip.
+# captions, real code path; the checkpoint is marked random, so its captions stay out of the
+# samples' text: transforms/weights.py). COCA=<tag or checkpoint> for real weights, DEMO_VISUAL=0 to skip.
 DEMO_VISUAL ?= 1
 COCA_RANDOM := data/cache/coca/random-coca_ViT-B-32.pt
 COCA ?= $(COCA_RANDOM)
@@ -64,7 +65,7 @@ shards: $(STAMP) $(if $(VISUAL),$(if $(filter $(COCA_RANDOM),$(COCA)),$(COCA_RAN
 	$(PY) -m pipelines.cli shards --source $(SOURCE) --lang $(CORPUS_LANG) $(if $(INPUT),--input $(INPUT)) \
 		--output $(OUT) --runner $(RUNNER) --workers $(WORKERS) $(SHARD_FLAGS) $(ARGS)
 
-$(COCA_RANDOM): | $(STAMP)
+$(COCA_RANDOM): transforms/visual/coca.py transforms/weights.py | $(STAMP)
 	@echo "offline stand-in for CoCa weights (random, captions meaningless): $@"
 	$(PY) -m transforms.visual.coca $@
 

@@ -95,9 +95,13 @@ def scene_image(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_coca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A tiny CoCa architecture (config JSON) and its randomly initialised weights, saved to disk."""
+    """A tiny CoCa architecture (config JSON) and its weights, saved to disk **marked as trained**:
+    random in truth, they stand in for a real release so the caption path can be tested."""
     import open_clip
     import torch
+
+    from transforms.visual.coca import save_checkpoint
+    from transforms.weights import WeightsProvenance
 
     folder = tmp_path_factory.mktemp("coca")
     config = folder / "coca_tiny_test.json"
@@ -111,8 +115,18 @@ def tiny_coca(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     with torch.no_grad():
         torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
     checkpoint = folder / "coca_tiny_test.pt"
-    torch.save(model.state_dict(), checkpoint)
+    save_checkpoint(model, str(checkpoint), WeightsProvenance(True, "test:stands-in-for-trained"))
     return {"coca_model": str(config), "coca_pretrained": str(checkpoint), "coca_decoding": "greedy"}
+
+
+@pytest.fixture(scope="session")
+def tiny_coca_random(tiny_coca: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The same tiny CoCa saved the way ``make shards`` makes its offline stand-in
+    (``python -m transforms.visual.coca``): random weights, marked random."""
+    from transforms.visual.coca import random_checkpoint
+
+    checkpoint = tmp_path_factory.mktemp("coca_random") / "random-coca_tiny_test.pt"
+    return {**tiny_coca, "coca_pretrained": random_checkpoint(tiny_coca["coca_model"], str(checkpoint))}
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def test_the_checkpoint_loads_by_path_with_the_saved_weights(tiny_coca, loaded):
     import torch
 
     _, model = loaded
-    saved = torch.load(tiny_coca["coca_pretrained"], weights_only=True)
+    saved = torch.load(tiny_coca["coca_pretrained"], weights_only=True)["state_dict"]
     state = model.model.state_dict()
     assert set(saved) == set(state)
     assert all(torch.equal(saved[name], state[name].cpu()) for name in saved)
@@ -95,3 +95,29 @@ def test_frames_of_any_size_are_captioned(loaded):
     handler, model = loaded
     frames = [np.zeros((8, 300, 3), np.uint8), np.full((500, 20, 3), 200, np.uint8)]
     assert len(list(handler.run_inference(frames, model))) == 2
+
+
+def test_the_offline_stand_in_checkpoint_says_its_weights_are_random(tiny_coca_random):
+    model = captioner(tiny_coca_random).load_model()
+    assert model.weights.real is False and model.weights.source == "random_init"
+    assert "stand-in" in model.weights.detail
+
+
+def test_weights_marked_trained_load_as_real(loaded):
+    _, model = loaded
+    assert model.weights.real is True and model.weights.source == "test:stands-in-for-trained"
+
+
+def test_provenance_of_tags_unmarked_checkpoints_and_no_weights(tmp_path):
+    import torch
+
+    from transforms.visual.coca import weights_provenance
+
+    assert weights_provenance(
+        "coca_ViT-B-32", "mscoco_finetuned_laion2b_s13b_b90k", "mscoco_finetuned_laion2b_s13b_b90k"
+    ).real
+    assert weights_provenance("coca_ViT-B-32", None, None).real is False
+    unmarked = tmp_path / "finetuned.pt"
+    torch.save({"w": torch.zeros(2)}, unmarked)
+    taken = weights_provenance("coca_ViT-B-32", str(unmarked), str(unmarked))
+    assert taken.real and taken.source == "checkpoint:finetuned.pt" and "unmarked" in taken.detail

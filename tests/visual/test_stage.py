@@ -71,6 +71,26 @@ def test_raw_frame_captions_join_the_text_only_when_asked(tiny_coca, two_scene_v
     assert [c.origin for c in out.captions] == ["template", "transcript", "visual", "visual", "visual"]
 
 
+def test_captions_of_random_weights_are_recorded_but_never_text(tiny_coca_random, two_scene_video):
+    """The offline stand-in (``make shards``' random CoCa): its output is kept, flagged, and left out."""
+    sample = sample_for(str(two_scene_video))
+    for raw in (False, True):
+        stage = visual_stage(tiny_coca_random, **{"visual.raw_captions_in_text": raw})
+        [out], failures = stage.process([sample])
+        assert failures == [] and out.captions == sample.captions  # text untouched, raw captions or not
+        visual = out.original_data["visual"]
+        assert visual["status"] == "captions_withheld" and "fused" not in visual
+        assert visual["weights"]["real"] is False and visual["weights"]["source"] == "random_init"
+        assert [s["time_s"] for s in visual["scenes"]] == [0.0, 3.0] and all(s["caption"] for s in visual["scenes"])
+
+
+def test_captions_of_weights_marked_real_are_text(stage, two_scene_video):
+    [out], _ = stage.process([sample_for(str(two_scene_video))])
+    visual = out.original_data["visual"]
+    assert visual["weights"] == {"real": True, "source": "test:stands-in-for-trained"}
+    assert out.captions[-1].origin == "visual" and out.captions[-1].text == visual["fused"]
+
+
 def test_fusion_goes_through_the_llm_when_one_is_configured(tiny_coca, two_scene_video):
     answer = "As the picture cuts from one strange place to another, a man standing in view says 'hello there'."
 

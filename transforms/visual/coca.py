@@ -17,6 +17,10 @@ Model and weights:
   use). Offline there are no CoCa weights: tests save a randomly initialised model and load it
   by path, so the captions are meaningless but the code path is the real one.
 
+The loaded model carries its weights' provenance (``transforms.weights``): a checkpoint written by
+:func:`random_checkpoint` says it is random, an open_clip tag is a trained release, no
+``pretrained`` at all is random. The visual stage emits captions only from real weights.
+
 transformers >= 4.57 broke open_clip's beam search here (``generate``); requirements pin < 4.56.
 """
 
@@ -35,6 +39,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from transforms import storage
 from transforms.visual.options import DEFAULT_MODEL, DEFAULT_PRETRAINED
+from transforms.weights import WeightsProvenance, checkpoint_payload, random_init, read_checkpoint_provenance
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_PRETRAINED", "CocaCaptioner", "LoadedCoca", "random_checkpoint"]
 MAX_CAPTION_WORDS = 30
@@ -76,12 +81,14 @@ def _collapse_repeats(words: list[str], longest: int = 4) -> list[str]:
 
 @dataclass
 class LoadedCoca:
-    """What :meth:`CocaCaptioner.load_model` returns: the model, its eval transform, its device."""
+    """What :meth:`CocaCaptioner.load_model` returns: the model, its eval transform, its device,
+    and where its weights came from (captions from random weights never become text)."""
 
     model: Any
     preprocess: Any
     device: str
     decode: Any = field(repr=False, default=None)
+    weights: WeightsProvenance = field(default_factory=lambda: random_init("provenance not given"))
 
 
 def resolve_device(device: str) -> str:
@@ -145,7 +152,8 @@ class CocaCaptioner(ModelHandler[np.ndarray, str, LoadedCoca]):
         device = resolve_device(self.device)
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
         model.eval()
-        return LoadedCoca(model=model, preprocess=preprocess, device=device, decode=open_clip.decode)
+        weights = weights_provenance(self.model_name, self.pretrained, pretrained)
+        return LoadedCoca(model=model, preprocess=preprocess, device=device, decode=open_clip.decode, weights=weights)
 
     def run_inference(
         self, batch: Sequence[np.ndarray], model: LoadedCoca, inference_args: dict[str, Any] | None = None
@@ -177,6 +185,19 @@ class CocaCaptioner(ModelHandler[np.ndarray, str, LoadedCoca]):
             raise ValueError(f"unknown CoCa generation arguments: {sorted(unknown)}")
 
 
+def weights_provenance(model_name: str, pretrained: str | None, local: str | None) -> WeightsProvenance:
+    """Where the weights of ``model_name`` + ``pretrained`` come from (``local``: the checkpoint's local copy)."""
+    if local and os.path.isfile(local):
+        marked = read_checkpoint_provenance(local)
+        name = os.path.basename(pretrained or local)
+        return marked or WeightsProvenance(True, f"checkpoint:{name}", "unmarked checkpoint: taken as trained")
+    if pretrained:
+        return WeightsProvenance(True, f"open_clip:{pretrained}")
+    if model_name.startswith(("hf-hub:", "local-dir:")):
+        return WeightsProvenance(True, model_name)
+    return random_init("no pretrained weights given")
+
+
 def random_checkpoint(model_name: str, path: str, seed: int = 0) -> str:
     """Save a randomly initialised CoCa where ``pretrained=path`` loads it: offline stand-in only
     (its captions are meaningless). open_clip leaves the decoder's output projection uninitialised
@@ -195,15 +216,16 @@ def random_checkpoint(model_name: str, path: str, seed: int = 0) -> str:
     projection = model.text_decoder.text_projection
     with torch.no_grad():
         torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
-    return save_checkpoint(model, path)
+    return save_checkpoint(model, path, random_init(f"offline stand-in, seed {seed}: captions are meaningless"))
 
 
-def save_checkpoint(model: Any, path: str) -> str:
-    """Write a model's weights where :class:`CocaCaptioner` loads them (``pretrained=path``)."""
+def save_checkpoint(model: Any, path: str, weights: WeightsProvenance) -> str:
+    """Write a model's weights, marked with their provenance, where :class:`CocaCaptioner` loads
+    them (``pretrained=path``)."""
     import torch
 
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    torch.save(model.state_dict(), path)
+    torch.save(checkpoint_payload(model.state_dict(), weights), path)
     return path
 
 

@@ -8,6 +8,11 @@ sample's time span are fused with its audio description (``fuse.py``). The sampl
 fused caption (origin ``visual``) and, in ``original_data['visual']``, the raw frame captions with
 their times (in the source and in the segment), the fusion method and the settings.
 
+Captions are text only when CoCa's weights are real (``transforms.weights``): with random
+weights (the offline stand-in) the frame captions stay in ``original_data['visual']`` with
+``status: captions_withheld`` and the weights' provenance, and the sample's text gains nothing
+(scene count and times are facts about the video, not descriptions of the clip).
+
 Samples of other items pass through untouched. A video whose frames can't be read (corrupt,
 truncated before any frame, audio-only container, zero frames, too large, too slow) keeps its
 audio: the sample goes on without visual captions and ``original_data['visual']`` says why
@@ -34,10 +39,12 @@ from transforms.visual.frames import FrameReader, FrameSettings, VideoError, loo
 from transforms.visual.fuse import FUSE_PROMPT_VERSION, CaptionFuser, FusionInput, fuser_from_settings
 from transforms.visual.options import VisualSettings, check_visual
 from transforms.visual.scenes import KeyFrame, SceneDetector, SceneStart, key_frames
+from transforms.weights import may_caption
 
 STAGE = "visual"
 _metric = {
-    name: Metrics.counter("clara_visual", name) for name in ("videos", "scenes", "captions", "fused_llm", "skipped")
+    name: Metrics.counter("clara_visual", name)
+    for name in ("videos", "scenes", "captions", "fused_llm", "skipped", "captions_withheld")
 }
 
 
@@ -199,18 +206,30 @@ class VisualStage:
     def _fuse(
         self, samples: list[Sample], out: list[Sample | None], todo: list[tuple[int, list[SceneStart], VideoScenes]]
     ) -> None:
+        weights = self._model.weights if self._model is not None else None
+        honest = may_caption(weights)
         inputs = []
         for i, chosen, video in todo:
             visual = tuple(video.captions.get(k.frame_index, "") for k in chosen)
             inputs.append(
                 FusionInput(tuple(v for v in visual if v), _audio_description(samples[i]), samples[i].transcript)
             )
-        fusable = [j for j, f in enumerate(inputs) if f.visual]
+        fusable = [j for j, f in enumerate(inputs) if f.visual] if honest else []
         results = dict(zip(fusable, self.fuser.fuse_many([inputs[j] for j in fusable]), strict=True))
         for j, (i, chosen, video) in enumerate(todo):
             sample = samples[i]
             record = self._record(sample, chosen, video)
+            if weights is not None:
+                record["weights"] = weights.record()
             captions = list(sample.captions)
+            if not honest:
+                if inputs[j].visual:  # the stand-in's output is kept above, never as text
+                    record["status"] = "captions_withheld"
+                    _metric["captions_withheld"].inc()
+                else:
+                    record["status"] = "no_caption"
+                out[i] = _with_visual(sample, record)
+                continue
             if self.settings.raw_captions_in_text:
                 captions += [Caption(t, "en", "visual") for t in inputs[j].visual]
             if j in results:
