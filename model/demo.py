@@ -206,7 +206,8 @@ def markdown_summary(results: dict[str, Any]) -> str:
     lines = [
         f"# CLARA demo ({results['config']}, {results['train']['steps_done']} steps, CPU)",
         "",
-        f"Test split: {int(final['clips'])} clips (en, fr, de; augmented copies left out), speaker- and "
+        f"Test split: {int(final['clips'])} clips ({', '.join(results['languages'])}; augmented copies left out), "
+        "speaker- and "
         f"sentence-disjoint from training (held-out voices {held}; "
         f"{100 * results['protocol']['held_out_sentence_fraction']:.0f} % of sentences). "
         "Zero-shot prompts: Table II's "
@@ -226,7 +227,7 @@ def markdown_summary(results: dict[str, Any]) -> str:
         target = TARGETS.get(name)
         met = "" if target is None else ("yes" if final[name] >= target else "no")
         level = chance.get(name)
-        majority = chance.get(name.replace("top1_accuracy", "majority"))
+        majority = chance.get(name.replace("top1_accuracy", "majority")) if "top1_accuracy" in name else None
         shown = "" if level is None else f"{level:.1f}" + (f" (majority {majority:.1f})" if majority else "")
         lines.append(
             f"| {name} | {final[name]:.2f} | {shown} | {'' if target is None else f'≥ {target:.0f}'} | {met} |"
