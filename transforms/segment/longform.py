@@ -1,0 +1,145 @@
+"""Long-form recordings (podcasts, audiobooks, lectures: 20 min to 3 h): VAD windows, then batched ASR.
+
+Issue 15 item 4. A long recording is never handed to Whisper whole:
+
+1. it is brought to 16 kHz block by block (``soxr.ResampleStream``: no second full-rate copy);
+2. voice activity (faster-whisper's bundled Silero VAD) is found piece by piece (10 min at a
+   time, so the VAD's own buffers stay small) and the speech regions are grouped into windows of
+   at most ``max_window_s`` whose edges lie in the pauses between regions, half way across each
+   pause: no word straddles two windows, so none is heard twice or lost at an edge (a region
+   longer than a window, speech without any pause, is split at its quietest 20 ms);
+3. the windows go to the Whisper handler ``group`` at a time (one packed batched call each), so
+   the packed audio and the features held at once are bounded by ``group × max_window_s``;
+4. each window's words are shifted by the window's start: times are absolute in the recording.
+
+The result is one :class:`Transcription` for the whole recording; the segment stage then makes
+its pause-aware cut (``transforms/segment/cut.py``) from these words as for any long item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import soxr
+
+from schemas import SAMPLE_RATE, WordAlignment
+from transforms.segment.whisper import WHISPER_SAMPLE_RATE, ClipRequest, Transcription, compression_ratio
+
+LONGFORM_S = 20 * 60.0
+"""Items at least this long take the long-form path."""
+_RESAMPLE_BLOCK = 1 << 20
+_VAD_PIECE_S = 600.0
+_FRAME = WHISPER_SAMPLE_RATE // 50  # 20 ms
+
+
+def to_16k(audio: np.ndarray) -> np.ndarray:
+    """48 kHz -> 16 kHz in blocks, into one preallocated array (same soxr HQ filter as one-shot)."""
+    out = np.empty(len(audio) // 3 + 64, dtype=np.float32)
+    stream = soxr.ResampleStream(SAMPLE_RATE, WHISPER_SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+    filled = 0
+    for start in range(0, len(audio), _RESAMPLE_BLOCK):
+        block = np.asarray(audio[start : start + _RESAMPLE_BLOCK], dtype=np.float32)
+        last = start + _RESAMPLE_BLOCK >= len(audio)
+        chunk = stream.resample_chunk(block, last=last)
+        out[filled : filled + len(chunk)] = chunk[: len(out) - filled]
+        filled += len(chunk)
+    return out[: min(filled, len(out))]
+
+
+def speech_regions(audio16: np.ndarray, piece_s: float = _VAD_PIECE_S) -> list[tuple[int, int]]:
+    """Speech (start, end) in samples, found ``piece_s`` at a time and joined across piece edges."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=160, speech_pad_ms=100)
+    piece = int(piece_s * WHISPER_SAMPLE_RATE)
+    regions: list[tuple[int, int]] = []
+    for offset in range(0, len(audio16), piece):
+        for part in get_speech_timestamps(audio16[offset : offset + piece], options):
+            start, end = offset + int(part["start"]), offset + int(part["end"])
+            if regions and start - regions[-1][1] <= _FRAME:  # one region cut by a piece edge
+                regions[-1] = (regions[-1][0], end)
+            else:
+                regions.append((start, end))
+    return regions
+
+
+def _quietest_split(audio16: np.ndarray, start: int, end: int, limit: int) -> int:
+    """Where to split a region longer than a window: its quietest 20 ms in the window's last third."""
+    lo, hi = start + 2 * limit // 3, min(end, start + limit) - _FRAME
+    if hi <= lo:
+        return start + limit
+    frames = audio16[lo:hi][: (hi - lo) // _FRAME * _FRAME].reshape(-1, _FRAME)
+    return lo + int(np.argmin((frames.astype(np.float64) ** 2).sum(axis=1))) * _FRAME + _FRAME // 2
+
+
+def windows(audio16: np.ndarray, regions: list[tuple[int, int]], max_window_s: float = 30.0) -> list[tuple[int, int]]:
+    """Windows of at most ``max_window_s`` covering every region, edges half way across pauses."""
+    limit = int(max_window_s * WHISPER_SAMPLE_RATE)
+    pieces: list[tuple[int, int]] = []
+    for start, end in regions:
+        while end - start > limit:
+            cut = _quietest_split(audio16, start, end, limit)
+            pieces.append((start, cut))
+            start = cut
+        pieces.append((start, end))
+    grouped: list[list[int]] = []
+    for start, end in pieces:
+        if grouped and end - grouped[-1][0] <= limit:
+            grouped[-1][1] = end
+        else:
+            grouped.append([start, end])
+    out: list[tuple[int, int]] = []
+    for i, (start, end) in enumerate(grouped):
+        lo = 0 if i == 0 else (grouped[i - 1][1] + start) // 2
+        hi = len(audio16) if i == len(grouped) - 1 else (end + grouped[i + 1][0]) // 2
+        slack = limit - (end - start)  # room the window has left, shared by its two pauses
+        out.append((max(lo, start - slack // 2), min(hi, end + slack // 2)))
+    return out
+
+
+def transcribe_long(
+    handler: Any,
+    model: Any,
+    key: str,
+    audio48: np.ndarray,
+    language: str | None = None,
+    max_window_s: float = 30.0,
+    group: int = 32,
+) -> Transcription:
+    """One transcription of a long recording, its words in absolute time (see the module docstring)."""
+    audio16 = to_16k(audio48)
+    spans = windows(audio16, speech_regions(audio16), max_window_s)
+    words: list[WordAlignment] = []
+    texts: list[str] = []
+    weights: list[float] = []
+    figures: list[tuple[float, float]] = []
+    detected: tuple[str | None, float | None, bool] = (language, None, False)
+    for first in range(0, len(spans), group):
+        batch = spans[first : first + group]
+        requests = [ClipRequest(f"{key}@{start}", audio16[start:end], detected[0]) for start, end in batch]
+        for (start, end), t in zip(batch, handler.run_inference(requests, model)):
+            if detected[0] is None and t.language:  # the first window's language holds for the rest
+                detected = (t.language, t.language_probability, t.language_detected)
+            offset = start / WHISPER_SAMPLE_RATE
+            words += [dataclasses.replace(w, start_s=round(w.start_s + offset, 3)) for w in t.words]
+            if t.text.strip():
+                texts.append(t.text.strip())
+            weights.append((end - start) / WHISPER_SAMPLE_RATE)
+            figures.append((t.no_speech_prob, t.avg_logprob))
+    text = " ".join(texts)
+    no_speech, logprob = np.average(np.array(figures), axis=0, weights=weights) if figures else (1.0, 0.0)
+    return Transcription(
+        key=key,
+        text=text,
+        words=tuple(words),
+        language=detected[0],
+        language_probability=detected[1],
+        language_detected=detected[2],
+        no_speech_prob=float(no_speech),
+        avg_logprob=float(logprob),
+        compression_ratio=compression_ratio(text),
+        duration_s=len(audio16) / WHISPER_SAMPLE_RATE,
+        extra={"longform_windows": len(spans)},
+    )
