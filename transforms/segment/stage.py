@@ -204,6 +204,17 @@ class SegmentStage:
         if not indices:
             return found, errors
         model = self._ensure_model()
+        from transforms.segment.longform import LONGFORM_S, transcribe_long
+
+        long_form = {i for i in indices if samples[i].duration_s >= LONGFORM_S}
+        for i in sorted(long_form):  # VAD windows, a group at a time: bounded memory (segment/longform.py)
+            try:
+                found[i] = transcribe_long(
+                    self.handler, model, samples[i].item.key, samples[i].audio, _language(samples[i])
+                )
+            except Exception as exc:
+                errors[i] = f"asr_error: {type(exc).__name__}: {exc}"
+        indices = [i for i in indices if i not in long_form]
         order = sorted(indices, key=lambda i: samples[i].duration_s)  # similar lengths batch together
         for start in range(0, len(order), _ASR_CHUNK):
             chunk = order[start : start + _ASR_CHUNK]
