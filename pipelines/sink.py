@@ -12,7 +12,6 @@ Every path goes through :mod:`transforms.storage` (Beam's ``FileSystems``: local
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import tarfile
 from collections import Counter, defaultdict
@@ -94,20 +93,6 @@ def dumps(data: Any) -> bytes:
 # ----------------------------------------------------------------------------- tar writing
 
 
-class _CountingWriter(io.RawIOBase):
-    def __init__(self, raw) -> None:  # noqa: ANN001
-        self.raw = raw
-        self.count = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:  # noqa: ANN001
-        self.raw.write(b)
-        self.count += len(b)
-        return len(b)
-
-
 def _member(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
@@ -118,34 +103,56 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def _header(name: str, size: int) -> bytes:
+    """A member's header blocks, as ``tarfile`` writes them (GNU format, long names included)."""
+    return _member(name, size).tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % tarfile.BLOCKSIZE)
+
+
 class TarShardWriter:
-    """Streams samples into ``<split>/.NNNNNN.tar.tmp-*`` and renames it on ``commit``."""
+    """Streams samples into ``<split>/.NNNNNN.tar.tmp-*`` and renames it on ``commit``.
+
+    Writes the tar's blocks itself, byte for byte what ``tarfile``'s ``w|`` mode writes
+    (GNU headers, NUL padding to 512, two NUL blocks, padding to the 10,240-byte record):
+    ``tarfile``'s stream buffer re-copied every member and cost ~2 ms a sample, a quarter of
+    what converting it costs.
+    """
 
     def __init__(self, out: str, shard: ShardRef) -> None:
         self.final = tar_path(out, shard)
         self.tmp = storage.temp_sibling(self.final)
         self._file = storage.create(self.tmp)
-        self._counter = _CountingWriter(self._file)
-        self._tar = tarfile.open(fileobj=self._counter, mode="w|", format=tarfile.GNU_FORMAT, bufsize=1 << 20)
+        self._size = 0
         self._keys: set[str] = set()
 
     def add(self, key: str, flac: bytes, meta: bytes) -> None:
         if key in self._keys:
             raise ValueError(f"duplicate key {key!r} in shard {self.final}")
         self._keys.add(key)
-        for suffix, data in (("flac", flac), ("json", meta)):
-            self._tar.addfile(_member(f"{key}.{suffix}", len(data)), io.BytesIO(data))
+        head = _header(f"{key}.flac", len(flac))
+        tail = b"".join((_padding(len(flac)), _header(f"{key}.json", len(meta)), meta, _padding(len(meta))))
+        for part in (head, flac, tail):  # the audio is handed over as is, never copied into a buffer
+            self._file.write(part)
+        self._size += len(head) + len(flac) + len(tail)
+
+    def _end(self) -> None:
+        end = 2 * tarfile.BLOCKSIZE
+        end += -(self._size + end) % tarfile.RECORDSIZE
+        self._file.write(bytes(end))
+        self._size += end
 
     def commit(self) -> int:
         """Close and rename into place; returns the tar's size in bytes."""
-        self._tar.close()
+        self._end()
         self._file.close()
         storage.replace(self.tmp, self.final)
-        return self._counter.count
+        return self._size
 
     def abort(self) -> None:
         try:
-            self._tar.close()
             self._file.close()
         finally:
             storage.delete([self.tmp])
