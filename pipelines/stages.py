@@ -1,6 +1,6 @@
 """The registry of in-shard stages, and the build config composed from their settings.
 
-decode -> segment -> describe -> visual -> augment -> rewrite -> translate -> encode.
+decode -> segment -> quality -> describe -> visual -> augment -> rewrite -> translate -> encode.
 
 Each stage module ends with its ``StageSpec`` (``transforms/stage.py``); the chain is this
 registry, in order, keeping the stages a config turns on (no pass-through stubs). Adding a stage
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transforms import augment, describe, rewrite, translate
+from transforms import augment, describe, quality, rewrite, translate
 from transforms.decode import DecodeStage, build_decode
 from transforms.segment import stage as segment
 from transforms.stage import Stage, StageSpec
@@ -20,7 +20,7 @@ from transforms.visual import stage as visual
 
 STAGES: tuple[StageSpec, ...] = tuple(
     sorted(
-        (segment.SPEC, describe.SPEC, visual.SPEC, augment.SPEC, rewrite.SPEC, translate.SPEC),
+        (segment.SPEC, quality.SPEC, describe.SPEC, visual.SPEC, augment.SPEC, rewrite.SPEC, translate.SPEC),
         key=lambda spec: spec.order,
     )
 )

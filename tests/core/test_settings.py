@@ -114,7 +114,9 @@ def test_a_run_only_setting_keeps_the_fingerprint_and_an_output_shaping_one_chan
 
 
 def test_the_registry_builds_the_chain_from_the_enabled_stages():
-    assert [spec.name for spec in STAGES] == ["segment", "describe", "visual", "augment", "rewrite", "translate"]
+    assert [spec.name for spec in STAGES] == [
+        "segment", "quality", "describe", "visual", "augment", "rewrite", "translate"
+    ]  # fmt: skip
     assert [s.name for s in build_chain(config_from())] == ["segment", "describe"]
     chain = build_chain(config_from({"augment": "gain", "translate_to": "fr"}))
     assert [s.name for s in chain] == ["segment", "describe", "augment", "translate"]

@@ -311,7 +311,13 @@ def _asr_record(settings: SegmentSettings, t: Transcription | None) -> dict[str,
         record.update(language=t.language, language_detected=t.language_detected)
         if t.language_probability is not None:
             record["language_probability"] = round(t.language_probability, 3)
+        # Whisper's confidence in its transcript, for the quality stage's asr_confidence filter
+        record.update(avg_logprob=_finite(t.avg_logprob, -99.0), no_speech_prob=_finite(t.no_speech_prob, 1.0))
     return record
+
+
+def _finite(value: float, otherwise: float) -> float:
+    return round(float(value), 4) if math.isfinite(value) else otherwise
 
 
 def _detail(t: Transcription | None) -> str:
