@@ -25,7 +25,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 DEFAULT_THRESHOLD = 0.3
 DEFAULT_MIN_SCENE_S = 2.0
@@ -39,6 +38,8 @@ def frame_similarity(a: np.ndarray, b: np.ndarray) -> float:
     win = min(7, *(s - (1 - s % 2) for s in a.shape))  # odd, no larger than the frame
     if win < 3:
         return 1.0 if np.allclose(a, b, atol=1e-3) else -1.0
+    from skimage.metrics import structural_similarity  # scipy under it: only video items pay its import
+
     return float(
         structural_similarity(
             a, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, win_size=win

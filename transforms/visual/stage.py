@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from apache_beam.metrics import Metrics
@@ -34,12 +34,14 @@ from schemas.media import AUDIO_EXTENSIONS
 from transforms.audio import AudioError, TimeoutRunner
 from transforms.shared_models import load_shared
 from transforms.stage import Sample, StageSpec
-from transforms.visual.coca import CocaCaptioner, LoadedCoca
 from transforms.visual.frames import FrameReader, FrameSettings, VideoError, looks_like_video, open_uri
 from transforms.visual.fuse import FUSE_PROMPT_VERSION, CaptionFuser, FusionInput, fuser_from_settings
 from transforms.visual.options import VisualSettings, check_visual
 from transforms.visual.scenes import KeyFrame, SceneDetector, SceneStart, key_frames
 from transforms.weights import may_caption
+
+if TYPE_CHECKING:  # coca imports apache_beam.ml, which imports torch: a worker pays it only with the stage on
+    from transforms.visual.coca import CocaCaptioner, LoadedCoca
 
 STAGE = "visual"
 _metric = {
@@ -113,6 +115,8 @@ class VisualStage:
         captioner: CocaCaptioner | None = None,
     ) -> None:
         self.settings = settings
+        from transforms.visual.coca import CocaCaptioner
+
         self.fuser = fuser or CaptionFuser()
         self.captioner = captioner or CocaCaptioner(
             model_name=settings.coca_model,
