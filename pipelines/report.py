@@ -149,6 +149,7 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
             "snr_db": distribution(figures.snr_db, 30),
             "lambda": distribution(figures.noise_lambda, 30),
         },
+        "quality": quality_section(figures, recomputed.get("quality")),
         "failures": {
             "total": sum(figures.failures.values()),
             "by_stage": _by_stage(figures.failures),
@@ -157,6 +158,27 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
         },
         "card_check": check_card(card, recomputed),
         "problems": list(figures.problems),
+    }
+
+
+def quality_section(figures: CorpusFigures, card_quality: dict[str, Any] | None) -> dict[str, Any]:
+    """The measured filters: each value's distribution over the samples written, the card's fixed-bin
+    histograms, the language check's verdicts, and the samples each filter dropped."""
+    dropped = {
+        reason.split("/", 1)[1]: n for reason, n in sorted(figures.failures.items()) if reason.startswith("quality/")
+    }
+    verdicts: Counter = Counter()
+    pairs: Counter = Counter()
+    for (declared, detected, verdict), n in figures.quality_language.items():
+        verdicts[verdict] += n
+        pairs[f"{declared} → {detected}"] += n
+    return {
+        "samples_measured": figures.quality_samples,
+        "distributions": {m: distribution(c, 30) for m, c in sorted(figures.quality_values.items())},
+        "histograms": (card_quality or {}).get("histograms", {}),
+        "language": {"verdicts": dict(verdicts.most_common()), "declared_to_detected": dict(pairs.most_common(20))},
+        "dropped": dropped,
+        "dropped_total": sum(dropped.values()),
     }
 
 

@@ -121,6 +121,11 @@ class CorpusFigures:
     """(stage, accepted|rejected|failed, reason) → count, for the LLM's rewrites, fusions, translations."""
     snr_db: Counter = field(default_factory=Counter)
     noise_lambda: Counter = field(default_factory=Counter)
+    quality_values: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    """Measured filter → rounded value → samples (``original_data.quality``, transforms/quality.py)."""
+    quality_language: Counter = field(default_factory=Counter)
+    """(declared, detected, verdict) → samples of the language check."""
+    quality_samples: int = 0
     samples_read: int = 0
     failures: Counter = field(default_factory=Counter)
     run_level_failures: Counter = field(default_factory=Counter)
@@ -172,6 +177,8 @@ class CorpusFigures:
             self.caption_words[len(str(caption.get("text", "")).split())] += 1
         self._add_augmentations(augmentations)
         self._add_llm_outcomes(od)
+        if isinstance(od.get("quality"), dict):
+            self._add_quality(od["quality"])
         picks = self.sample_picks.setdefault(dataset, Reservoir(self.samples_per_source, self._rng))
         picks.offer({"meta": meta, "tar": str(tar_path), "split": split})
 
@@ -187,6 +194,23 @@ class CorpusFigures:
             weight = next((params[k] for k in NOISE_WEIGHT_KEYS if k in params), None)
             if weight is not None and _finite(weight):
                 self.noise_lambda[round(float(weight), 3)] += 1
+
+    def _add_quality(self, quality: dict[str, Any]) -> None:
+        self.quality_samples += 1
+        asr = quality.get("asr") or {}
+        values = {
+            **{k: quality.get(k) for k in ("loudness_lufs", "snr_db", "clipping_ratio", "speech_share")},
+            "asr_avg_logprob": asr.get("avg_logprob"),
+            "asr_no_speech_prob": asr.get("no_speech_prob"),
+        }
+        for measure, value in values.items():
+            if value is not None and _finite(value):
+                digits = 5 if measure == "clipping_ratio" else 2
+                self.quality_values[measure][round(float(value), digits)] += 1
+        language = quality.get("language")
+        if isinstance(language, dict):
+            verdict = {True: "mismatch", False: "match"}.get(language.get("mismatch"), "not_judged")
+            self.quality_language[(str(language.get("declared")), str(language.get("detected")), verdict)] += 1
 
     def _add_llm_outcomes(self, od: dict[str, Any]) -> None:
         """What became of each LLM answer the sample's JSON records (issue 20: rejections by check)."""

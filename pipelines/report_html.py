@@ -1,7 +1,7 @@
 """``report/index.html``: the report's figures as one offline page (no script, no external resource).
 
 Sections (their ids are stable; tests and links rely on them): ``overview``, ``table-vii``,
-``hours``, ``durations``, ``captions``, ``augmentations``, ``failures``, ``samples``, ``checks``.
+``hours``, ``durations``, ``captions``, ``augmentations``, ``quality``, ``failures``, ``samples``, ``checks``.
 Every value is escaped; plots and audio are linked relatively, so the folder can be published
 as it is.
 """
@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "durations": "Durations",
     "captions": "Captions",
     "augmentations": "Augmentations",
+    "quality": "Quality",
     "failures": "Failures",
     "samples": "Samples",
     "checks": "Checks",
@@ -202,6 +203,27 @@ def _augmentations(r: dict[str, Any], plots: dict[str, str]) -> str:
     )
 
 
+def _quality(r: dict[str, Any], plots: dict[str, str]) -> str:
+    """The measured filters (``--filters``): distributions of the samples written, and what each dropped."""
+    q = r["quality"]
+    if not q["samples_measured"] and not q["dropped"]:
+        note = "<p>No quality filter was measured (<code>--filters</code> not given).</p>"
+        return _section("quality", note + _figure(plots, "quality"))
+    body = (
+        f"<p>{_num(q['samples_measured'])} samples written with measured values "
+        f"(<code>original_data.quality</code>); {_num(q['dropped_total'])} dropped by a threshold.</p>"
+    )
+    rows = [_dist_row(m, d) for m, d in q["distributions"].items()]
+    body += _figure(plots, "quality") + _table(["measure", "samples", "mean", "median", "min", "max"], rows)
+    for measure, bins in q["histograms"].items():
+        body += _pairs(bins, f"{measure} (bin)", "samples")
+    if q["language"]["verdicts"]:
+        body += _pairs(q["language"]["verdicts"], "language check", "samples")
+        body += _pairs(q["language"]["declared_to_detected"], "declared → detected", "samples")
+    body += _pairs(q["dropped"], "dropped by", "samples") if q["dropped"] else "<p>Nothing dropped.</p>"
+    return _section("quality", body)
+
+
 def _failures(r: dict[str, Any], plots: dict[str, str]) -> str:
     f = r["failures"]
     body = f"<p>{_num(f['total'])} failure records in <code>failures/</code>.</p>"
@@ -267,6 +289,7 @@ def render(report: dict[str, Any]) -> str:
             _durations(report, plots),
             _captions(report, plots),
             _augmentations(report, plots),
+            _quality(report, plots),
             _failures(report, plots),
             _samples(report["samples"]),
             _checks(report),

@@ -26,6 +26,7 @@ PLOTS: dict[str, str] = {
     "noise_mix": "SNR and noise weight λ of noise-mixed samples",
     "augmentations": "Augmentations applied",
     "failures": "Failures by stage and reason",
+    "quality": "Measured quality filters over the samples written (--filters)",
 }
 """Plot name → caption; files are ``plots/<name>.png``."""
 
@@ -91,6 +92,7 @@ def draw_all(report: dict[str, Any], folder: Path) -> dict[str, str]:
         "noise_mix": lambda: _noise_mix(report["noise_mix"]),
         "augmentations": lambda: _augmentations(report["augmentations"]),
         "failures": lambda: _one_bar(report["failures"]["by_reason"], "items", True),
+        "quality": lambda: _quality(report["quality"]),
     }
     written = {}
     for name, draw in drawers.items():
@@ -143,6 +145,21 @@ def _noise_mix(noise: dict[str, Any]):  # noqa: ANN202
     _hist(axes[0], noise["snr_db"], "SNR", "dB")
     _hist(axes[1], noise["lambda"], "noise weight λ", "λ", colour=COLOURS[1])
     fig.set_size_inches(9, 3)
+    return fig
+
+
+def _quality(quality: dict[str, Any]):  # noqa: ANN202
+    distributions = quality["distributions"] or {"measured filters": {"count": 0}}
+    fig, axes = _figure(len(distributions))
+    for i, (measure, dist) in enumerate(distributions.items()):
+        _hist(
+            axes[i],
+            dist,
+            measure,
+            measure.rsplit("_", 1)[-1] if "_" in measure else "",
+            colour=COLOURS[i % len(COLOURS)],
+        )
+    fig.set_size_inches(max(9, 3.2 * len(distributions)), 3)
     return fig
 
 

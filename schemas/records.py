@@ -178,6 +178,36 @@ class Segment(_Record):
     """Word timings relative to the segment start."""
 
 
+class QualityLanguage(TypedDict, total=False):
+    """``original_data.quality.language``: Whisper's language ID against the declared language."""
+
+    declared: LanguageCode
+    detected: LanguageCode
+    probability: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+    declared_probability: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+    mismatch: bool
+
+
+class QualityAsr(TypedDict):
+    """``original_data.quality.asr``: Whisper's confidence in a transcript it wrote."""
+
+    avg_logprob: float
+    no_speech_prob: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+
+
+class Quality(TypedDict, total=False):
+    """``original_data.quality``: the measured filters' values (``transforms/quality.py``);
+    ``null`` where a measure could not be taken."""
+
+    loudness_lufs: Annotated[float, JsonSchema(minimum=-70)] | None
+    clipping_ratio: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+    snr_db: Annotated[float, JsonSchema(minimum=-20, maximum=100)] | None
+    language: QualityLanguage | None
+    asr: QualityAsr | None
+    speech_share: Annotated[float, JsonSchema(minimum=0, maximum=1)] | None
+    silence_share: Annotated[float, JsonSchema(minimum=0, maximum=1)] | None
+
+
 class _OriginalDataRequired(TypedDict):
     language: LanguageCode
     dataset: Text
@@ -194,6 +224,7 @@ class OriginalData(_OriginalDataRequired, total=False):
     gender: Annotated[str, JsonSchema(enum=list(GENDERS))]
     emotion: Annotated[str | None, JsonSchema(enum=[*EMOTIONS, None])]
     transcript: str | None
+    quality: Quality
 
 
 class _SegmentSpanRequired(TypedDict):
@@ -308,6 +339,8 @@ class ShardStats(_Record):
     seconds_by_dataset: dict[str, float] = field(default_factory=dict)
     samples_by_gender: dict[str, int] = field(default_factory=dict)
     failures_by_reason: dict[str, int] = field(default_factory=dict)
+    quality_histograms: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Samples per bin of each measured quality filter (``transforms.quality.HISTOGRAM_EDGES``)."""
     fingerprint: str = ""
     """Hash of the shard's planned items and the settings that shape its bytes: a rerun
     reuses the shard only when both are unchanged."""

@@ -187,6 +187,47 @@ def judge_language(
     return record
 
 
+# ----------------------------------------------------------------------------- distributions
+
+HISTOGRAM_EDGES: dict[str, tuple[float, ...]] = {
+    "loudness_lufs": (-70, -60, -50, -40, -30, -23, -16, -10, 0),
+    "clipping_ratio": (0, 1e-4, 1e-3, 1e-2, 1e-1, 1),
+    "snr_db": (-20, -10, 0, 5, 10, 20, 30, 50, 100),
+    "asr_avg_logprob": (-10, -2, -1.5, -1, -0.7, -0.4, -0.2, 0),
+    "asr_no_speech_prob": (0, 0.2, 0.4, 0.6, 0.8, 1),
+    "speech_share": (0, 0.2, 0.4, 0.6, 0.8, 1),
+}
+"""Fixed bin edges of each measure's histogram in the shard stats, the card and the report."""
+
+
+def histogram_labels(measure: str) -> list[str]:
+    """The bins of a measure in order: ``"lo..hi"`` (the last one holds its upper edge too)."""
+    edges = HISTOGRAM_EDGES[measure]
+    return [f"{lo:g}..{hi:g}" for lo, hi in zip(edges, edges[1:])]
+
+
+def histogram_bin(measure: str, value: float) -> str:
+    edges = HISTOGRAM_EDGES[measure]
+    index = int(np.searchsorted(edges, value, side="right")) - 1
+    return histogram_labels(measure)[min(max(index, 0), len(edges) - 2)]
+
+
+def histogram_entries(quality: dict[str, Any]) -> list[tuple[str, str]]:
+    """(measure, bin) pairs of one sample's ``original_data['quality']``, for counting."""
+    asr = quality.get("asr") or {}
+    values = {
+        **{k: quality.get(k) for k in ("loudness_lufs", "clipping_ratio", "snr_db", "speech_share")},
+        "asr_avg_logprob": asr.get("avg_logprob"),
+        "asr_no_speech_prob": asr.get("no_speech_prob"),
+    }
+    entries = [(m, histogram_bin(m, v)) for m, v in values.items() if isinstance(v, (int, float))]
+    if "language" in quality:
+        language = quality["language"] or {}
+        verdict = {True: "mismatch", False: "match"}.get(language.get("mismatch"), "not_judged")
+        entries.append(("language", verdict))
+    return entries
+
+
 # ----------------------------------------------------------------------------- the stage
 
 
