@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
+from pipelines.dedupe import ScreenSettings
 from pipelines.runner import RUNNERS
 from pipelines.stages import STAGES
 from schemas import settings as typed
@@ -114,6 +115,12 @@ class RunSettings:
         shapes_output=False,
     )
     overwrite: bool = setting(False, "rebuild shards that are already complete", shapes_output=False)
+    retry_failures: bool = setting(
+        False,
+        "build again only the items in the corpus's failures/ (not duplicates or filtered items), "
+        "into new shards after the existing ones",
+        shapes_output=False,
+    )
 
     def __post_init__(self) -> None:
         if self.batch_items <= 0 or self.workers <= 0:
@@ -123,6 +130,7 @@ class RunSettings:
 _SECTIONS: list[tuple[str, type]] = [
     ("corpus", CorpusSettings),
     ("plan", PlanSettings),
+    ("screen", ScreenSettings),
     ("run", RunSettings),
     ("decode", DecodeSettings),
     *[(spec.name, spec.settings) for spec in STAGES],

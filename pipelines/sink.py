@@ -20,7 +20,6 @@ from typing import Any
 
 from schemas import SCHEMA_VERSION, SPLITS, Failure, SampleMeta, ShardStats, SourceItem
 from transforms import storage
-from transforms.quality import HISTOGRAM_EDGES, histogram_entries, histogram_labels
 from transforms.storage import exists, join, read_text, write_atomic  # noqa: F401 - exists, read_text: for build_shards, cli
 
 DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -175,7 +174,6 @@ class StatsAccumulator:
         self.seconds: dict[str, Counter] = defaultdict(Counter)
         self.samples_by_gender: Counter = Counter()
         self.failure_reasons: Counter = Counter()
-        self.quality: dict[str, Counter] = defaultdict(Counter)
 
     def add_sample(self, meta: SampleMeta, source_key: str) -> None:
         self.samples += 1
@@ -190,9 +188,6 @@ class StatsAccumulator:
         ):
             self.seconds[field][str(value)] += meta.duration_s
         self.samples_by_gender[str(od.get("gender", "unknown"))] += 1
-        if isinstance(od.get("quality"), dict):
-            for measure, label in histogram_entries(od["quality"]):
-                self.quality[measure][label] += 1
 
     def add_failure(self, failure: Failure) -> None:
         self.failed_items.add(failure.source_key)
@@ -215,7 +210,6 @@ class StatsAccumulator:
             seconds_by_dataset=_rounded(self.seconds["dataset"]),
             samples_by_gender=dict(sorted(self.samples_by_gender.items())),
             failures_by_reason=dict(sorted(self.failure_reasons.items())),
-            quality_histograms={m: dict(sorted(c.items())) for m, c in sorted(self.quality.items())},
             fingerprint=fingerprint,
         )
 
@@ -246,12 +240,9 @@ def card_figures(stats: list[ShardStats], other_failure_reasons: Counter) -> dic
             }
     reasons: Counter = Counter(other_failure_reasons)
     gender_samples: Counter = Counter()
-    quality: dict[str, Counter] = defaultdict(Counter)
     for s in stats:
         reasons.update(s.failures_by_reason)
         gender_samples.update(s.samples_by_gender)
-        for measure, counts in s.quality_histograms.items():
-            quality[measure].update(counts)
     other = sum(other_failure_reasons.values())
     items_in = sum(s.items_in for s in stats) + other
     items_ok = sum(s.items_ok for s in stats)
@@ -273,21 +264,7 @@ def card_figures(stats: list[ShardStats], other_failure_reasons: Counter) -> dic
         "hours_by_dataset": total("seconds_by_dataset"),
         "samples_by_gender": dict(sorted(gender_samples.items())),
         "failures_by_reason": dict(sorted(reasons.items())),
-        **({"quality": quality_figures(quality, reasons)} if quality else {}),
     }
-
-
-def quality_figures(histograms: dict[str, Counter], reasons: Counter) -> dict[str, Any]:
-    """The card's quality section: samples per bin of each measure (bins in order) and the drops."""
-    return {
-        "histograms": {m: _ordered_bins(m, counts) for m, counts in sorted(histograms.items())},
-        "dropped": {k.split("/", 1)[1]: v for k, v in sorted(reasons.items()) if k.startswith("quality/")},
-    }
-
-
-def _ordered_bins(measure: str, counts: Counter) -> dict[str, int]:
-    order = histogram_labels(measure) if measure in HISTOGRAM_EDGES else sorted(counts)
-    return {label: counts[label] for label in order if counts.get(label)}
 
 
 def build_card(
@@ -302,6 +279,15 @@ def build_card(
         "settings": settings,
         **card_figures(stats, reasons),
     }
+
+
+def eval_removals(failures: list[Failure]) -> dict[str, int]:
+    """Training items removed for overlapping each eval set (``--exclude-eval``)."""
+    counts: Counter = Counter()
+    for f in failures:
+        if f.reason == "eval_overlap":
+            counts[f.detail.removeprefix("overlaps eval item ").split(": ", 1)[0]] += 1
+    return dict(sorted(counts.items()))
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -328,31 +314,48 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines += [f"| {k} | {v:.4f} |" for k, v in card[key].items()]
     lines += ["", "## Failures by stage/reason", "", "| stage/reason | items |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in card["failures_by_reason"].items()] or ["| none | 0 |"]
-    lines += _quality_markdown(card.get("quality"))
+    if card.get("eval_decontamination"):
+        lines += ["", "## Removed for overlapping an eval set", "", "| eval set | items |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in card["eval_decontamination"].items()]
+    if card.get("retries"):
+        lines += ["", "## Retries of failed items", "", "| run | retried | recovered | failed again | shards |"]
+        lines += ["|---:|---:|---:|---:|---|"]
+        lines += [
+            f"| {r['run']} | {r['retried']} | {r['recovered']} | {r['failed_again']} | {', '.join(r['shards'])} |"
+            for r in card["retries"]
+        ]
     return "\n".join(lines) + "\n"
 
 
-def _quality_markdown(quality: dict[str, Any] | None) -> list[str]:
-    if not quality:
-        return []
-    lines = ["", "## Quality (measured filters: samples written, per bin)", ""]
-    for measure, bins in quality["histograms"].items():
-        lines.append(f"- {measure}: " + ", ".join(f"{label}: {n}" for label, n in bins.items()))
-    dropped = ", ".join(f"{reason}: {n}" for reason, n in quality["dropped"].items()) or "none"
-    return [*lines, f"- dropped: {dropped}"]
-
-
-def write_failures(path: str, failures: list[Failure]) -> None:
+def write_failures(path: str, failures: list[Failure], written_items: set[str] | None = None) -> None:
+    """One JSON line per failure. ``written_items``: the source keys with samples in the shard; a
+    sample-level record then says whether its item has samples (``item_written``), so that
+    ``--retry-failures`` never rebuilds an item whose other segments landed."""
     if failures:
-        write_atomic(path, b"".join(dumps(f.to_dict()) + b"\n" for f in failures))
+        write_atomic(path, b"".join(dumps(_failure_record(f, written_items)) + b"\n" for f in failures))
     else:
         storage.delete([path])
 
 
+def _failure_record(failure: Failure, written_items: set[str] | None) -> dict[str, Any]:
+    record = failure.to_dict()
+    if written_items is not None and failure.key != failure.source_key:
+        record["item_written"] = failure.source_key in written_items
+    return record
+
+
 def finalize(
-    out: str, name: str, stats: list[ShardStats], other_failures: list[Failure], settings: dict[str, Any]
+    out: str,
+    name: str,
+    stats: list[ShardStats],
+    other_failures: list[Failure],
+    settings: dict[str, Any],
+    retries: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write sizes.json per split, the run-level failures and the dataset card; clean temp files."""
+    """Write sizes.json per split, the run-level failures and the dataset card; clean temp files.
+
+    ``retries``: the ``--retry-failures`` runs so far (``pipelines/retry.py``'s ledger), for the card.
+    """
     for split in SPLITS:
         mine = sorted((s for s in stats if s.split == split), key=lambda s: s.shard)
         if mine:
@@ -363,6 +366,9 @@ def finalize(
     for file_name in ("source", "pipeline"):
         write_failures(failures_path(out, file_name), by_stage.get(file_name, []))
     card = build_card(name, stats, other_failures, settings)
+    card["eval_decontamination"] = eval_removals(other_failures)
+    if retries:
+        card["retries"] = retries
     write_atomic(join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n")
     write_atomic(join(out, "dataset_card.md"), card_markdown(card).encode())
     _remove_stale_temps(out)

@@ -1,0 +1,92 @@
+"""The build with --dedupe-audio and --exclude-eval: copies and eval overlaps become failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import soundfile as sf
+
+from tests.conftest import FilesSource
+from tests.core.test_pipeline import failure_records, run
+from tests.quality_dedup.conftest import recording, save_copies
+
+
+def card_of(out: Path) -> dict:
+    return json.loads((out / "dataset_card.json").read_text())
+
+
+def test_three_copies_of_one_recording_land_once_and_two_are_duplicate_audio(tmp_path):
+    folder = tmp_path / "in"
+    copies = save_copies(folder, recording(11), 44_100, "same")
+    others = []
+    for seed in (12, 13):
+        path = folder / f"other{seed}.wav"
+        sf.write(path, recording(seed), 44_100)
+        others.append(path)
+    out = tmp_path / "out"
+    run(FilesSource(sorted(copies + others)), out, dedupe_audio=True)
+
+    card = card_of(out)
+    assert card["totals"]["samples"] == 3 and card["totals"]["reconciled"]
+    assert card["failures_by_reason"] == {"dedupe/duplicate_audio": 2}
+    duplicates = {r["key"]: r["detail"] for r in failure_records(out) if r["reason"] == "duplicate_audio"}
+    assert sorted(duplicates) == ["files-same_b", "files-same_c"]
+    assert all(detail.startswith("duplicates files-same_a ") for detail in duplicates.values())
+
+
+def test_without_the_flag_copies_all_land(tmp_path):
+    copies = save_copies(tmp_path / "in", recording(11), 44_100, "same")
+    out = tmp_path / "out"
+    run(FilesSource(copies), out)
+    assert card_of(out)["totals"]["samples"] == 3
+
+
+def test_training_items_that_share_audio_with_an_eval_folder_are_removed_with_the_eval_item(tmp_path):
+    train = tmp_path / "train"
+    paths = []
+    for seed in range(21, 25):
+        path = train / f"clip{seed}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, recording(seed), 44_100)
+        paths.append(path)
+    evalset = tmp_path / "ESC-like"
+    evalset.mkdir()
+    shutil.copy(paths[0], evalset / "dog_bark.wav")  # the same file under another name
+    save_copies(tmp_path / "tmp", recording(23), 44_100, "copy")[2].rename(evalset / "rain.mp3")  # re-encoded
+    sf.write(evalset / "siren.wav", recording(99), 44_100)  # in the eval set only
+    out = tmp_path / "out"
+    run(FilesSource(paths), out, exclude_eval=(str(evalset),))
+
+    overlaps = {r["key"]: r["detail"] for r in failure_records(out) if r["reason"] == "eval_overlap"}
+    assert sorted(overlaps) == ["files-clip21", "files-clip23"]
+    assert overlaps["files-clip21"].startswith("overlaps eval item ESC-like: folder/dog_bark.wav (audio distance")
+    assert "ESC-like: folder/rain.mp3" in overlaps["files-clip23"]
+    card = card_of(out)
+    assert card["eval_decontamination"] == {"ESC-like": 2}
+    assert card["totals"]["samples"] == 2 and card["totals"]["reconciled"]
+    assert "Removed for overlapping an eval set" in (out / "dataset_card.md").read_text()
+
+
+def test_our_own_shards_as_an_eval_set_remove_by_source_id_and_by_audio(tmp_path):
+    evals = tmp_path / "eval_in"
+    evals.mkdir()
+    for name, seed in (("shared_id", 31), ("shared_audio", 32)):
+        sf.write(evals / f"{name}.wav", recording(seed), 44_100)
+    run(FilesSource(sorted(evals.glob("*.wav"))), tmp_path / "evalshards")
+    train = tmp_path / "train_in"
+    train.mkdir()
+    sf.write(train / "shared_id.wav", recording(41), 44_100)  # same dataset and id, other audio
+    sf.write(train / "renamed.wav", recording(32), 44_100)  # the eval set's audio, another id
+    sf.write(train / "fresh.wav", recording(43), 44_100)
+    out = tmp_path / "out"
+    run(FilesSource(sorted(train.glob("*.wav"))), out, exclude_eval=(str(tmp_path / "evalshards"),))
+
+    overlaps = {r["key"]: r["detail"] for r in failure_records(out) if r["reason"] == "eval_overlap"}
+    assert overlaps == {
+        "files-shared_id": "overlaps eval item evalshards: test-files/shared_id (same source id)",
+        "files-renamed": overlaps["files-renamed"],
+    }
+    assert overlaps["files-renamed"].startswith("overlaps eval item evalshards: test-files/shared_audio (audio")
+    assert card_of(out)["eval_decontamination"] == {"evalshards": 2}
