@@ -8,6 +8,10 @@
 Only small records (keys, metadata) cross shuffles; audio is read, transformed and written
 inside the per-shard step (ARCHITECTURE.md: shuffling audio bytes cost more than the work).
 Everything an item can become is a sample in a shard or a failure record with its reason.
+
+Opt-in, before the plan: ``--dedupe-audio`` / ``--exclude-eval`` screen the items by fingerprint
+and source id (``pipelines/dedupe.py``); ``--retry-failures`` takes up only the items a previous
+build failed, into new shards (``pipelines/retry.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import sink
+from pipelines import retry, sink
+from pipelines.dedupe import ScreenItems, parse_eval_sets
 from pipelines.options import card_settings, output_shaping
 from pipelines.plan import PlanShards, drop_duplicates
 from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
@@ -95,7 +100,7 @@ class BuildShardFn(beam.DoFn):
         for failure in failures:
             Metrics.counter("failures", f"{failure.stage}/{failure.reason}").inc()
         result = stats.result(size, fingerprint)
-        sink.write_failures(sink.failures_path(self.out, f"{shard.split}-{shard.name}"), failures)
+        sink.write_failures(sink.failures_path(self.out, f"{shard.split}-{shard.name}"), failures, stats.ok_items)
         sink.write_atomic(marker, sink.dumps(result.to_dict()))
         self.items_in.inc(result.items_in)
         self.items_failed.inc(result.items_failed)
@@ -211,17 +216,33 @@ def build_pipeline(
     shard_size = config.plan.shard_size
     max_seconds = config.plan.shard_max_s
 
+    storage_options = _storage_options(pipeline)
+    retrying = config.run.retry_failures
+    if retrying:  # only the items in failures/, into new shards after the existing ones
+        records = records | "SelectRetried" >> retry.SelectRetried(out)
     split_records = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs(
         "failures", main="items"
     )
     items = split_records.items
+    screened_out: list[beam.PCollection] = []
+    if config.screen.active:  # duplicate audio, eval overlap: (key, fingerprint) records only
+        screen = config.screen
+        screened = items | "Screen" >> ScreenItems(
+            config.decode,
+            screen.dedupe_audio,
+            parse_eval_sets(screen.exclude_eval),
+            storage_options,
+            screen.dedupe_max_distance,
+        )
+        items, screened_out = screened.items, [screened.failures]
+    placed = items | "PlanShards" >> PlanShards(fractions, shard_size, max_seconds)
+    if retrying:
+        placed |= "AfterExistingShards" >> beam.Map(retry.offset_shard, offsets=retry.index_offsets(out))
     planned = (
-        items
-        | "PlanShards" >> PlanShards(fractions, shard_size, max_seconds)
+        placed
         | "GroupByShard" >> beam.GroupByKey()
         | "DropDuplicates" >> beam.FlatMap(drop_duplicates).with_outputs("failures", main="shards")
     )
-    storage_options = _storage_options(pipeline)
     build = beam.ParDo(BuildShardFn(out, config, storage_options))
     if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
         build = build.with_resource_hints(accelerator=config.run.accelerator)
@@ -229,17 +250,30 @@ def build_pipeline(
     other_failures = (
         split_records.failures,
         planned.failures,
+        *screened_out,
         dead | "DeadShards" >> beam.FlatMap(_dead_letter_to_failures),
     ) | "AllOtherFailures" >> beam.Flatten()
     card = card_settings(config)
+    retried = retry.retried_keys(records) if retrying else pipeline | "NothingRetried" >> beam.Create([])
+    overwrite = config.run.overwrite
     _ = (
         pipeline
         | "FinalizeTrigger" >> beam.Create([None])
         | "Finalize"
         >> beam.Map(
-            lambda _, stats, failures: _finalize(out, name, list(stats), list(failures), card, storage_options),
+            lambda _, stats, failures, keys: _finalize(
+                out,
+                name,
+                list(stats),
+                list(failures),
+                card,
+                storage_options,
+                list(keys) if retrying else None,
+                overwrite,
+            ),
             stats=beam.pvalue.AsList(stats),
             failures=beam.pvalue.AsList(other_failures),
+            keys=beam.pvalue.AsList(retried),
         )
     )
     return stats, other_failures

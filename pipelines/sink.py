@@ -20,6 +20,7 @@ from typing import Any
 
 from schemas import SCHEMA_VERSION, SPLITS, Failure, SampleMeta, ShardStats, SourceItem
 from transforms import storage
+from transforms.quality import HISTOGRAM_EDGES, histogram_entries, histogram_labels
 from transforms.storage import exists, join, read_text, write_atomic  # noqa: F401 - exists, read_text: for build_shards, cli
 
 DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -174,6 +175,7 @@ class StatsAccumulator:
         self.seconds: dict[str, Counter] = defaultdict(Counter)
         self.samples_by_gender: Counter = Counter()
         self.failure_reasons: Counter = Counter()
+        self.quality: dict[str, Counter] = defaultdict(Counter)
 
     def add_sample(self, meta: SampleMeta, source_key: str) -> None:
         self.samples += 1
@@ -188,6 +190,9 @@ class StatsAccumulator:
         ):
             self.seconds[field][str(value)] += meta.duration_s
         self.samples_by_gender[str(od.get("gender", "unknown"))] += 1
+        if isinstance(od.get("quality"), dict):
+            for measure, label in histogram_entries(od["quality"]):
+                self.quality[measure][label] += 1
 
     def add_failure(self, failure: Failure) -> None:
         self.failed_items.add(failure.source_key)
@@ -210,6 +215,7 @@ class StatsAccumulator:
             seconds_by_dataset=_rounded(self.seconds["dataset"]),
             samples_by_gender=dict(sorted(self.samples_by_gender.items())),
             failures_by_reason=dict(sorted(self.failure_reasons.items())),
+            quality_histograms={m: dict(sorted(c.items())) for m, c in sorted(self.quality.items())},
             fingerprint=fingerprint,
         )
 
@@ -240,9 +246,12 @@ def card_figures(stats: list[ShardStats], other_failure_reasons: Counter) -> dic
             }
     reasons: Counter = Counter(other_failure_reasons)
     gender_samples: Counter = Counter()
+    quality: dict[str, Counter] = defaultdict(Counter)
     for s in stats:
         reasons.update(s.failures_by_reason)
         gender_samples.update(s.samples_by_gender)
+        for measure, counts in s.quality_histograms.items():
+            quality[measure].update(counts)
     other = sum(other_failure_reasons.values())
     items_in = sum(s.items_in for s in stats) + other
     items_ok = sum(s.items_ok for s in stats)
@@ -264,7 +273,21 @@ def card_figures(stats: list[ShardStats], other_failure_reasons: Counter) -> dic
         "hours_by_dataset": total("seconds_by_dataset"),
         "samples_by_gender": dict(sorted(gender_samples.items())),
         "failures_by_reason": dict(sorted(reasons.items())),
+        **({"quality": quality_figures(quality, reasons)} if quality else {}),
     }
+
+
+def quality_figures(histograms: dict[str, Counter], reasons: Counter) -> dict[str, Any]:
+    """The card's quality section: samples per bin of each measure (bins in order) and the drops."""
+    return {
+        "histograms": {m: _ordered_bins(m, counts) for m, counts in sorted(histograms.items())},
+        "dropped": {k.split("/", 1)[1]: v for k, v in sorted(reasons.items()) if k.startswith("quality/")},
+    }
+
+
+def _ordered_bins(measure: str, counts: Counter) -> dict[str, int]:
+    order = histogram_labels(measure) if measure in HISTOGRAM_EDGES else sorted(counts)
+    return {label: counts[label] for label in order if counts.get(label)}
 
 
 def build_card(
@@ -314,6 +337,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines += [f"| {k} | {v:.4f} |" for k, v in card[key].items()]
     lines += ["", "## Failures by stage/reason", "", "| stage/reason | items |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in card["failures_by_reason"].items()] or ["| none | 0 |"]
+    lines += _quality_markdown(card.get("quality"))
     if card.get("eval_decontamination"):
         lines += ["", "## Removed for overlapping an eval set", "", "| eval set | items |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in card["eval_decontamination"].items()]
@@ -325,6 +349,16 @@ def card_markdown(card: dict[str, Any]) -> str:
             for r in card["retries"]
         ]
     return "\n".join(lines) + "\n"
+
+
+def _quality_markdown(quality: dict[str, Any] | None) -> list[str]:
+    if not quality:
+        return []
+    lines = ["", "## Quality (measured filters: samples written, per bin)", ""]
+    for measure, bins in quality["histograms"].items():
+        lines.append(f"- {measure}: " + ", ".join(f"{label}: {n}" for label, n in bins.items()))
+    dropped = ", ".join(f"{reason}: {n}" for reason, n in quality["dropped"].items()) or "none"
+    return [*lines, f"- dropped: {dropped}"]
 
 
 def write_failures(path: str, failures: list[Failure], written_items: set[str] | None = None) -> None:
