@@ -284,6 +284,21 @@ def _storage_options(pipeline: beam.Pipeline) -> dict[str, Any]:
     return pipeline.options.get_all_options(drop_default=True) if pipeline.options else {}
 
 
-def _finalize(out: str, name: str, stats: list, failures: list, card: dict, storage_options: dict) -> Any:
+def _finalize(
+    out: str,
+    name: str,
+    stats: list,
+    failures: list,
+    card: dict,
+    storage_options: dict,
+    retried: list[str] | None = None,
+    overwrite: bool = False,
+) -> Any:
+    """sizes.json, failures and the card; with ``retried`` (a --retry-failures run) over old and new shards."""
     storage.configure(storage_options)
-    return sink.finalize(out, name, stats, failures, card)
+    if retried is not None:
+        stats, failures, runs = retry.finalize_retry(out, stats, failures, retried)
+    else:
+        runs = retry.keep_retried_shards(out, stats, drop=overwrite)
+        stats = stats + retry.ledger_stats(out, runs, exclude={(s.split, s.shard) for s in stats})
+    return sink.finalize(out, name, stats, failures, card, retries=runs)
