@@ -140,7 +140,24 @@ def cmd_shards(argv: list[str]) -> int:
     root = config.run.output if "://" in config.run.output else os.path.abspath(config.run.output)
     out = FileSystems.join(root, name)
     _check_output(out)
+    _check_screen_and_retry(config, out)
     return run_build(source, out, name, config, beam_args)
+
+
+def _check_screen_and_retry(config: Any, out: str) -> None:
+    """--exclude-eval sets that exist; --retry-failures on a corpus that has failures to retry."""
+    from pipelines import retry
+    from pipelines.dedupe import parse_eval_sets
+
+    try:
+        parse_eval_sets(config.screen.exclude_eval)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if config.run.retry_failures:
+        if config.run.overwrite:
+            raise UsageError("--retry-failures adds shards to a corpus; it does not go with --overwrite")
+        if not retry.failure_files(out):
+            raise UsageError(f"--retry-failures: {out} has no failures/*.jsonl to retry (was it built here?)")
 
 
 def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:  # noqa: ANN001
@@ -239,6 +256,14 @@ def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN00
     if stage_lines:
         lines.append("  stages           samples in -> out, mean batch latency")
         lines.extend(stage_lines)
+    for eval_set, count in card.get("eval_decontamination", {}).items():
+        lines.append(f"  eval overlap     {count} items removed for overlapping {eval_set}")
+    if card.get("retries"):
+        last = card["retries"][-1]
+        lines.append(
+            f"  retry run {last['run']}      {last['retried']} failed items retried: {last['recovered']} landed "
+            f"({', '.join(last['shards']) or 'no shards'}), {last['failed_again']} failed again"
+        )
     lines.append(f"  wall time        {wall_s:.1f} s")
     return {"text": "\n".join(lines), "reconciled": t["reconciled"], "card": card, "metrics": metrics}
 
