@@ -97,9 +97,17 @@ class SegmentStage:
     def __init__(self, settings: SegmentSettings | None = None, **overrides: Any) -> None:
         base = settings or SegmentSettings()
         self.settings = SegmentSettings(**{**base.__dict__, **overrides}) if overrides else base
-        self.handler = make_handler(self.settings)
+        self._handler: FasterWhisperModelHandler | OpenAIWhisperModelHandler | None = None
         self.model: Any = None
         self.mfa: MfaAligner | None = None
+
+    @property
+    def handler(self) -> FasterWhisperModelHandler | OpenAIWhisperModelHandler:
+        """Made on first use: its module imports apache_beam.ml and torch, seconds of a worker's
+        start that a build whose clips need no ASR never pays."""
+        if self._handler is None:
+            self._handler = make_handler(self.settings)
+        return self._handler
 
     # -- lifecycle -----------------------------------------------------------------------
     def setup(self) -> None:
