@@ -2,13 +2,14 @@
 
 Issue 15 item 4. A long recording is never handed to Whisper whole:
 
-1. it is brought to 16 kHz block by block (``soxr.ResampleStream``: no second full-rate copy);
-2. voice activity (faster-whisper's bundled Silero VAD) is found piece by piece (10 min at a
+1. it is never copied whole to 16 kHz: :class:`At16k` resamples just the slice asked for (a VAD
+   piece, a window), so the only full copy held is the sample's own 48 kHz audio;
+2. voice activity (faster-whisper's bundled Silero VAD) is found piece by piece (2 min at a
    time, so the VAD's own buffers stay small) and the speech regions are grouped into windows of
    at most ``max_window_s`` whose edges lie in the pauses between regions, half way across each
    pause: no word straddles two windows, so none is heard twice or lost at an edge (a region
    longer than a window, speech without any pause, is split at its quietest 20 ms);
-3. the windows go to the Whisper handler ``group`` at a time (one packed batched call each), so
+3. the windows go to the Whisper handler ``group`` (8) at a time (one packed batched call each), so
    the packed audio and the features held at once are bounded by ``group × max_window_s``;
 4. each window's words are shifted by the window's start: times are absolute in the recording.
 
@@ -25,12 +26,12 @@ import numpy as np
 import soxr
 
 from schemas import SAMPLE_RATE, WordAlignment
-from transforms.segment.whisper import WHISPER_SAMPLE_RATE, ClipRequest, Transcription, compression_ratio
+from transforms.segment.whisper import WHISPER_SAMPLE_RATE, ClipRequest, Transcription
 
 LONGFORM_S = 20 * 60.0
 """Items at least this long take the long-form path."""
 _RESAMPLE_BLOCK = 1 << 20
-_VAD_PIECE_S = 600.0
+_VAD_PIECE_S = 120.0
 _FRAME = WHISPER_SAMPLE_RATE // 50  # 20 ms
 
 
@@ -48,7 +49,23 @@ def to_16k(audio: np.ndarray) -> np.ndarray:
     return out[: min(filled, len(out))]
 
 
-def speech_regions(audio16: np.ndarray, piece_s: float = _VAD_PIECE_S) -> list[tuple[int, int]]:
+class At16k:
+    """A 48 kHz recording seen at 16 kHz: ``len`` and slices, each slice resampled when asked for."""
+
+    def __init__(self, audio48: np.ndarray) -> None:
+        self.audio48 = audio48
+
+    def __len__(self) -> int:
+        return len(self.audio48) // 3
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        start, stop, _ = span.indices(len(self))
+        piece = np.asarray(self.audio48[3 * start : 3 * stop], dtype=np.float32)
+        out = soxr.resample(piece, SAMPLE_RATE, WHISPER_SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
+        return out[: stop - start]
+
+
+def speech_regions(audio16: np.ndarray | At16k, piece_s: float = _VAD_PIECE_S) -> list[tuple[int, int]]:
     """Speech (start, end) in samples, found ``piece_s`` at a time and joined across piece edges."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -65,7 +82,7 @@ def speech_regions(audio16: np.ndarray, piece_s: float = _VAD_PIECE_S) -> list[t
     return regions
 
 
-def _quietest_split(audio16: np.ndarray, start: int, end: int, limit: int) -> int:
+def _quietest_split(audio16: np.ndarray | At16k, start: int, end: int, limit: int) -> int:
     """Where to split a region longer than a window: its quietest 20 ms in the window's last third."""
     lo, hi = start + 2 * limit // 3, min(end, start + limit) - _FRAME
     if hi <= lo:
@@ -74,7 +91,9 @@ def _quietest_split(audio16: np.ndarray, start: int, end: int, limit: int) -> in
     return lo + int(np.argmin((frames.astype(np.float64) ** 2).sum(axis=1))) * _FRAME + _FRAME // 2
 
 
-def windows(audio16: np.ndarray, regions: list[tuple[int, int]], max_window_s: float = 30.0) -> list[tuple[int, int]]:
+def windows(
+    audio16: np.ndarray | At16k, regions: list[tuple[int, int]], max_window_s: float = 30.0
+) -> list[tuple[int, int]]:
     """Windows of at most ``max_window_s`` covering every region, edges half way across pauses."""
     limit = int(max_window_s * WHISPER_SAMPLE_RATE)
     pieces: list[tuple[int, int]] = []
@@ -106,10 +125,10 @@ def transcribe_long(
     audio48: np.ndarray,
     language: str | None = None,
     max_window_s: float = 30.0,
-    group: int = 32,
+    group: int = 8,
 ) -> Transcription:
     """One transcription of a long recording, its words in absolute time (see the module docstring)."""
-    audio16 = to_16k(audio48)
+    audio16 = At16k(audio48)
     spans = windows(audio16, speech_regions(audio16), max_window_s)
     words: list[WordAlignment] = []
     texts: list[str] = []
@@ -127,9 +146,11 @@ def transcribe_long(
             if t.text.strip():
                 texts.append(t.text.strip())
             weights.append((end - start) / WHISPER_SAMPLE_RATE)
-            figures.append((t.no_speech_prob, t.avg_logprob))
+            figures.append((t.no_speech_prob, t.avg_logprob, t.compression_ratio))
     text = " ".join(texts)
-    no_speech, logprob = np.average(np.array(figures), axis=0, weights=weights) if figures else (1.0, 0.0)
+    # per-window figures, weighted by window length: the whole text of an hour compresses far
+    # better than any 30 s of it, so Whisper's repetition test only means something per window
+    no_speech, logprob, ratio = np.average(np.array(figures), axis=0, weights=weights) if figures else (1.0, 0.0, 0.0)
     return Transcription(
         key=key,
         text=text,
@@ -139,7 +160,7 @@ def transcribe_long(
         language_detected=detected[2],
         no_speech_prob=float(no_speech),
         avg_logprob=float(logprob),
-        compression_ratio=compression_ratio(text),
+        compression_ratio=float(ratio),
         duration_s=len(audio16) / WHISPER_SAMPLE_RATE,
         extra={"longform_windows": len(spans)},
     )
