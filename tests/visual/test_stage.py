@@ -199,3 +199,37 @@ def test_flags_parse_into_settings_and_bad_settings_are_refused_before_work(tiny
         check_visual(config_from({"visual": True, "coca_pretrained": "/nowhere/coca.pt"}))
     with pytest.raises(ValueError, match="ssim-threshold"):
         config_from({"visual": True, "ssim_threshold": 2.0})
+
+
+def test_a_demo_build_with_the_random_stand_in_puts_no_visual_caption_in_any_text(tiny_coca_random, tmp_path):
+    """What ``make shards`` does offline (--demo-videos 1 --visual with a random CoCa checkpoint)."""
+    import json
+    import tarfile
+
+    from pipelines.cli import main as clara
+
+    args = [
+        "shards",
+        "--demo-items",
+        "1",
+        "--demo-videos",
+        "1",
+        "--visual",
+        "--workers",
+        "1",
+        "--output",
+        str(tmp_path),
+    ]
+    args += ["--coca-model", tiny_coca_random["coca_model"], "--coca-pretrained", tiny_coca_random["coca_pretrained"]]
+    assert clara([*args, "--coca-decoding", "greedy"]) == 0
+    samples = []
+    for shard in sorted(tmp_path.glob("*/*/*.tar")):
+        with tarfile.open(shard) as tar:
+            samples += [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
+    videos = [s for s in samples if "visual" in s["original_data"]]
+    assert videos and len(samples) > len(videos)
+    assert all(c["origin"] != "visual" and not c["text"].startswith("Scene:") for s in samples for c in s["captions"])
+    for sample in videos:
+        visual = sample["original_data"]["visual"]
+        assert visual["status"] == "captions_withheld" and visual["weights"]["real"] is False
+        assert visual["scene_count"] >= 1 and any(scene["caption"] for scene in visual["scenes"])
