@@ -2,7 +2,7 @@
 
     items ──(decode, fingerprint; the audio stays on the worker)──> (key, 64-byte print, duration)
     eval sets (our shards | adapter folders) ──(same)──────────────> (eval item, print)
-          -> file every print under its LSH buckets (transforms/fingerprint.py: 8 bands x 4 probes)
+          -> file every print under its LSH buckets (transforms/fingerprint.py: 12 bands x 4 probes)
           -> group by bucket -> compare inside each bucket -> verdicts (key -> what it repeats)
     items' (dataset, source id) ⋈ eval sets' (dataset, source id) ─> verdicts
           -> one verdict per key (eval_overlap first, then the smallest key duplicated)
@@ -13,13 +13,19 @@ Deterministic: inside a bucket the train prints are sorted by key and an item is
 lands whatever order the runner delivers. An item matching any eval print is an ``eval_overlap``
 naming the eval set and item. Nothing is held globally: a worker holds one bucket at a time.
 
-Costs (bench/dedupe.py): one decode pass over the training audio and the eval sets, then the
-fingerprint (~1000+ s of audio per s per core on top of decoding). Records through the bucket
-shuffle: 32 per item of ~110 bytes (key, print, duration): 3.5 KB per item, 70 GB at 20 M items and
-350 GB at 100 M (the corpus itself is ~0.5 MB per 10-s item). A bucket holds 32 N / (8 x 2^24)
-prints on average (5 at 20 M, 24 at 100 M); a bucket bigger than ``MAX_BUCKET_PRINTS`` distinct
-prints (near-silence, one sound repeated) compares each print with the ``MAX_BUCKET_PRINTS``
-before it by key only, so its memory and time stay bounded (counted as ``dedupe/wide_buckets``).
+Costs (bench/dedupe.py, one core, 2 shared cores): the fingerprint runs at ~1,100-1,300 s of
+audio per s, the decode it needs at ~300-400, so the pass runs at ~0.7x the speed of decoding
+alone: the extra decode pass is the cost, not the print.
+
+Scale. Through the bucket shuffle go 48 records per item (12 bands x 4 probes) of ~110 bytes
+(key, 64-byte print, duration): ~5 KB per item, ~105 GB at 20 M items and ~530 GB at 100 M (the
+audio itself is ~0.5 MB per 10-s item and never moves). Buckets: 12 x 2^22 names, so a bucket
+holds 48 N / (12 x 2^22) = N / 2^20 prints on average: ~19 at 20 M, ~95 at 100 M; comparisons
+(64-byte XOR + popcount, ~1.5 M/s per core) ~ buckets x mean^2 / 2: ~9e9 at 20 M (~2 core-hours),
+~2.3e11 at 100 M (~40 core-hours, ~5 % of the decode pass). A worker holds one bucket at a time. A
+bucket of more than ``MAX_BUCKET_PRINTS`` distinct prints (one sound repeated, near-silence)
+compares each print with the ``MAX_BUCKET_PRINTS`` before it by key only (counted as
+``dedupe/wide_buckets``), so its time stays linear; identical prints collapse before comparing.
 """
 
 from __future__ import annotations
@@ -38,7 +44,15 @@ from apache_beam.metrics import Metrics
 from schemas import Failure, SourceItem
 from schemas.settings import setting
 from transforms import storage
-from transforms.fingerprint import MAX_DISTANCE, Fingerprint, bucket_keys, distances, fingerprint
+from transforms.fingerprint import (
+    DURATION_TOLERANCE,
+    MAX_DISTANCE,
+    MIN_DURATION_SLACK_S,
+    Fingerprint,
+    bucket_keys,
+    distances,
+    fingerprint,
+)
 
 STAGE = "dedupe"
 DUPLICATE = "duplicate_audio"
@@ -262,7 +276,7 @@ def _near(
     if not len(others):
         return None
     longer = np.maximum(durations, duration)
-    same_length = np.abs(durations - duration) <= np.maximum(0.1, 0.03 * longer)
+    same_length = np.abs(durations - duration) <= np.maximum(MIN_DURATION_SLACK_S, DURATION_TOLERANCE * longer)
     d = distances(bits, others)
     hits = np.flatnonzero(same_length & (d <= max_distance))
     return (int(hits[0]), round(float(d[hits[0]]), 3)) if len(hits) else None
