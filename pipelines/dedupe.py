@@ -122,8 +122,9 @@ class Verdict:
     distance: float | None = None
     """Bit distance of the audio match; None for a source-id match."""
 
-    def rank(self) -> tuple[int, str]:
-        return (0 if self.reason == EVAL_OVERLAP else 1, self.of)
+    def rank(self) -> tuple[int, str, float]:
+        """Eval overlaps first, then the smallest key; a source-id match before an audio one."""
+        return (0 if self.reason == EVAL_OVERLAP else 1, self.of, -1.0 if self.distance is None else self.distance)
 
     def failure(self, item: SourceItem) -> Failure:
         how = "same source id" if self.distance is None else f"audio distance {self.distance:.3f}"
@@ -233,11 +234,16 @@ class ShardPrints(beam.DoFn):
 # ----------------------------------------------------------------------------- matching
 
 
-def match_bucket(element: tuple[str, Iterable[AudioPrint]], max_distance: float = MAX_DISTANCE) -> Iterator[Any]:
-    """Verdicts of one bucket: train items matching an eval print, or an earlier train item."""
+def match_bucket(
+    element: tuple[str, Iterable[AudioPrint]], max_distance: float = MAX_DISTANCE, dedupe: bool = True
+) -> Iterator[Any]:
+    """Verdicts of one bucket: train items matching an eval print, or (``dedupe``) an earlier train item."""
     _, prints = element
-    train = sorted({(p.key, p.bits, p.duration_s) for p in prints if not p.eval_set})
+    prints = list(prints)
     evals = sorted({(p.eval_set, p.key, p.bits, p.duration_s) for p in prints if p.eval_set})
+    if not dedupe and not evals:
+        return
+    train = sorted({(p.key, p.bits, p.duration_s) for p in prints if not p.eval_set})
     if len(train) > MAX_BUCKET_PRINTS:
         Metrics.counter(STAGE, "wide_buckets").inc()
     eval_bits = _matrix([e[2] for e in evals])
@@ -252,6 +258,8 @@ def match_bucket(element: tuple[str, Iterable[AudioPrint]], max_distance: float 
                 j, d = near
                 yield key, Verdict(EVAL_OVERLAP, f"{evals[j][0]}: {evals[j][1]}", d)
                 continue
+        if not dedupe:
+            continue
         same = first_of_bits.get((bits, duration))
         if same is not None and same != key:
             yield key, Verdict(DUPLICATE, same, 0.0)
@@ -411,10 +419,8 @@ class ScreenItems(beam.PTransform):
             prints
             | "AllPrints" >> beam.Flatten()
             | "GroupByBucket" >> beam.GroupByKey()
-            | "MatchBuckets" >> beam.FlatMap(match_bucket, max_distance=max_distance)
+            | "MatchBuckets" >> beam.FlatMap(match_bucket, max_distance=max_distance, dedupe=self.dedupe_audio)
         )
-        if not self.dedupe_audio:
-            bucket_verdicts |= "EvalOnly" >> beam.Filter(lambda kv: kv[1].reason == EVAL_OVERLAP)
         verdicts = (
             [bucket_verdicts, *id_verdicts]
             | "AllVerdicts" >> beam.Flatten()

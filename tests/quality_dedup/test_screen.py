@@ -90,3 +90,30 @@ def test_our_own_shards_as_an_eval_set_remove_by_source_id_and_by_audio(tmp_path
     }
     assert overlaps["files-renamed"].startswith("overlaps eval item evalshards: test-files/shared_audio (audio")
     assert card_of(out)["eval_decontamination"] == {"evalshards": 2}
+
+
+def test_an_adapter_folder_as_eval_set_removes_a_training_copy_of_its_clip(tmp_path):
+    from pipelines.sources.base import SourceSettings, make_source
+
+    esc = tmp_path / "ESC-50-master"
+    (esc / "audio").mkdir(parents=True)
+    (esc / "meta").mkdir()
+    sf.write(esc / "audio" / "1-100032-A-0.wav", recording(61), 44_100)
+    sf.write(esc / "audio" / "5-200032-A-1.wav", recording(62), 44_100)
+    (esc / "meta" / "esc50.csv").write_text(
+        "filename,fold,target,category,esc10,src_file,take\n"
+        "1-100032-A-0.wav,1,0,dog,True,100032,A\n"
+        "5-200032-A-1.wav,5,1,rooster,False,200032,A\n"
+    )
+    train = tmp_path / "mine"
+    train.mkdir()
+    shutil.copy(esc / "audio" / "5-200032-A-1.wav", train / "rooster.wav")
+    sf.write(train / "bell.wav", recording(63), 44_100)
+    out = tmp_path / "out"
+    source = make_source("folder", SourceSettings(input=str(train)))
+    run(source, out, exclude_eval=(f"esc50={esc}",))
+
+    overlaps = {r["key"]: r["detail"] for r in failure_records(out) if r["reason"] == "eval_overlap"}
+    assert list(overlaps) == ["folder-rooster"]
+    assert overlaps["folder-rooster"].startswith("overlaps eval item ESC-50-master: esc50/5-200032-A-1.wav (audio")
+    assert card_of(out)["totals"]["samples"] == 1
