@@ -162,8 +162,9 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
 
 
 def quality_section(figures: CorpusFigures, card_quality: dict[str, Any] | None) -> dict[str, Any]:
-    """The measured filters: each value's distribution over the samples written, the card's fixed-bin
-    histograms, the language check's verdicts, and the samples each filter dropped."""
+    """The measured filters: each value's distribution over the original samples written (augmented
+    copies carry their original's values), the card's fixed-bin histograms, the language check's
+    verdicts, and the samples each filter dropped."""
     dropped = {
         reason.split("/", 1)[1]: n for reason, n in sorted(figures.failures.items()) if reason.startswith("quality/")
     }

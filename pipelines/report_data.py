@@ -177,7 +177,7 @@ class CorpusFigures:
             self.caption_words[len(str(caption.get("text", "")).split())] += 1
         self._add_augmentations(augmentations)
         self._add_llm_outcomes(od)
-        if isinstance(od.get("quality"), dict):
+        if isinstance(od.get("quality"), dict) and not augmentations:  # copies repeat their original's
             self._add_quality(od["quality"])
         picks = self.sample_picks.setdefault(dataset, Reservoir(self.samples_per_source, self._rng))
         picks.offer({"meta": meta, "tar": str(tar_path), "split": split})

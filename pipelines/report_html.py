@@ -211,7 +211,8 @@ def _quality(r: dict[str, Any], plots: dict[str, str]) -> str:
         return _section("quality", note + _figure(plots, "quality"))
     body = (
         f"<p>{_num(q['samples_measured'])} samples written with measured values "
-        f"(<code>original_data.quality</code>); {_num(q['dropped_total'])} dropped by a threshold.</p>"
+        f"(<code>original_data.quality</code>; augmented copies, which carry their original's values measured "
+        f"before any noise was mixed in, are left out); {_num(q['dropped_total'])} dropped by a threshold.</p>"
     )
     rows = [_dist_row(m, d) for m, d in q["distributions"].items()]
     body += _figure(plots, "quality") + _table(["measure", "samples", "mean", "median", "min", "max"], rows)

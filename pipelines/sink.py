@@ -190,7 +190,7 @@ class StatsAccumulator:
         ):
             self.seconds[field][str(value)] += meta.duration_s
         self.samples_by_gender[str(od.get("gender", "unknown"))] += 1
-        if isinstance(od.get("quality"), dict):
+        if isinstance(od.get("quality"), dict) and not meta.augmentations:  # copies repeat their original's
             for measure, label in histogram_entries(od["quality"]):
                 self.quality[measure][label] += 1
 
