@@ -1,6 +1,8 @@
 """Decoding ordinary files: the isolated streaming decoder vs the one-shot in-process decode it replaced.
 
     python bench/decode.py [--rounds 5] [--files 48]
+    python bench/decode.py --longform-minutes 120
+
 
 Both decode the same ordinary files (6-s WAV 44.1 kHz mono, 4-s FLAC 16 kHz, 8-s MP3 44.1 kHz
 stereo, 5-s AAC/M4A 22.05 kHz) to mono float32 at 48 kHz:
@@ -118,14 +120,78 @@ def run_variant(variant: str, folder: Path, count: int) -> dict:
     return figures
 
 
+def longform(minutes: float, folder: Path) -> None:
+    """A recording of espeak-ng paragraphs joined with pauses, decoded and segmented in a subprocess."""
+    from schemas import SAMPLE_RATE
+    from tests.segment.speech import paragraph
+
+    path = folder / f"longform-{minutes:g}min.flac"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        pieces = [paragraph("en", i, v)[1] for i in range(3) for v in ("m1", "f2", "m3")]
+        pause = np.zeros(int(1.5 * SAMPLE_RATE), np.float32)
+        with sf.SoundFile(path, "w", SAMPLE_RATE, 1, format="FLAC", subtype="PCM_16") as out:
+            written, i = 0, 0
+            while written < minutes * 60 * SAMPLE_RATE:
+                out.write(pieces[i % len(pieces)])
+                out.write(pause)
+                written += len(pieces[i % len(pieces)]) + len(pause)
+                i += 1
+    command = [sys.executable, __file__, "--variant", "longform", "--folder", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    f = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"long-form {f['audio_s'] / 60:.0f} min: decode {f['decode_s']:.1f} s, segment {f['segment_s']:.1f} s "
+        f"({f['audio_s'] / f['segment_s']:.1f}x real time); {f['segments']} segments, longest {f['longest_s']:.2f} s, "
+        f"{f['failures']} failures {f['failure_reasons']}; peak RSS {f['rss_mib']:.0f} MiB (decode child {f['child_rss_mib']:.0f} MiB)"
+    )
+
+
+def run_longform(path: Path) -> dict:
+    from tests.segment.speech import make_sample
+    from transforms.decode import DecodeStage
+    from transforms.segment.stage import SegmentStage
+
+    stage = DecodeStage()
+    stage.setup()
+    started = time.perf_counter()
+    audio, _ = stage.decode_file(path.read_bytes())
+    decode_s = time.perf_counter() - started
+    child = _peak_kib(stage._worker._proc.pid) / 1024  # noqa: SLF001
+    stage._worker.close()  # noqa: SLF001
+    segmenter = SegmentStage(whisper_model="bundled:tiny.en")
+    segmenter.setup()
+    started = time.perf_counter()
+    out, failures = segmenter.process([make_sample("longform", audio)])
+    segment_s = time.perf_counter() - started
+    return {
+        "audio_s": len(audio) / 48_000,
+        "decode_s": decode_s,
+        "segment_s": segment_s,
+        "segments": len(out),
+        "longest_s": max((s.duration_s for s in out), default=0.0),
+        "failures": len(failures),
+        "failure_reasons": sorted({f"{f.reason}: {f.detail[:120]}" for f in failures}),
+        "rss_mib": _peak_kib() / 1024,
+        "child_rss_mib": child,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=48)
     parser.add_argument("--folder", default="data/cache/bench_decode")
+    parser.add_argument("--longform-minutes", type=float, help="instead: a recording this long through segmentation")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = Path(args.folder)
+    if args.variant == "longform":
+        print(json.dumps(run_longform(folder)))
+        return
+    if args.longform_minutes:
+        longform(args.longform_minutes, folder)
+        return
     if args.variant:
         print(json.dumps(run_variant(args.variant, folder, args.files)))
         return

@@ -30,6 +30,9 @@ from transforms.segment.whisper import WHISPER_SAMPLE_RATE, ClipRequest, Transcr
 
 LONGFORM_S = 20 * 60.0
 """Items at least this long take the long-form path."""
+MAX_WORD_S = 3.0
+"""Longer word timings are Whisper stretching a word over the silence after it: clipped, so the cut
+can still fall in that silence."""
 _RESAMPLE_BLOCK = 1 << 20
 _VAD_PIECE_S = 120.0
 _FRAME = WHISPER_SAMPLE_RATE // 50  # 20 ms
@@ -142,7 +145,10 @@ def transcribe_long(
             if detected[0] is None and t.language:  # the first window's language holds for the rest
                 detected = (t.language, t.language_probability, t.language_detected)
             offset = start / WHISPER_SAMPLE_RATE
-            words += [dataclasses.replace(w, start_s=round(w.start_s + offset, 3)) for w in t.words]
+            words += [
+                dataclasses.replace(w, start_s=round(w.start_s + offset, 3), duration_s=min(w.duration_s, MAX_WORD_S))
+                for w in t.words
+            ]
             if t.text.strip():
                 texts.append(t.text.strip())
             weights.append((end - start) / WHISPER_SAMPLE_RATE)
