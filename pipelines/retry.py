@@ -38,9 +38,14 @@ RUN_LEVEL_FILES = ("source", "pipeline")
 """failures/<name>.jsonl written by finalize itself (failures outside shards)."""
 
 
+ERROR_REASONS = ("error", "stage_error")
+"""Reasons that are errors even in a deciding stage (its code raised): retried."""
+
+
 def retryable(record: dict[str, Any]) -> bool:
     """Whether a failure record (a failures/*.jsonl line) names an item worth building again."""
-    if record.get("stage") in DECISION_STAGES or record.get("reason") in ("duplicate_key",):
+    decided = record.get("stage") in DECISION_STAGES and record.get("reason") not in ERROR_REASONS
+    if decided or record.get("reason") == "duplicate_key":
         return False
     if record.get("item_written"):
         return False

@@ -68,3 +68,19 @@ def test_an_item_that_fails_again_stays_recorded_and_a_second_retry_takes_it_up(
     assert json.loads((out / "train" / "sizes.json").read_text()) == {"000000.tar": 2, "000001.tar": 0, "000002.tar": 1}
     assert [r["recovered"] for r in card["retries"]] == [0, 1]
     assert (card["totals"]["items_in"], card["totals"]["items_ok"], card["totals"]["reconciled"]) == (3, 3, True)
+
+
+def test_errors_are_retried_but_decisions_and_items_with_samples_are_not():
+    from pipelines.retry import retryable
+
+    item = {"key": "a", "source_key": "a"}
+    assert retryable({**item, "stage": "decode", "reason": "missing_file"})
+    assert retryable({**item, "stage": "write", "reason": "shard_error"})
+    assert retryable({**item, "stage": "quality", "reason": "stage_error"})
+    assert not retryable({**item, "stage": "dedupe", "reason": "duplicate_audio"})
+    assert not retryable({**item, "stage": "quality", "reason": "too_quiet"})
+    assert not retryable({**item, "stage": "plan", "reason": "duplicate_key"})
+    segment = {"key": "a_001_0", "source_key": "a", "stage": "augment", "reason": "stage_error"}
+    assert retryable({**segment, "item_written": False})
+    assert not retryable({**segment, "item_written": True})
+    assert not retryable(segment)  # a build that did not say whether the item has samples
