@@ -133,3 +133,25 @@ def test_filters_flag_builds_the_stage_after_segmentation_and_before_augmentatio
     quality = next(s for s in build_chain(config) if s.name == "quality")
     assert quality.settings.filters == ("loudness", "snr") and quality.settings.min_snr_db == 12.0
     assert "quality" not in [s.name for s in build_chain(config_from({}))]
+
+
+def test_an_english_only_whisper_records_no_language_and_drops_nothing():
+    from types import SimpleNamespace
+
+    english_only = stage("language")
+    english_only._whisper = SimpleNamespace(multilingual=False)
+    [out], failures = english_only.process([make_sample("x", sine(0.3), "fr")])
+    assert failures == [] and out.original_data["quality"] == {"language": None}
+
+
+def test_settings_come_from_yaml_lists_and_set_too(tmp_path):
+    from pipelines.options import build_config
+    from schemas.settings import load_yaml, parse_assignments
+
+    path = tmp_path / "build.yaml"
+    path.write_text("quality: {filters: [snr, silence], min_speech_share: 0.5}\n")
+    config = build_config(load_yaml(path), parse_assignments(["quality.language_mismatch=flag"]))
+    assert config.quality.filters == ("snr", "silence") and config.quality.min_speech_share == 0.5
+    assert config.quality.language_mismatch == "flag"
+    with pytest.raises(ValueError, match="unknown filter"):
+        config_from({"filters": "loudness,sharpness"})
