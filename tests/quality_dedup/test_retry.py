@@ -84,3 +84,18 @@ def test_errors_are_retried_but_decisions_and_items_with_samples_are_not():
     assert retryable({**segment, "item_written": False})
     assert not retryable({**segment, "item_written": True})
     assert not retryable(segment)  # a build that did not say whether the item has samples
+
+
+def test_a_shards_failures_say_whether_a_failed_segments_item_has_samples(tmp_path):
+    from pipelines.sink import write_failures
+    from schemas import Failure
+
+    path = tmp_path / "train-000000.jsonl"
+    failures = [
+        Failure(key="a_001_0", source="t", stage="augment", reason="stage_error", source_key="a"),
+        Failure(key="b_000_0", source="t", stage="augment", reason="stage_error", source_key="b"),
+        Failure(key="c", source="t", stage="decode", reason="missing_file"),
+    ]
+    write_failures(str(path), failures, written_items={"a"})
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r.get("item_written") for r in records] == [True, False, None]
