@@ -20,8 +20,8 @@ sample's ``original_data['quality']``, and enforced by its threshold:
   ``language_min_probability`` sure is dropped (``language_mismatch``) or only flagged.
   Items of undeclared language are identified and never judged.
 - ``asr_confidence``: for transcripts Whisper wrote (not the source's), its average
-  log-probability and no-speech probability, as the segment stage recorded them. Drop:
-  ``low_asr_confidence``.
+  log-probability and no-speech probability, as the segment stage recorded them (for the
+  segments of a long recording: the whole recording's figures). Drop: ``low_asr_confidence``.
 - ``silence``: the share of the clip Silero VAD (shipped with faster-whisper) hears as speech;
   judged only for speech (samples with a transcript). Drop: ``mostly_silence``.
 
