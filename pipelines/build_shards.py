@@ -225,14 +225,11 @@ def build_pipeline(
     )
     items = split_records.items
     screened_out: list[beam.PCollection] = []
+    eval_sets = parse_eval_sets(config.screen.exclude_eval)
     if config.screen.active:  # duplicate audio, eval overlap: (key, fingerprint) records only
         screen = config.screen
         screened = items | "Screen" >> ScreenItems(
-            config.decode,
-            screen.dedupe_audio,
-            parse_eval_sets(screen.exclude_eval),
-            storage_options,
-            screen.dedupe_max_distance,
+            config.decode, screen.dedupe_audio, eval_sets, storage_options, screen.dedupe_max_distance
         )
         items, screened_out = screened.items, [screened.failures]
     placed = items | "PlanShards" >> PlanShards(fractions, shard_size, max_seconds)
@@ -254,6 +251,8 @@ def build_pipeline(
         dead | "DeadShards" >> beam.FlatMap(_dead_letter_to_failures),
     ) | "AllOtherFailures" >> beam.Flatten()
     card = card_settings(config)
+    if config.screen.active:
+        card["screen"] = {"dedupe_audio": config.screen.dedupe_audio, "eval_sets": {e.name: e.path for e in eval_sets}}
     retried = retry.retried_keys(records) if retrying else pipeline | "NothingRetried" >> beam.Create([])
     overwrite = config.run.overwrite
     _ = (

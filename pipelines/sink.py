@@ -15,6 +15,7 @@ import hashlib
 import json
 import tarfile
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,9 +305,9 @@ def build_card(
     }
 
 
-def eval_removals(failures: list[Failure]) -> dict[str, int]:
-    """Training items removed for overlapping each eval set (``--exclude-eval``)."""
-    counts: Counter = Counter()
+def eval_removals(failures: list[Failure], eval_sets: Iterable[str] = ()) -> dict[str, int]:
+    """Training items removed for overlapping each eval set (``--exclude-eval``; 0 for a set none overlapped)."""
+    counts: Counter = Counter({name: 0 for name in eval_sets})
     for f in failures:
         if f.reason == "eval_overlap":
             counts[f.detail.removeprefix("overlaps eval item ").split(": ", 1)[0]] += 1
@@ -400,7 +401,7 @@ def finalize(
     for file_name in ("source", "pipeline"):
         write_failures(failures_path(out, file_name), by_stage.get(file_name, []))
     card = build_card(name, stats, other_failures, settings)
-    card["eval_decontamination"] = eval_removals(other_failures)
+    card["eval_decontamination"] = eval_removals(other_failures, settings.get("screen", {}).get("eval_sets", {}))
     if retries:
         card["retries"] = retries
     write_atomic(join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n")
