@@ -171,3 +171,12 @@ def test_the_run_summary_lists_llm_outcomes_by_check() -> None:
         ["rewrite_failed/timeout", "1"],
     ]
     assert summary_lines({"clara/shards_written": 2}) == []
+
+
+def test_every_emotion_of_the_vocabulary_has_words_and_names_itself() -> None:
+    from schemas.vocab import EMOTIONS
+    from transforms.fidelity import EMOTION_WORDS
+
+    assert set(EMOTION_WORDS) == set(EMOTIONS)
+    for emotion in EMOTIONS:
+        assert named_labels(f"A person talking in a {emotion} voice")["emotion"] == {emotion}
