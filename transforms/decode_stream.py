@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
@@ -63,7 +63,6 @@ class StreamInfo:
     output_samples: int = 0
     stopped_early: str = ""
     """Decoder error after some audio had decoded: the audio kept, the error recorded."""
-    extra: dict = field(default_factory=dict)
 
     def note(self, tolerance_s: float = 1.0, tolerance_rel: float = 0.05) -> dict | None:
         """The ``decode`` entry of a sample's ``original_data`` when the header and the decode disagree."""

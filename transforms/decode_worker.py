@@ -197,7 +197,13 @@ class DecodeWorker:
                 if attempt == 2:
                     raise self._died() from None
                 self._reap()
-        return self._receive(proc.stdout.fileno(), time.monotonic() + self.timeout_s)
+        try:
+            return self._receive(proc.stdout.fileno(), time.monotonic() + self.timeout_s)
+        except AudioError:
+            raise
+        except BaseException:  # interrupted mid-answer: the rest of it must not reach the next item
+            self._kill()
+            raise
 
     def _receive(self, fd: int, deadline: float) -> tuple[np.ndarray, dict]:
         audio = _Growing()
@@ -251,11 +257,13 @@ class DecodeWorker:
         status = proc.wait() if proc is not None else 0
         last = b""
         if self._stderr is not None:
-            self._stderr.seek(0)
-            last = self._stderr.read()[-2000:]
+            self._stderr.seek(max(0, self._stderr.seek(0, os.SEEK_END) - 2000))
+            last = self._stderr.read()
         self._reap()
         text = last.decode("utf-8", "replace")
-        how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit code {status}"
+        how = f"signal {-status}" if status < 0 else f"exit code {status}"
+        if status < 0 and -status in signal.valid_signals():
+            how = f"signal {signal.Signals(-status).name}"
         words = text.strip().splitlines()[-1:] or [""]
         if any(w in text for w in _MEMORY_WORDS) or (status == -signal.SIGKILL and not self._killed):
             return AudioError(
