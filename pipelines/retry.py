@@ -58,16 +58,26 @@ def failure_files(out: str) -> list[str]:
     return [p for p in storage.list_files(storage.join(out, "failures", "*.jsonl")) if f"/{RESOLVED}/" not in p]
 
 
-def retry_keys(path_and_line: tuple[str, str]) -> Iterator[tuple[str, None]]:
-    _, line = path_and_line
+def retry_keys(path_and_line: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """(source key, the failures file it is in) of a retryable record."""
+    path, line = path_and_line
     if line.strip():
         record = json.loads(line)
         if retryable(record):
-            yield record.get("source_key") or record["key"], None
+            yield record.get("source_key") or record["key"], path
+
+
+def _retried(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
+    _, joined = element
+    if joined["failed"] and joined["record"]:
+        yield from joined["record"]
+        for path in sorted(set(joined["failed"])):
+            yield beam.pvalue.TaggedOutput("files", path)
 
 
 class SelectRetried(beam.PTransform):
-    """Records of the source (SourceItem | Failure) whose key has a retryable failure in ``out``."""
+    """Records of the source (SourceItem | Failure) whose key has a retryable failure in ``out``
+    (main output), and the failures files that name them (``files``)."""
 
     def __init__(self, out: str) -> None:
         super().__init__()
@@ -84,7 +94,7 @@ class SelectRetried(beam.PTransform):
         return (
             {"record": by_key, "failed": keys}
             | "JoinFailed" >> beam.CoGroupByKey()
-            | "Retried" >> beam.FlatMap(lambda kv: kv[1]["record"] if kv[1]["failed"] else [])
+            | "Retried" >> beam.FlatMap(_retried).with_outputs("files", main="records")
         )
 
 
@@ -166,16 +176,14 @@ def keep_retried_shards(out: str, stats: list[ShardStats], drop: bool) -> list[d
     return []
 
 
-def previous_stats(out: str, exclude: Iterable[tuple[str, str]]) -> list[ShardStats]:
-    """The markers of every shard in the corpus's sizes.json files, but those in ``exclude``."""
-    skip = set(exclude)
-    stats = []
-    for split in SPLITS:
-        for name in shard_names(out, split):
-            marker = storage.join(out, split, f"{name}.stats.json")
-            if (split, name) not in skip and storage.exists(marker):
-                stats.append(ShardStats.from_dict(json.loads(storage.read_text(marker))))
-    return stats
+def previous_markers(out: str) -> list[str]:
+    """The marker paths of every shard in the corpus's sizes.json files (read by the pipeline, in parallel)."""
+    return [storage.join(out, split, f"{name}.stats.json") for split in SPLITS for name in shard_names(out, split)]
+
+
+def read_marker(path: str, storage_options: dict | None = None) -> list[ShardStats]:
+    storage.configure(storage_options)
+    return [ShardStats.from_dict(json.loads(storage.read_text(path)))] if storage.exists(path) else []
 
 
 def _read_records(path: str) -> list[dict[str, Any]]:
@@ -186,18 +194,22 @@ def _key(record: dict[str, Any]) -> str:
     return record.get("source_key") or record["key"]
 
 
-def resolve_retried(out: str, retried: set[str], written_now: set[str]) -> list[Failure]:
+def resolve_retried(
+    out: str, retried: set[str], written_now: set[str], files: Iterable[str]
+) -> tuple[list[Failure], dict[tuple[str, str], ShardStats]]:
     """Move the old failure records of the retried items to failures/resolved/.
 
     An old shard gives its retried items up: its failures file loses their records and its
     marker their counts (``items_in``, ``items_failed``, ``failures_by_reason``), so that the
     corpus counts each item once, in the shard that last built it; the card, ``clara validate``
     and the report then add up the markers as for any build. ``written_now``: this run's own
-    failure files. Returns the failures outside shards (failures/source.jsonl, pipeline.jsonl)
-    that stand.
+    failure files; ``files``: those that name a retried item. Returns the failures outside shards
+    (failures/source.jsonl, pipeline.jsonl) that stand, and the old shards' updated stats.
     """
     kept_run_level: list[Failure] = []
-    for path in failure_files(out):
+    updated: dict[tuple[str, str], ShardStats] = {}
+    run_level = [storage.join(out, "failures", f"{name}.jsonl") for name in RUN_LEVEL_FILES]
+    for path in sorted(set(files) | {p for p in run_level if storage.exists(p)}):
         name = path.rsplit("/", 1)[-1].removesuffix(".jsonl")
         if name in written_now:
             continue
@@ -212,20 +224,22 @@ def resolve_retried(out: str, retried: set[str], written_now: set[str]) -> list[
         before = storage.read_text(resolved).encode() if storage.exists(resolved) else b""
         storage.write_atomic(resolved, before + b"".join(sink.dumps(r) + b"\n" for r in moved))
         if name not in RUN_LEVEL_FILES:  # finalize rewrites the run-level files itself
-            _give_up(out, name, moved)
+            stats = _give_up(out, name, moved)
+            if stats is not None:
+                updated[(stats.split, stats.shard)] = stats
             if stay:
                 storage.write_atomic(path, b"".join(sink.dumps(r) + b"\n" for r in stay))
             else:
                 storage.delete([path])
-    return kept_run_level
+    return kept_run_level, updated
 
 
-def _give_up(out: str, failures_name: str, moved: list[dict[str, Any]]) -> None:
+def _give_up(out: str, failures_name: str, moved: list[dict[str, Any]]) -> ShardStats | None:
     """Take the moved records' items out of their shard's marker."""
     split, _, shard = failures_name.partition("-")
     marker = storage.join(out, split, f"{shard}.stats.json")
     if not storage.exists(marker):
-        return
+        return None
     stats = ShardStats.from_dict(json.loads(storage.read_text(marker)))
     items = len({_key(r) for r in moved})
     reasons = Counter(stats.failures_by_reason)
@@ -237,16 +251,26 @@ def _give_up(out: str, failures_name: str, moved: list[dict[str, Any]]) -> None:
         failures_by_reason={k: v for k, v in sorted(reasons.items()) if v > 0},
     )
     storage.write_atomic(marker, sink.dumps(updated.to_dict()))
+    return updated
 
 
 def finalize_retry(
-    out: str, stats: list[ShardStats], other_failures: list[Failure], retried: list[str]
+    out: str,
+    stats: list[ShardStats],
+    other_failures: list[Failure],
+    retried: list[str],
+    old_stats: list[ShardStats],
+    files: list[str],
 ) -> tuple[list[ShardStats], list[Failure], list[dict[str, Any]]]:
-    """Old + new shards, the failures outside shards that stand, and the updated ledger."""
+    """Old + new shards, the failures outside shards that stand, and the updated ledger.
+
+    ``old_stats``: the markers in sizes.json as the run found them; ``files``: the failures files
+    that name a retried item.
+    """
     new_refs = {(s.split, s.shard) for s in stats}
     written_now = {f"{split}-{name}" for split, name in new_refs}
-    kept = resolve_retried(out, set(retried), written_now)
-    old = previous_stats(out, exclude=new_refs)
+    kept, updated = resolve_retried(out, set(retried), written_now, files)
+    old = [updated.get((s.split, s.shard), s) for s in old_stats if (s.split, s.shard) not in new_refs]
     runs = read_ledger(out)
     if retried:
         recovered = sum(s.items_ok for s in stats)
