@@ -333,10 +333,12 @@ def parse_eval_sets(specs: Iterable[str]) -> list[EvalSet]:
             adapter, path = "", spec
         path = path.rstrip("/") or path
         name = os.path.basename(path) or path
-        if not adapter and not is_shards(path):
-            adapter = "folder"
         if not storage.exists(path):
             raise ValueError(f"--exclude-eval: {path!r} does not exist")
+        if not adapter and not is_shards(path):
+            if storage.list_files(storage.join(path, "*", "*", "sizes.json")):
+                raise ValueError(f"--exclude-eval: {path!r} holds several corpora; name one (<root>/<name>)")
+            adapter = "folder"
         sets.append(EvalSet(name=name, path=path, adapter=adapter or None))
     names = [s.name for s in sets]
     if len(set(names)) != len(names):

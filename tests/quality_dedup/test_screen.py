@@ -117,3 +117,20 @@ def test_an_adapter_folder_as_eval_set_removes_a_training_copy_of_its_clip(tmp_p
     assert list(overlaps) == ["folder-rooster"]
     assert overlaps["folder-rooster"].startswith("overlaps eval item ESC-50-master: esc50/5-200032-A-1.wav (audio")
     assert card_of(out)["totals"]["samples"] == 1
+
+
+def test_eval_paths_are_checked_before_the_build(tmp_path):
+    import pytest
+
+    from pipelines.dedupe import parse_eval_sets
+
+    with pytest.raises(ValueError, match="does not exist"):
+        parse_eval_sets([str(tmp_path / "nowhere")])
+    (tmp_path / "root" / "corpus" / "train").mkdir(parents=True)
+    (tmp_path / "root" / "corpus" / "train" / "sizes.json").write_text("{}")
+    with pytest.raises(ValueError, match="several corpora"):
+        parse_eval_sets([str(tmp_path / "root")])
+    (shards,) = parse_eval_sets([str(tmp_path / "root" / "corpus")])
+    assert (shards.name, shards.adapter) == ("corpus", None)
+    (esc,) = parse_eval_sets([f"esc50={tmp_path / 'root'}"])
+    assert (esc.name, esc.adapter) == ("root", "esc50")
