@@ -35,6 +35,10 @@ def test_three_copies_of_one_recording_land_once_and_two_are_duplicate_audio(tmp
     assert sorted(duplicates) == ["files-same_b", "files-same_c"]
     assert all(detail.startswith("duplicates files-same_a ") for detail in duplicates.values())
 
+    again = tmp_path / "again"  # the same files enumerated in the opposite order: the same verdicts
+    run(FilesSource(sorted(copies + others, reverse=True)), again, dedupe_audio=True)
+    assert failure_records(again) == failure_records(out)
+
 
 def test_without_the_flag_copies_all_land(tmp_path):
     copies = save_copies(tmp_path / "in", recording(11), 44_100, "same")
