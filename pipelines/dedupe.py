@@ -339,11 +339,22 @@ def parse_eval_sets(specs: Iterable[str]) -> list[EvalSet]:
             if storage.list_files(storage.join(path, "*", "*", "sizes.json")):
                 raise ValueError(f"--exclude-eval: {path!r} holds several corpora; name one (<root>/<name>)")
             adapter = "folder"
+        if adapter:
+            _check_adapter(adapter, path)
         sets.append(EvalSet(name=name, path=path, adapter=adapter or None))
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
         raise ValueError(f"--exclude-eval: two eval sets share a name ({', '.join(names)}); rename a folder")
     return sets
+
+
+def _check_adapter(adapter: str, path: str) -> None:
+    from pipelines.sources.base import SourceError, SourceSettings, make_source
+
+    try:
+        make_source(adapter, SourceSettings(input=path)).check()
+    except SourceError as exc:
+        raise ValueError(f"--exclude-eval {adapter}={path}: {exc}") from None
 
 
 def is_shards(path: str) -> bool:

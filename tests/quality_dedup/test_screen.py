@@ -136,5 +136,7 @@ def test_eval_paths_are_checked_before_the_build(tmp_path):
         parse_eval_sets([str(tmp_path / "root")])
     (shards,) = parse_eval_sets([str(tmp_path / "root" / "corpus")])
     assert (shards.name, shards.adapter) == ("corpus", None)
-    (esc,) = parse_eval_sets([f"esc50={tmp_path / 'root'}"])
-    assert (esc.name, esc.adapter) == ("root", "esc50")
+    with pytest.raises(ValueError, match="esc50="):  # not an ESC-50 layout
+        parse_eval_sets([f"esc50={tmp_path / 'root'}"])
+    with pytest.raises(ValueError, match="unknown source"):
+        parse_eval_sets([f"nosuch={tmp_path / 'root'}"])
