@@ -108,6 +108,12 @@ class RunSettings:
         flag="--environment_config",
     )
     batch_items: int = setting(32, "items decoded and processed together inside a shard", shapes_output=False)
+    piece_items: int = setting(
+        0,
+        "items per piece when a shard is built by several workers and its tar joined from their parts "
+        "(0: automatic, pieces only when there are fewer than 4 shards a worker; more than a shard holds: never)",
+        shapes_output=False,
+    )
     accelerator: str | None = setting(
         None,
         "Beam resource hint for the shard step (model stages), e.g. "
@@ -123,6 +129,8 @@ class RunSettings:
     )
 
     def __post_init__(self) -> None:
+        if self.piece_items < 0:
+            raise ValueError("--piece-items must be 0 (automatic) or positive")
         if self.batch_items <= 0 or self.workers <= 0:
             raise ValueError("--batch-items and --workers must be positive")
 

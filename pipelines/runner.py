@@ -1,6 +1,7 @@
 """Runner selection: the same pipeline on DirectRunner, the portable runner, Dataflow or Flink.
 
-``direct`` runs multi-process on this machine. ``portable`` is the path Flink and Spark use:
+``direct`` runs on this machine: its workers as threads of one process (up to
+``THREADED_WORKERS_MAX``), or as processes. ``portable`` is the path Flink and Spark use:
 Beam's ``PortableRunner`` with an embedded job service and an external Python SDK worker pool
 (``apache_beam.runners.worker.worker_pool_main``, the sidecar a Flink deployment runs); when
 no ``--environment_config`` is given we start that pool here and stop it afterwards.
@@ -18,6 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RUNNERS = ("direct", "portable", "dataflow", "flink")
+
+THREADED_WORKERS_MAX = 4
+"""Up to this many local workers, ``direct`` runs them as threads of one process, beyond it as
+processes. Threads: no worker start (a fresh interpreter importing Beam: seconds of a short run),
+no gRPC between processes, one Whisper/CoCa for all (``transforms/shared_models.py``); the heavy
+per-item work runs outside the GIL (libsndfile, soxr, the decode child, model runtimes), ~10% of
+an item's time holds it, so a few threads scale and many would queue on it. Measured on 2 cores
+(bench/shard_build.py, ``make shards``): see deploy/README.md. ``--direct_running_mode`` wins."""
 
 
 def _free_port() -> int:
@@ -80,7 +89,7 @@ def runner_args(runner: str, workers: int, beam_args: list[str], environment_con
     if runner == "direct":
         add("--runner", "DirectRunner")
         if workers > 1:
-            add("--direct_running_mode", "multi_processing")
+            add("--direct_running_mode", "multi_threading" if workers <= THREADED_WORKERS_MAX else "multi_processing")
             add("--direct_num_workers", str(workers))
         else:
             add("--direct_running_mode", "in_memory")

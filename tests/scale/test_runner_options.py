@@ -18,11 +18,15 @@ def _opts(runner: str, beam_args: list[str] | None = None, workers: int = 2, env
     return PipelineOptions(runner_args(runner, workers, beam_args or [], env)).get_all_options()
 
 
-def test_direct_runner_is_multi_process_with_the_worker_count():
+def test_direct_runner_runs_a_few_workers_as_threads_and_many_as_processes():
     opts = _opts("direct", workers=4)
     assert opts["runner"] == "DirectRunner"
-    assert opts["direct_running_mode"] == "multi_processing" and opts["direct_num_workers"] == 4
+    assert opts["direct_running_mode"] == "multi_threading" and opts["direct_num_workers"] == 4
+    many = _opts("direct", workers=16)
+    assert many["direct_running_mode"] == "multi_processing" and many["direct_num_workers"] == 16
     assert _opts("direct", workers=1)["direct_running_mode"] == "in_memory"
+    chosen = _opts("direct", ["--direct_running_mode=multi_processing"], workers=2)
+    assert chosen["direct_running_mode"] == "multi_processing"
 
 
 def test_portable_runner_uses_embedded_job_service_and_external_worker_pool():

@@ -1,0 +1,371 @@
+"""The per-shard step: the heavy work happens where a shard's bytes are written, in pieces when
+shards are few.
+
+    shards (sorted items) -> PrepareShards: skip if committed | cut into pieces
+      -> SpreadPieces (Reshuffle: pieces over the workers)
+      -> BuildPieces: decode -> segment -> ... -> FLAC -> tar; a one-piece shard is committed here
+      -> GroupByKey(shard) -> JoinPieces: the parts, in order, joined into the tar -> failures -> marker
+
+Why pieces: a job with few shards for its workers (a small corpus, a test set, the benchmark's 6
+shards for 2 workers) kept one worker busy with the last big shard while the others idled, and a
+shard is never split by the runner. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards
+are cut into pieces of ~``1 / PIECES_PER_WORKER`` of a worker's share (whole batches of
+``batch_items``); each piece's members go to a part file and the shard's tar is the parts joined
+in key order plus the tar's end: the same bytes as one writer gives (the stages' output does not
+depend on how items are batched: ``batch_items`` is a run-only setting). With enough shards every
+shard is one piece and nothing is copied.
+
+Everything an item can become is a sample in a shard or a failure record: a piece whose step
+raised makes its items ``shard_error`` failures, and its shard is not committed (the items of its
+other pieces become failures too; a rerun builds the shard again).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines import sink
+from pipelines.options import output_shaping
+from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
+from pipelines.stages import build_chain, build_decode
+from schemas import Failure, ShardStats, SourceItem
+from transforms import storage
+from transforms.encode import encode
+from transforms.stage import Sample
+
+NAMESPACE = "clara"
+BATCH_AUDIO_S = 600.0
+"""Audio seconds after which an in-shard batch closes (with ``batch_items``, whichever comes first)."""
+SHARDS_PER_WORKER = 4
+"""With at least this many shards per worker, shards are built whole."""
+PIECES_PER_WORKER = 8
+"""Otherwise pieces are sized to give each worker about this many."""
+
+ShardKey = tuple[str, int, int]
+
+
+def piece_items(shards: int, items: int, workers: int, batch_items: int, given: int = 0) -> int:
+    """Items per piece for a job of ``shards`` shards and ``items`` items; 0: whole shards."""
+    if given > 0:
+        return given
+    if shards >= SHARDS_PER_WORKER * max(1, workers):
+        return 0
+    share = math.ceil(items / (PIECES_PER_WORKER * max(1, workers)))
+    return max(batch_items, math.ceil(share / batch_items) * batch_items)  # whole batches
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of a shard's sorted items that one worker builds: the shard itself when ``count`` is 1."""
+
+    index: int
+    count: int
+    items: tuple[SourceItem, ...]
+    shard_items: int
+    fingerprint: str
+
+
+@dataclass
+class BuiltPiece:
+    """What a piece of a many-piece shard left for the join: its part file and its figures."""
+
+    index: int
+    count: int
+    part: str
+    stats: StatsAccumulator
+    failures: list[Failure]
+    items: tuple[tuple[str, str], ...]
+    """(key, dataset) of its items: their failure records if the shard can't be committed."""
+    shard_items: int
+    fingerprint: str
+    seconds: float
+
+
+class _ShardLayout(beam.CombineFn):
+    """(shards, items) of the whole job."""
+
+    def create_accumulator(self) -> tuple[int, int]:
+        return 0, 0
+
+    def add_input(self, acc: tuple[int, int], items: int) -> tuple[int, int]:
+        return acc[0] + 1, acc[1] + items
+
+    def merge_accumulators(self, accs: Iterable[tuple[int, int]]) -> tuple[int, int]:
+        shards = items = 0
+        for a, b in accs:
+            shards, items = shards + a, items + b
+        return shards, items
+
+    def extract_output(self, acc: tuple[int, int]) -> tuple[int, int]:
+        return acc
+
+
+class PrepareShardFn(beam.DoFn):
+    """A planned shard -> its pieces, or (tagged ``done``) its stats when it is already committed."""
+
+    def __init__(self, out: str, config: Any, storage_options: dict[str, Any] | None = None) -> None:
+        self.out = out
+        self.config = config
+        self.storage_options = storage_options
+        self.shaping = output_shaping(config)
+
+    def setup(self) -> None:
+        storage.configure(self.storage_options)
+
+    def process(self, element: tuple[ShardKey, Iterable[SourceItem]], layout: tuple[int, int]) -> Iterator[Any]:
+        shard_key, grouped = element
+        shard = ShardRef(*shard_key)
+        items = sorted(grouped, key=lambda it: it.key)
+        fingerprint = sink.shard_fingerprint(items, self.shaping)
+        marker = sink.marker_path(self.out, shard)
+        if not self.config.run.overwrite and sink.exists(marker):
+            previous = ShardStats.from_dict(json.loads(sink.read_text(marker)))
+            if previous.fingerprint == fingerprint:
+                Metrics.counter(NAMESPACE, "shards_skipped").inc()
+                yield beam.pvalue.TaggedOutput("done", previous)
+                return
+            Metrics.counter(NAMESPACE, "shards_rebuilt_stale").inc()
+            print(f"[clara] shard {shard.split}/{shard.name}: inputs or settings changed, rebuilding", file=sys.stderr)
+        run = self.config.run
+        size = piece_items(*layout, run.workers, run.batch_items, run.piece_items)
+        size = size if 0 < size < len(items) else max(1, len(items))
+        count = math.ceil(len(items) / size)
+        for index in range(count):
+            piece = tuple(items[index * size : (index + 1) * size])
+            yield shard_key, Piece(index, count, piece, len(items), fingerprint)
+
+
+class BuildShardFn(beam.DoFn):
+    """Builds one piece of a shard (a whole shard when it is one piece): decode, the stage chain,
+    FLAC, tar. A whole shard is committed here; a piece's part goes (tagged ``pieces``) to the join."""
+
+    def __init__(self, out: str, config: Any, storage_options: dict[str, Any] | None = None) -> None:
+        self.out = out
+        self.config = config
+        self.storage_options = storage_options
+
+    def setup(self) -> None:
+        storage.configure(self.storage_options)
+        self.decode = build_decode(self.config)
+        self.decode.setup()
+        self.chain = build_chain(self.config)
+        for stage in self.chain:
+            stage.setup()
+        self.batch_items = Metrics.distribution(NAMESPACE, "batch_items")
+
+    def teardown(self) -> None:
+        for stage in (getattr(self, "decode", None), *getattr(self, "chain", ())):
+            close = getattr(stage, "teardown", None)
+            if close is not None:
+                close()
+
+    def process(self, element: tuple[ShardKey, Piece]) -> Iterator[Any]:
+        shard_key, piece = element
+        shard = ShardRef(*shard_key)
+        started = time.monotonic()
+        stats = StatsAccumulator(shard, len(piece.items))
+        failures: list[Failure] = []
+        writer = TarShardWriter(self.out, shard, None if piece.count == 1 else piece.index)
+        try:
+            for batch in self._decoded_batches(list(piece.items), failures, stats):
+                for sample, meta, flac in self._run_chain(batch, failures, stats):
+                    writer.add(meta.key, flac, sink.dumps(meta.to_json_dict()))
+                    stats.add_sample(meta, sample.item.key)
+            size = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        if piece.count == 1:
+            yield commit_shard(self.out, stats, failures, size, piece.fingerprint, time.monotonic() - started)
+            return
+        keys = tuple((it.key, it.dataset) for it in piece.items)
+        built = BuiltPiece(
+            piece.index, piece.count, writer.tmp, stats, failures, keys, piece.shard_items, piece.fingerprint,
+            time.monotonic() - started,
+        )  # fmt: skip
+        yield beam.pvalue.TaggedOutput("pieces", (shard_key, built))
+
+    def _decoded_batches(
+        self, items: list[SourceItem], failures: list[Failure], stats: StatsAccumulator
+    ) -> Iterator[list[Sample]]:
+        """Decoded samples in batches of at most ``batch_items`` items that close once their audio
+        passes ``batch_audio_s``: a shard step's memory follows the budget, not what its items are."""
+        max_items = self.config.run.batch_items
+        max_seconds = float(getattr(self.config.run, "batch_audio_s", BATCH_AUDIO_S))
+        batch: list[Sample] = []
+        count, seconds, spent = 0, 0.0, 0.0
+        for index, item in enumerate(items):
+            started = time.perf_counter()
+            samples, failed = self.decode.process_items([item])
+            spent += time.perf_counter() - started
+            _record(failed, failures, stats)
+            batch += samples
+            count += 1
+            seconds += sum(sample.duration_s for sample in samples)
+            if count >= max_items or seconds >= max_seconds or index == len(items) - 1:
+                self.batch_items.update(count)
+                _stage_metrics("decode", count, len(batch), time.perf_counter() - spent)
+                yield batch
+                batch, count, seconds, spent = [], 0, 0.0, 0.0
+
+    def _run_chain(
+        self, samples: list[Sample], failures: list[Failure], stats: StatsAccumulator
+    ) -> Iterator[tuple[Sample, Any, bytes]]:
+        for stage in self.chain:
+            if not samples:
+                break
+            started, count_in = time.perf_counter(), len(samples)
+            try:
+                samples, failed = stage.process(samples)
+            except Exception as exc:  # noqa: BLE001 - a stage bug costs its batch, not the job
+                failed = [s.fail(stage.name, "stage_error", f"{type(exc).__name__}: {exc}") for s in samples]
+                samples = []
+            _stage_metrics(stage.name, count_in, len(samples), started)
+            _record(failed, failures, stats)
+        for sample in samples:
+            try:
+                meta, flac = encode(sample, stats.shard.split)
+            except Exception as exc:  # noqa: BLE001
+                _record([sample.fail("encode", "encode_error", f"{type(exc).__name__}: {exc}")], failures, stats)
+                continue
+            yield sample, meta, flac
+
+
+class JoinPiecesFn(beam.DoFn):
+    """A many-piece shard's parts -> its tar (joined in order), failures and marker."""
+
+    def __init__(self, out: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.out = out
+        self.storage_options = storage_options
+
+    def setup(self) -> None:
+        storage.configure(self.storage_options)
+
+    def process(self, element: tuple[ShardKey, Iterable[BuiltPiece]]) -> Iterator[ShardStats]:
+        shard_key, built = element
+        pieces = sorted(built, key=lambda p: p.index)
+        count = pieces[0].count
+        missing = sorted(set(range(count)) - {p.index for p in pieces})
+        if missing:  # their items are failures already (their own dead letters); no partial shard
+            storage.delete([p.part for p in pieces])
+            raise RuntimeError(f"piece(s) {missing} of {count} of this shard failed; the shard is not written")
+        started = time.monotonic()
+        shard = ShardRef(*shard_key)
+        size = sink.join_parts(self.out, shard, [p.part for p in pieces])
+        stats = StatsAccumulator(shard, pieces[0].shard_items)
+        stats.add_pieces(p.stats for p in pieces)
+        failures = [f for p in pieces for f in p.failures]
+        seconds = sum(p.seconds for p in pieces) + time.monotonic() - started
+        yield commit_shard(self.out, stats, failures, size, pieces[0].fingerprint, seconds, count)
+
+
+def commit_shard(
+    out: str,
+    stats: StatsAccumulator,
+    failures: list[Failure],
+    size: int,
+    fingerprint: str,
+    seconds: float,
+    pieces: int = 1,
+) -> ShardStats:
+    """After its tar: the shard's failures, then its marker (written last: the commit), metrics."""
+    shard = stats.shard
+    for failure in failures:
+        Metrics.counter("failures", f"{failure.stage}/{failure.reason}").inc()
+    result = stats.result(size, fingerprint)
+    sink.write_failures(sink.failures_path(out, f"{shard.split}-{shard.name}"), failures, stats.ok_items)
+    sink.write_atomic(sink.marker_path(out, shard), sink.dumps(result.to_dict()))
+    Metrics.counter(NAMESPACE, "items_in").inc(result.items_in)
+    Metrics.counter(NAMESPACE, "items_failed").inc(result.items_failed)
+    Metrics.counter(NAMESPACE, "samples_written").inc(result.samples)
+    Metrics.counter(NAMESPACE, "audio_ms_written").inc(int(result.duration_s * 1000))
+    Metrics.counter(NAMESPACE, "shards_written").inc()
+    print(
+        f"[clara] shard {shard.split}/{shard.name} ({shard.index + 1}/{shard.total}): "
+        f"{result.samples} samples, {result.duration_s / 60:.1f} min audio, {result.items_failed} items failed, "
+        f"{seconds:.1f} s" + (f" in {pieces} pieces" if pieces > 1 else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    return result
+
+
+def _record(failed: list[Failure], failures: list[Failure], stats: StatsAccumulator) -> None:
+    for failure in failed:
+        stats.add_failure(failure)
+        failures.append(failure)
+
+
+def _stage_metrics(name: str, count_in: int, count_out: int, started: float) -> None:
+    """Per-stage Beam metrics: samples in/out, batch size and batch latency (models included)."""
+    Metrics.counter("stage", f"{name}/in").inc(count_in)
+    Metrics.counter("stage", f"{name}/out").inc(count_out)
+    Metrics.distribution("stage", f"{name}/batch_size").update(count_in)
+    Metrics.distribution("stage", f"{name}/batch_ms").update(int((time.perf_counter() - started) * 1000))
+
+
+def _items_of(value: Any) -> list[tuple[str, str]]:  # noqa: ANN401 - a dead letter's payload
+    """(key, dataset) of every item in a failed step's element, whichever step it came from."""
+    if isinstance(value, Piece):
+        return [(it.key, it.dataset) for it in value.items]
+    values = list(value)
+    if values and isinstance(values[0], BuiltPiece):
+        return [ref for piece in values for ref in piece.items]
+    return [(it.key, it.dataset) for it in values]
+
+
+def dead_letter_to_failures(bad: Any) -> Iterator[Failure]:  # noqa: ANN401
+    """A shard or piece whose step raised: every item of it becomes a failure record with the error."""
+    element, error = bad if isinstance(bad, tuple) and len(bad) == 2 else (bad, ("", "unknown", ""))
+    shard_key, value = element
+    shard = ShardRef(*shard_key)
+    detail = str(error[1] if isinstance(error, tuple) and len(error) > 1 else error)[:500]
+    for key, dataset in _items_of(value):
+        yield Failure(
+            key=key, source=dataset, stage="write", reason="shard_error", detail=detail,
+            shard=f"{shard.split}/{shard.name}",
+        )  # fmt: skip
+
+
+class BuildShards(beam.PTransform):
+    """(shard key, items) -> (per-shard stats, failure records of the shards or pieces that raised)."""
+
+    def __init__(self, out: str, config: Any, storage_options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.out = out
+        self.config = config
+        self.storage_options = storage_options
+
+    def expand(self, shards: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        out, config, options = self.out, self.config, self.storage_options
+        layout = (
+            shards | "CountItems" >> beam.Map(lambda kv: len(kv[1])) | "Layout" >> beam.CombineGlobally(_ShardLayout())
+        )
+        prepared = shards | "PrepareShards" >> beam.ParDo(
+            PrepareShardFn(out, config, options), layout=beam.pvalue.AsSingleton(layout)
+        ).with_exception_handling().with_outputs("done", main="pieces")
+        build = beam.ParDo(BuildShardFn(out, config, options))
+        if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
+            build = build.with_resource_hints(accelerator=config.run.accelerator)
+        built = (
+            prepared.pieces
+            | "SpreadPieces" >> beam.Reshuffle()
+            | "BuildPieces" >> build.with_exception_handling().with_outputs("pieces", main="shards")
+        )
+        joined, join_failed = (
+            built.pieces
+            | "GroupPieces" >> beam.GroupByKey()
+            | "JoinPieces" >> beam.ParDo(JoinPiecesFn(out, options)).with_exception_handling()
+        )
+        stats = (prepared.done, built.shards, joined) | "ShardStats" >> beam.Flatten()
+        dead = (prepared.bad, built.bad, join_failed) | "FailedSteps" >> beam.Flatten()
+        return stats, dead | "StepFailures" >> beam.FlatMap(dead_letter_to_failures)
