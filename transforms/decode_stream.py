@@ -90,9 +90,9 @@ class AudioStream:
 
     # -- native-rate mono blocks -------------------------------------------------------------
     def _open(self) -> Iterator[np.ndarray]:
-        data, header_frames = _unlock_flac_length(self.data)
+        self.data, header_frames = _unlock_flac_length(self.data)
         try:
-            sound = sf.SoundFile(io.BytesIO(data))
+            sound = sf.SoundFile(_Reader(self.data))
         except Exception:  # noqa: BLE001 - libsndfile can't read it: try FFmpeg
             return self._open_pyav()
         frames = header_frames if header_frames is not None else sound.frames
@@ -133,7 +133,7 @@ class AudioStream:
         import av
 
         try:
-            container = av.open(io.BytesIO(self.data), mode="r", metadata_errors="ignore")
+            container = av.open(_Reader(self.data), mode="r", metadata_errors="ignore")
         except Exception as exc:  # noqa: BLE001
             raise AudioError("not_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
         try:
@@ -257,17 +257,48 @@ def _to_mono(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32)
 
 
-def _unlock_flac_length(data: bytes) -> tuple[bytes, int | None]:
-    """(bytes with STREAMINFO's total samples zeroed, the total it said); other formats unchanged."""
+def _unlock_flac_length(data: bytes | bytearray) -> tuple[bytes | bytearray, int | None]:
+    """(the bytes with STREAMINFO's total samples zeroed, the total it said); other formats unchanged.
+
+    A bytearray is patched in place (the decode child's input: no copy of a large file).
+    """
     if len(data) < 42 or data[:4] != b"fLaC" or data[4] & 0x7F != 0:
         return data, None
     packed = int.from_bytes(data[18:26], "big")
     total = packed & ((1 << 36) - 1)
     if total == 0:
         return data, None
-    patched = bytearray(data)
+    patched = data if isinstance(data, bytearray) else bytearray(data)
     patched[18:26] = (packed & ~((1 << 36) - 1)).to_bytes(8, "big")
-    return bytes(patched), total
+    return patched, total
+
+
+class _Reader(io.RawIOBase):
+    """A seekable reader over bytes or a bytearray without copying it (``io.BytesIO`` copies a bytearray)."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self._view = memoryview(data)
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer
+        n = max(0, min(len(buffer), len(self._view) - self._at))
+        buffer[:n] = self._view[self._at : self._at + n]
+        self._at += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
 
 
 def _header_frames(container, stream, rate: int) -> int | None:  # noqa: ANN001 - PyAV objects

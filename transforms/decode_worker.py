@@ -73,15 +73,27 @@ def _send(fd: int, kind: bytes, payload: bytes | memoryview = b"") -> None:
 
 
 def _limit_memory(limit_mb: int) -> None:
-    """Cap the address space at what the imports use plus ``limit_mb``."""
+    """Let decoding add at most ``limit_mb`` to the address space in use now (imports, the input).
+
+    Only the soft limit moves: it is lifted before each request is read (the input may be large,
+    up to the parent's byte cap) and set again once it is in, so the budget is the decoder's own.
+    """
     import resource
 
     if limit_mb <= 0:
         return
     with open("/proc/self/statm") as f:
         in_use = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = in_use + (limit_mb << 20)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    soft = in_use + (limit_mb << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+
+
+def _lift_memory_limit() -> None:
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]  # whatever limit the worker itself runs under
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -100,16 +112,17 @@ def serve(in_fd: int, out_fd: int, memory_limit_mb: int, parent: int) -> None:
     from transforms.decode_stream import AudioStream, DecodeLimits
 
     _exit_with_parent(parent)
-    _limit_memory(memory_limit_mb)
     while True:
         try:
+            _lift_memory_limit()
             kind, size = _HEADER.unpack(_read_exact(in_fd, _HEADER.size))
             limits = DecodeLimits(**json.loads(_read_exact(in_fd, size)))
             kind, size = _HEADER.unpack(_read_exact(in_fd, _HEADER.size))
-            data = bytes(_read_exact(in_fd, size))
+            data = _read_exact(in_fd, size)  # a bytearray, read in place and never copied
         except EOFError:
             return
         try:
+            _limit_memory(memory_limit_mb)
             stream = AudioStream(data, limits)
             pending: list[np.ndarray] = []  # blocks go out in messages of up to _SEND_SAMPLES: fewer wake-ups
             for block in stream.blocks_48k():
