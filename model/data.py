@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import logging
 import random
+import signal
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -270,6 +271,11 @@ class ShardStream(IterableDataset):
 
 def _quiet_worker(_: int) -> None:
     torch.set_num_threads(1)  # readers decode FLAC; leave the cores to the model
+    # A preempting scheduler signals the whole process group: a worker killed by that SIGTERM
+    # would make the DataLoader raise in the trainer before it can checkpoint. The trainer
+    # handles the signal; its workers leave when it shuts the loader down.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_loader(

@@ -150,3 +150,28 @@ def test_resuming_with_two_loader_workers_at_an_odd_step_is_exact(toy_shards: Pa
     resumed.load(checkpoint)
     resumed.run()
     assert resumed.losses == straight.losses[3:]
+
+
+def test_sigterm_to_the_whole_process_group_still_checkpoints(toy_shards: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "model.train", "--shards", str(toy_shards), "--run", str(run), "--device", "cpu"]
+    argv += ["--steps", "100000"]
+    for override in [*MICRO_OVERRIDES, "data.num_workers=1", "log_every=1", "ckpt_every=100000", "val_every=100000"]:
+        argv += ["--set", override]
+    log = tmp_path / "train.log"
+    with log.open("w") as handle:  # a preempting scheduler signals every process, loader workers included
+        process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 240
+        while "step" not in log.read_text() or "| loss" not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGTERM)
+        code = process.wait(timeout=120)
+    assert code == 128 + signal.SIGTERM, log.read_text()
+    assert read_checkpoint(run)["step"] >= 1
