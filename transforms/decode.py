@@ -62,6 +62,12 @@ class DecodeStage:
     def setup(self) -> None:
         self._worker = DecodeWorker(self.timeout_s, self.memory_limit_mb) if self.isolate else None
 
+    def teardown(self) -> None:
+        """End the decode child and wait for it (it would end by itself once this process goes)."""
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            worker.close()
+
     @property
     def limits(self) -> DecodeLimits:
         return DecodeLimits(max_duration_s=self.max_duration_s, max_expansion=self.max_expansion)

@@ -112,7 +112,9 @@ class AudioStream:
     def _soundfile_blocks(self, sound: sf.SoundFile) -> Iterator[np.ndarray]:
         channels = self.info.channels
         cap = self._max_frames(self.info.sample_rate)
-        frames = max(4096, min(self.limits.block_frames, (32 << 20) // (4 * channels)))
+        said = self.info.header_frames  # sizes the first read only (within the budget); reading goes on to the end
+        wanted = max(self.limits.block_frames, said + 1) if said else self.limits.block_frames
+        frames = max(4096, min(wanted, (32 << 20) // (4 * channels)))  # an ordinary file: one block, one soxr call
         block = np.empty((frames, channels), dtype=np.float32)
         pointer = sf._ffi.cast("float *", block.ctypes.data)  # noqa: SLF001 - sf.read seeks, which fails on unknown lengths
         with sound:

@@ -154,10 +154,10 @@ class _Growing:
         self.size = 0
 
     def tail(self, n: int) -> memoryview:
-        if self.size + n > len(self.array):  # the first message is sized exactly: most items are one
-            self.array.resize(
-                self.size + n if not self.size else max(2 * len(self.array), self.size + n), refcheck=False
-            )
+        if not self.size:  # the first message is sized exactly (most items are one), never zero-filled
+            self.array = np.empty(n, dtype=np.float32)
+        elif self.size + n > len(self.array):
+            self.array.resize(max(2 * len(self.array), self.size + n), refcheck=False)
         return memoryview(self.array[self.size : self.size + n]).cast("B")
 
     def result(self) -> np.ndarray:
