@@ -69,14 +69,23 @@ class PlannedSegment:
         return self.end_s - self.start_s
 
 
+_RMS_BLOCK = 1 << 20
+"""Samples per block in :func:`frame_rms` (each frame's figure does not depend on the block)."""
+
+
 def frame_rms(audio: np.ndarray, sample_rate: int, frame_s: float = FRAME_S) -> np.ndarray:
     """Root-mean-square energy of consecutive frames of ``frame_s`` seconds."""
     frame = max(1, int(round(sample_rate * frame_s)))
     n = len(audio) // frame
     if n == 0:
         return np.zeros(0, dtype=np.float32)
-    frames = np.asarray(audio[: n * frame], dtype=np.float32).reshape(n, frame)
-    return np.sqrt(np.mean(frames * frames, axis=1))
+    rms = np.empty(n, dtype=np.float32)
+    step = max(1, _RMS_BLOCK // frame)  # a block of frames at a time: no squared copy of a long recording
+    for first in range(0, n, step):
+        last = min(n, first + step)
+        frames = np.asarray(audio[first * frame : last * frame], dtype=np.float32).reshape(last - first, frame)
+        rms[first:last] = np.sqrt(np.mean(frames * frames, axis=1))
+    return rms
 
 
 def quiet_threshold(rms: np.ndarray) -> float:

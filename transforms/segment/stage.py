@@ -283,7 +283,11 @@ class SegmentStage:
         else:
             record["transcript_source"] = "source" if transcript else "aligner"
         duration = len(sample.audio) / SAMPLE_RATE
-        pauses = find_pauses(words[i], to_whisper_rate(sample.audio), WHISPER_SAMPLE_RATE)
+        from transforms.segment.longform import LONGFORM_S, At16k
+
+        # a long recording is seen at 16 kHz a block at a time, not copied whole
+        audio16 = At16k(sample.audio) if duration >= LONGFORM_S else to_whisper_rate(sample.audio)
+        pauses = find_pauses(words[i], audio16, WHISPER_SAMPLE_RATE)
         try:
             plan = plan_segments(words[i], duration, s.max_segment_s, s.min_segment_s, pauses)
         except UnsplittableError as exc:
