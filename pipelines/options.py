@@ -108,6 +108,12 @@ class RunSettings:
         flag="--environment_config",
     )
     batch_items: int = setting(32, "items decoded and processed together inside a shard", shapes_output=False)
+    batch_audio_s: float = setting(
+        600.0,
+        "an in-shard batch also closes once its decoded audio passes this many seconds "
+        "(a shard step's memory follows this budget, not what its items are)",
+        shapes_output=False,
+    )
     piece_items: int = setting(
         0,
         "items per piece when a shard is built by several workers and its tar joined from their parts "
@@ -131,8 +137,8 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.piece_items < 0:
             raise ValueError("--piece-items must be 0 (automatic) or positive")
-        if self.batch_items <= 0 or self.workers <= 0:
-            raise ValueError("--batch-items and --workers must be positive")
+        if self.batch_items <= 0 or self.workers <= 0 or self.batch_audio_s <= 0:
+            raise ValueError("--batch-items, --batch-audio-s and --workers must be positive")
 
 
 _SECTIONS: list[tuple[str, type]] = [

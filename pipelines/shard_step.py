@@ -43,8 +43,6 @@ from transforms.encode import encode
 from transforms.stage import Sample
 
 NAMESPACE = "clara"
-BATCH_AUDIO_S = 600.0
-"""Audio seconds after which an in-shard batch closes (with ``batch_items``, whichever comes first)."""
 SHARDS_PER_WORKER = 4
 """With at least this many shards per worker, shards are built whole."""
 PIECES_PER_WORKER = 8
@@ -200,7 +198,7 @@ class BuildShardFn(beam.DoFn):
         """Decoded samples in batches of at most ``batch_items`` items that close once their audio
         passes ``batch_audio_s``: a shard step's memory follows the budget, not what its items are."""
         max_items = self.config.run.batch_items
-        max_seconds = float(getattr(self.config.run, "batch_audio_s", BATCH_AUDIO_S))
+        max_seconds = self.config.run.batch_audio_s
         batch: list[Sample] = []
         count, seconds, spent = 0, 0.0, 0.0
         for index, item in enumerate(items):

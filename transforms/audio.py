@@ -40,20 +40,6 @@ class Decoded:
     words: tuple[WordAlignment, ...] = ()
 
 
-def decode_bytes(data: bytes, max_duration_s: float = 3600.0) -> Decoded:
-    """Decode an encoded audio (or video) file's bytes to float32 mono at its own rate, in this process.
-
-    Streams under the duration cap (:mod:`transforms.decode_stream`); the pipeline decodes in a
-    child process instead (:mod:`transforms.decode_worker`).
-    """
-    from transforms.decode_stream import AudioStream, DecodeLimits
-
-    stream = AudioStream(data, DecodeLimits(max_duration_s=max_duration_s))
-    blocks = list(stream.native_blocks())
-    audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return Decoded(audio=audio, sample_rate=stream.info.sample_rate)
-
-
 def to_48k(decoded: Decoded, min_duration_s: float = 0.1) -> np.ndarray:
     """Resample to 48 kHz and check the result is usable audio."""
     audio = decoded.audio

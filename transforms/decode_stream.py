@@ -29,7 +29,7 @@ import soundfile as sf
 import soxr
 
 from schemas import SAMPLE_RATE
-from transforms.audio import AudioError
+from transforms.audio import AudioError, Decoded
 
 _UNKNOWN_FRAMES = 1 << 62
 """libsndfile reports SF_COUNT_MAX frames when a header gives no length."""
@@ -318,3 +318,15 @@ def decode_to_48k(data: bytes, limits: DecodeLimits | None = None) -> tuple[np.n
     blocks = list(stream.blocks_48k())
     audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
     return audio, stream.info
+
+
+def decode_bytes(data: bytes, max_duration_s: float = 3600.0) -> Decoded:
+    """Decode an encoded audio (or video) file's bytes to float32 mono at its own rate, in this process.
+
+    Streams under the duration cap; the pipeline decodes in a
+    child process instead (:mod:`transforms.decode_worker`).
+    """
+    stream = AudioStream(data, DecodeLimits(max_duration_s=max_duration_s))
+    blocks = list(stream.native_blocks())
+    audio = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return Decoded(audio=audio, sample_rate=stream.info.sample_rate)

@@ -7,8 +7,8 @@ import pytest
 import soxr
 
 from tests.robust import hostile
-from transforms.audio import AudioError, decode_bytes
-from transforms.decode_stream import AudioStream, DecodeLimits, decode_to_48k
+from transforms.audio import AudioError
+from transforms.decode_stream import AudioStream, DecodeLimits, decode_bytes, decode_to_48k
 
 FAST = DecodeLimits(expansion_floor_bytes=8 << 20)
 """Default limits, but expansion is judged from 8 MiB of PCM on (the default waits for 64 MiB)."""

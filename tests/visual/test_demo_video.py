@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipelines.sources.demo.video import SCENE_SECONDS, encode_video, plan_video, render_frame, video_items
-from transforms.audio import decode_bytes
+from transforms.decode_stream import decode_bytes
 
 
 def test_a_plan_covers_the_video_with_scenes_of_bounded_length():
