@@ -176,7 +176,7 @@ class BuildShardFn(beam.DoFn):
         try:
             for batch in self._decoded_batches(list(piece.items), failures, stats):
                 for sample, meta, flac in self._run_chain(batch, failures, stats):
-                    writer.add(meta.key, flac, sink.dumps(meta.to_json_dict()))
+                    writer.add(meta.key, flac, sink.record_json(meta))
                     stats.add_sample(meta, sample.item.key)
             size = writer.commit()
         except BaseException:

@@ -11,6 +11,7 @@ Every path goes through :mod:`transforms.storage` (Beam's ``FileSystems``: local
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tarfile
@@ -90,6 +91,31 @@ def failures_path(out: str, name: str) -> str:
 def dumps(data: Any) -> bytes:
     """Canonical JSON bytes (sorted keys, no spaces that vary): part of byte-identical shards."""
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def record_json(record: Any) -> bytes:  # noqa: ANN401 - any (nested) dataclass record
+    """``dumps(record.to_json_dict())``, the same bytes, without ``dataclasses.asdict``'s deep
+    copies (a sample's JSON took ~0.5 ms that way, a twentieth of converting its audio)."""
+    return dumps(_plain(record))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:  # noqa: ANN401
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 # ----------------------------------------------------------------------------- tar writing

@@ -7,7 +7,8 @@ are synthesised by espeak-ng instead. Each item becomes one whole-recording :cla
 Files are decoded in a child process (:mod:`transforms.decode_worker`: memory limit, real kill
 on timeout) that streams under a duration budget (:mod:`transforms.decode_stream`: a header's
 length is never trusted; when it disagrees with what decoded, the sample's
-``original_data["decode"]`` says so).
+``original_data["decode"]`` says so). Ordinary 16-bit PCM WAV is read here by numpy instead
+(:mod:`transforms.pcm_wav`: every chunk header checked, no native decoder, the same samples).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from transforms import storage
 from transforms.audio import AudioError, Decoded, to_48k
 from transforms.decode_stream import DecodeLimits, StreamInfo, decode_to_48k
 from transforms.decode_worker import DecodeWorker
+from transforms.pcm_wav import decode_pcm16_wav
 from transforms.stage import Sample
 from transforms.tts import TTS_SCHEME, synthesize_uri
 
@@ -74,16 +76,21 @@ class DecodeStage:
 
     def decode_file(self, data: bytes) -> tuple[np.ndarray, dict | None]:
         """48 kHz audio of an encoded file and the note on its header (None when it told the truth)."""
-        if self._worker is None:
+        note = None
+        ordinary = decode_pcm16_wav(data, self.limits)  # no native decoder runs: nothing to isolate
+        if ordinary is not None:
+            audio = ordinary
+        elif self._worker is None:
             audio, info = decode_to_48k(data, self.limits)
+            note = info.note()
         else:
             audio, fields = self._worker.decode(data, self.limits)
-            info = StreamInfo(**fields)
+            note = StreamInfo(**fields).note()
         if audio.size == 0:
             raise AudioError("no_samples", "decoded to 0 samples")
         if len(audio) < self.min_duration_s * SAMPLE_RATE:
             raise AudioError("too_short", f"{len(audio) / SAMPLE_RATE:.3f} s < {self.min_duration_s} s")
-        return audio, info.note()
+        return audio, note
 
     def decode(self, item: SourceItem) -> Sample:
         note = None

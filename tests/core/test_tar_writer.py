@@ -36,3 +36,25 @@ def test_tar_bytes_equal_tarfiles_stream_mode_for_any_sizes_and_names(tmp_path: 
         written = (tmp_path / str(count) / "train" / "000000.tar").read_bytes()
         assert written == _tarfile_bytes(entries[:count])
         assert size == len(written) and size % tarfile.RECORDSIZE == 0
+
+
+def test_a_samples_json_is_the_bytes_of_its_json_dict() -> None:
+    from schemas import Augmentation, Caption, SampleMeta, WordAlignment
+
+    captions = (
+        Caption("A woman saying 'déjà vu' in a happy voice", "en", "template"),
+        Caption("Une femme dit « déjà vu »", "fr", "translation"),
+    )
+    meta = SampleMeta(
+        key="folder-a_000_1",
+        text=tuple(c.text for c in captions),
+        tag=("speech", "happy"),
+        original_data={"language": "en", "labels": ["speech"], "decode": {"decoder": "x", "n": 1.5}, "none": None},
+        captions=captions,
+        duration_s=1.25,
+        split="train",
+        segment={"index": 0, "start_s": 0.0, "duration_s": 1.25, "source_duration_s": 3.0},
+        alignment=(WordAlignment("déjà", 0.1, 0.3), WordAlignment("vu", 0.4, 0.2)),
+        augmentations=(Augmentation("noise", {"snr_db": 12.5, "bank": ["a", "b"], "nested": {"k": (1, 2)}}),),
+    )
+    assert sink.record_json(meta) == sink.dumps(meta.to_json_dict())
