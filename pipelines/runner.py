@@ -103,8 +103,11 @@ def runner_args(runner: str, workers: int, beam_args: list[str], environment_con
         add("--direct_num_workers", str(max(1, workers)))
     elif runner == "dataflow":
         add("--runner", "DataflowRunner")
-        if "--sdk_container_image" not in given:  # the worker image already holds the code
-            add("--setup_file", str(Path(__file__).resolve().parents[1] / "setup.py"))
+        if "--sdk_container_image" not in given:  # the worker image already holds the code and its packages
+            root = Path(__file__).resolve().parents[1]
+            add("--setup_file", str(root / "setup.py"))
+            # setup.py's base requirements are minimal (extras hold the rest): the workers need the pipeline's
+            add("--requirements_file", str(root / "requirements-pipeline.txt"))
     elif runner == "flink":
         add("--runner", "FlinkRunner")
         add("--environment_type", "EXTERNAL")

@@ -46,8 +46,11 @@ def test_dataflow_options_pass_through_and_ship_the_code():
     opts = _opts("dataflow", args)
     assert opts["runner"] == "DataflowRunner" and opts["project"] == "p" and opts["max_num_workers"] == 100
     assert opts["setup_file"].endswith("setup.py") and Path(opts["setup_file"]).exists()
+    # the package's base requirements are minimal: workers get the pipeline extra's packages too
+    assert opts["requirements_file"].endswith("requirements-pipeline.txt") and Path(opts["requirements_file"]).exists()
     with_image = _opts("dataflow", [*args, "--sdk_container_image=gcr.io/p/clara:1"])
     assert with_image["setup_file"] is None and with_image["sdk_container_image"] == "gcr.io/p/clara:1"
+    assert with_image["requirements_file"] is None
 
 
 def test_flink_runner_points_at_the_master_and_an_sdk_pool():
