@@ -31,7 +31,11 @@ from transforms.stage import Sample, StageSpec
 
 __all__ = ["ChatClient", "LLMConfig", "LLMError", "RewriteStage", "load_prompt", "render", "validate_rewrite"]
 
-REWRITE_PROMPT = "rewrite_v2"
+REWRITE_PROMPT = "rewrite_v1"
+"""The default prompt: measured on the demo captions with the local SmolLM2-135M (bench/augment.py),
+v1 had 183/272 rewrites pass the fidelity checks, v2 (transcript as a constant, more examples)
+61/272: the small model paraphrases the constant and copies the examples' emotions. A larger
+model may do better with v2: pass ``prompt="rewrite_v2"``."""
 NO_SPEECH = "none (quote nothing)"
 
 

@@ -50,7 +50,14 @@ def test_good_answer_is_added_after_the_concatenative_caption(tmp_path: Path) ->
     assert failures == []
     assert [c.origin for c in sample.captions[:2]] == ["template", "rewrite"]
     assert sample.captions[0].text == SOURCE and sample.captions[1].text == GOOD
-    assert sample.original_data["rewrite"] == {"model": "smollm2", "prompt": "rewrite_v2", "status": "ok"}
+    assert sample.original_data["rewrite"] == {"model": "smollm2", "prompt": "rewrite_v1", "status": "ok"}
+    assert llm.bodies[0]["messages"][-1] == {"role": "user", "content": SOURCE}
+
+
+def test_the_v2_prompt_sends_the_transcript_as_a_constant(tmp_path: Path) -> None:
+    with FakeLLM(answer(GOOD)) as llm:
+        (sample,), _ = RewriteStage(config(llm.url, tmp_path), prompt="rewrite_v2").process([augmented_sample()])
+    assert sample.original_data["rewrite"]["prompt"] == "rewrite_v2"
     last = {"role": "user", "content": f'Caption: {SOURCE}\nSpoken words: "It\'s raining outside"'}
     assert llm.bodies[0]["messages"][-1] == last
 
@@ -219,7 +226,6 @@ def test_a_faithful_rewrite_is_accepted(tmp_path: Path) -> None:
         (sample,), _ = RewriteStage(config(llm.url, tmp_path)).process([teacher_sample()])
     assert sample.original_data["rewrite"]["status"] == "ok"
     assert [(c.origin, c.text) for c in sample.captions] == [("template", TEACHER), ("rewrite", faithful)]
-    assert f'Spoken words: "{SPOKEN}"' in llm.bodies[0]["messages"][-1]["content"]
 
 
 def test_outcomes_are_beam_counters_by_check(tmp_path: Path) -> None:
