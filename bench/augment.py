@@ -7,9 +7,9 @@ Prints seconds of audio processed per second for each effect, for pub-noise mixi
 whole AugmentStage (one copy), on 6-s clips of a speech-like signal; then, if an LLM server
 answers, rewrite throughput (captions/s) sequentially and with bounded concurrency, cache off;
 then rewrite acceptance on the demo corpus's captions (``bench_fidelity``): accepted / rejected
-by reason, before (``rewrite_v1`` prompt, form checks and a transcript substring test) and after
-(``rewrite_v2`` prompt, form + fidelity checks, ``transforms/fidelity.py``). All ratios come from
-one run on this machine.
+by reason, before (form checks and a transcript substring test) and after (form + fidelity
+checks, ``transforms/fidelity.py``), for the ``rewrite_v1`` (default) and ``rewrite_v2`` prompts.
+All ratios come from one run on this machine.
 """
 
 from __future__ import annotations
@@ -166,9 +166,9 @@ def bench_fidelity(url: str, limit: int | None = None) -> list[tuple[str, Counte
 
     rows = [
         ("rewrite_v1, form checks only (before)", judge(before, legacy_validate)),
-        ("rewrite_v1, form + fidelity checks", judge(before, fidelity)),
+        ("rewrite_v1, form + fidelity checks (after)", judge(before, fidelity)),
         ("rewrite_v2, form checks only", judge(after, legacy_validate)),
-        ("rewrite_v2, form + fidelity checks (after)", judge(after, fidelity)),
+        ("rewrite_v2, form + fidelity checks", judge(after, fidelity)),
     ]
     unfaithful = [
         (c, a)
