@@ -256,6 +256,9 @@ def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN00
     if stage_lines:
         lines.append("  stages           samples in -> out, mean batch latency")
         lines.extend(stage_lines)
+    from transforms.fidelity import summary_lines as llm_summary_lines
+
+    lines.extend(llm_summary_lines(metrics))  # LLM answers accepted, rejected by check, failed
     for eval_set, count in card.get("eval_decontamination", {}).items():
         lines.append(f"  eval overlap     {count} items removed for overlapping {eval_set}")
     if card.get("retries"):

@@ -30,11 +30,12 @@ import os
 import re
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from apache_beam.metrics import Metrics
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 Messages = list[dict[str, str]]
@@ -123,7 +124,6 @@ class ChatClient:
         self._client: Any = None
         self._consecutive_failures = 0
         self._open_until = 0.0
-        self.counts: Counter[str] = Counter()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -188,14 +188,14 @@ class ChatClient:
         key = self.cache_key(messages)
         cached = self._cached(key)
         if cached is not None:
-            self.counts["cache_hit"] += 1
+            Metrics.counter("llm", "cache_hit").inc()
             return cached
         if time.monotonic() < self._open_until:
             raise LLMError("llm_unavailable", "circuit open after repeated failures")
         try:
             answer = self._request(messages)
         except LLMError as error:
-            self.counts[error.reason] += 1
+            Metrics.counter("llm", error.reason).inc()
             self._note(error.reason)
             raise
         self._note("ok")
@@ -229,7 +229,7 @@ class ChatClient:
         import openai
 
         c = self.config
-        self.counts["requests"] += 1
+        Metrics.counter("llm", "requests").inc()
         try:
             response = self.openai.chat.completions.create(
                 model=c.model, messages=messages, max_tokens=c.max_tokens, temperature=c.temperature

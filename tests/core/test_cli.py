@@ -132,3 +132,28 @@ def test_validate_refuses_path_members(tmp_path):
     (d / "000000.tar").write_bytes(buf.getvalue())
     result = clara("validate", str(tmp_path / "c"))
     assert result.returncode == 1 and "is a path" in result.stderr
+
+
+def test_the_run_summary_shows_llm_answers_rejected_by_check(tmp_path):
+    from types import SimpleNamespace
+
+    from pipelines import sink
+    from pipelines.cli import summarize
+
+    sink.finalize(str(tmp_path), "t", [], [], {})
+
+    def counter(namespace: str, name: str, value: int) -> SimpleNamespace:
+        metric = SimpleNamespace(namespace=namespace, name=name)
+        return SimpleNamespace(key=SimpleNamespace(metric=metric), committed=value, attempted=value)
+
+    counters = [
+        counter("rewrite", "accepted", 7),
+        counter("rewrite_rejected", "speech_added", 2),
+        counter("rewrite_rejected", "label_dropped", 1),
+    ]
+    result = SimpleNamespace(
+        metrics=lambda: SimpleNamespace(query=lambda *a: {"counters": counters, "distributions": []})
+    )
+    text = summarize(str(tmp_path), result, 1.0)["text"]
+    assert "rewrite                         7 of 10" in text
+    assert "rewrite_rejected/speech_added" in text and "rewrite_rejected/label_dropped" in text
