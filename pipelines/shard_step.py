@@ -7,13 +7,14 @@ shards are few.
       -> GroupByKey(shard) -> JoinPieces: the parts, in order, joined into the tar -> failures -> marker
 
 Why pieces: a job with few shards for its workers (a small corpus, a test set, the benchmark's 6
-shards for 2 workers) kept one worker busy with the last big shard while the others idled, and a
-shard is never split by the runner. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards
-are cut into pieces of ~``1 / PIECES_PER_WORKER`` of a worker's share (whole batches of
-``batch_items``); each piece's members go to a part file and the shard's tar is the parts joined
-in key order plus the tar's end: the same bytes as one writer gives (the stages' output does not
-depend on how items are batched: ``batch_items`` is a run-only setting). With enough shards every
-shard is one piece and nothing is copied.
+shards for 2 workers) kept one worker busy with the last big shard while the others idled: the
+runner never splits an element, and the local runner deals elements to its workers in turn, blind
+to their cost. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards are cut into equal
+pieces of about ``1 / PIECES_PER_WORKER`` of a worker's share (whole batches of ``batch_items``),
+so whichever piece comes last costs little. Each piece's members go to a part file; the shard's
+tar is the parts in key order plus the tar's end: the bytes one writer gives (the stages' output
+does not depend on how items are batched: ``batch_items`` is a run-only setting). With enough
+shards every shard is one piece and nothing is copied.
 
 Everything an item can become is a sample in a shard or a failure record: a piece whose step
 raised makes its items ``shard_error`` failures, and its shard is not committed (the items of its
@@ -43,22 +44,33 @@ from transforms.encode import encode
 from transforms.stage import Sample
 
 NAMESPACE = "clara"
-SHARDS_PER_WORKER = 4
+SHARDS_PER_WORKER = 16
 """With at least this many shards per worker, shards are built whole."""
-PIECES_PER_WORKER = 8
+PIECES_PER_WORKER = 16
 """Otherwise pieces are sized to give each worker about this many."""
 
 ShardKey = tuple[str, int, int]
 
 
 def piece_items(shards: int, items: int, workers: int, batch_items: int, given: int = 0) -> int:
-    """Items per piece for a job of ``shards`` shards and ``items`` items; 0: whole shards."""
+    """About how many items a piece holds in a job of ``shards`` shards and ``items`` items
+    (0: whole shards); :func:`cut` makes a shard's pieces equal, in whole batches."""
     if given > 0:
         return given
     if shards >= SHARDS_PER_WORKER * max(1, workers):
         return 0
-    share = math.ceil(items / (PIECES_PER_WORKER * max(1, workers)))
-    return max(batch_items, math.ceil(share / batch_items) * batch_items)  # whole batches
+    return max(batch_items, math.ceil(items / (PIECES_PER_WORKER * max(1, workers))))
+
+
+def cut(items: int, target: int, batch_items: int, exact: bool = False) -> int:
+    """Items per piece of a shard of ``items``: as many pieces as ``target`` asks for, equal in
+    size, each whole batches of ``batch_items`` (``exact``: ``target`` itself, the user's number)."""
+    if target <= 0 or target >= items:
+        return max(1, items)
+    if exact:
+        return target
+    size = math.ceil(items / math.ceil(items / target))
+    return min(items, math.ceil(size / batch_items) * batch_items)
 
 
 @dataclass(frozen=True)
@@ -134,8 +146,8 @@ class PrepareShardFn(beam.DoFn):
             Metrics.counter(NAMESPACE, "shards_rebuilt_stale").inc()
             print(f"[clara] shard {shard.split}/{shard.name}: inputs or settings changed, rebuilding", file=sys.stderr)
         run = self.config.run
-        size = piece_items(*layout, run.workers, run.batch_items, run.piece_items)
-        size = size if 0 < size < len(items) else max(1, len(items))
+        target = piece_items(*layout, run.workers, run.batch_items, run.piece_items)
+        size = cut(len(items), target, run.batch_items, exact=run.piece_items > 0)
         count = math.ceil(len(items) / size)
         for index in range(count):
             piece = tuple(items[index * size : (index + 1) * size])
@@ -350,8 +362,8 @@ class BuildShards(beam.PTransform):
         )
         prepared = shards | "PrepareShards" >> beam.ParDo(
             PrepareShardFn(out, config, options), layout=beam.pvalue.AsSingleton(layout)
-        ).with_exception_handling().with_outputs("done", main="pieces")
-        build = beam.ParDo(BuildShardFn(out, config, options))
+        ).with_output_types(Any, done=Any).with_exception_handling().with_outputs("done", main="pieces")
+        build = beam.ParDo(BuildShardFn(out, config, options)).with_output_types(Any, pieces=Any)
         if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)
             build = build.with_resource_hints(accelerator=config.run.accelerator)
         built = (
