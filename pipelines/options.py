@@ -117,7 +117,7 @@ class RunSettings:
     piece_items: int = setting(
         0,
         "items per piece when a shard is built by several workers and its tar joined from their parts "
-        "(0: automatic, pieces only when there are fewer than 16 shards a worker; more than a shard holds: never)",
+        "(0: automatic, one batch a piece when there are fewer than 16 shards a worker; more than a shard holds: never)",
         shapes_output=False,
     )
     accelerator: str | None = setting(

@@ -9,12 +9,13 @@ shards are few.
 Why pieces: a job with few shards for its workers (a small corpus, a test set, the benchmark's 6
 shards for 2 workers) kept one worker busy with the last big shard while the others idled: the
 runner never splits an element, and the local runner deals elements to its workers in turn, blind
-to their cost. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards are cut into equal
-pieces of about ``1 / PIECES_PER_WORKER`` of a worker's share (whole batches of ``batch_items``),
-so whichever piece comes last costs little. Each piece's members go to a part file; the shard's
-tar is the parts in key order plus the tar's end: the bytes one writer gives (the stages' output
-does not depend on how items are batched: ``batch_items`` is a run-only setting). With enough
-shards every shard is one piece and nothing is copied.
+to their cost. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards are cut into pieces
+of one batch (``batch_items``), all of a size but each shard's last (pieces cut to fit unequal
+shards were not: two workers were dealt 928 and 1,472 items), so whichever comes last costs
+little. Each piece's members go to a part file; the shard's tar is the parts in key order plus the
+tar's end: the bytes one writer gives (the stages' output does not depend on how items are
+batched: ``batch_items`` is a run-only setting). With enough shards every shard is one piece and
+nothing is copied.
 
 Everything an item can become is a sample in a shard or a failure record: a piece whose step
 raised makes its items ``shard_error`` failures, and its shard is not committed (the items of its
@@ -45,32 +46,17 @@ from transforms.stage import Sample
 
 NAMESPACE = "clara"
 SHARDS_PER_WORKER = 16
-"""With at least this many shards per worker, shards are built whole."""
-PIECES_PER_WORKER = 16
-"""Otherwise pieces are sized to give each worker about this many."""
+"""With at least this many shards per worker, shards are built whole; with fewer, in pieces."""
 
 ShardKey = tuple[str, int, int]
 
 
-def piece_items(shards: int, items: int, workers: int, batch_items: int, given: int = 0) -> int:
-    """About how many items a piece holds in a job of ``shards`` shards and ``items`` items
-    (0: whole shards); :func:`cut` makes a shard's pieces equal, in whole batches."""
+def piece_items(shards: int, workers: int, batch_items: int, given: int = 0) -> int:
+    """Items per piece in a job of ``shards`` shards (0: whole shards): one batch when shards are
+    few for the workers, so that pieces are all of a size and whichever comes last costs little."""
     if given > 0:
         return given
-    if shards >= SHARDS_PER_WORKER * max(1, workers):
-        return 0
-    return max(batch_items, math.ceil(items / (PIECES_PER_WORKER * max(1, workers))))
-
-
-def cut(items: int, target: int, batch_items: int, exact: bool = False) -> int:
-    """Items per piece of a shard of ``items``: as many pieces as ``target`` asks for, equal in
-    size, each whole batches of ``batch_items`` (``exact``: ``target`` itself, the user's number)."""
-    if target <= 0 or target >= items:
-        return max(1, items)
-    if exact:
-        return target
-    size = math.ceil(items / math.ceil(items / target))
-    return min(items, math.ceil(size / batch_items) * batch_items)
+    return batch_items if shards < SHARDS_PER_WORKER * max(1, workers) else 0
 
 
 @dataclass(frozen=True)
@@ -100,25 +86,6 @@ class BuiltPiece:
     seconds: float
 
 
-class _ShardLayout(beam.CombineFn):
-    """(shards, items) of the whole job."""
-
-    def create_accumulator(self) -> tuple[int, int]:
-        return 0, 0
-
-    def add_input(self, acc: tuple[int, int], items: int) -> tuple[int, int]:
-        return acc[0] + 1, acc[1] + items
-
-    def merge_accumulators(self, accs: Iterable[tuple[int, int]]) -> tuple[int, int]:
-        shards = items = 0
-        for a, b in accs:
-            shards, items = shards + a, items + b
-        return shards, items
-
-    def extract_output(self, acc: tuple[int, int]) -> tuple[int, int]:
-        return acc
-
-
 class PrepareShardFn(beam.DoFn):
     """A planned shard -> its pieces, or (tagged ``done``) its stats when it is already committed."""
 
@@ -131,7 +98,7 @@ class PrepareShardFn(beam.DoFn):
     def setup(self) -> None:
         storage.configure(self.storage_options)
 
-    def process(self, element: tuple[ShardKey, Iterable[SourceItem]], layout: tuple[int, int]) -> Iterator[Any]:
+    def process(self, element: tuple[ShardKey, Iterable[SourceItem]], shards: int) -> Iterator[Any]:
         shard_key, grouped = element
         shard = ShardRef(*shard_key)
         items = sorted(grouped, key=lambda it: it.key)
@@ -146,9 +113,8 @@ class PrepareShardFn(beam.DoFn):
             Metrics.counter(NAMESPACE, "shards_rebuilt_stale").inc()
             print(f"[clara] shard {shard.split}/{shard.name}: inputs or settings changed, rebuilding", file=sys.stderr)
         run = self.config.run
-        target = piece_items(*layout, run.workers, run.batch_items, run.piece_items)
-        size = cut(len(items), target, run.batch_items, exact=run.piece_items > 0)
-        count = math.ceil(len(items) / size)
+        size = piece_items(shards, run.workers, run.batch_items, run.piece_items) or len(items)
+        count = max(1, math.ceil(len(items) / size))
         for index in range(count):
             piece = tuple(items[index * size : (index + 1) * size])
             yield shard_key, Piece(index, count, piece, len(items), fingerprint)
@@ -357,11 +323,9 @@ class BuildShards(beam.PTransform):
 
     def expand(self, shards: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         out, config, options = self.out, self.config, self.storage_options
-        layout = (
-            shards | "CountItems" >> beam.Map(lambda kv: len(kv[1])) | "Layout" >> beam.CombineGlobally(_ShardLayout())
-        )
+        count = shards | "CountShards" >> beam.combiners.Count.Globally()
         prepared = shards | "PrepareShards" >> beam.ParDo(
-            PrepareShardFn(out, config, options), layout=beam.pvalue.AsSingleton(layout)
+            PrepareShardFn(out, config, options), shards=beam.pvalue.AsSingleton(count)
         ).with_output_types(Any, done=Any).with_exception_handling().with_outputs("done", main="pieces")
         build = beam.ParDo(BuildShardFn(out, config, options)).with_output_types(Any, pieces=Any)
         if config.run.accelerator:  # Whisper / CoCa stages on GPU workers (Dataflow resource hints)

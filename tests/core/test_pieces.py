@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines import sink
 from pipelines.build_shards import build_pipeline
 from pipelines.options import config_from
-from pipelines.shard_step import cut, piece_items
+from pipelines.shard_step import piece_items
 from tests.conftest import FilesSource, write_wav
 
 SETTINGS = {"split_fractions": (1.0, 0.0, 0.0), "shard_size": 512, "batch_items": 2, "source": "test", "workers": 2}
@@ -38,19 +38,9 @@ def _corpus_files(out: Path) -> dict[str, bytes]:
 
 
 def test_pieces_are_cut_only_when_shards_are_few_for_the_workers() -> None:
-    assert piece_items(shards=6, items=2400, workers=2, batch_items=32) == 75  # 4-h benchmark, 512-item shards
-    assert piece_items(shards=32, items=4000, workers=2, batch_items=32) == 0  # 16 a worker: whole shards
-    assert piece_items(shards=1, items=7, workers=2, batch_items=4) == 4  # never below one batch
-    assert piece_items(shards=100, items=10, workers=2, batch_items=4, given=3) == 3
-
-
-def test_a_shards_pieces_are_equal_whole_batches() -> None:
-    assert cut(480, 75, 32) == 96  # 5 pieces of 96, not 6 of 75 + 30
-    assert cut(128, 75, 32) == 64
-    assert cut(240, 75, 32) == 64  # 64, 64, 64, 48
-    assert cut(50, 75, 32) == 50  # one piece: the whole shard
-    assert cut(100, 0, 32) == 100
-    assert cut(100, 30, 32, exact=True) == 30  # the user's number as given
+    assert piece_items(shards=6, workers=2, batch_items=32) == 32  # 4-h benchmark, 512-item shards: one batch
+    assert piece_items(shards=32, workers=2, batch_items=32) == 0  # 16 a worker: whole shards
+    assert piece_items(shards=100, workers=2, batch_items=4, given=3) == 3  # the user's number
 
 
 def test_a_shard_built_in_pieces_is_byte_identical_to_one_built_whole(tmp_path: Path) -> None:
