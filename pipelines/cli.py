@@ -74,22 +74,21 @@ def resolve_config(args: argparse.Namespace, source_defaults: dict[str, Any] | N
 
 def configure_filesystems(beam_args: list[str]) -> None:
     """Give Beam's FileSystems (s3://, gs://) the options the workers get, for the launcher's own I/O."""
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from transforms import storage
 
-    FileSystems.set_options(PipelineOptions(beam_args))
+    storage.configure(beam_args)
 
 
 def _check_output(out: str) -> None:
-    from apache_beam.io.filesystems import FileSystems
+    from transforms import storage
 
-    probe = FileSystems.join(out, f".clara-write-probe-{os.getpid()}")
+    probe = storage.join(out, f".clara-write-probe-{os.getpid()}")
     try:
         if "://" not in out:
             os.makedirs(out, exist_ok=True)
-        with FileSystems.create(probe) as f:
+        with storage.create(probe) as f:
             f.write(b"ok")
-        FileSystems.delete([probe])
+        storage.delete([probe])
     except Exception as exc:  # noqa: BLE001
         raise UsageError(f"output {out!r} is not writable: {type(exc).__name__}: {exc}") from None
 

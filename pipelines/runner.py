@@ -29,7 +29,7 @@ an item's time holds it, so a few threads scale and many would queue on it. Meas
 (bench/shard_build.py, ``make shards``): see deploy/README.md. ``--direct_running_mode`` wins."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
@@ -52,7 +52,7 @@ def worker_pool(cwd: str | None = None, env: dict[str, str] | None = None) -> It
     ``cwd`` and ``env`` (replacing the launcher's environment, e.g. another ``HOME``/``TMPDIR``)
     let a test run the workers as a cluster would: nothing shared with the launcher but storage.
     """
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ if env is None else env)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # the pool spawns `python`

@@ -319,10 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-problems", type=int, default=0, help="print at most this many problems (0: all)")
     parser.epilog = "Beam filesystem options (e.g. --s3_endpoint_url) pass through for s3:// and gs:// folders."
     args, beam_args = parser.parse_known_args(argv)
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    FileSystems.set_options(PipelineOptions(beam_args))  # --s3_endpoint_url and friends
+    storage.configure(beam_args)  # --s3_endpoint_url and friends
     root = args.dir.rstrip("/")
     datasets = dataset_dirs(root)
     if not datasets:

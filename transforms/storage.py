@@ -126,14 +126,17 @@ def delete(paths: Iterable[str]) -> None:
         FileSystems.delete(present)
 
 
-def configure(options: dict[str, Any] | None) -> None:
-    """Give this process's ``FileSystems`` the pipeline's storage options (S3 endpoint, keys...).
+def configure(options: dict[str, Any] | list[str] | None) -> None:
+    """Give this process's ``FileSystems`` the pipeline's storage options (S3 endpoint, keys...):
+    a dict of option values, or the command line's Beam flags (``--s3_endpoint_url=...``).
 
-    A worker started by a bare SDK worker pool (``worker_pool_main``, Flink's sidecar) runs the
-    harness without the pipeline options, so ``s3://`` would have neither endpoint nor
-    credentials there; the steps that read or write storage call this in their setup.
+    The launcher calls it with its flags; on workers, the steps that read or write storage call it
+    in their setup, because a worker started by a bare SDK worker pool (``worker_pool_main``,
+    Flink's sidecar) runs the harness without the pipeline options, so ``s3://`` would have
+    neither endpoint nor credentials there.
     """
     if options:
         from apache_beam.options.pipeline_options import PipelineOptions
 
-        FileSystems.set_options(PipelineOptions.from_dictionary(options))
+        given = PipelineOptions(options) if isinstance(options, list) else PipelineOptions.from_dictionary(options)
+        FileSystems.set_options(given)
