@@ -14,6 +14,16 @@ held-out **test** split (augmented copies left out) with the evaluation modules:
   probe on the pooled audio embedding, same clips and optimiser budget (``model.fusion``).
 
     python bench/calm_vs_clara.py --shards data/calm/shards --budget-min 12 --out data/calm/bench
+
+``--seeds 0,1,2``: the seed comparison on the honest protocol instead. Each (seed, recipe) run
+trains **one at a time** for a fixed number of steps (``--steps``, the whole cosine schedule;
+one thread, no loader worker, so machine load changes its wall time, not what it learns) and
+its last checkpoint is scored like ``make demo`` (Table II prompts, test split, first
+captions); the table gives mean ± sample standard deviation and [min, max] over seeds, chance
+beside each figure, and the CPU seconds each run took:
+
+    python bench/calm_vs_clara.py --seeds 0,1,2 --steps 1200 --shards data/demo-new/protocol \
+        --out data/seeds
 """
 
 from __future__ import annotations
@@ -140,6 +150,106 @@ def table(results: dict[str, dict], budget_min: float) -> str:
     return "\n".join(lines) + f"\n\nSame {budget_min:g}-minute CPU budget for both, trained side by side.\n"
 
 
+SEED_METRICS = (
+    "zeroshot/language/top1_accuracy",
+    "zeroshot/gender/top1_accuracy",
+    "zeroshot/emotion/top1_accuracy",
+    "text_to_audio/R@10",
+    "zeroshot_native_prompts/language/top1_accuracy",
+)
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def seed_run(name: str, preset: str, seed: int, args: argparse.Namespace) -> dict:
+    """Train one (recipe, seed) to the end of its schedule, then score its last checkpoint."""
+    from model.demo import evaluate_checkpoint
+
+    run = args.out / f"{name.lower()}-s{seed}"
+    done = run / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    run.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "model.train", "--shards", *args.shards, "--config", preset, "--run", str(run),
+        "--steps", str(args.steps), "--device", "cpu", "--resume", "auto", "--set", f"seed={seed}",
+        "--set", "optim.warmup_steps=100", "--set", f"ckpt_every={args.steps}", "--set", "keep_checkpoints=0",
+        "--set", f"val_every={10 * args.steps}", "--set", "log_every=50", "--set", "data.num_workers=0",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    cpu, wall = _children_cpu_s(), time.perf_counter()
+    with (run / "train.log").open("a") as log:
+        code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise SystemExit(f"{name} seed {seed}: trainer exited {code} (see {run / 'train.log'})")
+    result = {"recipe": name, "preset": preset, "seed": seed, "steps": args.steps}
+    result["train_cpu_s"] = round(_children_cpu_s() - cpu, 1)
+    result["train_wall_s"] = round(time.perf_counter() - wall, 1)
+    checkpoint = sorted((run / "checkpoints").glob("step_*.pt"))[-1]
+    result["metrics"] = evaluate_checkpoint(checkpoint, Path(args.shards[0]), "cpu")
+    done.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def seed_table(results: list[dict], chance: dict[str, float]) -> str:
+    import statistics
+
+    names = list(dict.fromkeys(r["recipe"] for r in results))
+    lines = [
+        "| metric (test split) | chance | " + " | ".join(f"{n} mean ± sd [min, max]" for n in names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for metric in (*SEED_METRICS, "train_cpu_s"):
+        cells = []
+        for name in names:
+            values = [
+                r["train_cpu_s"] if metric == "train_cpu_s" else r["metrics"][metric]
+                for r in results
+                if r["recipe"] == name
+            ]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(
+                f"{statistics.mean(values):.1f} ± {sd:.1f} [{min(values):.1f}, {max(values):.1f}] (n={len(values)})"
+            )
+        level = chance.get(metric.replace("zeroshot_native_prompts", "zeroshot"))
+        lines.append(f"| {metric} | {'' if level is None else f'{level:.1f}'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def seeds_main(args: argparse.Namespace) -> int:
+    import torch
+
+    from model.demo import chance_levels
+    from model.evalset import EvalSet, iter_samples
+
+    torch.set_num_threads(args.threads)
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    results = []
+    for seed in seeds:  # seed by seed, so a cut-short session still has both recipes per seed
+        for name, preset in (("CLARA", "tiny"), ("CALM", "tiny-calm")):
+            print(f"{name} seed {seed}: {args.steps} steps", flush=True)
+            results.append(seed_run(name, preset, seed, args))
+            m = results[-1]["metrics"]
+            print(
+                "  " + ", ".join(f"{k} {m[k]:.1f}" for k in SEED_METRICS) + f"; {results[-1]['train_cpu_s']} CPU s",
+                flush=True,
+            )
+    originals = [dict(meta.original_data) for _, _, meta in iter_samples([args.shards[0]], "test")]
+    chance = chance_levels(EvalSet(keys=[m.get("source_id", "") for m in originals], original=originals))
+    markdown = seed_table(results, chance)
+    (args.out / "seeds.json").write_text(
+        json.dumps({"steps": args.steps, "chance": chance, "runs": results}, indent=2) + "\n"
+    )
+    (args.out / "seeds.md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shards", nargs="+", default=["data/calm/shards"])
@@ -150,8 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads per trainer")
     p.add_argument("--target", type=float, default=50.0)
     p.add_argument("--eval-only", action="store_true", help="score the runs already under --out")
+    p.add_argument("--seeds", default="", help="e.g. 0,1,2: the fixed-step seed comparison (module docstring)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.seeds:
+        return seeds_main(args)
     runs = {name: args.out / name.lower() for name in RECIPES}
     if args.eval_only:
         saved = json.loads((args.out / "training.json").read_text())

@@ -143,6 +143,50 @@ def compile_model(module: torch.nn.Module, model: Clara, config: TrainConfig, ba
     return torch.compile(module, dynamic=False if static else None, backend=backend)
 
 
+def local_checkpoint(args: argparse.Namespace) -> dict | None:
+    """The checkpoint ``--resume`` names, as this process sees it (None: nothing to resume)."""
+    if args.resume == "auto":
+        return read_checkpoint(args.run) if has_checkpoint(args.run) else None
+    if args.resume:
+        return read_checkpoint(args.run if args.resume == "latest" else args.resume)
+    return None
+
+
+def agreed_checkpoint(args: argparse.Namespace, ctx: distributed.Context) -> tuple[dict | None, int]:
+    """The checkpoint every rank resumes from, and the rank whose copy it is.
+
+    Each rank looks on its own disk, then all agree: rank 0's checkpoint when it has one (it is
+    the rank that writes them), else the lowest rank's that has one; ranks without a copy get it
+    by broadcast, and the config travels with it, so every rank builds the same model and starts
+    at the same step (before, a rank that found nothing under ``--resume auto`` started fresh,
+    the others resumed, and their collectives no longer matched: a hang). Nothing anywhere:
+    ``--resume auto`` starts fresh everywhere; an explicit ``--resume`` fails on every rank.
+    """
+    try:
+        checkpoint, error = local_checkpoint(args), None
+    except FileNotFoundError as missing:  # under DDP another rank may still hold it
+        checkpoint, error = None, missing
+    if not ctx.distributed:
+        if error is not None:
+            raise error
+        return checkpoint, 0
+    steps = distributed.gather_objects(None if checkpoint is None else int(checkpoint["step"]), ctx)
+    holders = [rank for rank, step in enumerate(steps) if step is not None]
+    if not holders:
+        if error is not None:
+            raise FileNotFoundError(f"no rank found a checkpoint to resume ({error})")
+        return None, 0
+    source = holders[0]
+    if any(step is None for step in steps):
+        checkpoint = distributed.broadcast_object(checkpoint, ctx, src=source)
+    else:  # every rank read a file: the config and step are the source's (the weights follow in load)
+        shared = distributed.broadcast_object({k: checkpoint[k] for k in ("config", "step")}, ctx, src=source)
+        checkpoint = {**checkpoint, **shared}
+    if steps[ctx.rank] is None:
+        log.warning("rank %d found no checkpoint; resuming rank %d's (step %d)", ctx.rank, source, steps[source])
+    return checkpoint, source
+
+
 def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainConfig:
     config = TrainConfig.from_dict(checkpoint["config"]) if checkpoint else load_config(args.config)
     encoders = [
@@ -165,6 +209,7 @@ class Trainer:
         args: argparse.Namespace,
         ctx: distributed.Context,
         checkpoint: dict | None = None,
+        resume_source: int = 0,
     ) -> None:
         self.config, self.args, self.ctx = config, args, ctx
         self.run_dir: Path = args.run
@@ -187,7 +232,7 @@ class Trainer:
         self.next_worker = 0
         """The loader worker (reader stream) whose batch comes next: a resumed loader starts there."""
         if checkpoint is not None:  # before the DDP wrap, whose constructor broadcasts rank 0's weights
-            self.load(checkpoint)
+            self.load(checkpoint, src=resume_source)
         wrapped: torch.nn.Module = self.model
         self.multirate = config.model.multirate if config.model.multirate.weight > 0 else None
         if self.multirate is not None:  # CALM: one forward also embeds each clip's short view
@@ -206,16 +251,16 @@ class Trainer:
         self.writer = None
 
     # -- state -------------------------------------------------------------------------
-    def load(self, checkpoint: dict) -> None:
-        """Restore a checkpoint. Under DDP every rank ends with rank 0's state, whatever file it read
-        (a node with a stale or different copy must not silently train another model)."""
+    def load(self, checkpoint: dict, src: int = 0) -> None:
+        """Restore a checkpoint. Under DDP every rank ends with rank ``src``'s state, whatever file it
+        read (a node with a stale or different copy must not silently train another model)."""
         meta = {key: checkpoint[key] for key in ("step", "ranks", "scheduler")}
-        meta = distributed.broadcast_object(meta, self.ctx)
+        meta = distributed.broadcast_object(meta, self.ctx, src=src)
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(meta["scheduler"])
         if self.ctx.distributed:
-            distributed.broadcast_tensors(self._state_tensors(), self.ctx)
+            distributed.broadcast_tensors(self._state_tensors(), self.ctx, src=src)
         self.model.clamp_temperatures()
         self.step = int(meta["step"])
         # The schedule follows this run's config (e.g. more --steps, another optim.lr), not the saved lrs.
@@ -467,24 +512,21 @@ def main(argv: list[str] | None = None) -> int:
         nproc = launch.resolve_nproc(args.nproc_per_node)
         if nproc > 1 and not launch.already_launched() and not args.print_config:
             return launch.launch_local(nproc, argv)
-        checkpoint = None
-        if args.resume == "auto":
-            checkpoint = read_checkpoint(args.run) if has_checkpoint(args.run) else None
-        elif args.resume:
-            checkpoint = read_checkpoint(args.run if args.resume == "latest" else args.resume)
-        config = resolve_config(args, checkpoint)
         if args.print_config:
-            print(_yaml(config.to_dict()), end="")
+            print(_yaml(resolve_config(args, local_checkpoint(args)).to_dict()), end="")
             return 0
         ctx = distributed.setup(args.device)
+        checkpoint, source = agreed_checkpoint(args, ctx)
+        config = resolve_config(args, checkpoint)
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"model.train: error: {error}", file=sys.stderr)
+        distributed.teardown()
         return 2
     previous_handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         if ctx.distributed:
             logging.getLogger().setLevel(logging.INFO if ctx.is_main else logging.WARNING)
-        trainer = Trainer(config, args, ctx, checkpoint)
+        trainer = Trainer(config, args, ctx, checkpoint, resume_source=source)
         if checkpoint is not None:
             log.info("resumed from step %d", trainer.step)
         for signum in previous_handlers:

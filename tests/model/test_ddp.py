@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,70 @@ def test_ranks_agree_after_resume_even_when_they_read_different_checkpoint_files
         torch.testing.assert_close(rank1["model"][name], value, msg=name)
     for index, state in rank0["optimizer"].items():
         torch.testing.assert_close(rank1["optimizer"][index]["exp_avg"], state["exp_avg"])
+
+
+def _auto_resume_worker(rank: int, port: int, runs: list[str], shards: str, out: str) -> None:
+    """``main(--resume auto)`` on one rank of two; each rank's ``--run`` is its own disk."""
+    from model import train
+
+    torch.set_num_threads(1)
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD)
+    )
+    started = train.Trainer.run
+
+    def run(self):  # what this rank resumed: the step and its weights, before training on
+        weights = torch.cat([p.detach().flatten() for p in self.model.parameters()])
+        torch.save({"step": self.step, "weights": weights, "lr": self.config.optim.lr}, f"{out}.{rank}")
+        return started(self)
+
+    train.Trainer.run = run
+    argv = ["--device", "cpu", "--shards", shards, "--run", runs[rank], "--steps", "3", "--resume", "auto"]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=1", "val_every=100"]:
+        argv += ["--set", override]
+    code = train.main(argv)
+    if code != 0:
+        raise SystemExit(code)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("holder", [0, 1])
+def test_resume_auto_agrees_when_only_one_rank_finds_a_checkpoint(
+    holder: int, toy_shards: Path, tmp_path: Path
+) -> None:
+    """Ranks on separate disks: only ``holder`` sees a checkpoint. All must resume it (same step,
+    same weights) and finish together; before, the other rank started fresh and the collectives
+    no longer matched (a hang or a crash). A deadline turns a hang into a failure."""
+    from model.checkpoint import read_checkpoint
+    from model.train import main
+
+    seed_run = tmp_path / "seed"
+    argv = ["--device", "cpu", "--shards", str(toy_shards), "--run", str(seed_run), "--steps", "2"]
+    for override in [*MICRO_OVERRIDES, "ckpt_every=2", "val_every=100", "optim.lr=7e-4"]:
+        argv += ["--set", override]
+    assert main(argv) == 0
+    saved = read_checkpoint(seed_run)
+    runs = [str(tmp_path / f"rank{r}") for r in range(WORLD)]
+    import shutil
+
+    shutil.copytree(seed_run / "checkpoints", Path(runs[holder]) / "checkpoints")
+
+    out = str(tmp_path / "resumed")
+    context = mp.start_processes(
+        _auto_resume_worker, args=(_free_port(), runs, str(toy_shards), out), nprocs=WORLD, join=False
+    )
+    deadline = time.monotonic() + 90
+    try:
+        while not context.join(timeout=1):
+            if time.monotonic() > deadline:
+                pytest.fail("ranks hung after --resume auto with a checkpoint on one rank only")
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+    got = [torch.load(f"{out}.{r}") for r in range(WORLD)]
+    assert got[0]["step"] == got[1]["step"] == 2
+    assert got[0]["lr"] == got[1]["lr"] == 7e-4  # the checkpoint's config, on both ranks
+    torch.testing.assert_close(got[0]["weights"], got[1]["weights"])
+    assert saved["step"] == 2
+    assert read_checkpoint(runs[0])["step"] == 3  # rank 0 wrote the run on from there
