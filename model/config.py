@@ -33,6 +33,12 @@ class AudioConfig:
     stem_norm: bool = False
     """LayerNorm on the stem's output before the sinusoidal positions are added (the presets turn
     it on; off only so checkpoints trained without it load unchanged)."""
+    input_norm: str = "none"
+    """What the Perceiver does to the log-mel before its stem: ``none``; ``clip_mean`` (subtract the
+    clip's mean log-mel per band over its valid frames, cepstral mean normalisation: the voice's
+    average spectrum and the loudness go, the phones stay); ``clip_mean+mean`` (the normalised
+    frames with the clip's mean beside them, 2 × ``n_mels`` input channels). Language ID on
+    unseen voices needs the normalisation (issue 18, docs/trainer-ablation.md)."""
     n_latents: int = 512
     cross_heads: int = 2
     latent_layers: int = 10

@@ -30,6 +30,22 @@ from model.spectran import SpecTranEncoder
 from model.tokenizer import vocab_size
 
 
+INPUT_NORMS: tuple[str, ...] = ("none", "clip_mean", "clip_mean+mean")
+
+
+def clip_mean_normalise(features: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Log-mel ``[B, F, n_mels]`` minus each clip's mean over its valid frames (``clip_mean``), or
+    that with the mean beside it as ``n_mels`` more channels (``clip_mean+mean``); padding stays 0."""
+    if mode == "none":
+        return features
+    valid = mask[..., None].to(features.dtype)
+    mean = (features * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1.0)
+    out = (features - mean) * valid
+    if mode == "clip_mean+mean":
+        out = torch.cat([out, mean.expand_as(features) * valid], dim=-1)
+    return out
+
+
 def _masked_conv(conv: nn.Conv1d, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Conv over ``x [B, L, C]`` with padded steps zeroed first; returns output and its mask."""
     x = x.masked_fill(~mask[..., None], 0.0)
@@ -66,8 +82,12 @@ class PerceiverAudioEncoder(nn.Module):
     def __init__(self, config: AudioConfig) -> None:
         super().__init__()
         dim = config.dim
+        if config.input_norm not in INPUT_NORMS:
+            raise ValueError(f"unknown audio.input_norm {config.input_norm!r}; one of {', '.join(INPUT_NORMS)}")
+        self.input_norm = config.input_norm
+        channels = config.n_mels * (2 if config.input_norm == "clip_mean+mean" else 1)
         self.stem = nn.ModuleList(
-            nn.Conv1d(config.n_mels if i == 0 else dim, dim, kernel_size=3, stride=1 if i == 0 else 2, padding=1)
+            nn.Conv1d(channels if i == 0 else dim, dim, kernel_size=3, stride=1 if i == 0 else 2, padding=1)
             for i in range(config.stem_layers)
         )
         # The stem's outputs start ~0.05 in scale against the sinusoids' ~0.7: without a norm the
@@ -87,7 +107,7 @@ class PerceiverAudioEncoder(nn.Module):
 
     def tokens(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
         """The final latents ``[B, n_latents, dim]`` (no padding: every latent is valid)."""
-        x = features
+        x = clip_mean_normalise(features, mask, self.input_norm)
         for conv in self.stem:
             x, mask = _masked_conv(conv, x, mask)
             x = F.gelu(x)

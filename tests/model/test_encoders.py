@@ -66,3 +66,45 @@ def test_sinusoidal_positions_alternate_sine_and_cosine() -> None:
     table = sinusoidal_positions(4, 6)
     assert torch.equal(table[0], torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
     assert math.isclose(table[1, 0].item(), math.sin(1.0), rel_tol=1e-6)
+
+
+def test_clip_mean_input_norm_ignores_a_clip_wide_spectral_offset_and_padding() -> None:
+    """``audio.input_norm=clip_mean``: a voice's or a microphone's constant per-band offset (and the
+    loudness) leave the embedding unchanged; padded frames neither shift the mean nor leak in."""
+    from dataclasses import replace
+
+    from model.config import load_config
+    from model.encoders import PerceiverAudioEncoder
+
+    torch.manual_seed(0)
+    config = replace(load_config("tiny").model.audio, input_norm="clip_mean")
+    encoder = PerceiverAudioEncoder(config).eval()
+    g = torch.Generator().manual_seed(1)
+    clip = torch.randn(1, 40, config.n_mels, generator=g)
+    offset = torch.randn(1, 1, config.n_mels, generator=g)
+    full = torch.ones(1, 40, dtype=torch.bool)
+    with torch.no_grad():
+        base = encoder(clip, full)
+        torch.testing.assert_close(encoder(clip + offset, full), base, atol=1e-5, rtol=1e-5)
+        batch = torch.cat(
+            [torch.cat([clip, torch.full((1, 9, config.n_mels), 5.0)], 1), torch.randn(1, 49, config.n_mels)]
+        )
+        mask = torch.ones(2, 49, dtype=torch.bool)
+        mask[0, 40:] = False
+        torch.testing.assert_close(encoder(batch, mask)[0], base[0], atol=1e-5, rtol=1e-5)
+        plain = PerceiverAudioEncoder(replace(config, input_norm="none")).eval()
+        assert not torch.allclose(plain(clip + offset, full), plain(clip, full), atol=1e-3)
+
+
+def test_clip_mean_beside_the_frames_doubles_the_stem_input() -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from model.config import load_config
+    from model.encoders import PerceiverAudioEncoder
+
+    config = replace(load_config("tiny").model.audio, input_norm="clip_mean+mean")
+    assert PerceiverAudioEncoder(config).stem[0].in_channels == 2 * config.n_mels
+    with pytest.raises(ValueError, match="input_norm"):
+        PerceiverAudioEncoder(replace(config, input_norm="cmvn"))
