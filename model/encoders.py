@@ -29,7 +29,6 @@ from model.pretrained_text import PretrainedTextEncoder
 from model.spectran import SpecTranEncoder
 from model.tokenizer import vocab_size
 
-
 INPUT_NORMS: tuple[str, ...] = ("none", "clip_mean", "clip_mean+mean")
 
 

@@ -107,10 +107,8 @@ def _logistic(train_x, train_y, valid_x, valid_y, test_x, test_y) -> tuple[float
 
 
 def input_baselines(data: dict[str, Any], seed: int = 0) -> list[dict[str, Any]]:
-    """The four fixed-feature classifiers of the module docstring, per label."""
+    """The three fixed-feature classifiers of the module docstring, per label."""
     from sklearn.cluster import MiniBatchKMeans
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
     held = held_out_speakers(data)
     valid_seen = [i for i, s in enumerate(data["valid"]["speaker"]) if s not in held]
