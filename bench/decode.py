@@ -105,22 +105,26 @@ def _peak_kib(pid: int | str = "self") -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
 
 
-def run_variant(variant: str, folder: Path, count: int) -> dict:
-    """In a subprocess: decode every file once (after one warm-up file), report figures."""
+def run_variant(variant: str, folder: Path, count: int, repeat: int = 1) -> dict:
+    """In a subprocess: decode every file ``repeat`` times (after one warm-up of each kind), report figures."""
     from transforms.decode import DecodeStage
 
     datas = [p.read_bytes() for p in sorted(folder.glob("[0-9]*.*"))[:count]]  # not the long-form recordings
     stage = DecodeStage()
     stage.setup()
     decode = one_shot if variant == "one-shot" else (lambda d: stage.decode_file(d)[0])
-    decode(datas[0])
+    for data in datas[: len(KINDS)]:  # one of each kind (a WAV alone never starts the decode child)
+        decode(data)
     child = stage._worker._proc.pid if variant == "isolated" else None  # noqa: SLF001
     cpu_before = _cpu_s("self") + (_cpu_s(child) if child else 0.0)
     started = time.perf_counter()
+    for _ in range(repeat - 1):  # /proc counts CPU in 10-ms ticks: enough work that a tick is noise
+        for data in datas:
+            decode(data)
     outputs = [decode(d) for d in datas]
     wall = time.perf_counter() - started
     cpu = _cpu_s("self") + (_cpu_s(child) if child else 0.0) - cpu_before
-    seconds = sum(len(o) for o in outputs) / 48_000
+    seconds = repeat * sum(len(o) for o in outputs) / 48_000
     digest = hashlib.sha256(b"".join(o.tobytes() for o in outputs)).hexdigest()
     figures = {"audio_s": seconds, "wall_s": wall, "cpu_s": cpu, "digest": digest, "rss_mib": _peak_kib() / 1024}
     figures["child_rss_mib"] = _peak_kib(child) / 1024 if child else 0.0
@@ -150,7 +154,8 @@ def longform(minutes: float, folder: Path) -> None:
     print(
         f"long-form {f['audio_s'] / 60:.0f} min: decode {f['decode_s']:.1f} s, segment {f['segment_s']:.1f} s "
         f"({f['audio_s'] / f['segment_s']:.1f}x real time); {f['segments']} segments, longest {f['longest_s']:.2f} s, "
-        f"{f['failures']} failures {f['failure_reasons']}; peak RSS {f['rss_mib']:.0f} MiB (decode child {f['child_rss_mib']:.0f} MiB)"
+        f"{f['failures']} failures {f['failure_reasons']}; peak RSS {f['rss_mib']:.0f} MiB (decode child {f['child_rss_mib']:.0f} MiB, "
+        f"audio carried as {f['carrier']}); WER {f['long_wer']:.3f} vs {f['short_wer']:.3f} on the paragraphs as short items"
     )
 
 
@@ -171,23 +176,79 @@ def run_longform(path: Path) -> dict:
     started = time.perf_counter()
     out, failures = segmenter.process([make_sample("longform", audio)])
     segment_s = time.perf_counter() - started
+    rss_mib = _peak_kib() / 1024  # before the WER check below loads anything more
+    long_wer, short_wer = _wers(segmenter, len(audio), out)
     return {
         "audio_s": len(audio) / 48_000,
+        "carrier": type(audio).__name__,
+        "long_wer": long_wer,
+        "short_wer": short_wer,
         "decode_s": decode_s,
         "segment_s": segment_s,
         "segments": len(out),
         "longest_s": max((s.duration_s for s in out), default=0.0),
         "failures": len(failures),
         "failure_reasons": sorted({f"{f.reason}: {f.detail[:120]}" for f in failures}),
-        "rss_mib": _peak_kib() / 1024,
+        "rss_mib": rss_mib,
         "child_rss_mib": child,
     }
+
+
+def _pieces() -> list[tuple[str, np.ndarray]]:
+    """The recording's paragraphs in the order they repeat: (text, 48 kHz audio)."""
+    from tests.segment.speech import paragraph
+
+    return [paragraph("en", i, v)[:2] for i in range(3) for v in ("m1", "f2", "m3")]
+
+
+def _edits(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def _wers(segmenter, samples: int, out: list) -> tuple[float, float]:  # noqa: ANN001
+    """WER of the segments' words (each paragraph of the recording scored on its own) and of the same
+    paragraphs transcribed as short items by the same model."""
+    from schemas import SAMPLE_RATE
+    from transforms.segment.cut import normalize_token
+    from transforms.segment.stage import to_whisper_rate
+    from transforms.segment.whisper import ClipRequest
+
+    def tokens(words) -> list[str]:  # noqa: ANN001
+        return [t for t in (normalize_token(w) for w in words) if t]
+
+    pieces, pause = _pieces(), int(1.5 * SAMPLE_RATE)
+    spans, at, i = [], 0, 0  # (start, end, piece) of each paragraph in the recording, as longform() wrote it
+    while at < samples:
+        spans.append((at, at + len(pieces[i % len(pieces)][1]), i % len(pieces)))
+        at += len(pieces[i % len(pieces)][1]) + pause
+        i += 1
+    heard: list[list[str]] = [[] for _ in spans]
+    starts = [start for start, _, _ in spans]
+    import bisect
+
+    for sample in out:  # each word goes to the paragraph it starts in (the pause's halves count as its edges)
+        for w in sample.segment.words:
+            at = round((sample.segment.start_s + w.start_s) * SAMPLE_RATE) + pause // 2
+            heard[max(0, bisect.bisect_right(starts, at) - 1)].append(w.word)
+    refs = [tokens(text.split()) for text, _ in pieces]
+    long_errors = sum(_edits(refs[p], tokens(h)) for (_, _, p), h in zip(spans, heard))
+    long_wer = long_errors / sum(len(refs[p]) for _, _, p in spans)
+    requests = [ClipRequest(f"p{k}", to_whisper_rate(a), "en") for k, (_, a) in enumerate(pieces)]
+    short = list(segmenter.handler.run_inference(requests, segmenter._ensure_model()))  # noqa: SLF001
+    short_wer = sum(_edits(r, tokens(w.word for w in t.words)) for r, t in zip(refs, short)) / sum(map(len, refs))
+    return long_wer, short_wer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=48)
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the files in a round")
     parser.add_argument("--folder", default="data/cache/bench_decode")
     parser.add_argument("--longform-minutes", type=float, help="instead: a recording this long through segmentation")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
@@ -200,7 +261,7 @@ def main() -> None:
         longform(args.longform_minutes, folder)
         return
     if args.variant:
-        print(json.dumps(run_variant(args.variant, folder, args.files)))
+        print(json.dumps(run_variant(args.variant, folder, args.files, args.repeat)))
         return
     corpus(folder, args.files)
     best: dict[str, dict] = {}
@@ -213,6 +274,8 @@ def main() -> None:
                 variant,
                 "--files",
                 str(args.files),
+                "--repeat",
+                str(args.repeat),
                 "--folder",
                 str(folder),
             ]

@@ -57,12 +57,14 @@ class DecodeStage:
     """Address space the decode child may add to what its imports use (it streams; 1 GiB is ample)."""
     max_expansion: float = 1000.0
     """Decoded 16-bit PCM bytes per encoded byte above which a stream is ``suspicious_expansion``."""
+    spill_after_s: float = 600.0
+    """An item longer than this is carried in a temporary file, not in memory (:mod:`transforms.spooled`)."""
     isolate: bool = True
     """Decode in a child process (False: in this process, for tools that know their inputs)."""
     name: str = STAGE
 
     def setup(self) -> None:
-        self._worker = DecodeWorker(self.timeout_s, self.memory_limit_mb) if self.isolate else None
+        self._worker = DecodeWorker(self.timeout_s, self.memory_limit_mb, self.spill_after_s) if self.isolate else None
 
     def teardown(self) -> None:
         """End the decode child and wait for it (it would end by itself once this process goes)."""

@@ -5,7 +5,10 @@ interpreter: forking a Beam worker after its gRPC threads start can abort, see
 ``transforms/tts/server.py``) and reuses it for every item. The child caps its own address
 space (``RLIMIT_AS``) and streams each item's 48 kHz blocks back over a pipe as raw float32
 as they are produced (:mod:`transforms.decode_stream`), so it never holds a whole recording.
-The parent reads the blocks straight into one growing array.
+The parent reads the blocks straight into one growing array; an item longer than
+``spill_after_s`` goes on into a temporary file instead (spliced from the pipe, no copy through
+Python) and is returned as a :class:`transforms.spooled.SpooledAudio`, so the parent never holds
+more than that much of any item, long or hostile.
 
 What can go wrong becomes a reason, and the next item gets a fresh child:
 ``decode_timeout`` (no result in time: the child is SIGKILLed), ``decode_memory`` (the child
@@ -36,7 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from schemas import SAMPLE_RATE
 from transforms.audio import AudioError
+from transforms.spooled import SpooledAudio, Spool
 
 _HEADER = struct.Struct(">cQ")
 _PIPE_BYTES = 1 << 20
@@ -62,14 +67,22 @@ def _read_exact(fd: int, n: int) -> bytearray:
 
 
 def _write_all(fd: int, *parts: bytes | memoryview) -> None:
-    for part in parts:
-        view = memoryview(part).cast("B")
-        while view:
-            view = view[os.write(fd, view) :]
+    """All ``parts`` in as few ``writev`` calls as the pipe allows (one wake-up of the reader, not one a part)."""
+    views = [v for v in (memoryview(p).cast("B") for p in parts) if v.nbytes]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= views[0].nbytes:
+            written -= views.pop(0).nbytes
+        if views and written:
+            views[0] = views[0][written:]
+
+
+def _message(kind: bytes, payload: bytes | memoryview = b"") -> tuple[bytes, bytes | memoryview]:
+    return _HEADER.pack(kind, memoryview(payload).nbytes), payload
 
 
 def _send(fd: int, kind: bytes, payload: bytes | memoryview = b"") -> None:
-    _write_all(fd, _HEADER.pack(kind, memoryview(payload).nbytes), payload)
+    _write_all(fd, *_message(kind, payload))
 
 
 def _limit_memory(limit_mb: int) -> None:
@@ -107,6 +120,11 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    """One message's samples; a single block (an ordinary file) goes out as it is, not copied."""
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
 def serve(in_fd: int, out_fd: int, memory_limit_mb: int, parent: int) -> None:
     """Decode requests until stdin closes."""
     from transforms.decode_stream import AudioStream, DecodeLimits
@@ -125,14 +143,16 @@ def serve(in_fd: int, out_fd: int, memory_limit_mb: int, parent: int) -> None:
             _limit_memory(memory_limit_mb)
             stream = AudioStream(data, limits)
             pending: list[np.ndarray] = []  # blocks go out in messages of up to _SEND_SAMPLES: fewer wake-ups
+            waiting = 0
             for block in stream.blocks_48k():
                 pending.append(block)
-                if sum(len(b) for b in pending) >= _SEND_SAMPLES:
-                    _send(out_fd, b"A", np.concatenate(pending))
-                    pending = []
-            if pending:
-                _send(out_fd, b"A", np.concatenate(pending))
-            _send(out_fd, b"D", json.dumps(dataclasses.asdict(stream.info)).encode())
+                waiting += len(block)
+                if waiting >= _SEND_SAMPLES:
+                    _send(out_fd, b"A", _joined(pending))
+                    pending, waiting = [], 0
+            last = _message(b"A", _joined(pending)) if pending else ()
+            # the last audio and the stream info in one write: the parent wakes once for both
+            _write_all(out_fd, *last, *_message(b"D", json.dumps(dataclasses.asdict(stream.info)).encode()))
         except AudioError as exc:
             _send(out_fd, b"E", json.dumps({"reason": exc.reason, "detail": exc.detail}).encode())
         except MemoryError as exc:
@@ -153,11 +173,13 @@ class _Growing:
         self.array = np.empty(0, dtype=np.float32)
         self.size = 0
 
-    def tail(self, n: int) -> memoryview:
+    def tail(self, n: int, cap: int = 0) -> memoryview:
+        """Room for ``n`` more samples (growth stops at ``cap`` samples when given: the spill point)."""
         if not self.size:  # the first message is sized exactly (most items are one), never zero-filled
             self.array = np.empty(n, dtype=np.float32)
         elif self.size + n > len(self.array):
-            self.array.resize(max(2 * len(self.array), self.size + n), refcheck=False)
+            grown = 2 * len(self.array)
+            self.array.resize(max(min(grown, cap) if cap else grown, self.size + n), refcheck=False)
         return memoryview(self.array[self.size : self.size + n]).cast("B")
 
     def result(self) -> np.ndarray:
@@ -168,13 +190,16 @@ class _Growing:
 class DecodeWorker:
     """The parent's handle on its decode child: ``decode(bytes)`` -> (48 kHz audio, stream info)."""
 
-    def __init__(self, timeout_s: float = 120.0, memory_limit_mb: int = 1024) -> None:
+    def __init__(self, timeout_s: float = 120.0, memory_limit_mb: int = 1024, spill_after_s: float = 0.0) -> None:
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
+        self.spill_samples = int(spill_after_s * SAMPLE_RATE)
+        """Past this many samples an item goes to a temporary file (:mod:`transforms.spooled`); 0: never."""
         self._proc: subprocess.Popen | None = None
         self._stderr = None
         self._killed = False
         self.started = 0
+        self._requests: dict[Any, bytes] = {}
 
     def _child(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
@@ -193,18 +218,20 @@ class DecodeWorker:
                     fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
                 except OSError:
                     pass  # the default 64 KiB pipe works, a little slower
+            os.set_blocking(self._proc.stdout.fileno(), False)
             self._killed = False
             self.started += 1
         return self._proc
 
     def decode(self, data: bytes, limits: Any) -> tuple[np.ndarray, dict]:
         """``limits``: a :class:`transforms.decode_stream.DecodeLimits`. Raises :class:`AudioError`."""
-        request = json.dumps(dataclasses.asdict(limits)).encode()
+        request = self._requests.get(limits)
+        if request is None:  # the same limits every item: encoded once
+            request = self._requests[limits] = json.dumps(dataclasses.asdict(limits)).encode()
         for attempt in (1, 2):  # a child that died between items is replaced, not blamed on this one
             proc = self._child()
-            try:
-                _write_all(proc.stdin.fileno(), _HEADER.pack(b"R", len(request)), request)
-                _write_all(proc.stdin.fileno(), _HEADER.pack(b"B", len(data)), data)
+            try:  # the request and the bytes in one write: the child wakes once
+                _write_all(proc.stdin.fileno(), *_message(b"R", request), *_message(b"B", data))
                 break
             except BrokenPipeError:
                 if attempt == 2:
@@ -218,8 +245,9 @@ class DecodeWorker:
             self._kill()
             raise
 
-    def _receive(self, fd: int, deadline: float) -> tuple[np.ndarray, dict]:
+    def _receive(self, fd: int, deadline: float) -> tuple[np.ndarray | SpooledAudio, dict]:
         audio = _Growing()
+        spool: Spool | None = None
         while True:
             kind, size = _HEADER.unpack(self._read(fd, _HEADER.size, deadline))
             if kind not in b"ADE" or (kind != b"A" and size > 1 << 20):
@@ -227,10 +255,18 @@ class DecodeWorker:
             if kind == b"A":
                 if size % 4:
                     raise self._lost(f"audio block of {size} bytes")
-                self._read_into(fd, audio.tail(size // 4), deadline)
+                if spool is None and self.spill_samples and audio.size + size // 4 > self.spill_samples:
+                    spool = Spool()  # a long item: what came so far, and the rest, go to a file
+                    spool.append(audio.array[: audio.size])
+                    audio = _Growing()
+                if spool is not None:
+                    self._splice_into(spool, fd, size, deadline)
+                    continue
+                self._read_into(fd, audio.tail(size // 4, self.spill_samples), deadline)
                 audio.size += size // 4
             elif kind == b"D":
-                return audio.result(), json.loads(self._read(fd, size, deadline))
+                info = json.loads(self._read(fd, size, deadline))
+                return (audio.result() if spool is None else SpooledAudio(spool)), info
             else:
                 error = json.loads(self._read(fd, size, deadline))
                 if error["reason"] == "decode_memory":
@@ -245,14 +281,31 @@ class DecodeWorker:
     def _read_into(self, fd: int, view: memoryview, deadline: float) -> None:
         done = 0
         while done < len(view):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                self._kill()
-                raise AudioError("decode_timeout", f"no result after {self.timeout_s:.0f} s (decoder killed)")
-            got = os.readv(fd, [view[done:]])
+            try:  # the pipe is non-blocking: read what is there, wait (select) only when nothing is
+                got = os.readv(fd, [view[done:]])
+            except BlockingIOError:
+                self._wait(fd, deadline)
+                continue
             if not got:
                 raise self._died()
             done += got
+
+    def _splice_into(self, spool: Spool, fd: int, size: int, deadline: float) -> None:
+        while size:
+            try:
+                moved = spool.splice(fd, size)
+            except BlockingIOError:
+                self._wait(fd, deadline)
+                continue
+            if not moved:
+                raise self._died()
+            size -= moved
+
+    def _wait(self, fd: int, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            self._kill()
+            raise AudioError("decode_timeout", f"no result after {self.timeout_s:.0f} s (decoder killed)") from None
 
     def _lost(self, what: str) -> AudioError:
         self._kill()

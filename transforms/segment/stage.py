@@ -26,6 +26,7 @@ from transforms.segment.cut import (
 from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
 from transforms.segment.options import SegmentSettings
 from transforms.shared_models import load_shared
+from transforms.spooled import span_of
 from transforms.stage import Sample, StageSpec
 
 if TYPE_CHECKING:  # the handlers pull in apache_beam.ml (and torch): imported when a model is needed
@@ -302,7 +303,7 @@ class SegmentStage:
             out.append(
                 sample.derive(
                     segment=segment,
-                    audio=np.ascontiguousarray(sample.audio[first:last]),
+                    audio=span_of(sample.audio, first, last),  # a spooled recording: a lazy view
                     source_duration_s=duration,
                     original_data={
                         **sample.original_data,
@@ -357,7 +358,7 @@ def _split_by_time(sample: Sample, max_seconds: float, record: dict[str, Any]) -
         pieces.append(
             sample.derive(
                 segment=segment,
-                audio=np.ascontiguousarray(sample.audio[a:b]),
+                audio=span_of(sample.audio, a, b),
                 source_duration_s=duration,
                 original_data={
                     **sample.original_data,
