@@ -180,6 +180,7 @@ def seed_run(name: str, preset: str, seed: int, args: argparse.Namespace) -> dic
         "--steps", str(args.steps), "--device", "cpu", "--resume", "auto", "--set", f"seed={seed}",
         "--set", "optim.warmup_steps=100", "--set", f"ckpt_every={args.steps}", "--set", "keep_checkpoints=0",
         "--set", f"val_every={10 * args.steps}", "--set", "log_every=50", "--set", "data.num_workers=0",
+        *[x for o in (args.clara_set if name == "CLARA" else []) for x in ("--set", o)],
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     cpu, wall = _children_cpu_s(), time.perf_counter()
@@ -188,6 +189,7 @@ def seed_run(name: str, preset: str, seed: int, args: argparse.Namespace) -> dic
     if code != 0:
         raise SystemExit(f"{name} seed {seed}: trainer exited {code} (see {run / 'train.log'})")
     result = {"recipe": name, "preset": preset, "seed": seed, "steps": args.steps}
+    result["overrides"] = list(args.clara_set) if name == "CLARA" else []
     result["train_cpu_s"] = round(_children_cpu_s() - cpu, 1)
     result["train_wall_s"] = round(time.perf_counter() - wall, 1)
     checkpoint = sorted((run / "checkpoints").glob("step_*.pt"))[-1]
@@ -232,6 +234,8 @@ def seeds_main(args: argparse.Namespace) -> int:
     results = []
     for seed in seeds:  # seed by seed, so a cut-short session still has both recipes per seed
         for name, preset in (("CLARA", "tiny"), ("CALM", "tiny-calm")):
+            if name not in args.recipes.split(","):
+                continue
             print(f"{name} seed {seed}: {args.steps} steps", flush=True)
             results.append(seed_run(name, preset, seed, args))
             m = results[-1]["metrics"]
@@ -261,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=float, default=50.0)
     p.add_argument("--eval-only", action="store_true", help="score the runs already under --out")
     p.add_argument("--seeds", default="", help="e.g. 0,1,2: the fixed-step seed comparison (module docstring)")
+    p.add_argument("--recipes", default="CLARA,CALM", help="with --seeds: which recipes run")
+    p.add_argument("--clara-set", action="append", default=[], metavar="KEY=VALUE", help="with --seeds: CLARA override")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.seeds:

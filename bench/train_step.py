@@ -39,7 +39,16 @@ from model.synthetic import write_shards  # noqa: E402
 from model.tokenizer import CaptionTokenizer  # noqa: E402
 from model.train import build_optimizer  # noqa: E402
 
-PEAK_BF16_TFLOPS = {"A100": 312.0, "H100": 989.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
+PEAK_BF16_TFLOPS = {
+    "A100": 312.0,
+    "H100": 989.0,
+    "H200": 989.0,
+    "H800": 989.0,
+    "L4": 121.0,
+    "A10": 125.0,
+    "V100": 125.0,
+    "T4": 65.0,
+}
 
 
 def bench_step(args: argparse.Namespace) -> float:
@@ -93,6 +102,10 @@ def bench_step(args: argparse.Namespace) -> float:
         peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
         if peak:
             print(f"[step] MFU {flops / seconds / (peak * 1e12):.1%} of {peak:g} bf16 TFLOP/s ({name})")
+        else:
+            print(f"[step] MFU: peak bf16 TFLOP/s of {name!r} unknown; pass --peak-tflops")
+    else:
+        print("[step] MFU: not measured (no CUDA device; run with --device cuda on a GPU)")
     return flops / (batch * args.clip_s)
 
 

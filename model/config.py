@@ -117,6 +117,9 @@ class DataConfig:
     max_audio_s: float = 10.0
     """Longer clips are cropped (random at train, centre at eval); shorter ones padded per batch."""
     min_audio_s: float = 0.05
+    caption_origins: list[str] = field(default_factory=list)
+    """Train on captions of these origins only (``template``, ``transcript``, ``translation``,
+    ...; a sample with none of them keeps all of its captions); empty: every caption."""
     pad_to: str = "longest"
     """``longest`` (paper §V-A: pad to the batch's longest clip) or ``max`` (pad audio to
     ``max_audio_s`` and text to ``max_tokens``: static shapes for ``torch.compile``/CUDA graphs) or

@@ -55,6 +55,7 @@ def decode_sample(
     max_samples: int,
     min_samples: int,
     tokenizer: CaptionTokenizer,
+    origins: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
     """One tar sample (``flac`` + ``json`` bytes) → audio, caption tokens and metadata.
 
@@ -80,6 +81,8 @@ def decode_sample(
         start = rng.randint(0, spare) if train else spare // 2
         audio = audio[start : start + max_samples]
     captions = meta.captions  # SampleMeta.from_json gives LAION-style text-only JSON its captions
+    if origins and train:  # data.caption_origins: train on these caption kinds only (all if none is there)
+        captions = [c for c in captions if c.origin in origins] or captions
     caption = captions[rng.randrange(len(captions))] if train else captions[0]
     return {
         "key": key,
@@ -228,6 +231,7 @@ class ShardStream(IterableDataset):
                         max_samples=max_samples,
                         min_samples=min_samples,
                         tokenizer=self.tokenizer,
+                        origins=self.config.caption_origins,
                     )
                 except Exception as exn:  # a bad sample must not stop training
                     self._count_and_continue(

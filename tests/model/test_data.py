@@ -145,3 +145,17 @@ def test_pipe_urls_read_like_local_files(toy_shards: Path, micro_config: TrainCo
     assert [b["keys"] for b in _eval_batches(urls, micro_config)] == [
         b["keys"] for b in _eval_batches(local, micro_config)
     ]
+
+
+def test_caption_origins_keeps_training_to_those_captions(toy_shards: Path, micro_config: TrainConfig) -> None:
+    """``data.caption_origins``: the toy clips carry an English template and a French translation."""
+    from dataclasses import replace
+
+    urls = resolve_shards([str(toy_shards)], "train").urls
+
+    def languages(origins: list[str]) -> set[str]:
+        stream = iter(ShardStream(urls, replace(micro_config.data, caption_origins=origins), TOKENIZER, train=True))
+        return {lang for _ in range(5) for lang in next(stream)["languages"]}
+
+    assert languages(["template"]) == {"en"}
+    assert languages(["transcript"]) == {"en", "fr"}  # no caption of that origin: all are kept
