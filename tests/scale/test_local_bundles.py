@@ -1,0 +1,83 @@
+"""Bounded bundles on the local runner (pipelines/local_shuffle.py): what bench/plan_scale.py relies
+on for flat worker memory. Beam's FnApiRunner gives each worker its whole share of a stage in one
+bundle (a grouped share as one byte string); with the patch a bundle holds about ``max_bytes`` of
+input, and the results are the same."""
+
+from __future__ import annotations
+
+import threading
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines import local_shuffle
+
+GROUPS = 400
+VALUE = "x" * 200  # ~1 KB a group: 4 values
+SEEN: list[int] = []
+LOCK = threading.Lock()
+
+
+class CountPerBundle(beam.DoFn):
+    """Records how many groups each bundle brought (threads of this process: a shared list)."""
+
+    def start_bundle(self) -> None:
+        self.count = 0
+
+    def process(self, kv):  # noqa: ANN001, ANN201
+        self.count += 1
+        yield kv[0], sorted(kv[1])
+
+    def finish_bundle(self) -> None:
+        if self.count:
+            with LOCK:
+                SEEN.append(self.count)
+
+
+def _run() -> list[int]:
+    SEEN.clear()
+    options = PipelineOptions(["--direct_running_mode=multi_threading", "--direct_num_workers=2"])
+    with beam.Pipeline("DirectRunner", options=options) as p:
+        grouped = (
+            p
+            | beam.Create([(f"k{i % GROUPS:04d}", f"{VALUE}{i}") for i in range(GROUPS * 4)])
+            | beam.GroupByKey()
+            | beam.ParDo(CountPerBundle())
+        )
+        expected = [(f"k{g:04d}", sorted(f"{VALUE}{g + GROUPS * j}" for j in range(4))) for g in range(GROUPS)]
+        assert_that(grouped, equal_to(expected))
+    return list(SEEN)
+
+
+@pytest.fixture
+def bounded():
+    assert local_shuffle.bound_local_bundles(16 << 10)
+    yield
+    local_shuffle.restore()
+
+
+def test_beam_alone_gives_a_worker_its_whole_share_in_one_bundle():
+    local_shuffle.restore()
+    seen = _run()
+    assert sum(seen) == GROUPS and max(seen) >= GROUPS // 2  # one bundle per worker: the memory grew with the input
+
+
+def test_bounded_bundles_hold_about_max_bytes_and_give_the_same_groups(bounded):
+    seen = _run()  # the same groups and values (assert_that inside)
+    assert sum(seen) == GROUPS
+    assert len(seen) > 10
+    assert max(seen) <= 20  # ~16 KB of ~1 KB groups a bundle (a piece closes once it passes the bound)
+
+
+def test_sub_bundles_keep_the_order_and_name_every_input():
+    part = {"a": [b"1" * 10, b"2" * 10, b"3" * 30], "b": [b"4" * 5]}
+    bundles = local_shuffle.sub_bundles(part, 20)
+    assert [b"".join(c for name in ("a", "b") for c in bundle[name]) for bundle in bundles] == [
+        b"1" * 10 + b"2" * 10,
+        b"3" * 30,
+        b"4" * 5,
+    ]
+    assert all(set(bundle) == {"a", "b"} for bundle in bundles)
+    assert local_shuffle.sub_bundles({"a": []}, 20) == [{"a": []}]
