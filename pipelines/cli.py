@@ -331,5 +331,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+FAST_EXIT = ("shards",)
+"""Commands whose process ends without the interpreter's teardown once their work is written."""
+
+
+def run() -> None:
+    """``python -m pipelines.cli``: :func:`main`, then exit. After ``shards`` the process ends at
+    once: every output is written and closed by then, and tearing down Beam's gRPC servers,
+    channels and thread pools at interpreter exit took ~0.4 s of every build (a few percent of a
+    benchmark's wall time) for nothing. Other commands (training's loader workers, checkpoint
+    writers) exit the ordinary way."""
+    code = main()
+    argv = sys.argv[1:]
+    if argv and argv[0] in FAST_EXIT:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
