@@ -17,6 +17,12 @@ caption columns. Human captions are English unless ``--source-option caption_lan
 Without a manifest, every media file is one item: a ``<name>.txt`` beside it is its
 transcript (in ``--lang``); otherwise its file name (or, for names like ``0001``, its
 folder's name) becomes its label: ``dog_barking.wav`` -> "The sound of dog barking".
+
+A local folder without a manifest (and without ``--limit``) is listed in the workers: the launcher
+names listing tasks only (each subfolder, and INPUT's own files in runs of
+:data:`LISTING_RUN` names), and the workers walk them and build the items, so a folder of
+millions of files never passes through the launcher as items. The items are the same. A flat
+folder of at most one run is enumerated in the launcher (cheaper than a listing stage).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import apache_beam as beam
 
 from pipelines.sources.base import SourceError
 from pipelines.sources.common import (
@@ -47,6 +55,10 @@ from pipelines.sources.common import (
 )
 from schemas import Failure, SourceItem, make_key
 from schemas.vocab import normalize_age_group, normalize_emotion, normalize_gender, normalize_language
+
+LISTING_RUN = 10_000
+"""INPUT's own files per listing task (each subfolder is one task, walked whole by a worker). A
+folder that is one such run (no subfolders) is enumerated in the launcher: a stage fewer."""
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.tsv", "manifest.jsonl", "metadata.csv", "metadata.tsv", "metadata.jsonl")
 FIELDS = (
@@ -122,7 +134,7 @@ class FolderSource(DatasetSource):
                     f"name the file column with --map path=COLUMN{hint}"
                 )
             return
-        if not any(p.lower().endswith(MEDIA_EXTENSIONS) for p in self._media()):
+        if not any(p.lower().endswith(MEDIA_EXTENSIONS) for p in self._walk_media()):
             raise SourceError(
                 f"no audio or video files ({', '.join(MEDIA_EXTENSIONS)}) and no manifest under {self.root!r}"
             )
@@ -135,15 +147,56 @@ class FolderSource(DatasetSource):
     def _media(self) -> list[str]:
         if "://" in self.root:
             return [p for p in glob(join(self.root, "**")) if p.lower().endswith(MEDIA_EXTENSIONS)]
-        found = []
-        for folder, dirs, files in os.walk(self.root, followlinks=True):
+        return list(self._walk_media())
+
+    def _walk_media(self, top: str | None = None) -> Iterator[str]:
+        """Media files under ``top`` (default the root), folders in name order, hidden ones skipped."""
+        if "://" in self.root:
+            yield from self._media()
+            return
+        for folder, dirs, files in os.walk(top or self.root, followlinks=True):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found += [os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(MEDIA_EXTENSIONS)]
-        return found
+            yield from (os.path.join(folder, f) for f in sorted(files) if f.lower().endswith(MEDIA_EXTENSIONS))
 
     def items(self) -> Iterator[SourceItem | Failure]:
         manifest = self.manifest()
         yield from self._from_manifest(manifest) if manifest else self._from_files()
+
+    # -- listed in the workers
+
+    def listing_tasks(self) -> list[tuple[str, tuple[str, ...]]] | None:
+        """What the workers list, or None when the launcher enumerates (a manifest, a remote root,
+        ``--limit``): ``("files", names)`` for runs of INPUT's own files, ``("tree", (name,))`` for
+        each subfolder; together the files ``_media`` walks, in its order."""
+        if self.settings.limit is not None or "://" in self.root or self.manifest():
+            return None
+        files, trees = [], []
+        for _, dirs, names in os.walk(self.root, followlinks=True):  # INPUT itself: os.walk's own split
+            trees = sorted(d for d in dirs if not d.startswith("."))
+            files = sorted(n for n in names if n.lower().endswith(MEDIA_EXTENSIONS))
+            break
+        runs = [("files", tuple(files[i : i + LISTING_RUN])) for i in range(0, len(files), LISTING_RUN)]
+        return runs + [("tree", (name,)) for name in trees]
+
+    def task_items(self, task: tuple[str, tuple[str, ...]]) -> Iterator[SourceItem | Failure]:
+        """The items of one listing task (in a worker)."""
+        kind, names = task
+        if kind == "files":
+            paths: Iterable[str] = (os.path.join(self.root, n) for n in names)
+        else:
+            paths = self._walk_media(os.path.join(self.root, names[0]))
+        yield from self._from_paths(paths)
+
+    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
+        tasks = self.listing_tasks()
+        if tasks is None or [kind for kind, _ in tasks] in ([], ["files"]):  # small and flat: here
+            return super().expand(pipeline)
+        return (
+            pipeline
+            | f"List {self.name}" >> beam.Create(tasks, reshuffle=False)
+            | f"Spread {self.name} listing" >> beam.Reshuffle()
+            | f"Enumerate {self.name}" >> beam.FlatMap(self.task_items)
+        )
 
     # -- with a manifest
 
@@ -218,7 +271,10 @@ class FolderSource(DatasetSource):
     # -- a plain folder
 
     def _from_files(self) -> Iterator[SourceItem | Failure]:
-        for path in self._media():
+        yield from self._from_paths(self._media())
+
+    def _from_paths(self, paths: Iterable[str]) -> Iterator[SourceItem | Failure]:
+        for path in paths:
             rel = os.path.relpath(path, self.root) if "://" not in self.root else path[len(self.root) + 1 :]
             key = make_key("folder", re.sub(r"\.[^./]+$", "", rel))
             uri = self.safe_path(key, rel)
