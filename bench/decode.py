@@ -212,7 +212,7 @@ def _edits(ref: list[str], hyp: list[str]) -> int:
 
 def _wers(segmenter, samples: int, out: list) -> tuple[float, float]:  # noqa: ANN001
     """WER of the segments' words (each paragraph of the recording scored on its own) and of the same
-    paragraphs transcribed as short items by the same model."""
+    paragraphs transcribed as short items by the same model (each weighted by its repeats)."""
     from schemas import SAMPLE_RATE
     from transforms.segment.cut import normalize_token
     from transforms.segment.stage import to_whisper_rate
@@ -240,7 +240,8 @@ def _wers(segmenter, samples: int, out: list) -> tuple[float, float]:  # noqa: A
     long_wer = long_errors / sum(len(refs[p]) for _, _, p in spans)
     requests = [ClipRequest(f"p{k}", to_whisper_rate(a), "en") for k, (_, a) in enumerate(pieces)]
     short = list(segmenter.handler.run_inference(requests, segmenter._ensure_model()))  # noqa: SLF001
-    short_wer = sum(_edits(r, tokens(w.word for w in t.words)) for r, t in zip(refs, short)) / sum(map(len, refs))
+    short_errors = [_edits(r, tokens(w.word for w in t.words)) for r, t in zip(refs, short)]
+    short_wer = sum(short_errors[p] for _, _, p in spans) / sum(len(refs[p]) for _, _, p in spans)  # as often as heard
     return long_wer, short_wer
 
 
