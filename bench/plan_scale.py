@@ -37,11 +37,11 @@ Measured 2026-11-29, 2 cores shared with other jobs (load 5-9), 2 worker process
     1,000,000  bounded bundles  80.4-106.1  339-343 MB        977-1,001 MB        604
     5,000,000  bounded bundles  523.3       389 MB            3,956 MB            601
 
-Bounded bundles, 1 M -> 5 M: worker peak RSS x1.13 (within the 1.2 goal), every item planned, the largest shard ~600 records. The launcher's
-RSS is the local runner's shuffle (all records, ~0.8 KB an item); Dataflow's and Flink's shuffle
-is a service outside the workers. One of the two 1 M "as is" runs planned 943,760 records, not
-1,000,000 (largest shard 575; its log was not kept; the rerun planned all): every bounded run planned
-every item. ``planned`` is printed for that reason.
+Bounded bundles, 1 M -> 5 M: worker peak RSS x1.13 (within the 1.2 goal), every item planned, the
+largest shard ~600 records. The launcher's RSS is the local runner's shuffle (all records, ~0.8 KB
+an item); Dataflow's and Flink's shuffle is a service outside the workers. One of the two 1 M "as
+is" runs planned 943,760 records, not 1,000,000 (largest shard 575; its log was not kept; the
+rerun planned all): every bounded run planned every item. ``planned`` is printed for that reason.
 """
 
 from __future__ import annotations
