@@ -133,8 +133,30 @@ def _member(name: str, size: int) -> tarfile.TarInfo:
 
 
 def _header(name: str, size: int) -> bytes:
-    """A member's header blocks, as ``tarfile`` writes them (GNU format, long names included)."""
+    """A member's header blocks, as ``tarfile`` writes them (GNU format, long names included).
+
+    A name of at most 100 bytes and a size under 8 GiB (every sample's) take one block filled in
+    from a template: the same bytes as ``tarfile`` (tests/scale/test_tar_header.py) in ~3 µs instead
+    of ~26 µs, all of it holding the GIL that the worker threads share."""
+    raw = name.encode(tarfile.ENCODING, "surrogateescape")
+    if len(raw) > tarfile.LENGTH_NAME or not 0 <= size < _MAX_OCTAL_SIZE:
+        return _tarfile_header(name, size)
+    block = bytearray(_TEMPLATE)
+    block[: len(raw)] = raw
+    block[124:136] = b"%011o\0" % size
+    checksum = 256 + sum(block) - sum(block[148:156])  # tarfile: the checksum field counted as spaces
+    block[148:155] = b"%06o\0" % checksum
+    return bytes(block)
+
+
+def _tarfile_header(name: str, size: int) -> bytes:
     return _member(name, size).tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+_MAX_OCTAL_SIZE = 8**11
+"""Sizes ``tarfile`` writes as 11 octal digits (larger ones in base 256)."""
+_TEMPLATE = bytearray(_tarfile_header("", 0))
+_TEMPLATE[148:156] = b" " * 8
 
 
 def _padding(size: int) -> bytes:
