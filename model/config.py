@@ -117,7 +117,7 @@ class DataConfig:
     max_audio_s: float = 10.0
     """Longer clips are cropped (random at train, centre at eval); shorter ones padded per batch."""
     min_audio_s: float = 0.05
-    caption_origins: list[str] = field(default_factory=list)
+    caption_origins: tuple[str, ...] = ()
     """Train on captions of these origins only (``template``, ``transcript``, ``translation``,
     ...; a sample with none of them keeps all of its captions); empty: every caption."""
     pad_to: str = "longest"
@@ -233,10 +233,27 @@ def _preset(name: str, audio: dict, text: dict, embed_dim: int, data: dict, **to
 def _presets() -> dict[str, TrainConfig]:
     tiny = _preset(
         "tiny",
-        audio={"dim": 96, "n_latents": 32, "cross_heads": 2, "latent_layers": 2, "latent_heads": 4, "stem_norm": True},
+        # Per-clip mean normalisation of the log-mel and no translated captions: what made the tiny
+        # tower carry language on unseen voices (docs/trainer-ablation.md, "Language ID").
+        audio={
+            "dim": 96,
+            "n_latents": 32,
+            "cross_heads": 2,
+            "latent_layers": 2,
+            "latent_heads": 4,
+            "stem_norm": True,
+            "input_norm": "clip_mean",
+        },
         text={"dim": 96, "layers": 2, "heads": 4, "max_tokens": 64},
         embed_dim=96,
-        data={"batch_size": 16, "max_audio_s": 5.0, "num_workers": 1, "shuffle_buffer": 256, "shuffle_initial": 32},
+        data={
+            "batch_size": 16,
+            "max_audio_s": 5.0,
+            "num_workers": 1,
+            "shuffle_buffer": 256,
+            "shuffle_initial": 32,
+            "caption_origins": ["template", "transcript"],
+        },
         optim={"lr": 5e-4, "warmup_steps": 20, "weight_decay": 0.01},
         steps=200,
         log_every=10,
@@ -275,8 +292,12 @@ def _presets() -> dict[str, TrainConfig]:
             tiny.to_dict(),
             {
                 "name": "tiny-calm",
+                # CALM as it was compared (issue [calm]): every caption (its frozen text tower reads
+                # the translations too); input_norm is the Perceiver's and does not reach SpecTran.
+                "data": {"caption_origins": []},
                 "model": {
                     "audio": {
+                        "input_norm": "none",
                         "encoder": "spectran",
                         "patch_time": 16,
                         "patch_freq": 16,
