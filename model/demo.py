@@ -200,6 +200,27 @@ def prompt_report(protocol: Path) -> dict[str, Any]:
     return {"training_caption_families": families, "zero_shot_prompts": prompts}
 
 
+ABLATION = "docs/trainer-ablation.md"
+"""Where the figures are explained (what was tried, with numbers, and why targets are met or not)."""
+
+
+def recipe_summary(config_yaml: Path) -> dict[str, Any]:
+    """The settings of the trained config the language figures hinge on (docs/trainer-ablation.md)."""
+    import yaml
+
+    if not config_yaml.exists():
+        return {}
+    config = yaml.safe_load(config_yaml.read_text())
+    audio, data = config["model"]["audio"], config["data"]
+    return {
+        "audio.encoder": audio.get("encoder"),
+        "audio.input_norm": audio.get("input_norm", "none"),
+        "data.caption_origins": list(data.get("caption_origins") or []) or "all",
+        "data.batch_size": data.get("batch_size"),
+        "data.max_audio_s": data.get("max_audio_s"),
+    }
+
+
 def markdown_summary(results: dict[str, Any]) -> str:
     final, chance = results["metrics"], results["chance"]
     held = ", ".join(results["protocol"]["held_out_voices"])
@@ -232,6 +253,10 @@ def markdown_summary(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {final[name]:.2f} | {shown} | {'' if target is None else f'≥ {target:.0f}'} | {met} |"
         )
+    recipe = results.get("recipe") or {}
+    if recipe:
+        lines += ["", "Recipe: " + ", ".join(f"{k} = {v}" for k, v in recipe.items()) + "."]
+    lines += ["", f"Why these figures (ablations, seeds, chance): {results.get('ablation', ABLATION)}."]
     lines += ["", "Along the run (test split):", ""]
     header = ["step", "train loss", *HEADLINE[:3], "text_to_audio/R@10"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -304,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "curve": points,
         "training_curve": curve,
         "wall_time_s": {k: round(v, 1) for k, v in walls.items()},
+        "recipe": recipe_summary(out / "run" / "config.yaml"),
+        "ablation": ABLATION,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     summary = markdown_summary(results)

@@ -24,3 +24,18 @@ def test_zero_shot_prompts_are_table_ii_first_templates() -> None:
         "A {label}",
         "A person talking in a {label} voice",
     ]
+
+
+def test_results_name_the_recipe_and_point_at_the_ablation(tmp_path) -> None:
+    import yaml
+
+    from model.config import load_config
+    from model.demo import ABLATION, recipe_summary
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(load_config("tiny").to_dict()))
+    recipe = recipe_summary(path)
+    assert recipe["audio.input_norm"] == "clip_mean"
+    assert recipe["data.caption_origins"] == ["template", "transcript"]
+    assert recipe_summary(tmp_path / "missing.yaml") == {}
+    assert ABLATION == "docs/trainer-ablation.md"
