@@ -92,7 +92,7 @@ class AudioStream:
     def _open(self) -> Iterator[np.ndarray]:
         self.data, header_frames = _unlock_flac_length(self.data)
         try:
-            sound = sf.SoundFile(_Reader(self.data))
+            sound = sf.SoundFile(_reader(self.data))
         except Exception:  # noqa: BLE001 - libsndfile can't read it: try FFmpeg
             return self._open_pyav()
         frames = header_frames if header_frames is not None else sound.frames
@@ -129,13 +129,13 @@ class AudioStream:
                     return
                 self._count(got, channels)
                 view = block[:got]
-                yield view[:, 0].copy() if channels == 1 else _to_mono(view)  # the block buffer is reused
+                yield to_mono(view)  # a new array: the block buffer is reused
 
     def _open_pyav(self) -> Iterator[np.ndarray]:
         import av
 
         try:
-            container = av.open(_Reader(self.data), mode="r", metadata_errors="ignore")
+            container = av.open(_reader(self.data), mode="r", metadata_errors="ignore")
         except Exception as exc:  # noqa: BLE001
             raise AudioError("not_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
         try:
@@ -255,8 +255,20 @@ class AudioStream:
                 yield out
 
 
-def _to_mono(audio: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32)
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """``audio.mean(axis=1)`` of (frames, channels) float32, bit for bit, a column at a time: numpy's
+    mean along a short inner axis ran ~20x slower (6.9 vs 0.3 ms for 8 s of stereo). Up to 7
+    channels numpy adds them in order, as here; from 8 it sums pairwise, so those keep ``mean``."""
+    channels = audio.shape[1]
+    if channels == 1:
+        return audio[:, 0].copy()
+    if channels > 7:
+        return np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32)
+    mono = audio[:, 0].copy()
+    for channel in range(1, channels):
+        mono += audio[:, channel]
+    mono /= channels
+    return mono
 
 
 def _unlock_flac_length(data: bytes | bytearray) -> tuple[bytes | bytearray, int | None]:
@@ -273,6 +285,29 @@ def _unlock_flac_length(data: bytes | bytearray) -> tuple[bytes | bytearray, int
     patched = data if isinstance(data, bytearray) else bytearray(data)
     patched[18:26] = (packed & ~((1 << 36) - 1)).to_bytes(8, "big")
     return patched, total
+
+
+_COPY_BELOW = 32 << 20
+"""Inputs up to this size are read through a C ``BytesIO`` (a bytearray is copied into it)."""
+
+
+def _reader(data: bytes | bytearray) -> io.IOBase:
+    """A seekable file over the bytes. libsndfile reads an MP3 ~160 bytes at a time (~800 calls for
+    8 s), each a call back into Python: ``BytesIO``'s C ``readinto`` costs a fraction of a Python
+    one. It shares ``bytes`` but copies a bytearray, so large inputs get the zero-copy view reader."""
+    if isinstance(data, bytes) or len(data) <= _COPY_BELOW:
+        return _Bytes(data)
+    return _Reader(data)
+
+
+class _Bytes(io.BytesIO):
+    """``BytesIO`` whose seek before the start lands at 0, as :class:`_Reader`'s (and a file's) does."""
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            return super().seek(max(0, offset))
+        base = self.tell() if whence == io.SEEK_CUR else len(self.getbuffer())
+        return super().seek(max(0, base + offset))
 
 
 class _Reader(io.RawIOBase):

@@ -22,7 +22,7 @@ import numpy as np
 import soxr
 
 from schemas import SAMPLE_RATE
-from transforms.decode_stream import DecodeLimits
+from transforms.decode_stream import DecodeLimits, to_mono
 
 MAX_BYTES = 64 << 20
 """Larger files go to the child (which streams them)."""
@@ -86,7 +86,7 @@ def decode_pcm16_wav(data: bytes | bytearray, limits: DecodeLimits | None = None
     pcm = np.frombuffer(data, dtype="<i2", count=frames * channels, offset=offset)
     audio = pcm.astype(np.float32) * np.float32(1.0 / 32768)
     if channels > 1:
-        audio = np.ascontiguousarray(audio.reshape(frames, channels).mean(axis=1), dtype=np.float32)
+        audio = to_mono(audio.reshape(frames, channels))
     if rate == SAMPLE_RATE:
         return audio
     return soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")

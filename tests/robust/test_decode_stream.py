@@ -120,3 +120,24 @@ def test_a_tts_rate_stream_resampled_in_blocks_equals_one_shot_soxr_bit_for_bit(
     stream = AudioStream(hostile.encoded(audio, 22_050, "WAV", "FLOAT"), DecodeLimits(block_frames=1000))
     streamed = np.concatenate(list(stream.blocks_48k()))
     assert np.array_equal(streamed, soxr.resample(audio, 22_050, 48_000, quality="HQ"))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6, 7, 8, 12])
+def test_downmix_is_numpys_mean_bit_for_bit(channels):
+    from transforms.decode_stream import to_mono
+
+    rng = np.random.default_rng(channels)
+    audio = (rng.standard_normal((50_001, channels)) * rng.uniform(1e-3, 4.0, channels)).astype(np.float32)
+    assert to_mono(audio).tobytes() == np.ascontiguousarray(audio.mean(axis=1), dtype=np.float32).tobytes()
+
+
+def test_large_inputs_are_read_in_place_and_small_ones_through_bytesio():
+    from transforms import decode_stream
+
+    assert isinstance(decode_stream._reader(bytearray(100)), decode_stream._Bytes)
+    assert isinstance(decode_stream._reader(b"x" * 100), decode_stream._Bytes)
+    big = bytearray(decode_stream._COPY_BELOW + 1)
+    assert isinstance(decode_stream._reader(big), decode_stream._Reader)
+    for reader in (decode_stream._Bytes(b"abcdef"), decode_stream._Reader(b"abcdef")):  # seeks as a file's
+        assert reader.seek(-3, 0) == 0 and reader.seek(-10, 2) == 0 and reader.seek(2, 1) == 2
+        assert reader.seek(-1, 2) == 5 and reader.read(5) == b"f"
