@@ -47,3 +47,25 @@ def test_shards_are_built_from_and_into_a_bucket_and_validate_there(s3, bad_and_
     failures = client.get_object(Bucket="corpus", Key="shards/s3test/failures/train-000000.jsonl")["Body"].read()
     assert json.loads(failures.splitlines()[0])["reason"] == "not_audio"
     assert validate([out, *flags]) == 0
+
+
+def test_a_process_builds_one_s3_client_for_all_its_storage_calls(s3, monkeypatch):
+    """Beam's S3 filesystem built a boto3 session and client on every call (~50-250 ms each, more
+    than converting a clip); transforms.storage shares one per process and settings."""
+    import boto3
+
+    from transforms import storage
+
+    client, flags = s3
+    for i in range(5):
+        client.put_object(Bucket="corpus", Key=f"in/{i}.bin", Body=bytes([i]) * 1000)
+    made = []
+    real = boto3.session.Session.client
+    monkeypatch.setattr(boto3.session.Session, "client", lambda self, *a, **k: made.append(1) or real(self, *a, **k))
+    storage.configure(flags)
+    for i in range(5):
+        assert storage.read_bytes(f"s3://corpus/in/{i}.bin") == bytes([i]) * 1000
+        assert storage.exists(f"s3://corpus/in/{i}.bin")
+    storage.write_atomic("s3://corpus/out/x.json", b"{}")
+    assert storage.read_text("s3://corpus/out/x.json") == "{}"
+    assert len(made) == 1
