@@ -21,7 +21,7 @@ changes (``runner`` in each row):
 - glibc's malloc keeps freed memory in per-thread arenas and raises its mmap threshold after a big
   buffer is freed, so the data plane's 10 MB messages (gRPC threads) leave RSS behind that grows
   with the bytes that passed. The workers run with ``MALLOC_ARENA_MAX=2`` and fixed mmap/trim
-  thresholds of 256 KB (``ALLOCATOR``); without them a worker held ~1 GB at 1 M items even with
+  thresholds of 256 KB (``pipelines.local_shuffle.ALLOCATOR``); without them a worker held ~1 GB at 1 M items even with
   bounded bundles.
 
 ``--as-is`` also runs Beam's local runner and allocator unchanged, for the comparison. ``--old``
@@ -60,8 +60,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CHUNK = 10_000
-ALLOCATOR = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "262144", "MALLOC_TRIM_THRESHOLD_": "262144"}
-"""glibc settings for the launcher and its workers (inherited): freed buffers go back to the system."""
 
 
 def _items(chunk: int):  # noqa: ANN202
@@ -168,6 +166,8 @@ def main() -> None:
     for n in [int(x) for x in args.items.split(",")]:
         for kind, runner in [(k, r) for k in (["new", "old"] if args.old else ["new"]) for r in runners]:
             # a fresh process per run: RUSAGE peaks are per process lifetime; the allocator is set at start
+            from pipelines.local_shuffle import ALLOCATOR  # the launcher too: set before it starts
+
             env = {**os.environ, **(ALLOCATOR if runner == "bounded" else {})}
             with tempfile.TemporaryDirectory() as tmp:
                 figures = os.path.join(tmp, "figures.json")

@@ -167,6 +167,7 @@ def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.build_shards import build_pipeline
+    from pipelines.local_shuffle import prepare_local_workers
     from pipelines.runner import runner_args, worker_pool
 
     run = config.run
@@ -180,6 +181,7 @@ def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:
     pool = worker_pool() if run.runner == "portable" and not given_pool else contextlib.nullcontext(given_pool)
     with pool as env_config:
         options = PipelineOptions(runner_args(run.runner, run.workers, beam_args, env_config))
+        prepare_local_workers(options)  # local worker processes: bounded bundles, glibc settings
         pipeline = beam.Pipeline(options=options)
         build_pipeline(pipeline, source.expand(pipeline), out, name, config)
         result = pipeline.run()

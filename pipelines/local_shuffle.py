@@ -16,6 +16,8 @@ stage goes in bundles of about ``max_bytes`` of encoded input, one after another
 and grouped data is cut at group boundaries into pieces of at most ``max_bytes`` (one group bigger
 than that stays whole). The elements, groups, their order and which worker gets them are
 unchanged; only how many go in one bundle. A stage with timers keeps Beam's own way.
+:func:`prepare_local_workers` applies it, with glibc settings, to ``clara shards`` on the
+DirectRunner with worker processes (more than 4 workers); threads share the launcher's memory.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from typing import Any
 
 DEFAULT_MAX_BYTES = 32 << 20
 """A bundle's encoded input, and a piece of grouped data, at most (about)."""
+
+ALLOCATOR = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "262144", "MALLOC_TRIM_THRESHOLD_": "262144"}
+"""glibc settings for local worker processes (inherited from the launcher's environment): freed
+data-plane buffers go back to the system instead of staying in per-thread arenas (a worker held
+~1 GB at 1 M planned items without them, bounded bundles or not)."""
 
 _LIMIT = [DEFAULT_MAX_BYTES]
 _ORIGINALS: dict[str, Any] = {}
@@ -50,6 +57,20 @@ def bound_local_bundles(max_bytes: int = DEFAULT_MAX_BYTES) -> bool:
         grouping.partition = _grouped_partition
         parallel.process_bundle = _process_bundle
     return True
+
+
+def prepare_local_workers(options: Any) -> bool:  # noqa: ANN401 - PipelineOptions
+    """For a DirectRunner with worker processes: bounded bundles, and :data:`ALLOCATOR` in the
+    environment the workers inherit (a value already set wins). Threads and other runners: nothing.
+    Returns whether it applied."""
+    values = options.get_all_options()
+    if values.get("runner") != "DirectRunner" or values.get("direct_running_mode") != "multi_processing":
+        return False
+    import os
+
+    for name, value in ALLOCATOR.items():
+        os.environ.setdefault(name, value)
+    return bound_local_bundles()
 
 
 def restore() -> None:

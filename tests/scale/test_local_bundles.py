@@ -5,6 +5,7 @@ input, and the results are the same."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import apache_beam as beam
@@ -81,3 +82,24 @@ def test_sub_bundles_keep_the_order_and_name_every_input():
     ]
     assert all(set(bundle) == {"a", "b"} for bundle in bundles)
     assert local_shuffle.sub_bundles({"a": []}, 20) == [{"a": []}]
+
+
+def test_local_worker_processes_get_bounded_bundles_and_the_allocator_settings(monkeypatch):
+    from pipelines.runner import runner_args
+
+    for name in local_shuffle.ALLOCATOR:  # set then removed: monkeypatch puts the original state back after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    local_shuffle.restore()
+    threads = PipelineOptions(runner_args("direct", 2, []))
+    assert not local_shuffle.prepare_local_workers(threads)
+    assert not any(name in os.environ for name in local_shuffle.ALLOCATOR)
+    try:
+        processes = PipelineOptions(runner_args("direct", 8, []))
+        assert local_shuffle.prepare_local_workers(processes)
+        assert all(os.environ[name] == value for name, value in local_shuffle.ALLOCATOR.items())
+        from apache_beam.runners.portability.fn_api_runner import execution
+
+        assert execution.GroupingBuffer.partition is local_shuffle._grouped_partition
+    finally:
+        local_shuffle.restore()
