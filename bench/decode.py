@@ -1,6 +1,6 @@
 """Decoding ordinary files: the isolated streaming decoder vs the one-shot in-process decode it replaced.
 
-    python bench/decode.py [--rounds 5] [--files 48]
+    python bench/decode.py [--rounds 5] [--files 48] [--repeat 5]
     python bench/decode.py --longform-minutes 120
 
 
@@ -12,16 +12,28 @@ stereo, 5-s AAC/M4A 22.05 kHz) to mono float32 at 48 kHz:
 - ``isolated``: ``DecodeStage.decode_file`` as the pipeline runs it: the bytes go to the decode
   child, which streams blocks through ``soxr.ResampleStream`` and pipes float32 back.
 
-Each variant runs in its own subprocess, alternating, ``--rounds`` times; the figure is the
-best round (the 2 cores here are shared). Printed: audio seconds per wall second, the ratio,
-whether the samples are byte-identical, and peak RSS (the process, and the decode child).
+Each variant runs in its own subprocess, alternating, ``--rounds`` times, decoding the files
+``--repeat`` times a round (/proc counts the child's CPU in 10-ms ticks); the figure is the best
+round (the 2 cores here are shared). Printed: audio seconds per wall second and per CPU second
+(parent + child), the ratios, whether the samples are byte-identical, and peak RSS (the process,
+and the decode child). CPU time is the figure to trust while other work loads the machine.
 
-Measured here (2 shared cores, load average 7-11): isolated streaming 0.76-0.92x the one-shot wall
-speed, 0.86-0.87x its CPU seconds (parent + child); the streaming decoder alone, in process, is
-0.97-1.0x (and faster on long files: a 2-h FLAC in 7.1 vs 10.8 CPU-s); samples byte-identical;
-decode child peak 82 MiB. ``--longform-minutes 120`` (tiny.en): decode 10.7 s, segmentation
-313 s (23x real time), 910 segments of at most 10 s, 0 failures, peak RSS 3.0 GiB (the 48 kHz
-recording itself is 1.4 GiB, imports 0.9 GiB), decode child 397 MiB (the 208 MB input + decoder).
+Measured here (2 shared cores, other builds running), two runs each, same tree otherwise:
+before the issue-15 follow-up (66a13cb) isolated was 0.91-0.96x the one-shot CPU speed
+(0.87x before the in-worker WAV path); after it (downmix a column at a time instead of numpy's
+slow ``mean(axis=1)``, small inputs read through a C ``BytesIO``, fewer pipe round trips) 1.16-1.20x
+its CPU speed and 1.20-1.22x its wall speed; samples byte-identical; decode child peak 63 MiB.
+Returning ordinary items through a memfd the parent maps (no pipe copy) was tried and measured
+no faster (the cost is the fresh pages any new array takes, not the copy), so it is not kept.
+
+``--longform-minutes 120`` (tiny.en; the espeak recording is generated once and kept in
+``--folder``): before, decode 10.7 s, segmentation 313 s, 910 segments of at most 10 s, peak RSS
+3.0 GiB (the 48 kHz float32 recording itself 1.4 GiB, imports 0.9 GiB). Now the decode parent
+spills it to a temporary file past 10 min (``DecodeStage.spill_after_s``) and the segments are
+lazy views of it: peak RSS 1,437 MiB (decode child 390 MiB), 1,038 segments of at most 10 s,
+0 failures, segmentation 820 s on the loaded machine (8.8x real time); WER of the segments' words
+0.152 against 0.144 for the same paragraphs transcribed as short items (the windows before this
+follow-up dropped whole paragraphs after a pause: 0.25-0.30).
 """
 
 from __future__ import annotations
