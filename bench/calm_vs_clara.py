@@ -190,7 +190,8 @@ def seed_run(name: str, preset: str, seed: int, args: argparse.Namespace) -> dic
         raise SystemExit(f"{name} seed {seed}: trainer exited {code} (see {run / 'train.log'})")
     result = {"recipe": name, "preset": preset, "seed": seed, "steps": args.steps}
     result["overrides"] = list(args.clara_set) if name == "CLARA" else []
-    result["train_cpu_s"] = round(_children_cpu_s() - cpu, 1)
+    trained_before = "resumed from step" in (run / "train.log").read_text() and code == 0
+    result["train_cpu_s"] = None if trained_before else round(_children_cpu_s() - cpu, 1)
     result["train_wall_s"] = round(time.perf_counter() - wall, 1)
     checkpoint = sorted((run / "checkpoints").glob("step_*.pt"))[-1]
     result["metrics"] = evaluate_checkpoint(checkpoint, Path(args.shards[0]), "cpu")
@@ -214,6 +215,10 @@ def seed_table(results: list[dict], chance: dict[str, float]) -> str:
                 for r in results
                 if r["recipe"] == name
             ]
+            values = [v for v in values if v is not None]  # trained by an earlier invocation: CPU unknown
+            if not values:
+                cells.append("-")
+                continue
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(
                 f"{statistics.mean(values):.1f} ± {sd:.1f} [{min(values):.1f}, {max(values):.1f}] (n={len(values)})"
