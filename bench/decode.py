@@ -33,7 +33,10 @@ spills it to a temporary file past 10 min (``DecodeStage.spill_after_s``) and th
 lazy views of it: peak RSS 1,437 MiB (decode child 390 MiB), 1,038 segments of at most 10 s,
 0 failures, segmentation 820 s on the loaded machine (8.8x real time); WER of the segments' words
 0.152 against 0.144 for the same paragraphs transcribed as short items (the windows before this
-follow-up dropped whole paragraphs after a pause: 0.25-0.30).
+follow-up dropped whole paragraphs after a pause: 0.25-0.30). The short items themselves vary
+with where they start: with 0-0.3 s of silence around them 0.133-0.148; the long-form windows'
+padding (0-0.7 s) moves the 20-min figure within 0.149-0.154, so what is left is about half a
+point, mostly one paragraph (11-15 errors in the recording, 9-15 as short items).
 """
 
 from __future__ import annotations
