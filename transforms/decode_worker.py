@@ -41,7 +41,7 @@ import numpy as np
 
 from schemas import SAMPLE_RATE
 from transforms.audio import AudioError
-from transforms.spooled import SpooledAudio, Spool
+from transforms.spooled import Spool, SpooledAudio
 
 _HEADER = struct.Struct(">cQ")
 _PIPE_BYTES = 1 << 20
