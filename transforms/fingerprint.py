@@ -88,13 +88,37 @@ FRAMES_PER_BLOCK = 4096
 _WINDOW = np.hanning(N_FFT).astype(np.float32)
 
 
+STREAM_BLOCK_S = 60
+"""A recording that is not an in-memory array (a long item spooled to disk, ``transforms/spooled``)
+is read, downmixed and resampled this many seconds at a time: only its 8 kHz copy is held."""
+
+
+def _analysis_signal(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 at ``ANALYSIS_RATE``; a spooled recording never comes into memory whole."""
+    if isinstance(audio, np.ndarray):
+        x = np.asarray(audio, dtype=np.float32)
+        if x.ndim > 1:
+            x = x.mean(axis=1)
+        if sample_rate != ANALYSIS_RATE:
+            x = soxr.resample(x, sample_rate, ANALYSIS_RATE, quality="LQ")
+        return x
+    n, step = len(audio), max(1, int(sample_rate * STREAM_BLOCK_S))
+    resampler = soxr.ResampleStream(sample_rate, ANALYSIS_RATE, 1, dtype="float32", quality="LQ")
+    parts = []
+    for start in range(0, n, step):
+        block = np.asarray(audio[start : start + step], dtype=np.float32)
+        if block.ndim > 1:
+            block = block.mean(axis=1)
+        if sample_rate == ANALYSIS_RATE:
+            parts.append(block)
+        else:
+            parts.append(resampler.resample_chunk(block, last=start + step >= n))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
 def band_energies(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(TIME_STEPS, BANDS) mean band power of each span of the recording (mono float)."""
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim > 1:
-        x = x.mean(axis=1)
-    if sample_rate != ANALYSIS_RATE:
-        x = soxr.resample(x, sample_rate, ANALYSIS_RATE, quality="LQ")
+    x = _analysis_signal(audio, sample_rate)
     if x.size < N_FFT:
         x = np.pad(x, (0, N_FFT - x.size))
     # A hop small enough that every span gets a few frames, even for sub-second clips.

@@ -72,3 +72,27 @@ def test_an_eval_print_removes_the_train_item_and_is_never_removed_itself():
     verdicts = dict(match_bucket(("b", prints)))
     assert list(verdicts) == ["k1"]
     assert verdicts["k1"].reason == "eval_overlap" and verdicts["k1"].of == "esc50: esc50/1-1-A-0.wav"
+
+
+def test_a_spooled_long_recording_is_fingerprinted_in_blocks_with_the_same_bits(monkeypatch):
+    """A long item carried on disk (transforms/spooled) is read a block at a time, never whole."""
+    from transforms import fingerprint as fingerprint_module
+    from transforms.spooled import SpooledAudio
+
+    rng = np.random.default_rng(7)
+    n = 48_000 * 130  # more than two of the fingerprint's 60-s blocks
+    audio = (rng.standard_normal(n) * np.sin(np.arange(n) / 48_000 * 2.0)).astype(np.float32)
+    spooled = SpooledAudio.from_array(audio)
+    reads: list[int] = []
+    whole = SpooledAudio.__array__
+
+    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        reads.append(len(self))
+        return whole(self, *args, **kwargs)
+
+    monkeypatch.setattr(SpooledAudio, "__array__", counted)
+    got = fingerprint(spooled)
+    assert reads == []  # only slices of a block were read, never the recording as one array
+    assert got.duration_s == 130.0
+    assert got.distance(fingerprint(audio)) == 0.0
+    assert fingerprint_module.STREAM_BLOCK_S * 48_000 < n
