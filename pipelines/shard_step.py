@@ -194,11 +194,12 @@ class BuildShardFn(beam.DoFn):
                 batch, count, seconds, spent = [], 0, 0.0, 0.0
 
     def _run_chain(
-        self, samples: list[Sample], failures: list[Failure], stats: StatsAccumulator
+        self, samples: list[Sample], failures: list[Failure], stats: StatsAccumulator, first: int = 0
     ) -> Iterator[tuple[Sample, Any, bytes]]:
-        for stage in self.chain:
+        for position in range(first, len(self.chain)):
             if not samples:
                 break
+            stage = self.chain[position]
             started, count_in = time.perf_counter(), len(samples)
             try:
                 samples, failed = stage.process(samples)
@@ -207,6 +208,17 @@ class BuildShardFn(beam.DoFn):
                 samples = []
             _stage_metrics(stage.name, count_in, len(samples), started)
             _record(failed, failures, stats)
+            if position + 1 < len(self.chain) and len(samples) > count_in:
+                # A stage that multiplied the batch (segmentation of a long recording: one item, a
+                # thousand segments, lazy views of a spooled file) hands the rest of the chain
+                # pieces within the batch budget, written before the next is made: augmented copies
+                # and other materialised audio never pile up past the budget. Same samples, same order.
+                chunks = list(_chunks_by_seconds(samples, self.config.run.batch_audio_s))
+                if len(chunks) > 1:
+                    samples = []
+                    for chunk in chunks:
+                        yield from self._run_chain(chunk, failures, stats, position + 1)
+                    return
         for sample in samples:
             try:
                 meta, flac = encode(sample, stats.shard.split)
@@ -214,6 +226,20 @@ class BuildShardFn(beam.DoFn):
                 _record([sample.fail("encode", "encode_error", f"{type(exc).__name__}: {exc}")], failures, stats)
                 continue
             yield sample, meta, flac
+
+
+def _chunks_by_seconds(samples: list[Sample], max_seconds: float) -> Iterator[list[Sample]]:
+    """``samples`` in order, cut into runs that close once their audio reaches ``max_seconds``."""
+    chunk: list[Sample] = []
+    seconds = 0.0
+    for sample in samples:
+        chunk.append(sample)
+        seconds += sample.duration_s
+        if seconds >= max_seconds:
+            yield chunk
+            chunk, seconds = [], 0.0
+    if chunk:
+        yield chunk
 
 
 class JoinPiecesFn(beam.DoFn):
