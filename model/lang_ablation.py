@@ -20,6 +20,9 @@ copies included, as the trainer sees them); hyper-parameters are picked on the *
    the stem, crop length, number of training voices, and voice jitter (a random warp of the mel
    axis, ±20 %, like vocal-tract-length perturbation, and a random time stretch, ±20 %).
 
+3. *Batch mix*: the share of training batches that hold every language.
+4. ``--probe CHECKPOINT ...``: logistic regression on trained models' audio embeddings.
+
 Writes ``<out>/lang_ablation.json`` and ``.md``.
 """
 
@@ -277,6 +280,52 @@ def _spread(speakers: list[str], n: int) -> list[str]:
     return out
 
 
+def batch_mix(protocol: str, config: str = "tiny", epochs: int = 3, seed: int = 0) -> list[dict[str, float]]:
+    """How many training batches hold every language (the loader's shard shuffle and shuffle buffer,
+    read without decoding audio): is language a negative the contrastive loss sees?"""
+    from model.data import ShardStream
+    from model.shards import resolve_shards
+
+    data = load_config(config).data
+    stream = ShardStream(
+        resolve_shards([protocol], "train").urls, data, None, train=True, seed=seed, rank=0, world_size=1
+    )
+    rows = []
+    for epoch in range(epochs):
+        langs = [json.loads(raw["json"])["original_data"]["language"] for _, raw in stream._epoch_samples(epoch, 0)]
+        batches = [langs[i : i + data.batch_size] for i in range(0, len(langs) - data.batch_size + 1, data.batch_size)]
+        every = len(set(langs))
+        rows.append(
+            {
+                "epoch": epoch,
+                "batches": len(batches),
+                "all_languages_share": float(np.mean([len(set(b)) == every for b in batches])),
+                "top_language_per_batch": float(np.mean([max(b.count(x) for x in set(b)) for b in batches])),
+            }
+        )
+    return rows
+
+
+def embedding_probe(checkpoint: str, protocol: str) -> dict[str, float]:
+    """Logistic regression on a trained model's audio embeddings, train split → test split (%)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from model.api import ClaraModel
+    from model.evalset import load_eval_set
+
+    model = ClaraModel.from_checkpoint(checkpoint, device="cpu")
+    train, test = load_eval_set(model, [protocol], "train"), load_eval_set(model, [protocol], "test")
+    scaler = StandardScaler().fit(train.embeddings.numpy())
+    out = {}
+    for label in LABELS:
+        clf = LogisticRegression(C=0.1, max_iter=3000).fit(
+            scaler.transform(train.embeddings.numpy()), [o[label] for o in train.original]
+        )
+        out[label] = 100 * clf.score(scaler.transform(test.embeddings.numpy()), [o[label] for o in test.original])
+    return out
+
+
 SUPERVISED_VARIANTS: dict[str, dict[str, Any]] = {
     "tiny tower (stem ÷2, 5 s crops)": {},
     "per-clip mean normalisation of the log-mel (CMN)": {"cmn": True},
@@ -300,18 +349,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("data/lang-abl"))
     p.add_argument("--steps", type=int, default=400, help="supervised-ceiling steps (batch 16)")
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--only", default="", help="comma-separated parts: baselines, supervised")
+    p.add_argument("--only", default="", help="comma-separated parts: baselines, supervised, batches")
+    p.add_argument("--probe", nargs="*", default=[], help="checkpoints: linear probe of their audio embeddings")
     p.add_argument("--variants", default="", help="comma-separated indices into SUPERVISED_VARIANTS (default: all)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    parts = set(args.only.split(",")) if args.only else {"baselines", "supervised"}
+    parts = set(args.only.split(",")) if args.only else {"baselines", "supervised", "batches"}
+    if args.probe:
+        for checkpoint in args.probe:
+            print(checkpoint, {k: round(v, 1) for k, v in embedding_probe(checkpoint, args.protocol).items()})
+        return 0
+    if parts == {"batches"}:
+        for row in batch_mix(args.protocol):
+            print(row)
+        return 0
     data = extract(args.protocol, args.out / "features.npz")
     report_path = args.out / "lang_ablation.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     report["clips"] = {split: len(rows["mel"]) for split, rows in data.items()}
     report["held_out_voices"] = sorted(held_out_speakers(data))
     report["chance"] = {label: 100 / len(set(data["test"][label])) for label in LABELS}
+    if "batches" in parts:
+        report["batch_mix"] = batch_mix(args.protocol)
     if "baselines" in parts:
         report["input_baselines"] = input_baselines(data)
         report_path.write_text(json.dumps(report, indent=2) + "\n")
