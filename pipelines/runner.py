@@ -35,22 +35,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_port(port: int, timeout_s: float = 30.0) -> None:
+def _wait_for_port(port: int, timeout_s: float = 30.0, host: str = "localhost") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with socket.socket() as s:
-            if s.connect_ex(("localhost", port)) == 0:
+            s.settimeout(1.0)
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"the SDK worker pool did not open port {port} within {timeout_s:.0f} s")
 
 
 @contextlib.contextmanager
-def worker_pool(cwd: str | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+def worker_pool(
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+    wrapper: tuple[str, ...] = (),
+    host: str = "localhost",
+    timeout_s: float = 30.0,
+) -> Iterator[str]:
     """Start a local Beam Python SDK worker pool; yields its ``host:port``.
 
     ``cwd`` and ``env`` (replacing the launcher's environment, e.g. another ``HOME``/``TMPDIR``)
     let a test run the workers as a cluster would: nothing shared with the launcher but storage.
+    ``wrapper`` prefixes the command (e.g. ``ip netns exec NAME``: the pool on another network
+    host), reached at ``host``.
     """
     port = free_port()
     env = dict(os.environ if env is None else env)
@@ -59,15 +68,15 @@ def worker_pool(cwd: str | None = None, env: dict[str, str] | None = None) -> It
     if cwd is None:  # the launcher's checkout on the path; an isolated pool relies on the installed package
         env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
+        [*wrapper, sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port)
-        yield f"localhost:{port}"
+        _wait_for_port(port, timeout_s, host)
+        yield f"{host}:{port}"
     finally:
         proc.terminate()
         try:
