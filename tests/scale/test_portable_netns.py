@@ -45,19 +45,23 @@ def _second_host():
         pytest.skip(f"cannot create a network namespace here: {error}")
     hosts_dir = Path("/etc/netns") / name
     try:
-        _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
-        _ip("link", "set", ns_if, "netns", name)
-        _ip("addr", "add", f"{launcher_ip}/30", "dev", host_if)
-        _ip("link", "set", host_if, "up")
-        _ip("addr", "add", f"{worker_ip}/30", "dev", ns_if, netns=name)
-        _ip("link", "set", ns_if, "up", netns=name)
-        _ip("link", "set", "lo", "up", netns=name)
-        # The runner tells external workers to call back at socket.getfqdn(); on the worker host that
-        # name must resolve to the launcher's address, as a cluster's DNS would (``ip netns exec``
-        # bind-mounts this file over /etc/hosts).
-        hosts_dir.mkdir(parents=True, exist_ok=True)
-        fqdn = socket.getfqdn()
-        (hosts_dir / "hosts").write_text(f"127.0.0.1 localhost\n{launcher_ip} {fqdn} {fqdn.split('.')[0]}\n")
+        try:
+            _ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+            _ip("link", "set", ns_if, "netns", name)
+            _ip("addr", "add", f"{launcher_ip}/30", "dev", host_if)
+            _ip("link", "set", host_if, "up")
+            _ip("addr", "add", f"{worker_ip}/30", "dev", ns_if, netns=name)
+            _ip("link", "set", ns_if, "up", netns=name)
+            _ip("link", "set", "lo", "up", netns=name)
+            # The runner tells external workers to call back at socket.getfqdn(); on the worker host
+            # that name must resolve to the launcher's address, as a cluster's DNS would (``ip netns
+            # exec`` bind-mounts this file over /etc/hosts).
+            hosts_dir.mkdir(parents=True, exist_ok=True)
+            fqdn = socket.getfqdn()
+            (hosts_dir / "hosts").write_text(f"127.0.0.1 localhost\n{launcher_ip} {fqdn} {fqdn.split('.')[0]}\n")
+        except (subprocess.CalledProcessError, OSError) as error:  # a sandbox without veth or /etc/netns
+            detail = getattr(error, "stderr", b"") or b""
+            pytest.skip(f"cannot link a second network host here: {error} {detail.decode(errors='replace')}")
         yield name, launcher_ip, worker_ip
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
