@@ -1,4 +1,4 @@
-"""FLAC encoded into a memfd (no calls back into Python) is the bytes of ``encode_flac``."""
+"""FLAC encoded into a memfd (no calls back into Python) is the bytes libsndfile writes to a Python file."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import threading
 
 import numpy as np
 
-from transforms.audio import encode_flac
-from transforms.encode import flac_bytes
+from transforms.audio import encode_flac, encode_flac_buffered
 
 
-def test_flac_bytes_are_encode_flacs_for_speech_clipping_silence_and_length() -> None:
+def test_memfd_flac_is_the_buffered_bytes_for_speech_clipping_silence_and_length() -> None:
     rng = np.random.default_rng(7)
     t = np.arange(96_000) / 48_000
     cases = [
@@ -20,16 +19,16 @@ def test_flac_bytes_are_encode_flacs_for_speech_clipping_silence_and_length() ->
         (rng.standard_normal(480_001) * 0.2).astype(np.float32),
     ]
     for audio in cases * 2:  # the scratch file is reused: a short clip after a long one
-        assert flac_bytes(audio) == encode_flac(audio)
+        assert encode_flac(audio) == encode_flac_buffered(audio)
 
 
 def test_threads_encode_into_their_own_scratch_files() -> None:
     audio = [(np.random.default_rng(i).standard_normal(48_000 * (i + 1)) * 0.1).astype(np.float32) for i in range(4)]
-    expected = [encode_flac(a) for a in audio]
+    expected = [encode_flac_buffered(a) for a in audio]
     got: dict[int, list[bytes]] = {}
 
     def work(i: int) -> None:
-        got[i] = [flac_bytes(a) for a in audio * 3]
+        got[i] = [encode_flac(a) for a in audio * 3]
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
     for th in threads:
