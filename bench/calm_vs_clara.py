@@ -159,38 +159,26 @@ SEED_METRICS = (
 )
 
 
-def _children_cpu_s() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def seed_run(name: str, preset: str, seed: int, args: argparse.Namespace) -> dict:
     """Train one (recipe, seed) to the end of its schedule, then score its last checkpoint."""
-    from model.demo import evaluate_checkpoint
+    from model.demo import _children_cpu_s, evaluate_checkpoint, trainer_command, trainer_env
 
     run = args.out / f"{name.lower()}-s{seed}"
     done = run / "result.json"
     if done.exists():
         return json.loads(done.read_text())
     run.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "model.train", "--shards", *args.shards, "--config", preset, "--run", str(run),
-        "--steps", str(args.steps), "--device", "cpu", "--resume", "auto", "--set", f"seed={seed}",
-        "--set", "optim.warmup_steps=100", "--set", f"ckpt_every={args.steps}", "--set", "keep_checkpoints=0",
-        "--set", f"val_every={10 * args.steps}", "--set", "log_every=50", "--set", "data.num_workers=0",
-        *[x for o in (args.clara_set if name == "CLARA" else []) for x in ("--set", o)],
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    overrides = [f"seed={seed}", "data.num_workers=0", *(args.clara_set if name == "CLARA" else [])]
+    command = trainer_command(args.shards, preset, run, args.steps, "cpu", args.steps, 10 * args.steps, overrides)
     cpu, wall = _children_cpu_s(), time.perf_counter()
     with (run / "train.log").open("a") as log:
+        env = trainer_env(args.threads)
         code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     if code != 0:
         raise SystemExit(f"{name} seed {seed}: trainer exited {code} (see {run / 'train.log'})")
     result = {"recipe": name, "preset": preset, "seed": seed, "steps": args.steps}
     result["overrides"] = list(args.clara_set) if name == "CLARA" else []
-    trained_before = "resumed from step" in (run / "train.log").read_text() and code == 0
+    trained_before = "resumed from step" in (run / "train.log").read_text()
     result["train_cpu_s"] = None if trained_before else round(_children_cpu_s() - cpu, 1)
     result["train_wall_s"] = round(time.perf_counter() - wall, 1)
     checkpoint = sorted((run / "checkpoints").glob("step_*.pt"))[-1]
@@ -231,8 +219,7 @@ def seed_table(results: list[dict], chance: dict[str, float]) -> str:
 def seeds_main(args: argparse.Namespace) -> int:
     import torch
 
-    from model.demo import chance_levels
-    from model.evalset import EvalSet, iter_samples
+    from model.demo import split_chance_levels
 
     torch.set_num_threads(args.threads)
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
@@ -248,8 +235,7 @@ def seeds_main(args: argparse.Namespace) -> int:
                 "  " + ", ".join(f"{k} {m[k]:.1f}" for k in SEED_METRICS) + f"; {results[-1]['train_cpu_s']} CPU s",
                 flush=True,
             )
-    originals = [dict(meta.original_data) for _, _, meta in iter_samples([args.shards[0]], "test")]
-    chance = chance_levels(EvalSet(keys=[m.get("source_id", "") for m in originals], original=originals))
+    chance = split_chance_levels(Path(args.shards[0]))
     markdown = seed_table(results, chance)
     (args.out / "seeds.json").write_text(
         json.dumps({"steps": args.steps, "chance": chance, "runs": results}, indent=2) + "\n"

@@ -109,24 +109,45 @@ def build_shards(out: Path, langs: list[str], items: int, log: Path) -> None:
             subprocess.run(command, check=True, stdout=handle, stderr=subprocess.STDOUT)
 
 
+def trainer_command(
+    shards: list[str],
+    config: str,
+    run: Path,
+    steps: int,
+    device: str,
+    ckpt_every: int,
+    val_every: int,
+    overrides: list[str],
+) -> list[str]:
+    """The ``model.train`` command line of the demo's protocol (``--resume auto``, warm-up 100,
+    every checkpoint kept, a log line every 50 steps); ``overrides`` come last, so they win."""
+    return [
+        sys.executable, "-m", "model.train", "--shards", *shards, "--config", config, "--run", str(run),
+        "--steps", str(steps), "--device", device, "--resume", "auto",
+        "--set", "optim.warmup_steps=100", "--set", f"ckpt_every={ckpt_every}", "--set", "keep_checkpoints=0",
+        "--set", f"val_every={val_every}", "--set", "log_every=50",
+        *[x for o in overrides for x in ("--set", o)],
+    ]  # fmt: skip
+
+
+def trainer_env(threads: int) -> dict[str, str]:
+    """This process's environment with the trainer's OpenMP/MKL threads set."""
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
 def train(out: Path, args: argparse.Namespace) -> tuple[int, float, float]:
     """Run the trainer; SIGTERM at the budget (it saves and exits 143).
 
     Returns (exit code, wall seconds, CPU seconds of the trainer and its loader workers).
     """
     every = max(1, args.steps // max(1, args.checkpoints))
-    command = [
-        sys.executable, "-m", "model.train", "--shards", str(out / "protocol"), "--config", args.config,
-        "--run", str(out / "run"), "--steps", str(args.steps), "--device", args.device, "--resume", "auto",
-        "--set", "optim.warmup_steps=100", "--set", f"ckpt_every={every}", "--set", "keep_checkpoints=0",
-        "--set", f"val_every={every}", "--set", "log_every=50",
-        *[x for o in args.overrides for x in ("--set", o)],
-    ]  # fmt: skip
+    command = trainer_command(
+        [str(out / "protocol")], args.config, out / "run", args.steps, args.device, every, every, args.overrides
+    )
     (out / "run").mkdir(parents=True, exist_ok=True)
     started, cpu_before = time.perf_counter(), _children_cpu_s()
     with (out / "run" / "train.log").open("a") as handle:
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=trainer_env(args.threads))
         try:
             code = process.wait(timeout=args.budget_min * 60)
         except subprocess.TimeoutExpired:
@@ -185,6 +206,12 @@ def chance_levels(test: EvalSet) -> dict[str, float]:
         for k in (1, 5, 10):
             out[f"{direction}/R@{k}"] = 100.0 * min(k, len(test)) / max(len(test), 1)
     return out
+
+
+def split_chance_levels(protocol: Path) -> dict[str, float]:
+    """:func:`chance_levels` of a protocol's test split, read from its metadata (no audio decoded)."""
+    originals = [dict(meta.original_data) for _, _, meta in iter_samples([str(protocol)], "test")]
+    return chance_levels(EvalSet(keys=[meta.get("source_id", "") for meta in originals], original=originals))
 
 
 def prompt_report(protocol: Path) -> dict[str, Any]:
@@ -313,13 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     walls["eval"] = time.perf_counter() - started
 
     final = points[-1]
-    originals = [dict(meta.original_data) for _, _, meta in iter_samples([str(out / "protocol")], "test")]
-    test = EvalSet(keys=[meta.get("source_id", "") for meta in originals], original=originals)
     results = {
         "config": args.config,
         "protocol": protocol,
         "prompts": prompt_report(out / "protocol"),
-        "chance": chance_levels(test),
+        "chance": split_chance_levels(out / "protocol"),
         "languages": langs,
         "items_per_language": args.items,
         "train": {"steps_planned": args.steps, "steps_done": final["step"], "exit_code": code},

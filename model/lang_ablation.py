@@ -55,12 +55,13 @@ def extract(protocol: str, cache: Path) -> dict[str, Any]:
     if cache.exists():
         data = np.load(cache, allow_pickle=True)
         return {key: data[key].item() for key in data.files}
-    mel = LogMel(AudioConfig())
+    config = AudioConfig()
+    mel = LogMel(config)
     out: dict[str, Any] = {}
     for split in ("train", "valid", "test"):
         rows: dict[str, list] = {"mel": [], "speaker": [], **{label: [] for label in LABELS}}
         for _, wave, meta in iter_samples([protocol], split, include_augmented=split == "train"):
-            clip = torch.from_numpy(wave[: int(48_000 * CLIP_S)])[None]
+            clip = torch.from_numpy(wave[: int(config.sample_rate * CLIP_S)])[None]
             rows["mel"].append(mel(clip)[0][0].numpy().astype(np.float16))
             rows["speaker"].append(str(meta.original_data.get("speaker_id")))
             for label in LABELS:
@@ -175,7 +176,7 @@ class Tower(nn.Module):
     def __init__(self, audio: AudioConfig, classes: int) -> None:
         super().__init__()
         self.encoder = PerceiverAudioEncoder(audio)
-        self.head = nn.Linear(self.encoder.out_dim if hasattr(self.encoder, "out_dim") else audio.dim, classes)
+        self.head = nn.Linear(self.encoder.out_dim, classes)
 
     def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(mel, mask))
@@ -231,7 +232,7 @@ def supervised(
     ys = torch.tensor([index[train[label][i]] for i in keep])
     model = Tower(audio, len(classes))
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01)
-    crop = int(crop_s * 48_000 / audio.hop_length)
+    crop = int(crop_s * audio.sample_rate / audio.hop_length)
     started = time.process_time()
     model.train()
     for step in range(steps):
