@@ -23,7 +23,6 @@ from transforms.segment.cut import (
     find_pauses,
     plan_segments,
 )
-from transforms.segment.longform import LONGFORM_S, At16k, transcribe_long
 from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
 from transforms.segment.options import SegmentSettings
 from transforms.shared_models import load_shared
@@ -214,6 +213,8 @@ class SegmentStage:
         if not indices:
             return found, errors
         model = self._ensure_model()
+        from transforms.segment.longform import LONGFORM_S, transcribe_long
+
         long_form = {i for i in indices if samples[i].duration_s >= LONGFORM_S}
         for i in sorted(long_form):  # VAD windows, a group at a time: bounded memory (segment/longform.py)
             try:
@@ -283,6 +284,8 @@ class SegmentStage:
         else:
             record["transcript_source"] = "source" if transcript else "aligner"
         duration = len(sample.audio) / SAMPLE_RATE
+        from transforms.segment.longform import LONGFORM_S, At16k
+
         # a long recording is seen at 16 kHz a block at a time, not copied whole
         audio16 = At16k(sample.audio) if duration >= LONGFORM_S else to_whisper_rate(sample.audio)
         pauses = find_pauses(words[i], audio16, WHISPER_SAMPLE_RATE)
