@@ -102,6 +102,9 @@ class Row:
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     loads: list[float] = field(default_factory=list)
+    out: Path | None = None
+    """Where the row writes: removed before each of its runs (untimed), so that no row pays for
+    freeing the previous round's files (on a disk mounted with ``discard`` that is seconds)."""
 
     @property
     def best(self) -> int:
@@ -134,7 +137,9 @@ def make_rows(args: argparse.Namespace, paths: list[Path], tmp: Path) -> tuple[l
     listing = tmp / "files.txt"
     listing.write_text("\n".join(map(str, paths)) + "\n")
     me = [sys.executable, str(Path(__file__).resolve())]
-    rows = [Row("bare loop, 1 process", [*me, "--bare-loop", str(listing), str(tmp / "bare")], files, kind="bare")]
+    bare = Row("bare loop, 1 process", [*me, "--bare-loop", str(listing), str(tmp / "bare")], files, kind="bare")
+    bare.out = tmp / "bare"
+    rows = [bare]
     notes: list[str] = []
     lhotse = lhotse_python(args.lhotse_python)
     if lhotse is None:
@@ -148,10 +153,12 @@ def make_rows(args: argparse.Namespace, paths: list[Path], tmp: Path) -> tuple[l
         clara += ["--output", str(tmp / f"clara{size}"), "--name", "bench", "--workers", str(args.workers)]
         clara += ["--shard-size", str(size), "--split-fractions", "0.8,0.1,0.1", "--overwrite", *args.clara_args]
         rows.append(Row(f"clara shards, {args.workers} workers, {size}-item shards", clara, files, size))
+        rows[-1].out = tmp / f"clara{size}"
         if lhotse:
             peer = [lhotse, str(ROOT / "bench" / "lhotse_shar.py"), "--list", str(listing)]
             peer += ["--out", str(tmp / f"lhotse{size}"), "--shard-size", str(size), "--jobs", str(args.workers)]
             rows.append(Row(f"lhotse to_shar, {args.workers} jobs, {size}-cut shards", peer, files, size, "lhotse"))
+            rows[-1].out = tmp / f"lhotse{size}"
     if shutil.which("ffmpeg") is None:
         notes.append("ffmpeg: not installed (apt-get install -y ffmpeg): its row is skipped")
     elif args.ffmpeg_files > 0:
@@ -160,6 +167,7 @@ def make_rows(args: argparse.Namespace, paths: list[Path], tmp: Path) -> tuple[l
         subset.write_text("\n".join(map(str, paths[:count])) + "\n")
         name = f"ffmpeg subprocess per file ({count} files)"
         rows.append(Row(name, [*me, "--ffmpeg-loop", str(subset), str(tmp / "ffmpeg")], count, kind="ffmpeg"))
+        rows[-1].out = tmp / "ffmpeg"
     return rows, notes
 
 
@@ -174,6 +182,10 @@ def run_rounds(rows: list[Row], rounds: int, tmp: Path) -> None:
     for index in range(rounds):
         order = rows[index % len(rows) :] + rows[: index % len(rows)]  # each round starts elsewhere
         for row in order:
+            if row.out is not None:
+                shutil.rmtree(row.out, ignore_errors=True)
+            os.sync()  # the previous rows' output written back now, not on this row's clock (either way round)
+            time.sleep(0.5)
             load = os.getloadavg()[0]
             wall, cpu = timed(row.command, tmp / "row.log")
             check_output(row, tmp)

@@ -86,7 +86,10 @@ def encode_flac_buffered(audio: np.ndarray) -> bytes:
 
 
 def _clipped(audio: np.ndarray) -> np.ndarray:
-    return np.clip(audio, -1.0, 1.0 - 1.0 / 32768)
+    audio, top = np.asarray(audio), 1.0 - 1.0 / 32768
+    if audio.size and audio.min() >= -1.0 and audio.max() <= top:  # the usual case: nothing to clip, no copy
+        return np.ascontiguousarray(audio)
+    return np.clip(audio, -1.0, top)
 
 
 class TimeoutRunner:

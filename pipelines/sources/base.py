@@ -12,6 +12,8 @@ millions of rows overrides ``expand`` to read its metadata with a Beam source in
 from __future__ import annotations
 
 import importlib
+import pickle
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -65,7 +67,24 @@ class Source:
         if self.settings.limit is not None:
             kept = [r for r in records if isinstance(r, SourceItem)][: self.settings.limit]
             records = kept + [r for r in records if isinstance(r, Failure)]
-        return pipeline | f"Enumerate {self.name}" >> beam.Create(records, reshuffle=False)
+        return enumerated(pipeline, f"Enumerate {self.name}", records)
+
+
+def enumerated(pipeline: beam.Pipeline, label: str, records: list[Any]) -> beam.PCollection:
+    """Records made in the launcher as a PCollection, carried in the job as one compressed blob.
+
+    ``beam.Create(records)`` puts the records into the job three times (the transform, its
+    reshuffle wrapper and its lambda are each pickled) and Beam compresses each pickle with bz2
+    at level 9: for 2,400 files that was 0.24 s of the launcher's start (1 MB of pickle per
+    copy). Here they are pickled once, zlib level 1, and unpacked by one ``FlatMap`` in a worker;
+    same records, same order.
+    """
+    blob = zlib.compress(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    return pipeline | f"{label}/Impulse" >> beam.Impulse() | label >> beam.FlatMap(_unpack, blob)
+
+
+def _unpack(_: bytes, blob: bytes) -> list[Any]:
+    return pickle.loads(zlib.decompress(blob))
 
 
 # name -> "module:Class", imported on use so one broken adapter can't break the others.

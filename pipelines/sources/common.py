@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import glob as pyglob
 import io
 import json
@@ -95,11 +96,20 @@ def resolve_under(root: str, relative: str) -> str:
         raise UnsafePath(f"path {relative!r} climbs out with '..'")
     path = join(root, posixpath.normpath(rel))
     if "://" not in root:
-        real_root = os.path.realpath(root)
-        real = os.path.realpath(path)
+        real_root = _real_dir(os.path.abspath(root))
+        parent, name = os.path.split(path)
+        real = (
+            os.path.realpath(path) if os.path.islink(path) else os.path.join(_real_dir(os.path.abspath(parent)), name)
+        )
         if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
             raise UnsafePath(f"path {relative!r} leads outside the input folder (symlink)")
     return path
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(folder: str) -> str:
+    """A folder's real path, resolved once per folder rather than once per file in it."""
+    return os.path.realpath(folder)
 
 
 def stem(path: str) -> str:

@@ -27,6 +27,7 @@ folder of at most one run is enumerated in the launcher (cheaper than a listing 
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -100,7 +101,7 @@ class FolderSource(DatasetSource):
     def root(self) -> str:
         return (self.settings.input or "").rstrip("/") or "/"
 
-    @property
+    @functools.cached_property
     def mapping(self) -> dict[str, list[str]]:
         given = parse_map(self.option.get("map"))
         return {field: given.get(field, [field]) for field in FIELDS}

@@ -34,7 +34,72 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     real = storage.open_read
     monkeypatch.setattr(storage, "open_read", lambda path: _Spy(real(path), sizes))
     monkeypatch.setattr(storage, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(storage, "_local", lambda path: False)  # the block reader, as for object stores
     return sizes
+
+
+def test_a_local_file_is_read_in_one_read_of_its_size(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4000
+    (tmp_path / "f.bin").write_bytes(data)
+    got = storage.read_bytes(str(tmp_path / "f.bin"), max_bytes=len(data))
+    assert got == data
+
+
+def test_a_local_file_over_the_cap_is_refused_from_its_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "f.bin").write_bytes(b"x" * 5000)
+    import builtins
+
+    real_open = builtins.open
+    reads: list[int] = []
+
+    class Spy:
+        def __init__(self, f) -> None:  # noqa: ANN001
+            self.f = f
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.f, name)
+
+        def read(self, n: int = -1) -> bytes:
+            reads.append(n)
+            return self.f.read(n)
+
+        def __enter__(self) -> Spy:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()
+
+    monkeypatch.setattr(builtins, "open", lambda *a, **k: Spy(real_open(*a, **k)))
+    with pytest.raises(storage.FileTooLarge):
+        storage.read_bytes(str(tmp_path / "f.bin"), max_bytes=1500)
+    assert reads == []  # its stated size said so: nothing read, nothing allocated
+
+
+def test_a_local_pipe_states_no_size_and_is_read_to_its_end_under_the_cap(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    data = b"y" * 300_000
+
+    def write() -> None:
+        try:
+            with open(fifo, "wb") as f:
+                f.write(data)
+        except BrokenPipeError:  # the reader gave up at its cap
+            pass
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert storage.read_bytes(str(fifo), max_bytes=len(data)) == data
+    writer.join()
+    writer = threading.Thread(target=write)
+    writer.start()
+    with pytest.raises(storage.FileTooLarge):
+        storage.read_bytes(str(fifo), max_bytes=1000)
+    writer.join(timeout=10)
+    assert not writer.is_alive()
 
 
 def test_a_file_larger_than_a_block_is_read_whole(tmp_path: Path, asked: list[int]) -> None:
