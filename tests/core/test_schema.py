@@ -59,6 +59,19 @@ def test_source_item_round_trips_with_nested_words():
     assert SourceItem.from_dict(json.loads(json.dumps(item.to_dict()))) == item
 
 
+def test_to_dict_is_dataclasses_asdict_with_atoms_shared():
+    item = SourceItem(
+        key="k1", uri="/x.wav", dataset="d", source_id="1", words=(WordAlignment("a", 0.0, 0.1),), labels=("dog",),
+        extra={"path": "x.wav", "nested": {"list": [1, 2.5, None, True], "tuple": ("a", ("b",))}},
+    )  # fmt: skip
+    for record in (item, _meta(), ShardStats("000000", "train", 1, 1, 0, 1, 1.0, 10, {"en": 1.0})):
+        plain = record.to_dict()
+        assert plain == dataclasses.asdict(record)
+        assert json.dumps(plain, sort_keys=True) == json.dumps(dataclasses.asdict(record), sort_keys=True)
+    assert item.to_dict()["extra"] is not item.extra  # containers are new, as asdict's are
+    assert item.to_dict()["extra"]["nested"]["list"] is not item.extra["nested"]["list"]
+
+
 def test_sample_json_validates_and_schema_file_is_current():
     jsonschema.validate(_meta().to_json_dict(), sample_json_schema())
     assert json.loads(SCHEMA_PATH.read_text()) == sample_json_schema(), "run python -m schemas.sample_schema"
