@@ -59,6 +59,23 @@ def piece_items(shards: int, workers: int, batch_items: int, given: int = 0) -> 
     return batch_items if shards < SHARDS_PER_WORKER * max(1, workers) else 0
 
 
+def even_runs(total: int, count: int) -> list[tuple[int, int]]:
+    """``count`` contiguous runs covering ``range(total)`` whose lengths differ by at most one.
+
+    Pieces of one size rather than full pieces and a short last one: the local runner hands
+    pieces to its workers round-robin, a job's pieces are then the same work per worker
+    (a shard of 120 in pieces of 32 was 32, 32, 32, 24; now 30 four times), and the tail where
+    one worker waits for the other is at most one piece. The shard's bytes are the same.
+    """
+    base, extra = divmod(total, count)
+    runs, start = [], 0
+    for index in range(count):
+        stop = start + base + (1 if index < extra else 0)
+        runs.append((start, stop))
+        start = stop
+    return runs
+
+
 @dataclass(frozen=True)
 class Piece:
     """A run of a shard's sorted items that one worker builds: the shard itself when ``count`` is 1."""
@@ -115,9 +132,8 @@ class PrepareShardFn(beam.DoFn):
         run = self.config.run
         size = piece_items(shards, run.workers, run.batch_items, run.piece_items) or len(items)
         count = max(1, math.ceil(len(items) / size))
-        for index in range(count):
-            piece = tuple(items[index * size : (index + 1) * size])
-            yield shard_key, Piece(index, count, piece, len(items), fingerprint)
+        for index, (start, stop) in enumerate(even_runs(len(items), count)):
+            yield shard_key, Piece(index, count, tuple(items[start:stop]), len(items), fingerprint)
 
 
 class BuildShardFn(beam.DoFn):

@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines import sink
 from pipelines.build_shards import build_pipeline
 from pipelines.options import config_from
-from pipelines.shard_step import piece_items
+from pipelines.shard_step import even_runs, piece_items
 from tests.conftest import FilesSource, write_wav
 
 SETTINGS = {"split_fractions": (1.0, 0.0, 0.0), "shard_size": 512, "batch_items": 2, "source": "test", "workers": 2}
@@ -41,6 +41,17 @@ def test_pieces_are_cut_only_when_shards_are_few_for_the_workers() -> None:
     assert piece_items(shards=6, workers=2, batch_items=32) == 32  # 4-h benchmark, 512-item shards: one batch
     assert piece_items(shards=32, workers=2, batch_items=32) == 0  # 16 a worker: whole shards
     assert piece_items(shards=100, workers=2, batch_items=4, given=3) == 3  # the user's number
+
+
+def test_a_shard_is_cut_into_pieces_of_one_size() -> None:
+    assert even_runs(120, 4) == [(0, 30), (30, 60), (60, 90), (90, 120)]  # was 32, 32, 32, 24
+    assert [b - a for a, b in even_runs(490, 16)] == [31] * 10 + [30] * 6
+    for total in range(1, 60):
+        for count in range(1, total + 1):
+            runs = even_runs(total, count)
+            sizes = [b - a for a, b in runs]
+            assert runs[0][0] == 0 and runs[-1][1] == total and all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+            assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
 
 
 def test_a_shard_built_in_pieces_is_byte_identical_to_one_built_whole(tmp_path: Path) -> None:
