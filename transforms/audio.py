@@ -74,7 +74,7 @@ def encode_flac(audio: np.ndarray) -> bytes:
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     with sf.SoundFile(fd, "w", SAMPLE_RATE, 1, "PCM_16", format="FLAC", closefd=False) as f:
-        f.write(_clipped(audio))
+        f.write(_pcm16(audio))
     return os.pread(fd, os.lseek(fd, 0, os.SEEK_END), 0)
 
 
@@ -83,6 +83,15 @@ def encode_flac_buffered(audio: np.ndarray) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, _clipped(audio), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return buf.getvalue()
+
+
+def _pcm16(audio: np.ndarray) -> np.ndarray:
+    """The 16-bit samples libsndfile makes of float audio (x 32768, rounded half to even: its
+    ``lrintf``), made by numpy: libsndfile's own per-sample loop was a third of the FLAC encode
+    (1.5 ms of 4.4 for a 6-s clip). The FLAC bytes are the same (:func:`encode_flac_buffered`
+    writes the float samples; a test compares the two)."""
+    scaled = _clipped(audio) * np.float32(32768)  # float32 stays float32, float64 float64: as libsndfile
+    return np.rint(scaled, out=scaled).astype(np.int16)
 
 
 def _clipped(audio: np.ndarray) -> np.ndarray:

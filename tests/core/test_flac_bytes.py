@@ -17,6 +17,9 @@ def test_memfd_flac_is_the_buffered_bytes_for_speech_clipping_silence_and_length
         (rng.standard_normal(48_000) * 2).astype(np.float32),  # clipped, not wrapped
         np.zeros(10, dtype=np.float32),
         (rng.standard_normal(480_001) * 0.2).astype(np.float32),
+        # the float -> 16-bit rounding: half-way values (to even, as libsndfile's lrintf), both ends
+        np.float32([-1.0, 1 - 1 / 32768, 0.5 / 32768, -0.5 / 32768, 1.5 / 32768, 2.5 / 32768, -1.5 / 32768] * 500),
+        rng.standard_normal(20_000) * 0.3,  # float64 input
     ]
     for audio in cases * 2:  # the scratch file is reused: a short clip after a long one
         assert encode_flac(audio) == encode_flac_buffered(audio)
