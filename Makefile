@@ -57,9 +57,9 @@ $(STAMP): $(wildcard requirements*.txt) setup.py
 	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); echo "installing into $(VENV): $$free GB free here"; \
 	  if [ "$$free" -lt 9 ]; then echo "warning: the venv takes ~7.5 GB (torch's CUDA build and its libraries); $$free GB may not be enough" >&2; fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --no-cache-dir --upgrade pip
-	$(PY) -m pip install -q --no-cache-dir torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q --no-cache-dir -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
