@@ -238,6 +238,17 @@ def header_of(path: str, delimiter: str) -> list[str]:
     return [c.strip() for c in next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter))]
 
 
+def head_lines(path: str, count: int) -> list[str]:
+    """The first ``count`` non-empty lines of a (possibly huge) text file, reading only those."""
+    lines: list[str] = []
+    with storage.open_read(path) as f:
+        while len(lines) < count and (raw := f.readline()):
+            line = raw.decode("utf-8-sig" if not lines else "utf-8", errors="replace").strip()
+            if line:
+                lines.append(line)
+    return lines
+
+
 def read_rows(
     pipeline: beam.Pipeline, label: str, path: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL
 ) -> beam.PCollection:

@@ -23,11 +23,18 @@ names listing tasks only (each subfolder, and INPUT's own files in runs of
 :data:`LISTING_RUN` names), and the workers walk them and build the items, so a folder of
 millions of files never passes through the launcher as items. The items are the same. A flat
 folder of at most one run is enumerated in the launcher (cheaper than a listing stage).
+
+A manifest larger than :data:`MANIFEST_IN_WORKERS_BYTES` is read by the workers too (Beam's text
+source, split by byte ranges): a 20 M-row manifest never becomes launcher records (nor a job
+too large to submit). The items are the same; a row without a path is keyed by its content
+instead of its row number, and a CSV field may then not span lines (quoted newlines).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import posixpath
 import re
@@ -44,10 +51,11 @@ from pipelines.sources.common import (
     UnsafePath,
     exists,
     glob,
+    head_lines,
     header_of,
     join,
     label_phrase,
-    read_jsonl,
+    read_rows,
     read_table,
     read_text,
     resolve_under,
@@ -60,6 +68,9 @@ from schemas.vocab import normalize_age_group, normalize_emotion, normalize_gend
 LISTING_RUN = 10_000
 """INPUT's own files per listing task (each subfolder is one task, walked whole by a worker). A
 folder that is one such run (no subfolders) is enumerated in the launcher: a stage fewer."""
+
+MANIFEST_IN_WORKERS_BYTES = 32 << 20
+"""A manifest larger than this (~200 k rows) is read by the workers, not the launcher."""
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.tsv", "manifest.jsonl", "metadata.csv", "metadata.tsv", "metadata.jsonl")
 FIELDS = (
@@ -122,8 +133,8 @@ class FolderSource(DatasetSource):
         if manifest is not None:
             if not exists(manifest):
                 raise SourceError(f"manifest {manifest!r} does not exist")
-            if manifest.endswith(".jsonl"):
-                columns = set().union(*(r.keys() for r in self._rows(manifest)[:50]))
+            if manifest.endswith(".jsonl"):  # the first rows only: a manifest may be millions of rows
+                columns = set().union(*(_json_row(line).keys() for line in head_lines(manifest, 50)))
             else:
                 columns = set(header_of(manifest, "\t" if manifest.endswith(".tsv") else ","))
             path_cols = self.mapping["path"]
@@ -142,7 +153,7 @@ class FolderSource(DatasetSource):
 
     def _rows(self, manifest: str) -> list[dict[str, Any]]:
         if manifest.endswith(".jsonl"):
-            return read_jsonl(manifest)
+            return [_json_row(line) for line in read_text(manifest).splitlines() if line.strip()]
         return read_table(manifest, delimiter="\t" if manifest.endswith(".tsv") else ",")
 
     def _media(self) -> list[str]:
@@ -189,6 +200,9 @@ class FolderSource(DatasetSource):
         yield from self._from_paths(paths)
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
+        manifest = self.manifest()
+        if manifest and self.settings.limit is None and storage_size(manifest) > MANIFEST_IN_WORKERS_BYTES:
+            return self._manifest_in_workers(pipeline, manifest)
         tasks = self.listing_tasks()
         if tasks is None or [kind for kind, _ in tasks] in ([], ["files"]):  # small and flat: here
             return super().expand(pipeline)
@@ -215,20 +229,43 @@ class FolderSource(DatasetSource):
 
     def _from_manifest(self, manifest: str) -> Iterator[SourceItem | Failure]:
         for number, row in enumerate(self._rows(manifest), start=1):
-            rel = self._one(row, "path")
-            key = make_key("folder", re.sub(r"\.[^./]+$", "", rel) if rel else f"row{number}")
-            if not rel:
-                yield self.fail(
-                    key,
-                    "missing_path",
-                    f"{posixpath.basename(manifest)} row {number} has no {self.mapping['path'][0]!r}",
-                )
-                continue
-            uri = self.safe_path(key, rel)
-            if isinstance(uri, Failure):
-                yield uri
-                continue
-            yield from self._item(key, uri, rel, row)
+            yield from self._row_items(row, manifest, f"row{number}", f"row {number}")
+
+    def _manifest_in_workers(self, pipeline: beam.Pipeline, manifest: str) -> beam.PCollection:
+        label = f"{self.name} manifest"
+        if manifest.endswith(".jsonl"):
+            rows = (
+                pipeline
+                | f"Read {label}" >> beam.io.ReadFromText(manifest)
+                | f"Parse {label}" >> beam.FlatMap(lambda line: [_json_row(line)] if line.strip() else [])
+            )
+        else:
+            rows = read_rows(pipeline, label, manifest, delimiter="\t" if manifest.endswith(".tsv") else ",")
+        return rows | f"Enumerate {self.name}" >> beam.FlatMap(self._worker_row_items, manifest)
+
+    def _worker_row_items(self, row: dict[str, Any], manifest: str) -> Iterator[SourceItem | Failure]:
+        """A row read by a worker: no row number, so a row without a path is named by its content."""
+        digest = hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        yield from self._row_items(row, manifest, f"row-{digest}", "a row")
+
+    def _row_items(self, row: dict[str, Any], manifest: str, name: str, where: str) -> Iterator[SourceItem | Failure]:
+        if BAD_ROW in row:
+            yield self.fail(
+                make_key("folder", name), "bad_manifest_row", f"{posixpath.basename(manifest)} {where}: {row[BAD_ROW]}"
+            )
+            return
+        rel = self._one(row, "path")
+        key = make_key("folder", re.sub(r"\.[^./]+$", "", rel) if rel else name)
+        if not rel:
+            yield self.fail(
+                key, "missing_path", f"{posixpath.basename(manifest)} {where} has no {self.mapping['path'][0]!r}"
+            )
+            return
+        uri = self.safe_path(key, rel)
+        if isinstance(uri, Failure):
+            yield uri
+            return
+        yield from self._item(key, uri, rel, row)
 
     def _item(self, key: str, uri: str, rel: str, row: dict[str, Any]) -> Iterator[SourceItem | Failure]:
         emotion_raw, split_raw = self._one(row, "emotion"), self._one(row, "split")
@@ -289,6 +326,26 @@ class FolderSource(DatasetSource):
             else:
                 row["label"] = name_label(rel)
             yield from self._item(key, uri, rel, row)
+
+
+BAD_ROW = "\x00bad row"
+"""Where :func:`_json_row` says why a line is not a JSON object (a key no manifest column has)."""
+
+
+def _json_row(line: str) -> dict[str, Any]:
+    """One JSONL line as a row; a line that is not a JSON object becomes a row naming the problem."""
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        return {BAD_ROW: f"not JSON ({exc})"}
+    return row if isinstance(row, dict) else {BAD_ROW: f"a JSON {type(row).__name__}, not an object"}
+
+
+def storage_size(path: str) -> int:
+    """The size of a local or remote file in bytes."""
+    if "://" not in path:
+        return os.path.getsize(path)
+    return beam.io.filesystems.FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 
 def name_label(rel: str) -> str:
