@@ -45,9 +45,16 @@ def join(base: str, *parts: str) -> str:
 
 
 def exists(path: str) -> bool:
-    if "://" not in path:  # what Beam's LocalFileSystem does, without its per-call filesystem lookup
+    if _local(path):  # what Beam's LocalFileSystem does, without its per-call filesystem lookup
         return os.path.exists(path)
     return FileSystems.exists(path)
+
+
+def size(path: str) -> int:
+    """A local or remote file's size in bytes."""
+    if _local(path):
+        return os.path.getsize(path)
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 
 def list_files(pattern: str) -> list[str]:
@@ -152,7 +159,7 @@ def delete(paths: Iterable[str]) -> None:
     """Delete the files that exist among ``paths``."""
     remote = []
     for path in paths:
-        if "://" in path:
+        if not _local(path):
             remote.append(path)
         else:
             try:

@@ -81,8 +81,22 @@ def read_table(
     ]
 
 
+BAD_ROW = "\x00bad row"
+"""Where :func:`json_row` says why a line is not a JSON object (a key no table column has)."""
+
+
+def json_row(line: str) -> dict[str, Any]:
+    """One JSONL line as a row; a line that is not a JSON object becomes a row naming the problem."""
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        return {BAD_ROW: f"not JSON ({exc})"}
+    return row if isinstance(row, dict) else {BAD_ROW: f"a JSON {type(row).__name__}, not an object"}
+
+
 def read_jsonl(path: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
+    """The rows of a JSONL file (blank lines skipped; a bad line is a :data:`BAD_ROW` row)."""
+    return [json_row(line) for line in read_text(path).splitlines() if line.strip()]
 
 
 def resolve_under(root: str, relative: str) -> str:

@@ -45,6 +45,7 @@ import apache_beam as beam
 
 from pipelines.sources.base import SourceError
 from pipelines.sources.common import (
+    BAD_ROW,
     MEDIA_EXTENSIONS,
     VIDEO_EXTENSIONS,
     DatasetSource,
@@ -54,7 +55,9 @@ from pipelines.sources.common import (
     head_lines,
     header_of,
     join,
+    json_row,
     label_phrase,
+    read_jsonl,
     read_rows,
     read_table,
     read_text,
@@ -64,6 +67,7 @@ from pipelines.sources.common import (
 )
 from schemas import Failure, SourceItem, make_key
 from schemas.vocab import normalize_age_group, normalize_emotion, normalize_gender, normalize_language
+from transforms import storage
 
 LISTING_RUN = 10_000
 """INPUT's own files per listing task (each subfolder is one task, walked whole by a worker). A
@@ -134,7 +138,7 @@ class FolderSource(DatasetSource):
             if not exists(manifest):
                 raise SourceError(f"manifest {manifest!r} does not exist")
             if manifest.endswith(".jsonl"):  # the first rows only: a manifest may be millions of rows
-                columns = set().union(*(_json_row(line).keys() for line in head_lines(manifest, 50)))
+                columns = set().union(*(json_row(line).keys() for line in head_lines(manifest, 50)))
             else:
                 columns = set(header_of(manifest, "\t" if manifest.endswith(".tsv") else ","))
             path_cols = self.mapping["path"]
@@ -153,7 +157,7 @@ class FolderSource(DatasetSource):
 
     def _rows(self, manifest: str) -> list[dict[str, Any]]:
         if manifest.endswith(".jsonl"):
-            return [_json_row(line) for line in read_text(manifest).splitlines() if line.strip()]
+            return read_jsonl(manifest)
         return read_table(manifest, delimiter="\t" if manifest.endswith(".tsv") else ",")
 
     def _media(self) -> list[str]:
@@ -201,7 +205,7 @@ class FolderSource(DatasetSource):
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         manifest = self.manifest()
-        if manifest and self.settings.limit is None and storage_size(manifest) > MANIFEST_IN_WORKERS_BYTES:
+        if manifest and self.settings.limit is None and storage.size(manifest) > MANIFEST_IN_WORKERS_BYTES:
             return self._manifest_in_workers(pipeline, manifest)
         tasks = self.listing_tasks()
         if tasks is None or [kind for kind, _ in tasks] in ([], ["files"]):  # small and flat: here
@@ -237,7 +241,7 @@ class FolderSource(DatasetSource):
             rows = (
                 pipeline
                 | f"Read {label}" >> beam.io.ReadFromText(manifest)
-                | f"Parse {label}" >> beam.FlatMap(lambda line: [_json_row(line)] if line.strip() else [])
+                | f"Parse {label}" >> beam.FlatMap(lambda line: [json_row(line)] if line.strip() else [])
             )
         else:
             rows = read_rows(pipeline, label, manifest, delimiter="\t" if manifest.endswith(".tsv") else ",")
@@ -326,26 +330,6 @@ class FolderSource(DatasetSource):
             else:
                 row["label"] = name_label(rel)
             yield from self._item(key, uri, rel, row)
-
-
-BAD_ROW = "\x00bad row"
-"""Where :func:`_json_row` says why a line is not a JSON object (a key no manifest column has)."""
-
-
-def _json_row(line: str) -> dict[str, Any]:
-    """One JSONL line as a row; a line that is not a JSON object becomes a row naming the problem."""
-    try:
-        row = json.loads(line)
-    except ValueError as exc:
-        return {BAD_ROW: f"not JSON ({exc})"}
-    return row if isinstance(row, dict) else {BAD_ROW: f"a JSON {type(row).__name__}, not an object"}
-
-
-def storage_size(path: str) -> int:
-    """The size of a local or remote file in bytes."""
-    if "://" not in path:
-        return os.path.getsize(path)
-    return beam.io.filesystems.FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 
 def name_label(rel: str) -> str:
