@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from pipelines.dedupe import ScreenSettings
-from pipelines.runner import RUNNERS
+from pipelines.runner import RUNNERS, beam_runner_name
 from pipelines.stages import STAGES
 from schemas import settings as typed
 from schemas.settings import Layer, setting
@@ -135,6 +135,8 @@ class RunSettings:
     )
 
     def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            beam_runner_name(self.runner)  # a name Beam does not know is refused before any work
         if self.piece_items < 0:
             raise ValueError("--piece-items must be 0 (automatic) or positive")
         if self.batch_items <= 0 or self.workers <= 0 or self.batch_audio_s <= 0:

@@ -1,5 +1,9 @@
 """Runner selection: the same pipeline on DirectRunner, the portable runner, Dataflow or Flink.
 
+Any other Beam runner passes through as ``--runner``: a name Beam knows (``SparkRunner``,
+``PrismRunner``, ``spark``: :func:`beam_runner_name`) or a class's dotted path
+(``my.package.MyRunner``), with the user's own Beam flags.
+
 ``direct`` runs on this machine: its workers as threads of one process (up to
 ``THREADED_WORKERS_MAX``), or as processes. ``portable`` is the path Flink and Spark use:
 Beam's ``PortableRunner`` with an embedded job service and an external Python SDK worker pool
@@ -10,7 +14,9 @@ no ``--environment_config`` is given we start that pool here and stop it afterwa
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,6 +33,30 @@ no gRPC between processes, one Whisper/CoCa for all (``transforms/shared_models.
 per-item work runs outside the GIL (libsndfile, soxr, the decode child, model runtimes), ~10% of
 an item's time holds it, so a few threads scale and many would queue on it. Measured on 2 cores
 (bench/shard_build.py, ``make shards``): see deploy/README.md. ``--direct_running_mode`` wins."""
+
+
+def beam_runner_name(runner: str) -> str:
+    """The ``--runner`` value for a runner that is not one of :data:`RUNNERS`: a runner Beam
+    knows by name (case-insensitive, ``Runner`` optional, as Beam's ``create_runner`` reads it) or
+    an importable ``module.Class``; ValueError naming what is accepted otherwise."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    known = {path.rsplit(".", 1)[1].lower(): path.rsplit(".", 1)[1] for path in StandardOptions.ALL_KNOWN_RUNNERS}
+    short = known.get(runner.lower()) or known.get(runner.lower() + "runner")
+    if short:
+        return short
+    if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", runner):
+        module, name = runner.rsplit(".", 1)
+        try:
+            if isinstance(getattr(importlib.import_module(module), name), type):
+                return runner
+        except (ImportError, AttributeError):
+            pass
+        raise ValueError(f"runner {runner!r}: no class {name} in an importable module {module}")
+    raise ValueError(
+        f"unknown runner {runner!r}; expected one of {', '.join(RUNNERS)}, a Beam runner name "
+        f"({', '.join(sorted(set(known.values())))}) or a runner class's dotted path"
+    )
 
 
 def free_port() -> int:
@@ -122,5 +152,5 @@ def runner_args(runner: str, workers: int, beam_args: list[str], environment_con
         add("--environment_type", "EXTERNAL")
         add("--environment_config", environment_config or "localhost:50000")
     else:
-        raise ValueError(f"unknown runner {runner!r}; expected one of {', '.join(RUNNERS)}")
+        add("--runner", beam_runner_name(runner))
     return extra + beam_args

@@ -69,6 +69,35 @@ def test_user_flags_win_over_defaults():
 def test_unknown_runner_is_refused():
     with pytest.raises(ValueError, match="unknown runner"):
         runner_args("spark-ish", 2, [])
+    with pytest.raises(ValueError, match="no class NoSuchRunner"):
+        runner_args("apache_beam.runners.NoSuchRunner", 2, [])
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("SparkRunner", "SparkRunner"),
+        ("PrismRunner", "PrismRunner"),
+        ("spark", "SparkRunner"),
+        ("DirectRunner", "DirectRunner"),
+        (
+            "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
+            "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
+        ),
+    ],
+)
+def test_any_beam_runner_class_name_passes_through(given, expected):
+    args = runner_args(given, 2, ["--spark_master_url=spark://m:7077"])
+    assert f"--runner={expected}" in args and "--spark_master_url=spark://m:7077" in args
+    assert PipelineOptions(args).get_all_options()["runner"] == expected
+
+
+def test_a_runner_beam_does_not_know_is_a_bad_argument_before_any_work():
+    from pipelines.options import config_from
+
+    assert config_from({"run.runner": "SparkRunner"}).run.runner == "SparkRunner"
+    with pytest.raises(ValueError, match="unknown runner 'sparky'"):
+        config_from({"run.runner": "sparky"})
 
 
 def test_no_secrets_in_the_launcher_output(tmp_path, capsys):
