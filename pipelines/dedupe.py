@@ -138,12 +138,6 @@ class Verdict:
         )
 
 
-def eval_set_of(failure: Failure | dict) -> str:
-    """The eval set an ``eval_overlap`` failure names (for the card's per-set counts)."""
-    detail = failure["detail"] if isinstance(failure, dict) else failure.detail
-    return detail.removeprefix("overlaps eval item ").split(": ", 1)[0]
-
-
 def source_id_key(dataset: str, source_id: str) -> str:
     """Items of one dataset with one id are one recording (the file extension set aside)."""
     stem, dot, ext = source_id.rpartition(".")

@@ -291,10 +291,3 @@ def to_dict(config: Any, *, only_output_shaping: bool = False) -> dict[str, dict
             if f.metadata["shapes_output"] or not only_output_shaping
         }
     return out
-
-
-def replace_settings(config: Any, section: str, **changes: Any) -> Any:
-    """A copy of ``config`` with some fields of one section changed (values coerced and checked)."""
-    settings = getattr(config, section)
-    coerced = {name: coerce(type(settings), name, value) for name, value in changes.items()}
-    return dataclasses.replace(config, **{section: dataclasses.replace(settings, **coerced)})
