@@ -28,6 +28,7 @@ CaptionOrigin = Literal["template", "transcript", "human", "visual", "rewrite", 
 CAPTION_ORIGINS: tuple[str, ...] = get_args(CaptionOrigin)
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_ORIGIN_RE = re.compile(r"^[a-z][a-z0-9-]*:\S+$")
 
 
 class JsonSchema:
@@ -185,8 +186,13 @@ class SourceItem(_Record):
     duration_hint_s: float | None = None
     words: tuple[WordAlignment, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""
+    """Where the recording comes from across datasets (``youtube:<id>@<start>``, ``freesound:<id>``),
+    when its source names one: items of two datasets with one origin are one recording."""
 
     def __post_init__(self) -> None:
+        if self.origin and not _ORIGIN_RE.match(self.origin):
+            raise ValueError(f"invalid origin {self.origin!r}: expected <namespace>:<id>")
         if not _KEY_RE.match(self.key):
             raise ValueError(f"invalid key {self.key!r}: use make_key()")
         if self.split is not None and self.split not in SPLITS:
@@ -253,6 +259,8 @@ class OriginalData(_OriginalDataRequired, total=False):
     emotion: Annotated[str | None, JsonSchema(enum=[*EMOTIONS, None])]
     transcript: str | None
     quality: Quality
+    origin: Annotated[str, JsonSchema(pattern=_ORIGIN_RE.pattern)]
+    """The recording's origin across datasets (``SourceItem.origin``); absent when it has none."""
 
 
 class _SegmentSpanRequired(TypedDict):

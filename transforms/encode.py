@@ -26,6 +26,8 @@ def sample_meta(sample: Sample, split: str) -> SampleMeta:
         original["labels"] = list(item.labels)
     if item.extra:
         original["extra"] = dict(item.extra)
+    if item.origin:
+        original["origin"] = item.origin
     original.update(sample.original_data)
     segment = None
     if sample.source_duration_s is not None:

@@ -36,6 +36,7 @@ from pipelines.sources.common import (
     read_rows,
     stem,
     youtube_id,
+    youtube_origin,
 )
 from schemas import Failure, SourceItem, make_key
 
@@ -94,6 +95,7 @@ def make_items(ytid: str, rows: list[dict[str, str]], paths: list[str]) -> Itera
                 "start_s": float(start or 0),
                 "audiocap_ids": [r.get("audiocap_id", "") for r in group],
             },
+            origin=youtube_origin(ytid, start),
         )
 
 

@@ -31,6 +31,7 @@ from pipelines.sources.common import (
     limit_items,
     pick_media,
     read_table,
+    youtube_origin,
 )
 from schemas import Failure, SourceItem, make_key
 
@@ -81,6 +82,7 @@ def make_items(ytid: str, rows: list[dict], paths: list[str], names: dict[str, s
         license=LICENSE,
         duration_hint_s=round(end - start, 3) if end > start else None,
         extra={"youtube_id": ytid, "start_s": start, "end_s": end, "mids": row["mids"], "subset": row["subset"]},
+        origin=youtube_origin(ytid, start),
     )
 
 

@@ -22,7 +22,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from pipelines.sources.common import DatasetSource, any_match, join
+from pipelines.sources.common import DatasetSource, any_match, freesound_origin, join
 from schemas import Failure, SourceItem, make_key
 from transforms.storage import read_bytes
 
@@ -93,4 +93,5 @@ class ClothoSource(DatasetSource):
                         "freesound_id": meta.get("sound_id", ""),
                         "sound_link": meta.get("sound_link", ""),
                     },
+                    origin=freesound_origin(meta.get("sound_id")),
                 )

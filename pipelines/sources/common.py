@@ -45,18 +45,16 @@ class UnsafePath(ValueError):
 
 
 def exists(path: str) -> bool:
-    try:
-        return storage.exists(path)
-    except Exception:  # noqa: BLE001 - an unreachable store is "not there" for layout checks
-        return False
+    """Whether ``path`` exists (retried on transient faults); a store that cannot answer raises
+    :class:`transforms.storage.StorageError`, never "absent" (which would make a ``missing_file``)."""
+    return storage.exists(path)
 
 
 def glob(pattern: str) -> list[str]:
-    """Files matching a glob (``**`` crosses folders), sorted; [] when none or unreachable."""
-    try:
-        return storage.list_files(pattern)
-    except Exception:  # noqa: BLE001
-        return []
+    """Files matching a glob (``**`` crosses folders), sorted; [] when none match. A listing that
+    fails raises :class:`transforms.storage.StorageError` (the run stops with its message) rather
+    than an empty dataset."""
+    return storage.list_files(pattern)
 
 
 def any_match(pattern: str) -> bool:
@@ -293,6 +291,19 @@ def limit_items(records: beam.PCollection, limit: int | None, label: str) -> bea
         | f"{label} Unlist" >> beam.FlatMap(lambda items: items)
     )
     return (kept, parts[1]) | f"{label} Rejoin" >> beam.Flatten()
+
+
+def youtube_origin(ytid: str, start_s: float | str | None) -> str:
+    """The origin of a YouTube segment, ``youtube:<id>@<start>`` (seconds, no trailing zeros):
+    AudioSet's ``30.000``, AudioCaps' ``30`` and VGGSound's ``30`` are one origin."""
+    start = round(float(start_s or 0), 3)
+    return f"youtube:{ytid}@{start:g}" if ytid else ""
+
+
+def freesound_origin(sound_id: str | int | None) -> str:
+    """The origin of a Freesound sound, ``freesound:<id>`` ("" when the id is not a number)."""
+    value = str(sound_id or "").strip()
+    return f"freesound:{int(value)}" if value.isdigit() else ""
 
 
 def youtube_id(path: str) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pipelines.sources.common import DatasetSource, join, label_phrase, read_table
+from pipelines.sources.common import DatasetSource, freesound_origin, join, label_phrase, read_table
 from schemas import Failure, SourceItem, make_key
 
 LICENSE = "CC BY-NC 3.0 (ESC-50, Piczak 2015; clips from Freesound)"
@@ -90,4 +90,5 @@ class ESC50Source(DatasetSource):
                     "esc10": row.get("esc10") == "True",
                     "freesound_id": row.get("src_file", ""),
                 },
+                origin=freesound_origin(parts[1]),
             )

@@ -17,7 +17,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from pipelines.sources.common import DatasetSource, any_match, join, label_phrase, read_table, read_text, split_name
+from pipelines.sources.common import (
+    DatasetSource,
+    any_match,
+    freesound_origin,
+    join,
+    label_phrase,
+    read_table,
+    read_text,
+    split_name,
+)
 from schemas import Failure, SourceItem, make_key
 
 LICENSE = "FSD50K ground truth: CC BY 4.0; audio: per-clip Creative Commons license (see extra)"
@@ -74,4 +83,5 @@ class FSD50KSource(DatasetSource):
                         "uploader": clip.get("uploader", ""),
                         "tags": clip.get("tags", []),
                     },
+                    origin=freesound_origin(fname),
                 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pipelines.sources.common import DatasetSource, join, label_phrase, read_table
+from pipelines.sources.common import DatasetSource, freesound_origin, join, label_phrase, read_table
 from pipelines.sources.esc50 import fold_split
 from schemas import Failure, SourceItem, make_key
 
@@ -71,4 +71,5 @@ class UrbanSound8KSource(DatasetSource):
                     "salience": SALIENCE.get(row.get("salience", ""), ""),
                     "freesound_id": row.get("fsID", ""),
                 },
+                origin=freesound_origin(row.get("fsID")),
             )

@@ -18,7 +18,15 @@ from collections.abc import Iterator
 
 import apache_beam as beam
 
-from pipelines.sources.common import DatasetSource, failure, join, join_media_by_youtube_id, limit_items, pick_media
+from pipelines.sources.common import (
+    DatasetSource,
+    failure,
+    join,
+    join_media_by_youtube_id,
+    limit_items,
+    pick_media,
+    youtube_origin,
+)
 from schemas import Failure, SourceItem, make_key
 from schemas.media import is_video_path
 
@@ -55,6 +63,7 @@ def make_items(ytid: str, rows: list[dict], paths: list[str]) -> Iterator[Source
                 "start_s": start,
                 "video": is_video_path(path),
             },
+            origin=youtube_origin(ytid, start),
         )
 
 
