@@ -79,13 +79,17 @@ def retrieval_metrics(z_a: torch.Tensor, z_t: torch.Tensor, ks: tuple[int, ...] 
     """Recall@k both ways for pairs ``(z_a[i], z_t[i])`` (paper §V-E, in-batch / in-set).
 
     Ties count against the true pair, as in :mod:`model.metrics`: a collapsed model that
-    scores every pair alike gets 0, never 100 %.
+    scores every pair alike gets 0, never 100 %. A NaN score ties with everything (a NaN
+    comparison is false, so it would otherwise beat nothing and lose to nothing): a diverged
+    model whose embeddings are NaN gets 0, as :func:`model.metrics.relevant_ranks` ranks it.
     """
     similarity = z_a.float() @ z_t.float().T
     n = similarity.shape[0]
     diagonal = similarity.diagonal()[:, None]
-    rank_a2t = (similarity >= diagonal).sum(dim=1) - 1  # other texts scoring at or above the true one
-    rank_t2a = (similarity.T >= diagonal).sum(dim=1) - 1
+    true_nan = diagonal.isnan()
+    # Other texts (clips) scoring at or above the true one, or not comparable with it.
+    rank_a2t = ((similarity >= diagonal) | similarity.isnan() | true_nan).sum(dim=1) - 1
+    rank_t2a = ((similarity.T >= diagonal) | similarity.T.isnan() | true_nan).sum(dim=1) - 1
     out = {}
     for k in ks:
         if k <= n:

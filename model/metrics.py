@@ -6,6 +6,8 @@ Pure numpy over score matrices; no model, no torch. Conventions, fixed here once
   item scoring greater than *or equal to* it (pessimistic tie-breaking), so a collapsed model
   that gives every candidate the same score lands at the bottom, never at the top. Relevant
   items tied with each other are interchangeable (the metrics do not depend on their order).
+  A NaN score ties with everything: a relevant item scoring NaN ranks below every irrelevant
+  one, an irrelevant item scoring NaN ranks above every relevant one (a diverged model scores 0).
 - Ranks are 1-based (rank 1 = top of the list); ``mean_rank`` / ``median_rank`` are of the
   best-ranked relevant item, as CLAP reports them.
 - ``AP@k`` of one query: the sum of precision@r over the ranks r ≤ k that hold a relevant
@@ -42,12 +44,13 @@ def relevant_ranks(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     width = int(relevant.sum(axis=1).max(initial=0))
     out = np.full((scores.shape[0], max(width, 1)), np.inf)
     for q in range(scores.shape[0]):
-        rel_scores = np.sort(scores[q, relevant[q]])[::-1]
+        rel_scores = -np.sort(-scores[q, relevant[q]])  # descending, NaN last
         if rel_scores.size == 0:
             continue
-        irrelevant = np.sort(scores[q, ~relevant[q]])
-        # Irrelevant items scoring >= each relevant one (pessimistic ties).
+        irrelevant = np.sort(scores[q, ~relevant[q]])  # NaN last, so it counts as scoring above
+        # Irrelevant items scoring >= each relevant one (pessimistic ties); a NaN relevant score is last.
         above = irrelevant.size - np.searchsorted(irrelevant, rel_scores, side="left")
+        above = np.where(np.isnan(rel_scores), irrelevant.size, above)
         out[q, : rel_scores.size] = np.arange(1, rel_scores.size + 1) + above
     return out
 
@@ -89,7 +92,8 @@ def top_k_accuracy(scores: np.ndarray, targets: Sequence[int] | np.ndarray, k: i
     if len(targets) == 0:
         return float("nan")
     true = scores[np.arange(len(targets)), targets][:, None]
-    others_at_or_above = (scores >= true).sum(axis=1) - 1
+    # A NaN score ties with everything (module docstring): it counts against the target.
+    others_at_or_above = ((scores >= true) | np.isnan(scores) | np.isnan(true)).sum(axis=1) - 1
     return float(100.0 * np.mean(others_at_or_above < k))
 
 

@@ -28,6 +28,21 @@ def test_constant_scores_put_the_relevant_item_last_not_first():
     assert ranks.tolist() == [[4.0]]
 
 
+def test_nan_scores_count_against_the_relevant_item_in_every_metric():
+    relevant = np.array([[True, False, False], [False, True, False]])
+    scores = np.array([[np.nan, 0.2, 0.1], [np.nan, 0.9, 0.1]])  # a NaN relevant score; a NaN competitor
+    assert relevant_ranks(scores, relevant).tolist() == [[3.0], [2.0]]
+    assert relevant_ranks(np.array([[0.5, np.nan, 0.9]]), np.array([[True, True, False]])).tolist() == [[2.0, 3.0]]
+    assert top_k_accuracy(scores, [0, 1], 1) == 0.0
+    assert top_k_accuracy(np.full((2, 3), np.nan), [0, 1], 2) == 0.0
+    nan = np.full((4, 4), np.nan)
+    assert all(v == 0.0 for k, v in retrieval_metrics(nan, np.arange(4)).items() if k.endswith("/R@1"))
+    one_lost = np.eye(4)
+    one_lost[0] = np.nan
+    metrics = retrieval_metrics(one_lost, np.arange(4))
+    assert metrics["audio_to_text/R@1"] == 75.0 and metrics["text_to_audio/R@1"] == 0.0
+
+
 def test_relevant_items_tied_with_each_other_take_consecutive_ranks():
     scores = np.array([[0.7, 0.7, 0.9, 0.1]])
     relevant = np.array([[True, True, False, False]])

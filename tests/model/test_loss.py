@@ -70,6 +70,21 @@ def test_a_collapsed_model_scores_zero_recall_like_the_evaluation_metrics() -> N
     assert retrieval_metrics(z, z, ks=(1, 5)) == {"a2t_R@1": 0.0, "t2a_R@1": 0.0, "a2t_R@5": 0.0, "t2a_R@5": 0.0}
 
 
+def test_nan_embeddings_find_no_pair_as_the_evaluation_metrics_rank_them() -> None:
+    z = torch.full((6, 4), float("nan"))
+    assert retrieval_metrics(z, z, ks=(1, 5)) == {"a2t_R@1": 0.0, "t2a_R@1": 0.0, "a2t_R@5": 0.0, "t2a_R@5": 0.0}
+    z_a = torch.eye(4)
+    z_a[0] = float("nan")  # one diverged clip: lost itself, and a competitor no text can rank above
+    metrics = retrieval_metrics(z_a, torch.eye(4), ks=(1,))
+    assert metrics == {"a2t_R@1": 0.75, "t2a_R@1": 0.0}
+    similarity = (z_a @ torch.eye(4).T).numpy()
+    from model.metrics import retrieval_metrics as whole_set
+
+    reference = whole_set(similarity, list(range(4)))
+    assert reference["audio_to_text/R@1"] == 100 * metrics["a2t_R@1"]
+    assert reference["text_to_audio/R@1"] == 100 * metrics["t2a_R@1"]
+
+
 def test_ties_with_other_items_count_against_the_true_pair() -> None:
     z_a = torch.eye(3)
     z_t = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # text 1 ties with text 0 for clip 0
