@@ -54,7 +54,8 @@ def build_pipeline(
     shard_size = config.plan.shard_size
     max_seconds = config.plan.shard_max_s
 
-    storage_options = _storage_options(pipeline)
+    storage_options = {**_storage_options(pipeline), **config.storage.options()}
+    storage.configure(config.storage.options())  # the launcher's own calls keep the same retry budget
     retrying = config.run.retry_failures
     if retrying:  # only the items in failures/, into new shards after the existing ones
         selected = records | "SelectRetried" >> retry.SelectRetried(out)

@@ -23,6 +23,7 @@ from schemas import settings as typed
 from schemas.settings import Layer, setting
 from transforms.decode import DecodeSettings
 from transforms.llm_settings import LLMSettings
+from transforms.storage import StorageSettings
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ _SECTIONS: list[tuple[str, type]] = [
     ("decode", DecodeSettings),
     *[(spec.name, spec.settings) for spec in STAGES],
     ("llm", LLMSettings),
+    ("storage", StorageSettings),
 ]
 
 BuildConfig = make_dataclass(

@@ -37,6 +37,8 @@ def read_uri(uri: str, max_bytes: int) -> bytes:
         return storage.read_bytes(uri, max_bytes=max_bytes)
     except storage.FileTooLarge:
         raise AudioError("file_too_large", f"> {max_bytes} bytes") from None
+    except storage.StorageError as exc:  # transient faults that outlasted the retry budget
+        raise AudioError("storage_error", str(exc)[:200]) from None
     except FileNotFoundError as exc:
         raise AudioError("missing_file", str(exc)[:200]) from None
     except Exception as exc:  # noqa: BLE001 - permission, I/O, object store errors

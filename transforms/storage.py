@@ -9,20 +9,31 @@ so both the stages and ``pipelines/`` (sources, sink, report) can import it.
   would ask the allocator for the whole cap, e.g. 2 GiB, for every file).
 - Writes that must never be seen half done go to a unique temporary sibling that is renamed
   over the target (:func:`write_atomic`; :func:`temp_sibling` + :func:`replace` for streams).
+  :func:`replace` never deletes the target first: a reader sees the old object or the new one.
+- Every call to the store (exists, size, listing, read, write, rename, delete) is retried on a
+  transient fault, with exponential backoff and full jitter, under the budget of
+  :class:`StorageSettings` (the ``storage`` section of the build config, handed to the workers
+  with the storage options). A fault that outlasts the budget raises :class:`StorageError`; a
+  permanent answer (not found, a file over the byte cap, a 4xx other than 408/429) is not retried.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import threading
+import time
 import uuid
-from collections.abc import Iterable
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any, BinaryIO, TypeVar
 
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from schemas.settings import setting
 
 CHUNK_BYTES = 4 << 20
 """Read block size: large enough for object stores, small enough never to matter in memory."""
@@ -39,38 +50,163 @@ class FileTooLarge(OSError):
         self.max_bytes = max_bytes
 
 
+class StorageError(OSError):
+    """A storage call that kept failing after its retries (the store unreachable, throttling, 5xx)."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Storage: how calls to the store are retried, and when a temporary file counts as stale."""
+
+    retries: int = setting(6, "retries of a failed storage call before it counts as failed", shapes_output=False)
+    retry_base_s: float = setting(
+        0.2, "first backoff before a storage retry (s); doubled each time, with full jitter", shapes_output=False
+    )
+    retry_max_s: float = setting(10.0, "longest backoff between storage retries (s)", shapes_output=False)
+    stale_temp_s: float = setting(
+        6 * 3600.0,
+        "a temporary file under the output older than this belongs to no live writer and is removed",
+        shapes_output=False,
+    )
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.retry_base_s < 0 or self.retry_max_s < 0 or self.stale_temp_s <= 0:
+            raise ValueError("storage settings: retries and backoffs must be >= 0, --stale-temp-s positive")
+
+    def options(self) -> dict[str, Any]:
+        """These settings as an entry of the storage options the workers get (:func:`configure`)."""
+        return {OPTIONS_KEY: {f.name: getattr(self, f.name) for f in fields(self)}}
+
+
+OPTIONS_KEY = "clara_storage"
+"""The storage options' entry that holds :class:`StorageSettings` (not a Beam option)."""
+
+_policy = StorageSettings()
+_T = TypeVar("_T")
+
+
+def policy() -> StorageSettings:
+    """The retry budget and stale-temp age this process applies."""
+    return _policy
+
+
+def _call(what: str, path: str, fn: Callable[[], _T]) -> _T:
+    """One attempt of a storage call; every call to the store goes through here (one seam)."""
+    return fn()
+
+
+def _retrying(what: str, path: str, fn: Callable[[], _T]) -> _T:
+    """``fn()`` through :func:`_call`, retried on transient faults under the budget; then StorageError."""
+    budget = _policy
+    for attempt in range(budget.retries + 1):
+        try:
+            return _call(what, path, fn)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            if attempt == budget.retries:
+                raise StorageError(
+                    f"{what} {path}: {type(exc).__name__}: {exc} (still failing after {budget.retries} retries)"
+                ) from exc
+            _count_retry(what)
+            time.sleep(random.uniform(0, min(budget.retry_max_s, budget.retry_base_s * 2**attempt)))
+    raise AssertionError("unreachable")
+
+
+def _count_retry(what: str) -> None:
+    try:
+        from apache_beam.metrics import Metrics
+
+        Metrics.counter("storage", f"retries/{what}").inc()
+    except Exception:  # noqa: BLE001 - outside a pipeline there is no metrics container
+        pass
+
+
+_PERMANENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+_TRANSIENT_MODULES = ("botocore", "urllib3", "requests", "http", "google", "apache_beam.io", "socket", "ssl")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failed storage call may succeed if tried again: an I/O or network error, throttling,
+    a 5xx; not a missing file, a refused permission, a file over the cap, or a bug (TypeError...)."""
+    if isinstance(exc, StorageError):
+        return False  # a nested call already spent its budget
+    if isinstance(exc, _PERMANENT + (FileTooLarge,)):
+        return False
+    if isinstance(exc, BeamIOError) and exc.exception_details:
+        return any(transient(e) for e in exc.exception_details.values() if isinstance(e, BaseException))
+    code = getattr(exc, "code", None) or getattr(exc, "status", None)
+    if isinstance(code, int) and 400 <= code < 600:
+        return code in (408, 429) or code >= 500
+    text = str(exc).lower()
+    if "not found" in text or "no such file" in text or "nosuchkey" in text:
+        return False
+    if isinstance(exc, OSError | ConnectionError | TimeoutError):
+        return True
+    return type(exc).__module__.startswith(_TRANSIENT_MODULES)
+
+
 def join(base: str, *parts: str) -> str:
     """``base`` joined with ``parts`` the way its store spells paths."""
     return FileSystems.join(base, *parts) if parts else base
 
 
 def exists(path: str) -> bool:
+    """Whether ``path`` exists; :class:`StorageError` when the store cannot say (never "absent")."""
     if _local(path):  # what Beam's LocalFileSystem does, without its per-call filesystem lookup
-        return os.path.exists(path)
-    return FileSystems.exists(path)
+        return _retrying("exists", path, lambda: _local_exists(path))
+    return _retrying("exists", path, lambda: FileSystems.exists(path))
+
+
+def _local_exists(path: str) -> bool:
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True  # any other OSError propagates: "cannot tell" is not "absent"
 
 
 def size(path: str) -> int:
     """A local or remote file's size in bytes."""
     if _local(path):
-        return os.path.getsize(path)
-    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+        return _retrying("size", path, lambda: os.path.getsize(path))
+    return _retrying("size", path, lambda: _remote_size(path))
+
+
+def _remote_size(path: str) -> int:
+    found = FileSystems.match([path])[0].metadata_list
+    if not found:
+        raise FileNotFoundError(f"{path}: not found")
+    return found[0].size_in_bytes
 
 
 def list_files(pattern: str) -> list[str]:
-    """Paths of the files matching a glob (``**`` crosses folders), sorted; [] when none."""
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    """Paths of the files matching a glob (``**`` crosses folders), sorted; [] when none match.
+    A listing the store does not answer raises :class:`StorageError` (never an empty list)."""
+    return sorted(m.path for m in _retrying("list", pattern, lambda: FileSystems.match([pattern])[0].metadata_list))
+
+
+def list_sized(pattern: str) -> dict[str, tuple[int, float]]:
+    """``{path: (size in bytes, last modified as a Unix time)}`` of the files matching a glob."""
+    found = _retrying("list", pattern, lambda: FileSystems.match([pattern])[0].metadata_list)
+    return {m.path: (m.size_in_bytes, float(m.last_updated_in_seconds or 0.0)) for m in found}
 
 
 def open_read(path: str) -> BinaryIO:
-    """A binary reader for ``path`` (seekable on local disks and the object stores Beam supports)."""
-    return FileSystems.open(path, compression_type=_RAW)
+    """A binary reader for ``path`` (seekable on local disks and the object stores Beam supports);
+    opening is retried, a read that fails later is the caller's to redo."""
+    return _retrying("open", path, lambda: FileSystems.open(path, compression_type=_RAW))
 
 
 def read_bytes(path: str, max_bytes: int | None = None) -> bytes:
-    """The file's bytes, read in blocks; :class:`FileTooLarge` once more than ``max_bytes`` arrive."""
+    """The file's bytes, read in blocks; :class:`FileTooLarge` once more than ``max_bytes`` arrive.
+    The whole read is retried on a transient fault."""
     if _local(path):
-        return _read_local(path, max_bytes)
+        return _retrying("read", path, lambda: _read_local(path, max_bytes))
+    return _retrying("read", path, lambda: _read_remote(path, max_bytes))
+
+
+def _read_remote(path: str, max_bytes: int | None) -> bytes:
     buffer = io.BytesIO()
     with open_read(path) as f:
         while True:
@@ -112,12 +248,17 @@ def read_text(path: str, encoding: str = "utf-8", errors: str = "strict", max_by
 
 
 def download(path: str, local_path: str) -> None:
-    """Copy ``path`` to the local file ``local_path`` block by block (renamed into place when complete)."""
-    tmp = f"{local_path}.{os.getpid()}.tmp"
-    try:
+    """Copy ``path`` to the local file ``local_path`` block by block (renamed into place when complete;
+    the whole copy is retried on a transient fault)."""
+    tmp = f"{local_path}.{os.getpid()}.{threading.get_ident()}.tmp"
+
+    def copy() -> None:
         with open_read(path) as src, open(tmp, "wb") as dst:
             while chunk := src.read(CHUNK_BYTES):
                 dst.write(chunk)
+
+    try:
+        _retrying("read", path, copy)
         os.replace(tmp, local_path)
     finally:
         if os.path.exists(tmp):
@@ -125,50 +266,118 @@ def download(path: str, local_path: str) -> None:
 
 
 def create(path: str) -> BinaryIO:
-    """A binary writer for ``path`` (local parent folders are created)."""
-    return FileSystems.create(path, compression_type=_RAW)
+    """A binary writer for ``path`` (local parent folders are created); opening is retried, a
+    stream that fails later is the caller's to write again (to a new temporary name)."""
+    return _retrying("create", path, lambda: FileSystems.create(path, compression_type=_RAW))
+
+
+TEMP_MARK = ".tmp-"
+"""What every temporary name holds: ``.<name>.tmp-<run>-<unique>``."""
+
+_run_id = uuid.uuid4().hex[:12]
+
+
+def set_run_id(run_id: str) -> None:
+    """The id that this process's temporary names carry (a build's workers carry the build's)."""
+    global _run_id
+    if not run_id.replace("-", "").isalnum():
+        raise ValueError(f"run id {run_id!r}: letters, digits and '-' only")
+    _run_id = run_id
+
+
+def run_id() -> str:
+    return _run_id
 
 
 def temp_sibling(path: str) -> str:
-    """A unique hidden name next to ``path``, for writing before :func:`replace`."""
+    """A unique hidden name next to ``path`` that names this process's run, for writing before
+    :func:`replace` (``.NAME.tmp-<run id>-<unique>``)."""
     directory, name = path.rsplit("/", 1) if "/" in path else (".", path)
-    return f"{directory}/.{name}.tmp-{uuid.uuid4().hex[:12]}"
+    return f"{directory}/.{name}{TEMP_MARK}{_run_id}-{uuid.uuid4().hex[:12]}"
+
+
+def temp_run_id(path: str) -> str | None:
+    """The run id a temporary name carries (None for another name, or one from before run ids)."""
+    tail = path.rsplit(TEMP_MARK, 1)[-1] if TEMP_MARK in path else ""
+    run, _, unique = tail.rpartition("-")
+    return run or None
 
 
 def replace(src: str, dst: str) -> None:
-    """Rename ``src`` over ``dst`` (object stores refuse to rename onto an existing object)."""
-    if FileSystems.exists(dst):
-        FileSystems.delete([dst])
-    FileSystems.rename([src], [dst])
+    """Move the complete object ``src`` to ``dst``; ``dst`` is never deleted first: a reader sees the
+    old object or the new one. Locally an atomic rename; on object stores a copy that overwrites
+    ``dst`` in one request, then ``src`` deleted. Retried; a retry that finds ``src`` already moved
+    and ``dst`` there counts as done."""
+    if _local(src) and _local(dst):
+        _retrying("rename", dst, lambda: os.replace(src, dst))
+        return
+    attempts = [0]
+
+    def move() -> None:
+        attempts[0] += 1
+        try:
+            FileSystems.rename([src], [dst])
+        except Exception as exc:
+            if attempts[0] > 1 and not transient(exc) and FileSystems.exists(dst) and not FileSystems.exists(src):
+                return  # the last attempt moved it and lost only its answer
+            raise
+
+    _retrying("rename", dst, move)
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary sibling, then rename it over ``path``."""
-    tmp = temp_sibling(path)
+    """Write ``data`` to a temporary sibling, then :func:`replace` it over ``path`` (the write is
+    retried whole, to a new temporary name each time)."""
+
+    def write() -> str:
+        tmp = temp_sibling(path)
+        try:
+            with FileSystems.create(tmp, compression_type=_RAW) as f:
+                f.write(data)
+        except BaseException:
+            _discard(tmp)
+            raise
+        return tmp
+
+    tmp = _retrying("write", path, write)
     try:
-        with create(tmp) as f:
-            f.write(data)
         replace(tmp, path)
     except BaseException:
-        if FileSystems.exists(tmp):
-            FileSystems.delete([tmp])
+        _discard(tmp)
         raise
 
 
+def _discard(path: str) -> None:
+    """Best-effort removal of a temporary file (an unreachable store leaves it for clean-up)."""
+    try:
+        delete([path])
+    except Exception:  # noqa: BLE001 - stale-temp clean-up removes what is left
+        pass
+
+
 def delete(paths: Iterable[str]) -> None:
-    """Delete the files that exist among ``paths``."""
+    """Delete the files that exist among ``paths`` (each deletion retried)."""
     remote = []
     for path in paths:
         if not _local(path):
             remote.append(path)
         else:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except IsADirectoryError:  # as Beam's local filesystem does
-                shutil.rmtree(path)
-    present = [p for p in remote if FileSystems.exists(p)]
+            _retrying("delete", path, lambda path=path: _delete_local(path))
+    if remote:
+        _retrying("delete", remote[0], lambda: _delete_remote(remote))
+
+
+def _delete_local(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:  # as Beam's local filesystem does
+        shutil.rmtree(path)
+
+
+def _delete_remote(paths: list[str]) -> None:
+    present = [p for p in paths if FileSystems.exists(p)]
     if present:
         FileSystems.delete(present)
 
@@ -182,7 +391,11 @@ def configure(options: dict[str, Any] | list[str] | None) -> None:
     Flink's sidecar) runs the harness without the pipeline options, so ``s3://`` would have
     neither endpoint nor credentials there.
     """
+    global _policy
     share_s3_clients()
+    if isinstance(options, dict) and OPTIONS_KEY in options:
+        options = dict(options)
+        _policy = StorageSettings(**options.pop(OPTIONS_KEY))
     if options:
         from apache_beam.options.pipeline_options import PipelineOptions
 

@@ -134,7 +134,7 @@ def test_augment_seed_defaults_to_the_corpus_seed():
 
 def test_every_section_is_a_stage_or_a_shared_one_and_each_flag_is_declared_once():
     assert list(sections(BuildConfig)) == [
-        "corpus", "plan", "screen", "run", "decode", *[spec.name for spec in STAGES], "llm"
+        "corpus", "plan", "screen", "run", "decode", *[spec.name for spec in STAGES], "llm", "storage"
     ]  # fmt: skip
     flags = [flag_of(f) for t in sections(BuildConfig).values() for f in settings_fields(t)]
     assert len(flags) == len(set(flags))

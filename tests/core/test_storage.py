@@ -186,3 +186,108 @@ def test_download_copies_block_by_block_and_leaves_only_the_copy(tmp_path: Path,
     storage.download(str(tmp_path / "remote.bin"), str(local))
     assert local.read_bytes() == b"z" * 2500 and max(asked) == 1000
     assert [p.name for p in local.parent.iterdir()] == ["copy.bin"]
+
+
+# ----------------------------------------------------------------------------- transient faults
+
+
+class _Flaky:
+    """``storage._call`` failing the first ``failures`` attempts of ``op`` with ``error``."""
+
+    def __init__(self, op: str, failures: int, error: BaseException) -> None:
+        self.op, self.left, self.error, self.attempts = op, failures, error, 0
+
+    def __call__(self, what, path, fn):  # noqa: ANN001, ANN204
+        if what == self.op:
+            self.attempts += 1
+            if self.left > 0:
+                self.left -= 1
+                raise self.error
+        return fn()
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_policy", storage.StorageSettings(retries=3, retry_base_s=0.0))
+
+
+@pytest.mark.parametrize("op", ["read", "exists", "list", "write", "rename", "delete", "size"])
+def test_a_transient_fault_is_retried_until_the_call_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None, op: str
+) -> None:
+    (tmp_path / "a.bin").write_bytes(b"data")
+    flaky = _Flaky(op, 3, ConnectionResetError("connection reset by peer"))
+    monkeypatch.setattr(storage, "_call", flaky)
+    target = str(tmp_path / "b.bin")
+    storage.write_atomic(target, b"new")
+    assert storage.read_bytes(str(tmp_path / "a.bin")) == b"data" and storage.size(target) == 3
+    assert storage.exists(target) and storage.list_files(str(tmp_path / "*.bin")) == [str(tmp_path / "a.bin"), target]
+    storage.delete([target])
+    assert not (tmp_path / "b.bin").exists() and flaky.attempts >= 4 and flaky.left == 0
+
+
+def test_a_fault_that_outlasts_the_budget_is_a_storage_error_and_decode_says_storage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None
+) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    flaky = _Flaky("read", 99, TimeoutError("read timed out"))
+    monkeypatch.setattr(storage, "_call", flaky)
+    with pytest.raises(storage.StorageError, match="still failing after 3 retries"):
+        storage.read_bytes(str(tmp_path / "a.wav"))
+    with pytest.raises(AudioError) as failed:
+        read_uri(str(tmp_path / "a.wav"), max_bytes=50)
+    assert failed.value.reason == "storage_error" and flaky.attempts == 8
+
+
+def test_a_missing_file_is_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None) -> None:
+    flaky = _Flaky("read", 0, OSError())
+    monkeypatch.setattr(storage, "_call", flaky)
+    with pytest.raises(AudioError) as missing:
+        read_uri(str(tmp_path / "nope.wav"), max_bytes=50)
+    assert missing.value.reason == "missing_file" and flaky.attempts == 1
+
+
+def test_transient_and_permanent_faults_are_told_apart() -> None:
+    from apache_beam.io.aws.clients.s3.messages import S3ClientError
+
+    assert storage.transient(ConnectionResetError()) and storage.transient(S3ClientError("slow down", 503))
+    assert storage.transient(S3ClientError("throttled", 429)) and storage.transient(OSError("I/O error"))
+    assert not storage.transient(S3ClientError("Not Found", 404)) and not storage.transient(S3ClientError("", 403))
+    assert not storage.transient(FileNotFoundError()) and not storage.transient(storage.FileTooLarge("x", 1))
+    assert not storage.transient(ValueError("a bug")) and not storage.transient(storage.StorageError("spent"))
+
+
+def test_a_listing_that_fails_is_an_error_never_an_empty_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None
+) -> None:
+    from pipelines.sources import common
+
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    monkeypatch.setattr(storage, "_call", _Flaky("list", 99, OSError("503 Service Unavailable")))
+    with pytest.raises(storage.StorageError, match="list"):
+        common.glob(str(tmp_path / "*.wav"))
+    monkeypatch.setattr(storage, "_call", _Flaky("exists", 99, OSError("503 Service Unavailable")))
+    with pytest.raises(storage.StorageError, match="exists"):
+        common.exists(str(tmp_path / "a.wav"))
+
+
+def test_replace_never_deletes_the_target_before_the_new_object_is_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "000000.tar"
+    target.write_bytes(b"good")
+    deleted: list[str] = []
+    monkeypatch.setattr(storage.FileSystems, "delete", lambda paths: deleted.extend(paths))
+    monkeypatch.setattr(storage.os, "unlink", lambda path: deleted.append(path))
+    storage.write_atomic(str(target), b"better")
+    assert target.read_bytes() == b"better" and deleted == []
+
+
+def test_temporary_names_carry_the_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_run_id", storage.run_id())
+    storage.set_run_id("20261206-abc")
+    tmp = storage.temp_sibling("s3://b/out/train/000001.tar")
+    assert tmp.startswith("s3://b/out/train/.000001.tar.tmp-20261206-abc-")
+    assert storage.temp_run_id(tmp) == "20261206-abc" and storage.temp_run_id("s3://b/out/train/000001.tar") is None
+    with pytest.raises(ValueError):
+        storage.set_run_id("a/b")

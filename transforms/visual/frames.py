@@ -97,6 +97,8 @@ def open_uri(uri: str) -> Iterator[BinaryIO]:
         f = storage.open_read(uri)
     except FileNotFoundError as exc:
         raise VideoError("missing_file", str(exc)[:200]) from None
+    except storage.StorageError as exc:  # transient faults that outlasted the retry budget
+        raise VideoError("storage_error", str(exc)[:200]) from None
     except Exception as exc:  # noqa: BLE001 - permission, I/O, object-store errors
         raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
     try:
