@@ -9,12 +9,13 @@ layers so the parameter counts (Whisper's 51,865-token embedding included) match
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from schemas.convert import from_dict, to_plain
 
 
 @dataclass
@@ -166,57 +167,13 @@ class TrainConfig:
     """Across ranks: local rows against all gathered columns (same gradient, less compute)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return _build(cls, data)
-
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    kwargs = {}
-    defaults = cls()
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for name, value in data.items():
-        if name not in fields:
-            raise KeyError(f"unknown config key {name!r} for {cls.__name__}")
-        sub = _DATACLASS_FIELDS.get((cls, name))
-        if sub is not None:
-            kwargs[name] = _build(sub, value or {})
-        else:
-            kwargs[name] = _coerce(value, getattr(defaults, name), f"{cls.__name__}.{name}")
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    """Give YAML values the default's type (YAML 1.1 reads ``3e-4`` as a string)."""
-    if isinstance(value, list):
-        return tuple(value)
-    if isinstance(default, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"{where}: expected a number, got {value!r}") from None
-        if isinstance(default, int) and not number.is_integer():
-            raise ValueError(f"{where}: expected an integer, got {value!r}")
-        return int(number) if isinstance(default, int) else number
-    return value
-
-
-_DATACLASS_FIELDS: dict[tuple[type, str], type] = {
-    (TrainConfig, "model"): ModelConfig,
-    (TrainConfig, "data"): DataConfig,
-    (TrainConfig, "optim"): OptimConfig,
-    (ModelConfig, "audio"): AudioConfig,
-    (ModelConfig, "text"): TextConfig,
-    (ModelConfig, "multirate"): MultirateConfig,
-}
+        """The config from its dict: unknown keys raise ``KeyError``; YAML values get their field's
+        type (YAML 1.1 reads ``3e-4`` as a string), lists become tuples."""
+        return from_dict(cls, data, strict=True, coerce=True)
 
 
 def _preset(name: str, audio: dict, text: dict, embed_dim: int, data: dict, **top: Any) -> TrainConfig:

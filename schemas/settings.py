@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from schemas.convert import coerce_value, field_types, optional_type
 
 Layer = dict[str, dict[str, Any]]
 """Values someone gave, by section and field: ``{"segment": {"aligner": "whisper"}}``."""
@@ -83,21 +84,10 @@ def flag_of(field: dataclasses.Field) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
 
-def _field_type(settings_type: type, name: str) -> tuple[Any, bool]:
-    """(the value type, whether None is allowed) of a field."""
-    hint = typing.get_type_hints(settings_type)[name]
-    optional = False
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(hint))
-        hint = args[0]
-    return hint, optional
-
-
 def coerce(settings_type: type, name: str, value: Any) -> Any:
     """``value`` (from YAML, ``--set`` or a flag) as the type of field ``name``; ValueError when it isn't one."""
     field = {f.name: f for f in dataclasses.fields(settings_type)}[name]
-    kind, optional = _field_type(settings_type, name)
+    kind, optional = optional_type(field_types(settings_type)[name])
     where = f"{flag_of(field)} ({settings_type.__name__}.{name})"
     if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
         if optional:
@@ -106,39 +96,13 @@ def coerce(settings_type: type, name: str, value: Any) -> Any:
     parse = field.metadata.get("parse")
     if parse is not None and isinstance(value, str):
         value = parse(value)
-    elif typing.get_origin(kind) is tuple:
-        items = [i.strip() for i in value.split(",") if i.strip()] if isinstance(value, str) else list(value)
-        element = typing.get_args(kind)[0] if typing.get_args(kind) else str
-        value = tuple(_scalar(element, item, where) for item in items)
     else:
-        value = _scalar(kind, value, where)
+        if typing.get_origin(kind) is tuple and isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        value = coerce_value(kind, value, where)
     choices = field.metadata.get("choices")
     if choices and value not in choices:
         raise ValueError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
-    return value
-
-
-def _scalar(kind: Any, value: Any, where: str) -> Any:
-    if kind is bool:
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.strip().lower() in ("true", "yes", "1")
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if kind in (int, float):
-        if isinstance(value, bool):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: expected a number, got {value!r}") from None
-        if kind is int:
-            if not number.is_integer():
-                raise ValueError(f"{where}: expected an integer, got {value!r}")
-            return int(number)
-        return number
-    if kind is str:
-        return str(value)
     return value
 
 
@@ -160,7 +124,7 @@ def add_flags(parser: argparse.ArgumentParser, config_type: type) -> None:
 
 
 def _add_flag(group: Any, settings_type: type, section: str, field: dataclasses.Field, default: Any) -> None:
-    kind, _ = _field_type(settings_type, field.name)
+    kind, _ = optional_type(field_types(settings_type)[field.name])
     help_text = field.metadata["help"]
     if not field.metadata["shapes_output"]:
         help_text += " [not fingerprinted]"
