@@ -140,7 +140,34 @@ def compile_model(module: torch.nn.Module, model: Clara, config: TrainConfig, ba
     static = config.data.pad_to in ("bucket", "max")
     if not static:
         log.warning("torch.compile with data.pad_to=longest: shapes vary per batch; use pad_to=bucket")
+    else:
+        allow_recompiles(batch_shapes(config))
     return torch.compile(module, dynamic=False if static else None, backend=backend)
+
+
+def batch_shapes(config: TrainConfig) -> int:
+    """How many distinct ``(audio, text)`` batch shapes the loader's padding can produce."""
+    if config.data.pad_to == "max":
+        return 1
+    sample_rate = config.model.audio.sample_rate
+    max_audio = int(config.data.max_audio_s * sample_rate)
+    audio_bucket = max(1, int(config.data.audio_bucket_s * sample_rate))
+    text_tokens = config.model.text.max_tokens
+    return math.ceil(max_audio / audio_bucket) * math.ceil(text_tokens / max(1, config.data.text_bucket))
+
+
+def allow_recompiles(shapes: int) -> None:
+    """Let dynamo keep one graph per bucketed shape (its default limit is 8 per function; past
+    it, the remaining shapes would silently run uncompiled). The limit is process-wide and only
+    ever raised here."""
+    import torch._dynamo.config as dynamo_config
+
+    for name in ("recompile_limit", "cache_size_limit"):  # the same setting, under its new and old name
+        if hasattr(dynamo_config, name) and getattr(dynamo_config, name) < shapes:
+            setattr(dynamo_config, name, shapes)
+    for name in ("accumulated_recompile_limit", "accumulated_cache_size_limit"):
+        if hasattr(dynamo_config, name) and getattr(dynamo_config, name) < 4 * shapes:
+            setattr(dynamo_config, name, 4 * shapes)
 
 
 def local_checkpoint(args: argparse.Namespace) -> dict | None:

@@ -151,3 +151,28 @@ def test_make_train_counts_gpus_with_torch_and_honours_cuda_visible_devices() ->
     ).stdout
     assert "--nproc-per-node auto" in out  # model.launch resolves auto with torch.cuda.device_count()
     assert "nvidia-smi" not in (root / "Makefile").read_text()
+
+
+@pytest.mark.slow
+def test_every_bucketed_shape_compiles_past_dynamos_default_recompile_limit(micro_config: TrainConfig) -> None:
+    from model.train import batch_shapes
+
+    micro_config.data.pad_to = "bucket"
+    micro_config.data.audio_bucket_s = 0.25  # 1 s clips: 4 audio buckets
+    micro_config.data.text_bucket = 8  # 32 tokens: 4 text buckets
+    assert batch_shapes(micro_config) == 16  # the 100M preset: 10 x 8 = 80
+    model = Clara(micro_config.model)
+    counter = torch._dynamo.testing.CompileCounter()
+    torch._dynamo.reset()
+    saved = torch._dynamo.config.recompile_limit
+    try:
+        compiled = compile_model(model, model, micro_config, backend=counter)
+        shapes = [(samples, tokens) for samples in (12_000, 24_000, 36_000) for tokens in (8, 16, 32)]
+        for samples, tokens in shapes:  # 9 shapes: dynamo's default limit of 8 left one uncompiled
+            audio = torch.zeros(2, samples, dtype=torch.int16)
+            ids = torch.randint(0, 50_000, (2, tokens))
+            compiled(audio, torch.tensor([samples, samples // 2]), ids, torch.ones(2, tokens, dtype=torch.bool))
+        assert counter.frame_count == len(shapes)
+    finally:
+        torch._dynamo.config.recompile_limit = saved
+        torch._dynamo.reset()
