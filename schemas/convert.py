@@ -75,14 +75,15 @@ def from_dict(cls: type, data: Mapping[str, Any], *, strict: bool = False, coerc
     ``coerce``: each value is converted to its field's type by :func:`coerce_value`, which raises
     ``ValueError`` naming ``Class.field``; otherwise values other than lists are kept as they are.
     """
-    hints = field_types(cls)
+    readers = _readers(cls, strict, coerce)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        if name not in hints:
+        read = readers.get(name, _UNKNOWN)
+        if read is _UNKNOWN:
             if strict:
                 raise KeyError(f"unknown key {name!r} for {cls.__name__}")
             continue
-        kwargs[name] = _value(hints[name], value, f"{cls.__name__}.{name}", strict, coerce)
+        kwargs[name] = read(value) if read is not None else (tuple(value) if isinstance(value, list) else value)
     return cls(**kwargs)
 
 
@@ -91,6 +92,26 @@ def coerce_value(hint: Any, value: Any, where: str) -> Any:
     allows it, a list or tuple as a tuple of the element type, scalars by :func:`scalar`, a nested
     dataclass by :func:`from_dict` (strict); other types as given."""
     return _value(hint, value, where, True, True)
+
+
+_UNKNOWN = object()
+
+
+@functools.cache
+def _readers(cls: type, strict: bool, coerce: bool) -> dict[str, Any]:
+    """Per field of ``cls``: the function that reads its plain value, or None where a list becoming
+    a tuple is all there is to do (no coercion, no nested dataclass)."""
+    readers: dict[str, Any] = {}
+    for name, hint in field_types(cls).items():
+        kind, _ = optional_type(hint)
+        element = _element_type(kind)
+        if coerce or dataclasses.is_dataclass(kind) or (element is not None and dataclasses.is_dataclass(element)):
+            readers[name] = functools.partial(
+                _value, hint, where=f"{cls.__name__}.{name}", strict=strict, coerce=coerce
+            )
+        else:
+            readers[name] = None
+    return readers
 
 
 def _value(hint: Any, value: Any, where: str, strict: bool, coerce: bool) -> Any:

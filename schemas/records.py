@@ -7,15 +7,13 @@ shuffles as plain, picklable values and serialise to JSON without surprises.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import functools
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict, get_args
 
+from schemas.convert import from_dict, to_plain
 from schemas.vocab import EMOTIONS, GENDERS
 
 SCHEMA_VERSION = "1.0.0"
@@ -73,55 +71,16 @@ def sample_key(source_key: str, segment_index: int = 0, augment_index: int = 0) 
 
 
 class _Record:
-    """Mixin: ``to_dict``/``from_dict`` for (nested) frozen dataclasses."""
+    """Mixin: ``to_dict``/``from_dict`` for (nested) frozen dataclasses (``schemas.convert``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """``dataclasses.asdict`` (same dict), without deep-copying every str and number: 5x faster
-        on a SourceItem, which the plan does once per item (shard fingerprints)."""
-        return _as_plain(self)
+        """What ``dataclasses.asdict`` returns, without deep-copying every string and number."""
+        return to_plain(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            if name not in known:
-                continue
-            kwargs[name] = _coerce(cls, name, value)
-        return cls(**kwargs)
-
-
-_ATOMS = (str, int, float, bool, type(None))
-
-
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _as_plain(value: Any) -> Any:
-    """What ``dataclasses.asdict`` makes of ``value`` (nested dataclasses, lists, tuples,
-    namedtuples, dicts; anything else deep-copied), with immutable atoms passed through."""
-    if isinstance(value, _ATOMS):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _as_plain(getattr(value, name)) for name in _field_names(type(value))}
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*[_as_plain(v) for v in value])
-    if isinstance(value, (list, tuple)):
-        return type(value)(_as_plain(v) for v in value)
-    if isinstance(value, dict):
-        return type(value)((_as_plain(k), _as_plain(v)) for k, v in value.items())
-    return copy.deepcopy(value)
-
-
-def _coerce(cls: type, name: str, value: Any) -> Any:
-    nested = _NESTED.get((cls.__name__, name))
-    if nested is None or value is None:
-        return tuple(value) if isinstance(value, list) else value
-    if isinstance(value, (list, tuple)):
-        return tuple(v if isinstance(v, nested) else nested.from_dict(v) for v in value)
-    return value if isinstance(value, nested) else nested.from_dict(value)
+    def from_dict(cls, data: Mapping[str, Any]):
+        """The record from its dict: nested records rebuilt, lists as tuples, unknown keys skipped."""
+        return from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -381,12 +340,3 @@ class ShardStats(_Record):
     """Hash of the shard's planned items and the settings that shape its bytes: a rerun
     reuses the shard only when both are unchanged."""
     schema_version: str = SCHEMA_VERSION
-
-
-_NESTED: dict[tuple[str, str], type] = {
-    ("SourceItem", "words"): WordAlignment,
-    ("Segment", "words"): WordAlignment,
-    ("SampleMeta", "captions"): Caption,
-    ("SampleMeta", "alignment"): WordAlignment,
-    ("SampleMeta", "augmentations"): Augmentation,
-}
