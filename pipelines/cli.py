@@ -116,6 +116,7 @@ def _make_source(corpus: Any) -> Any:  # noqa: ANN401 - a Source
 def cmd_shards(argv: list[str]) -> int:
     from apache_beam.io.filesystems import FileSystems
 
+    from pipelines.options import with_run_paths
     from pipelines.sources.base import list_sources
     from pipelines.stages import check_stages
 
@@ -138,6 +139,7 @@ def cmd_shards(argv: list[str]) -> int:
     name = config.run.name or f"{config.corpus.source}-{config.corpus.lang}"
     root = config.run.output if "://" in config.run.output else os.path.abspath(config.run.output)
     out = FileSystems.join(root, name)
+    config = with_run_paths(config, out)  # the LLM answer cache inside the corpus folder, for every worker
     _check_output(out)
     _check_screen_and_retry(config, out)
     return run_build(source, out, name, config, beam_args)
@@ -173,7 +175,8 @@ def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:
     run = config.run
     started = time.monotonic()
     print(
-        f"[clara] building {out} from source '{config.corpus.source}' on the {run.runner} runner",
+        f"[clara] building {out} from source '{config.corpus.source}' on the {run.runner} runner"
+        + (f"; LLM answer cache: {config.llm.cache_dir}" if config.llm.enabled and config.llm.cache_dir else ""),
         file=sys.stderr,
         flush=True,
     )

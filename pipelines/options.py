@@ -2,7 +2,8 @@
 
 ``BuildConfig`` has one section per concern: ``corpus`` (the source and its items), ``plan``
 (shards), ``run`` (runner, workers, output: never part of a shard's bytes), ``decode``, the
-stages of the registry (``pipelines/stages.py``) and ``llm`` (the endpoint several stages share).
+stages of the registry (``pipelines/stages.py``), ``llm`` (the endpoint several stages share) and
+``storage`` (retries of storage calls, the age of a stale temporary file).
 Each section is a frozen dataclass of ``schemas.settings`` fields, so the flags, the YAML form
 (``--config build.yaml``) and ``--set section.field=value`` are all generated from one
 declaration. Beam's own flags (``--project``, ``--temp_location``, ``--flink_master``, ...) are not
@@ -11,6 +12,7 @@ ours: they pass through untouched, so the same command line runs on every runner
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, make_dataclass
@@ -22,7 +24,7 @@ from pipelines.stages import STAGES
 from schemas import settings as typed
 from schemas.settings import Layer, setting
 from transforms.decode import DecodeSettings
-from transforms.llm_settings import LLMSettings
+from transforms.llm_settings import LLMSettings, cache_location
 from transforms.storage import StorageSettings
 
 
@@ -172,6 +174,13 @@ def build_config(*layers: Layer) -> Any:
 def config_from(values: Mapping[str, Any] | None = None, **more: Any) -> Any:
     """A ``BuildConfig`` from ``{"section.field" or flag name: value}`` (tests, benchmarks, scripts)."""
     return build_config(typed.layer_from_names(BuildConfig, {**(values or {}), **more}))
+
+
+def with_run_paths(config: Any, corpus: str) -> Any:  # noqa: ANN401 - a BuildConfig
+    """``config`` with the paths that depend on the corpus folder resolved (the LLM answer cache's
+    ``<corpus>``), so that every worker reads and writes the same place."""
+    cache = cache_location(config.llm.cache_dir, corpus)
+    return dataclasses.replace(config, llm=dataclasses.replace(config.llm, cache_dir=cache))
 
 
 def output_shaping(config: Any) -> dict[str, dict[str, Any]]:

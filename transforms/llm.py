@@ -3,7 +3,8 @@
 It speaks to any OpenAI-compatible chat endpoint (``vllm serve`` in production,
 ``deploy/llm/serve.sh`` here) through the maintained ``openai`` package; timeouts and retries are
 that client's own options (``timeout``, ``max_retries``: exponential backoff with jitter on
-connection errors, timeouts, 408/409/429 and 5xx; ``Retry-After`` honoured). What this module adds
+connection errors, timeouts, 408/409/429 and 5xx; ``Retry-After`` honoured): the budget is
+``retries`` (``--llm-retries``) attempts after the first, ``timeout_s`` each. What this module adds
 on top is what a batch pipeline needs and the package does not have:
 
 - **concurrency**: :meth:`ChatClient.complete_many` keeps up to ``concurrency`` requests in flight
@@ -12,9 +13,13 @@ on top is what a batch pipeline needs and the package does not have:
 - **a circuit breaker**: after ``breaker_failures`` consecutive unreachable/timeout answers, every
   request fails fast for ``breaker_cooldown_s``: a server that is down costs a shard seconds, not
   ``retries × timeout`` per sample.
-- **an on-disk answer cache** keyed by model + sampling settings + the rendered chat, so a rerun
-  never pays twice; prompts are versioned files in ``transforms/prompts/`` (a new version is a new
-  key).
+- **an answer cache** keyed by model + sampling settings + the rendered chat, so a rerun never
+  pays twice: one JSON object per answer under ``cache_dir``, a folder or an object-store URI read
+  and written through :mod:`transforms.storage` (a build puts it inside its output, where every
+  worker reaches it: ``pipelines.options.with_run_paths``). Each answer is written to a unique
+  temporary name and renamed, so concurrent writers of one key leave one whole answer and a reader
+  never sees half of one; a cache that cannot be read or written costs a request, never a sample.
+  Prompts are versioned files in ``transforms/prompts/`` (a new version is a new key).
 - **errors as values**: every failure is an :class:`LLMError` whose ``reason`` (``timeout``,
   ``unreachable``, ``http_<status>``, ``bad_response``, ``llm_unavailable``) the stages record.
 
@@ -36,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from apache_beam.metrics import Metrics
+
+from transforms import storage
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 Messages = list[dict[str, str]]
@@ -67,7 +74,8 @@ class LLMConfig:
     """Retries after the first attempt (the ``openai`` client's ``max_retries``)."""
     max_tokens: int = 96
     temperature: float = 0.0
-    cache_dir: str | None = ".cache/llm"
+    cache_dir: str | None = None
+    """Answer cache: a folder or URI (``s3://b/cache/llm``); None: no cache."""
     breaker_failures: int = 4
     """Consecutive unreachable/timeout failures after which requests fail fast ..."""
     breaker_cooldown_s: float = 60.0
@@ -157,29 +165,33 @@ class ChatClient:
         payload = json.dumps([c.model, c.max_tokens, c.temperature, messages], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 
-    def _cache_path(self, key: str) -> Path | None:
+    def _cache_path(self, key: str) -> str | None:
         if not self.config.cache_dir:
             return None
         model = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.config.model)
-        return Path(self.config.cache_dir) / model / key[:2] / f"{key}.json"
+        return storage.join(self.config.cache_dir, model, key[:2], f"{key}.json")
 
     def _cached(self, key: str) -> str | None:
         path = self._cache_path(key)
-        if path is None or not path.is_file():
+        if path is None:
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))["answer"]
-        except (OSError, ValueError, KeyError):
+            return json.loads(storage.read_bytes(path))["answer"]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable or torn by hand: ask again
+            Metrics.counter("llm", "cache_unreadable").inc()
             return None
 
     def _store(self, key: str, answer: str) -> None:
         path = self._cache_path(key)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"model": self.config.model, "answer": answer}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        data = json.dumps({"model": self.config.model, "answer": answer}, ensure_ascii=False).encode("utf-8")
+        try:
+            storage.write_atomic(path, data)  # a unique temporary name, then a rename: one whole answer
+        except OSError:
+            Metrics.counter("llm", "cache_write_failed").inc()
 
     # -- requests -----------------------------------------------------------------------------
 

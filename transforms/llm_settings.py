@@ -2,15 +2,35 @@
 
 ``--llm-url`` turns the LLM on for every stage that can use it; without it each stage keeps its
 offline form (concatenative captions, template fusion, the label lexicon). The defaults are the
-client's own (``transforms.llm.LLMConfig``), stated there once.
+client's own (``transforms.llm.LLMConfig``), stated there once, but for the answer cache: a build
+keeps it inside its corpus folder (:data:`CORPUS_CACHE`, resolved by
+``pipelines.options.with_run_paths``), where every worker of a cluster reaches it.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 from schemas.settings import setting
 from transforms.llm import LLMConfig
+
+CORPUS = "<corpus>"
+"""Stands for the build's corpus folder (``<output>/<name>``) at the start of ``--llm-cache-dir``."""
+CORPUS_CACHE = f"{CORPUS}/.cache/llm"
+
+
+def cache_location(cache_dir: str | None, corpus: str | None) -> str | None:
+    """Where the answer cache lives: ``<corpus>`` replaced by the corpus folder (without one, this
+    machine's temporary folder), a local relative path made absolute; None: no cache."""
+    if not cache_dir:
+        return None
+    if cache_dir.startswith(CORPUS):
+        base = corpus or os.path.join(tempfile.gettempdir(), "clara-corpus")
+        rest = cache_dir[len(CORPUS) :].strip("/")
+        return base.rstrip("/") + ("/" + rest if rest else "")
+    return cache_dir if "://" in cache_dir else os.path.abspath(cache_dir)
 
 
 @dataclass(frozen=True)
@@ -31,7 +51,10 @@ class LLMSettings:
         LLMConfig.retries, "retries after the first attempt", shapes_output=False, flag="--llm-retries"
     )
     cache_dir: str | None = setting(
-        LLMConfig.cache_dir, "on-disk answer cache ('none': no cache)", shapes_output=False, flag="--llm-cache-dir"
+        CORPUS_CACHE,
+        f"answer cache: a folder or URI (s3://, gs://); '{CORPUS}' is the corpus folder; 'none': no cache",
+        shapes_output=False,
+        flag="--llm-cache-dir",
     )
 
     @property
@@ -46,5 +69,5 @@ class LLMSettings:
             concurrency=self.concurrency,
             timeout_s=self.timeout_s,
             retries=self.retries,
-            cache_dir=self.cache_dir or None,
+            cache_dir=cache_location(self.cache_dir, None),
         )

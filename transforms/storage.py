@@ -58,11 +58,18 @@ class StorageError(OSError):
 class StorageSettings:
     """Storage: how calls to the store are retried, and when a temporary file counts as stale."""
 
-    retries: int = setting(6, "retries of a failed storage call before it counts as failed", shapes_output=False)
-    retry_base_s: float = setting(
-        0.2, "first backoff before a storage retry (s); doubled each time, with full jitter", shapes_output=False
+    retries: int = setting(
+        6, "retries of a failed storage call before it counts as failed", shapes_output=False, flag="--storage-retries"
     )
-    retry_max_s: float = setting(10.0, "longest backoff between storage retries (s)", shapes_output=False)
+    retry_base_s: float = setting(
+        0.2,
+        "first backoff before a storage retry (s); doubled each time, with full jitter",
+        shapes_output=False,
+        flag="--storage-retry-base-s",
+    )
+    retry_max_s: float = setting(
+        10.0, "longest backoff between storage retries (s)", shapes_output=False, flag="--storage-retry-max-s"
+    )
     stale_temp_s: float = setting(
         6 * 3600.0,
         "a temporary file under the output older than this belongs to no live writer and is removed",
