@@ -27,6 +27,7 @@ from typing import Any
 
 from schemas import SPLITS, Failure, ShardStats
 from transforms.fidelity import outcome
+from transforms.quality import filter_row, histogram_values
 
 NOISE_WEIGHT_KEYS = ("noise_weight_lambda", "lambda", "noise_weight")
 """Where a noise mix records λ (augment/stage.py writes ``noise_weight_lambda``)."""
@@ -122,7 +123,8 @@ class CorpusFigures:
     snr_db: Counter = field(default_factory=Counter)
     noise_lambda: Counter = field(default_factory=Counter)
     quality_values: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    """Measured filter → rounded value → samples (``original_data.quality``, transforms/quality.py)."""
+    """Measured value → rounded value → samples (``original_data.quality``, by the rows of
+    ``transforms.quality.FILTER_ROWS``)."""
     quality_language: Counter = field(default_factory=Counter)
     """(declared, detected, verdict) → samples of the language check."""
     quality_samples: int = 0
@@ -196,21 +198,16 @@ class CorpusFigures:
                 self.noise_lambda[round(float(weight), 3)] += 1
 
     def _add_quality(self, quality: dict[str, Any]) -> None:
+        """One sample's measured values, as the filter rows read them (``transforms.quality.FILTER_ROWS``)."""
         self.quality_samples += 1
-        asr = quality.get("asr") or {}
-        values = {
-            **{k: quality.get(k) for k in ("loudness_lufs", "snr_db", "clipping_ratio", "speech_share")},
-            "asr_avg_logprob": asr.get("avg_logprob"),
-            "asr_no_speech_prob": asr.get("no_speech_prob"),
-        }
-        for measure, value in values.items():
-            if value is not None and _finite(value):
-                digits = 5 if measure == "clipping_ratio" else 2
-                self.quality_values[measure][round(float(value), digits)] += 1
-        language = quality.get("language")
-        if isinstance(language, dict):
-            verdict = {True: "mismatch", False: "match"}.get(language.get("mismatch"), "not_judged")
-            self.quality_language[(str(language.get("declared")), str(language.get("detected")), verdict)] += 1
+        for measure, value in histogram_values(quality).items():
+            row = filter_row(measure)
+            if row.comparison == "mismatch":
+                if isinstance(value, dict):
+                    pair = (str(value.get("declared")), str(value.get("detected")))
+                    self.quality_language[(*pair, row.bin(value))] += 1
+            elif _finite(value):
+                self.quality_values[measure][round(float(value), row.digits)] += 1
 
     def _add_llm_outcomes(self, od: dict[str, Any]) -> None:
         """What became of each LLM answer the sample's JSON records (issue 20: rejections by check)."""

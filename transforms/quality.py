@@ -27,12 +27,20 @@ sample's ``original_data['quality']``, and enforced by its threshold:
 
 A measure that can't be taken (too short, English-only model) is recorded as ``null`` and drops
 nothing.
+
+The filters are data: :data:`FILTER_ROWS` holds one :class:`~transforms.filters.Filter` row per
+judged value (its measure, field, comparison, settings field, reason and histogram edges), and
+:class:`QualitySettings` one field per threshold. The stage's verdicts and failures, the shard
+stats' and the card's histograms and the report's distributions all read the rows; adding a filter
+is one row here and one settings field (CONTRIBUTING.md has a worked example).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +50,11 @@ from apache_beam.metrics import Metrics
 from schemas import SAMPLE_RATE, Failure
 from schemas.settings import setting
 from schemas.vocab import UNKNOWN_LANGUAGE, normalize_language
+from transforms import filters
+from transforms.filters import VAD_RATE, Filter, Measuring
 from transforms.stage import Sample, StageSpec
 
 STAGE = "quality"
-FILTERS: tuple[str, ...] = ("loudness", "clipping", "snr", "language", "asr_confidence", "silence")
 MISMATCH_ACTIONS = ("drop", "flag")
 CLIP_LEVEL = 0.999
 LOUDNESS_FLOOR_LUFS = -70.0
@@ -53,54 +62,6 @@ LOUDNESS_FLOOR_LUFS = -70.0
 WADA_ALPHA = 0.4
 """Shape of the Gamma distribution of clean speech amplitudes (Kim & Stern 2008)."""
 WADA_DB = np.arange(-20.0, 101.0)
-VAD_RATE = 16_000
-
-
-def parse_filters(spec: Any) -> tuple[str, ...]:
-    """``"loudness,snr"`` (or a list) -> ("loudness", "snr"); ``all`` -> every filter; ``none`` -> ()."""
-    names = [n.strip().lower() for n in (spec.split(",") if isinstance(spec, str) else spec) if str(n).strip()]
-    if names in (["none"], ["off"]):
-        return ()
-    if names == ["all"]:
-        return FILTERS
-    unknown = sorted(set(names) - set(FILTERS))
-    if unknown:
-        raise ValueError(f"--filters: unknown filter(s) {unknown}; expected some of {', '.join(FILTERS)}")
-    return tuple(dict.fromkeys(names))
-
-
-@dataclass(frozen=True)
-class QualitySettings:
-    """Measured quality filters: loudness, clipping, SNR, language ID, ASR confidence, silence."""
-
-    filters: tuple[str, ...] = setting(
-        (),
-        f"measured filters, comma-separated ({', '.join(FILTERS)}, or all); values land in original_data.quality",
-        shapes_output=True,
-        flag="--filters",
-        parse=parse_filters,
-        metavar="NAME,...",
-    )
-    min_loudness_lufs: float = setting(-50.0, "drop quieter clips (EBU R128 integrated, LUFS)", shapes_output=True)
-    max_clipping_ratio: float = setting(0.001, "drop clips with more samples at full scale", shapes_output=True)
-    min_snr_db: float = setting(0.0, "drop clips with a lower WADA-SNR (dB)", shapes_output=True)
-    language_min_probability: float = setting(
-        0.5, "a language mismatch counts when Whisper is at least this sure", shapes_output=True
-    )
-    language_mismatch: str = setting(
-        "drop", "a language mismatch: drop the sample, or flag it", shapes_output=True, choices=MISMATCH_ACTIONS
-    )
-    min_asr_avg_logprob: float = setting(-1.0, "drop ASR transcripts less sure on average", shapes_output=True)
-    max_asr_no_speech_prob: float = setting(0.6, "drop ASR transcripts likelier no speech", shapes_output=True)
-    min_speech_share: float = setting(0.2, "drop speech clips with less speech (VAD share)", shapes_output=True)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", parse_filters(self.filters))
-        if self.language_mismatch not in MISMATCH_ACTIONS:
-            raise ValueError(f"--language-mismatch must be one of {MISMATCH_ACTIONS}, not {self.language_mismatch!r}")
-        for name in ("max_clipping_ratio", "language_min_probability", "min_speech_share", "max_asr_no_speech_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(self, name)}")
 
 
 # ----------------------------------------------------------------------------- the measures
@@ -187,52 +148,167 @@ def judge_language(
     return record
 
 
-# ----------------------------------------------------------------------------- distributions
+def detect_language(loaded: Any, audio_16k: np.ndarray) -> tuple[str, float, dict[str, float]] | None:
+    """(language, probability, all probabilities) from a loaded Whisper (faster-whisper or
+    openai-whisper), on the first 30 s; None for an English-only model or an empty clip."""
+    if audio_16k.size < VAD_RATE // 10:
+        return None
+    audio = audio_16k[: 30 * VAD_RATE]
+    if hasattr(loaded, "multilingual"):  # transforms.segment.whisper.LoadedFasterWhisper
+        if not loaded.multilingual:
+            return None
+        language, probability, ranked = loaded.model.detect_language(audio=audio)
+        return language, float(probability), {code: float(p) for code, p in ranked}
+    if not getattr(loaded, "is_multilingual", False):
+        return None
+    import whisper
 
-HISTOGRAM_EDGES: dict[str, tuple[float, ...]] = {
-    "loudness_lufs": (-70, -60, -50, -40, -30, -23, -16, -10, 0),
-    "clipping_ratio": (0, 1e-4, 1e-3, 1e-2, 1e-1, 1),
-    "snr_db": (-20, -10, 0, 5, 10, 20, 30, 50, 100),
-    "asr_avg_logprob": (-10, -2, -1.5, -1, -0.7, -0.4, -0.2, 0),
-    "asr_no_speech_prob": (0, 0.2, 0.4, 0.6, 0.8, 1),
-    "speech_share": (0, 0.2, 0.4, 0.6, 0.8, 1),
-}
-"""Fixed bin edges of each measure's histogram in the shard stats, the card and the report."""
-
-
-def histogram_labels(measure: str) -> list[str]:
-    """The bins of a measure in order: ``"lo..hi"`` (the last one holds its upper edge too)."""
-    edges = HISTOGRAM_EDGES[measure]
-    return [f"{lo:g}..{hi:g}" for lo, hi in zip(edges, edges[1:])]
-
-
-def histogram_bin(measure: str, value: float) -> str:
-    edges = HISTOGRAM_EDGES[measure]
-    index = int(np.searchsorted(edges, value, side="right")) - 1
-    return histogram_labels(measure)[min(max(index, 0), len(edges) - 2)]
+    mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=loaded.dims.n_mels)
+    _, probs = loaded.detect_language(mel.to(loaded.device))
+    language = max(probs, key=probs.get)
+    return language, float(probs[language]), {k: float(v) for k, v in probs.items()}
 
 
-def histogram_entries(quality: dict[str, Any]) -> list[tuple[str, str]]:
-    """(measure, bin) pairs of one sample's ``original_data['quality']``, for counting."""
-    asr = quality.get("asr") or {}
-    values = {
-        **{k: quality.get(k) for k in ("loudness_lufs", "clipping_ratio", "snr_db", "speech_share")},
-        "asr_avg_logprob": asr.get("avg_logprob"),
-        "asr_no_speech_prob": asr.get("no_speech_prob"),
+# ----------------------------------------------------------------------------- the filters, as rows
+
+
+def _loudness(m: Measuring) -> dict[str, Any]:
+    return {"loudness_lufs": loudness_lufs(m.sample.audio)}
+
+
+def _clipping(m: Measuring) -> dict[str, Any]:
+    return {"clipping_ratio": clipping_ratio(m.sample.audio)}
+
+
+def _snr(m: Measuring) -> dict[str, Any]:
+    return {"snr_db": wada_snr_db(m.sample.audio)}
+
+
+def _language(m: Measuring) -> dict[str, Any]:
+    detected = detect_language(m.whisper(), m.audio_16k)
+    if detected is None:
+        return {"language": None}
+    language, probability, probabilities = detected
+    declared = m.sample.item.language
+    return {
+        "language": judge_language(declared, language, probability, probabilities, m.settings.language_min_probability)
     }
-    entries = [(m, histogram_bin(m, v)) for m, v in values.items() if isinstance(v, (int, float))]
-    if "language" in quality:
-        language = quality["language"] or {}
-        verdict = {True: "mismatch", False: "match"}.get(language.get("mismatch"), "not_judged")
-        entries.append(("language", verdict))
-    return entries
+
+
+def _asr(m: Measuring) -> dict[str, Any]:
+    return {"asr": asr_confidence(m.sample)}
+
+
+def _silence(m: Measuring) -> dict[str, Any]:
+    share = speech_share(m.audio_16k)
+    return {"speech_share": share, "silence_share": None if share is None else round(1.0 - share, 4)}
+
+
+UNIT = (0.0, 1.0)
+FILTER_ROWS: tuple[Filter, ...] = (
+    Filter("loudness", _loudness, "loudness_lufs", "<", "min_loudness_lufs", "too_quiet",
+           edges=(-70, -60, -50, -40, -30, -23, -16, -10, 0)),
+    Filter("clipping", _clipping, "clipping_ratio", ">", "max_clipping_ratio", "clipped",
+           edges=(0, 1e-4, 1e-3, 1e-2, 1e-1, 1), bounds=UNIT, digits=5),
+    Filter("snr", _snr, "snr_db", "<", "min_snr_db", "low_snr",
+           edges=(-20, -10, 0, 5, 10, 20, 30, 50, 100)),
+    Filter("language", _language, "language", "mismatch", "language_mismatch", "language_mismatch"),
+    Filter("asr_confidence", _asr, "asr.avg_logprob", "<", "min_asr_avg_logprob", "low_asr_confidence",
+           edges=(-10, -2, -1.5, -1, -0.7, -0.4, -0.2, 0)),
+    Filter("asr_confidence", _asr, "asr.no_speech_prob", ">", "max_asr_no_speech_prob", "low_asr_confidence",
+           edges=(0, 0.2, 0.4, 0.6, 0.8, 1), bounds=UNIT),
+    Filter("silence", _silence, "speech_share", "<", "min_speech_share", "mostly_silence",
+           edges=(0, 0.2, 0.4, 0.6, 0.8, 1), bounds=UNIT, speech_only=True),
+)  # fmt: skip
+"""The measured filters, one row per judged value, in the order they are measured (``--filters all``)
+and judged (the language check last): see :class:`~transforms.filters.Filter`."""
+FILTERS: tuple[str, ...] = filters.names(FILTER_ROWS)
+"""The ``--filters`` names."""
+
+
+def parse_filters(spec: Any) -> tuple[str, ...]:
+    """``"loudness,snr"`` (or a list) -> ("loudness", "snr"); ``all`` -> every filter; ``none`` -> ()."""
+    known = filters.names(FILTER_ROWS)
+    names = [n.strip().lower() for n in (spec.split(",") if isinstance(spec, str) else spec) if str(n).strip()]
+    if names in (["none"], ["off"]):
+        return ()
+    if names == ["all"]:
+        return known
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"--filters: unknown filter(s) {unknown}; expected some of {', '.join(known)}")
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Measured quality filters: loudness, clipping, SNR, language ID, ASR confidence, silence."""
+
+    filters: tuple[str, ...] = setting(
+        (),
+        f"measured filters, comma-separated ({', '.join(FILTERS)}, or all); values land in original_data.quality",
+        shapes_output=True,
+        flag="--filters",
+        parse=parse_filters,
+        metavar="NAME,...",
+    )
+    min_loudness_lufs: float = setting(-50.0, "drop quieter clips (EBU R128 integrated, LUFS)", shapes_output=True)
+    max_clipping_ratio: float = setting(0.001, "drop clips with more samples at full scale", shapes_output=True)
+    min_snr_db: float = setting(0.0, "drop clips with a lower WADA-SNR (dB)", shapes_output=True)
+    language_min_probability: float = setting(
+        0.5, "a language mismatch counts when Whisper is at least this sure", shapes_output=True
+    )
+    language_mismatch: str = setting(
+        "drop", "a language mismatch: drop the sample, or flag it", shapes_output=True, choices=MISMATCH_ACTIONS
+    )
+    min_asr_avg_logprob: float = setting(-1.0, "drop ASR transcripts less sure on average", shapes_output=True)
+    max_asr_no_speech_prob: float = setting(0.6, "drop ASR transcripts likelier no speech", shapes_output=True)
+    min_speech_share: float = setting(0.2, "drop speech clips with less speech (VAD share)", shapes_output=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", parse_filters(self.filters))
+        if self.language_mismatch not in MISMATCH_ACTIONS:
+            raise ValueError(f"--language-mismatch must be one of {MISMATCH_ACTIONS}, not {self.language_mismatch!r}")
+        if not 0.0 <= self.language_min_probability <= 1.0:
+            raise ValueError(f"--language-min-probability must lie in [0, 1], got {self.language_min_probability}")
+        filters.check_limits(FILTER_ROWS, self)
+
+
+# ----------------------------------------------------------------------------- the rows, for stats, card and report
+
+
+def histogram_values(quality: Mapping[str, Any]) -> dict[str, Any]:
+    """Each filter's value in one sample's ``original_data['quality']`` (:func:`filters.histogram_values`)."""
+    return filters.histogram_values(FILTER_ROWS, quality)
+
+
+def histogram_entries(quality: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(histogram, bin) pairs of one sample's ``original_data['quality']``, for the shard stats."""
+    return filters.histogram_entries(FILTER_ROWS, quality)
+
+
+def histogram_figures(histograms: Mapping[str, Counter]) -> dict[str, dict[str, int]]:
+    """The card's histograms from the summed shard stats, bins in order (:func:`filters.histogram_figures`)."""
+    return filters.histogram_figures(FILTER_ROWS, histograms)
+
+
+HISTOGRAM_EDGES = {row.histogram: row.edges for row in FILTER_ROWS if row.comparison != "mismatch"}  # TEMP
+
+
+def histogram_labels(measure: str) -> list[str]:  # TEMP until the card calls histogram_figures
+    return filter_row(measure).labels()
+
+
+def filter_row(histogram: str) -> Filter | None:
+    """The row whose value a histogram counts (None for a name no row gives)."""
+    return next((row for row in FILTER_ROWS if row.histogram == histogram), None)
 
 
 # ----------------------------------------------------------------------------- the stage
 
 
 class QualityStage:
-    """In-shard stage: measure, record and filter (see the module docstring)."""
+    """In-shard stage: measure, record and filter, by the rows of :data:`FILTER_ROWS`."""
 
     name = STAGE
 
@@ -241,6 +317,7 @@ class QualityStage:
 
         self.settings = settings
         self.segment = segment or SegmentSettings()
+        self.rows = FILTER_ROWS
         self._whisper: Any = None
 
     def setup(self) -> None:
@@ -274,87 +351,12 @@ class QualityStage:
         return out, failures
 
     def measure(self, sample: Sample) -> dict[str, Any]:
-        """Every listed measure of one sample, JSON-ready."""
-        wanted = self.settings.filters
-        record: dict[str, Any] = {}
-        audio_16k = _to_16k(sample.audio) if {"language", "silence"} & set(wanted) else None
-        if "loudness" in wanted:
-            record["loudness_lufs"] = loudness_lufs(sample.audio)
-        if "clipping" in wanted:
-            record["clipping_ratio"] = clipping_ratio(sample.audio)
-        if "snr" in wanted:
-            record["snr_db"] = wada_snr_db(sample.audio)
-        if "language" in wanted:
-            record["language"] = self._language(sample, audio_16k)
-        if "asr_confidence" in wanted:
-            record["asr"] = asr_confidence(sample)
-        if "silence" in wanted:
-            share = speech_share(audio_16k)
-            record["speech_share"] = share
-            record["silence_share"] = None if share is None else round(1.0 - share, 4)
-        return record
-
-    def _language(self, sample: Sample, audio_16k: np.ndarray) -> dict[str, Any] | None:
-        detected = detect_language(self.whisper(), audio_16k)
-        if detected is None:
-            return None
-        language, probability, probabilities = detected
-        return judge_language(
-            sample.item.language, language, probability, probabilities, self.settings.language_min_probability
-        )
+        """Every listed filter's measure of one sample, JSON-ready."""
+        return filters.measure(self.rows, self.settings.filters, Measuring(sample, self.settings, self.whisper))
 
     def verdict(self, record: dict[str, Any], speech: bool) -> tuple[str, str] | None:
-        """(reason, detail with the value) of the first threshold a record fails, or None."""
-        s = self.settings
-        checks = [
-            ("too_quiet", "loudness_lufs", record.get("loudness_lufs"), "<", s.min_loudness_lufs),
-            ("clipped", "clipping_ratio", record.get("clipping_ratio"), ">", s.max_clipping_ratio),
-            ("low_snr", "snr_db", record.get("snr_db"), "<", s.min_snr_db),
-        ]
-        asr = record.get("asr") or {}
-        checks += [
-            ("low_asr_confidence", "avg_logprob", asr.get("avg_logprob"), "<", s.min_asr_avg_logprob),
-            ("low_asr_confidence", "no_speech_prob", asr.get("no_speech_prob"), ">", s.max_asr_no_speech_prob),
-        ]
-        if speech:
-            checks.append(("mostly_silence", "speech_share", record.get("speech_share"), "<", s.min_speech_share))
-        for reason, name, value, op, limit in checks:
-            if value is not None and (value < limit if op == "<" else value > limit):
-                return reason, f"{name}={value} ({'min' if op == '<' else 'max'} {limit})"
-        language = record.get("language") or {}
-        if language.get("mismatch") and s.language_mismatch == "drop":
-            return "language_mismatch", (
-                f"detected={language['detected']} probability={language['probability']} "
-                f"declared={language['declared']} declared_probability={language['declared_probability']}"
-            )
-        return None
-
-
-def _to_16k(audio: np.ndarray) -> np.ndarray:
-    import soxr
-
-    return soxr.resample(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, VAD_RATE).astype(np.float32)
-
-
-def detect_language(loaded: Any, audio_16k: np.ndarray) -> tuple[str, float, dict[str, float]] | None:
-    """(language, probability, all probabilities) from a loaded Whisper (faster-whisper or
-    openai-whisper), on the first 30 s; None for an English-only model or an empty clip."""
-    if audio_16k.size < VAD_RATE // 10:
-        return None
-    audio = audio_16k[: 30 * VAD_RATE]
-    if hasattr(loaded, "multilingual"):  # transforms.segment.whisper.LoadedFasterWhisper
-        if not loaded.multilingual:
-            return None
-        language, probability, ranked = loaded.model.detect_language(audio=audio)
-        return language, float(probability), {code: float(p) for code, p in ranked}
-    if not getattr(loaded, "is_multilingual", False):
-        return None
-    import whisper
-
-    mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), n_mels=loaded.dims.n_mels)
-    _, probs = loaded.detect_language(mel.to(loaded.device))
-    language = max(probs, key=probs.get)
-    return language, float(probs[language]), {k: float(v) for k, v in probs.items()}
+        """(reason, detail with the value) of the first row a record fails, or None."""
+        return filters.verdict(self.rows, record, self.settings, speech)
 
 
 def build_quality(config: Any) -> QualityStage | None:
