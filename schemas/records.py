@@ -339,4 +339,7 @@ class ShardStats(_Record):
     fingerprint: str = ""
     """Hash of the shard's planned items and the settings that shape its bytes: a rerun
     reuses the shard only when both are unchanged."""
+    sha256: str = ""
+    """SHA-256 of the tar (hex), with ``bytes`` its size: a reader trusts the tar only when both
+    match (the commit protocol, ``docs/commit-protocol.md``)."""
     schema_version: str = SCHEMA_VERSION

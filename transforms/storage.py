@@ -75,14 +75,23 @@ class StorageSettings:
         "a temporary file under the output older than this belongs to no live writer and is removed",
         shapes_output=False,
     )
+    lease_s: float = setting(
+        120.0,
+        "a build's lease on its corpus folder expires this long after its last heartbeat (s); "
+        "a second build into the folder is refused while it is fresh",
+        shapes_output=False,
+    )
 
     def __post_init__(self) -> None:
-        if self.retries < 0 or self.retry_base_s < 0 or self.retry_max_s < 0 or self.stale_temp_s <= 0:
-            raise ValueError("storage settings: retries and backoffs must be >= 0, --stale-temp-s positive")
+        if self.retries < 0 or self.retry_base_s < 0 or self.retry_max_s < 0:
+            raise ValueError("--storage-retries, --storage-retry-base-s and --storage-retry-max-s must be >= 0")
+        if self.stale_temp_s <= 0 or self.lease_s <= 0:
+            raise ValueError("--stale-temp-s and --lease-s must be positive")
 
     def options(self) -> dict[str, Any]:
-        """These settings as an entry of the storage options the workers get (:func:`configure`)."""
-        return {OPTIONS_KEY: {f.name: getattr(self, f.name) for f in fields(self)}}
+        """These settings and this process's run id as an entry of the storage options the workers
+        get (:func:`configure`), so their retries and temporary names follow the launcher's."""
+        return {OPTIONS_KEY: {"run_id": _run_id, **{f.name: getattr(self, f.name) for f in fields(self)}}}
 
 
 OPTIONS_KEY = "clara_storage"
@@ -102,7 +111,7 @@ def _call(what: str, path: str, fn: Callable[[], _T]) -> _T:
     return fn()
 
 
-def _retrying(what: str, path: str, fn: Callable[[], _T]) -> _T:
+def retrying(what: str, path: str, fn: Callable[[], _T]) -> _T:
     """``fn()`` through :func:`_call`, retried on transient faults under the budget; then StorageError."""
     budget = _policy
     for attempt in range(budget.retries + 1):
@@ -161,8 +170,8 @@ def join(base: str, *parts: str) -> str:
 def exists(path: str) -> bool:
     """Whether ``path`` exists; :class:`StorageError` when the store cannot say (never "absent")."""
     if _local(path):  # what Beam's LocalFileSystem does, without its per-call filesystem lookup
-        return _retrying("exists", path, lambda: _local_exists(path))
-    return _retrying("exists", path, lambda: FileSystems.exists(path))
+        return retrying("exists", path, lambda: _local_exists(path))
+    return retrying("exists", path, lambda: FileSystems.exists(path))
 
 
 def _local_exists(path: str) -> bool:
@@ -176,8 +185,8 @@ def _local_exists(path: str) -> bool:
 def size(path: str) -> int:
     """A local or remote file's size in bytes."""
     if _local(path):
-        return _retrying("size", path, lambda: os.path.getsize(path))
-    return _retrying("size", path, lambda: _remote_size(path))
+        return retrying("size", path, lambda: os.path.getsize(path))
+    return retrying("size", path, lambda: _remote_size(path))
 
 
 def _remote_size(path: str) -> int:
@@ -190,27 +199,27 @@ def _remote_size(path: str) -> int:
 def list_files(pattern: str) -> list[str]:
     """Paths of the files matching a glob (``**`` crosses folders), sorted; [] when none match.
     A listing the store does not answer raises :class:`StorageError` (never an empty list)."""
-    return sorted(m.path for m in _retrying("list", pattern, lambda: FileSystems.match([pattern])[0].metadata_list))
+    return sorted(m.path for m in retrying("list", pattern, lambda: FileSystems.match([pattern])[0].metadata_list))
 
 
 def list_sized(pattern: str) -> dict[str, tuple[int, float]]:
     """``{path: (size in bytes, last modified as a Unix time)}`` of the files matching a glob."""
-    found = _retrying("list", pattern, lambda: FileSystems.match([pattern])[0].metadata_list)
+    found = retrying("list", pattern, lambda: FileSystems.match([pattern])[0].metadata_list)
     return {m.path: (m.size_in_bytes, float(m.last_updated_in_seconds or 0.0)) for m in found}
 
 
 def open_read(path: str) -> BinaryIO:
     """A binary reader for ``path`` (seekable on local disks and the object stores Beam supports);
     opening is retried, a read that fails later is the caller's to redo."""
-    return _retrying("open", path, lambda: FileSystems.open(path, compression_type=_RAW))
+    return retrying("open", path, lambda: FileSystems.open(path, compression_type=_RAW))
 
 
 def read_bytes(path: str, max_bytes: int | None = None) -> bytes:
     """The file's bytes, read in blocks; :class:`FileTooLarge` once more than ``max_bytes`` arrive.
     The whole read is retried on a transient fault."""
     if _local(path):
-        return _retrying("read", path, lambda: _read_local(path, max_bytes))
-    return _retrying("read", path, lambda: _read_remote(path, max_bytes))
+        return retrying("read", path, lambda: _read_local(path, max_bytes))
+    return retrying("read", path, lambda: _read_remote(path, max_bytes))
 
 
 def _read_remote(path: str, max_bytes: int | None) -> bytes:
@@ -265,7 +274,7 @@ def download(path: str, local_path: str) -> None:
                 dst.write(chunk)
 
     try:
-        _retrying("read", path, copy)
+        retrying("read", path, copy)
         os.replace(tmp, local_path)
     finally:
         if os.path.exists(tmp):
@@ -275,7 +284,7 @@ def download(path: str, local_path: str) -> None:
 def create(path: str) -> BinaryIO:
     """A binary writer for ``path`` (local parent folders are created); opening is retried, a
     stream that fails later is the caller's to write again (to a new temporary name)."""
-    return _retrying("create", path, lambda: FileSystems.create(path, compression_type=_RAW))
+    return retrying("create", path, lambda: FileSystems.create(path, compression_type=_RAW))
 
 
 TEMP_MARK = ".tmp-"
@@ -316,7 +325,7 @@ def replace(src: str, dst: str) -> None:
     ``dst`` in one request, then ``src`` deleted. Retried; a retry that finds ``src`` already moved
     and ``dst`` there counts as done."""
     if _local(src) and _local(dst):
-        _retrying("rename", dst, lambda: os.replace(src, dst))
+        retrying("rename", dst, lambda: os.replace(src, dst))
         return
     attempts = [0]
 
@@ -329,7 +338,7 @@ def replace(src: str, dst: str) -> None:
                 return  # the last attempt moved it and lost only its answer
             raise
 
-    _retrying("rename", dst, move)
+    retrying("rename", dst, move)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -346,7 +355,7 @@ def write_atomic(path: str, data: bytes) -> None:
             raise
         return tmp
 
-    tmp = _retrying("write", path, write)
+    tmp = retrying("write", path, write)
     try:
         replace(tmp, path)
     except BaseException:
@@ -369,9 +378,9 @@ def delete(paths: Iterable[str]) -> None:
         if not _local(path):
             remote.append(path)
         else:
-            _retrying("delete", path, lambda path=path: _delete_local(path))
+            retrying("delete", path, lambda path=path: _delete_local(path))
     if remote:
-        _retrying("delete", remote[0], lambda: _delete_remote(remote))
+        retrying("delete", remote[0], lambda: _delete_remote(remote))
 
 
 def _delete_local(path: str) -> None:
@@ -402,7 +411,11 @@ def configure(options: dict[str, Any] | list[str] | None) -> None:
     share_s3_clients()
     if isinstance(options, dict) and OPTIONS_KEY in options:
         options = dict(options)
-        _policy = StorageSettings(**options.pop(OPTIONS_KEY))
+        given = dict(options.pop(OPTIONS_KEY))
+        if given.get("run_id"):
+            set_run_id(given.pop("run_id"))
+        given.pop("run_id", None)
+        _policy = StorageSettings(**given)
     if options:
         from apache_beam.options.pipeline_options import PipelineOptions
 

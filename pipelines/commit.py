@@ -1,0 +1,213 @@
+"""The commit protocol of a corpus folder, on every store (local disks, gs://, s3://).
+
+A shard is visible only through its marker. Its tar is written to a unique temporary name
+(``.NNNNNN.tar.tmp-<run>-<unique>``), moved to ``NNNNNN.tar`` once complete (``storage.replace``:
+an atomic rename locally, a copy that overwrites in one request on object stores; the old object
+is never deleted first), then its failures file, and last its marker ``NNNNNN.stats.json``, a
+``ShardStats`` that names the tar's size (``bytes``) and SHA-256 (``sha256``). A reader trusts a
+tar only when its marker names exactly that size and digest (:func:`verified`): a tar without a
+marker is unfinished, a marker that does not match its tar is a shard being replaced (or a
+corruption) and is treated as absent. A rebuild whose tar differs from the committed one first
+withdraws the old marker, so no reader pairs the old marker with the new bytes.
+
+Two attempts at one shard (a retried bundle, a zombie worker) each write their own temporary
+file and end with the same bytes under the final name: the build is deterministic, so whichever
+rename lands last leaves one valid shard, and the marker both write is the same.
+
+A build holds a lease on its corpus folder (:func:`output_lease`: ``.clara-lease.json`` naming
+its run id, host, process and a heartbeat); a second build into the same folder is refused while
+the lease is fresh. Clean-up removes a temporary file only when it is provably stale
+(:func:`remove_stale_temps`): its name carries this run's id, or it is older than
+``--stale-temp-s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from schemas import ShardStats
+from transforms import storage
+
+MARKER_SUFFIX = ".stats.json"
+LEASE_NAME = ".clara-lease.json"
+TEMP_PATTERNS = ("*/.*.tmp-*", ".*.tmp-*")
+"""Where temporary files of a corpus folder lie: its subfolders (splits, failures/) and itself."""
+
+
+# ----------------------------------------------------------------------------- digests and markers
+
+
+def digest(path: str) -> tuple[int, str]:
+    """(size in bytes, SHA-256 hex) of a stored file, read in blocks (the read retried whole)."""
+
+    def read() -> tuple[int, str]:
+        sha, size = hashlib.sha256(), 0
+        with storage.open_read(path) as f:
+            while block := f.read(storage.CHUNK_BYTES):
+                sha.update(block)
+                size += len(block)
+        return size, sha.hexdigest()
+
+    return storage.retrying("read", path, read)
+
+
+def marker_of(tar: str) -> str:
+    """The marker path of a tar (``NNNNNN.tar`` -> ``NNNNNN.stats.json``)."""
+    return tar[: -len(".tar")] + MARKER_SUFFIX
+
+
+def read_marker(marker: str) -> ShardStats | None:
+    """The marker's stats; None when there is none. Raises ValueError for one that does not parse."""
+    try:
+        data = json.loads(storage.read_bytes(marker))
+    except FileNotFoundError:
+        return None
+    try:
+        return ShardStats.from_dict(data)
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise ValueError(f"not a shard marker ({exc})") from None
+
+
+def mismatch(stats: ShardStats, tar: str) -> str | None:
+    """Why ``stats`` does not commit ``tar`` (None when it names the tar's size and SHA-256)."""
+    if not stats.sha256:
+        return "the marker names no SHA-256 (written before the commit protocol): the shard is not trusted"
+    try:
+        size = storage.size(tar)
+    except FileNotFoundError:
+        return "the marker's tar does not exist"
+    if size != stats.bytes:
+        return f"the marker names {stats.bytes} bytes, the tar has {size}"
+    _, sha = digest(tar)
+    if sha != stats.sha256:
+        return f"the marker names SHA-256 {stats.sha256[:12]}..., the tar's is {sha[:12]}..."
+    return None
+
+
+def verified(tar: str) -> ShardStats | None:
+    """The marker of ``tar`` when it commits exactly this tar; None otherwise (no marker, an
+    unreadable one, or one naming other bytes)."""
+    try:
+        stats = read_marker(marker_of(tar))
+    except ValueError:
+        return None
+    if stats is None or mismatch(stats, tar) is not None:
+        return None
+    return stats
+
+
+# ----------------------------------------------------------------------------- stale temporaries
+
+
+def remove_stale_temps(out: str, now: float | None = None) -> list[str]:
+    """Remove the temporary files under ``out`` that no live writer can own: those whose name
+    carries this run's id (every step of the run is done when it finalizes), and those older than
+    ``--stale-temp-s`` (any run's). A younger temporary of another run (a concurrent attempt, a
+    second build) is left alone. Returns what was removed."""
+    now = time.time() if now is None else now
+    mine, max_age = storage.run_id(), storage.policy().stale_temp_s
+    stale: set[str] = set()
+    for pattern in TEMP_PATTERNS:
+        for path, (_, modified) in storage.list_sized(storage.join(out, pattern)).items():
+            if storage.temp_run_id(path) == mine or (modified and now - modified > max_age):
+                stale.add(path)
+    storage.delete(sorted(stale))
+    return sorted(stale)
+
+
+# ----------------------------------------------------------------------------- the build's lease
+
+
+class LeaseHeld(RuntimeError):
+    """Another build holds a fresh lease on the corpus folder."""
+
+
+def new_run_id() -> str:
+    """A run id: UTC time and a random part (``20261206T051500-1a2b3c4d``)."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def _lease_record(run_id: str) -> bytes:
+    record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
+    return json.dumps(record, sort_keys=True).encode()
+
+
+def read_lease(out: str) -> dict[str, Any] | None:
+    """The lease on ``out`` as written (None when there is none or it does not parse)."""
+    try:
+        lease = json.loads(storage.read_bytes(storage.join(out, LEASE_NAME)))
+    except (FileNotFoundError, ValueError):
+        return None
+    return lease if isinstance(lease, dict) else None
+
+
+def _take(out: str, run_id: str, lease_s: float, settle_s: float) -> dict[str, Any] | None:
+    """Write this run's lease unless a fresh one of another run is there; returns the lease it
+    replaced (an expired one) or None. Object stores have no create-if-absent: the lease is written,
+    then read back after ``settle_s``; of two builds that wrote at once, the one whose record is
+    not there gives way."""
+    path = storage.join(out, LEASE_NAME)
+    held = read_lease(out)
+    if held and held.get("run_id") != run_id and time.time() - float(held.get("heartbeat", 0)) < lease_s:
+        raise LeaseHeld(_held_message(out, held))
+    storage.write_atomic(path, _lease_record(run_id))
+    time.sleep(settle_s)
+    now = read_lease(out)
+    if not now or now.get("run_id") != run_id:
+        raise LeaseHeld(_held_message(out, now or {}))
+    return held
+
+
+def _held_message(out: str, held: dict[str, Any]) -> str:
+    age = time.time() - float(held.get("heartbeat", 0))
+    return (
+        f"{out} is being built by run {held.get('run_id')} (host {held.get('host')}, process {held.get('pid')}, "
+        f"last heartbeat {age:.0f} s ago); wait for it to finish, or build into another --output/--name "
+        f"(a lease whose run died expires {storage.policy().lease_s:.0f} s after its last heartbeat)"
+    )
+
+
+@contextlib.contextmanager
+def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> Iterator[str]:
+    """Hold the build's lease on ``out`` for the ``with`` block; yields the run id, which this
+    process's temporary names carry from then on. Raises :class:`LeaseHeld` when another build's
+    lease is fresh. The lease is refreshed every quarter of ``--lease-s`` and removed at the end."""
+    run_id = run_id or new_run_id()
+    lease_s = storage.policy().lease_s
+    replaced = _take(out, run_id, lease_s, settle_s)
+    if replaced:
+        print(f"[clara] took over the expired lease of run {replaced.get('run_id')} on {out}", file=sys.stderr)
+    storage.set_run_id(run_id)
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(lease_s / 4):
+            try:
+                held = read_lease(out)
+                if held and held.get("run_id") == run_id:
+                    storage.write_atomic(storage.join(out, LEASE_NAME), _lease_record(run_id))
+            except OSError as exc:  # a missed heartbeat: the next one may land
+                print(f"[clara] lease heartbeat on {out} failed: {exc}", file=sys.stderr)
+
+    beat = threading.Thread(target=heartbeat, name="clara-lease", daemon=True)
+    beat.start()
+    try:
+        yield run_id
+    finally:
+        stop.set()
+        beat.join()
+        held = read_lease(out)
+        if held and held.get("run_id") == run_id:
+            storage.delete([storage.join(out, LEASE_NAME)])

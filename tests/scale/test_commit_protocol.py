@@ -1,0 +1,101 @@
+"""The commit protocol (pipelines/commit.py): a tar is trusted only through a marker naming its size
+and SHA-256; clean-up removes only provably stale temporaries; one build at a time per folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines import commit
+from schemas import ShardStats
+from transforms import storage
+
+
+def _marker(tar: bytes, **more: object) -> bytes:
+    stats = ShardStats("000000", "train", 1, 1, 0, 1, 1.0, len(tar), sha256=hashlib.sha256(tar).hexdigest())
+    return json.dumps({**stats.to_dict(), **more}).encode()
+
+
+def test_a_tar_is_trusted_only_when_its_marker_names_its_size_and_sha256(tmp_path: Path) -> None:
+    tar, marker = tmp_path / "000000.tar", tmp_path / "000000.stats.json"
+    tar.write_bytes(b"x" * 10240)
+    assert commit.verified(str(tar)) is None  # no marker: unfinished
+    marker.write_bytes(_marker(b"x" * 10240))
+    assert commit.verified(str(tar)).sha256 == hashlib.sha256(b"x" * 10240).hexdigest()
+    tar.write_bytes(b"y" * 10240)  # same size, other bytes
+    assert commit.verified(str(tar)) is None
+    assert "SHA-256" in commit.mismatch(commit.read_marker(str(marker)), str(tar))
+    tar.write_bytes(b"x" * 512)
+    assert "names 10240 bytes, the tar has 512" in commit.mismatch(commit.read_marker(str(marker)), str(tar))
+    marker.write_bytes(_marker(b"x" * 512, sha256=""))  # a marker from before the protocol
+    assert commit.verified(str(tar)) is None
+    marker.write_bytes(b"{not json")
+    assert commit.verified(str(tar)) is None
+
+
+def test_clean_up_removes_this_runs_and_old_temporaries_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "_run_id", "runA")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "failures").mkdir()
+    mine = tmp_path / "train" / ".000000.tar.tmp-runA-0123456789ab"
+    live = tmp_path / "train" / ".000001.tar.tmp-runB-0123456789ab"
+    old = tmp_path / ".dataset_card.json.tmp-runC-0123456789ab"
+    old_failures = tmp_path / "failures" / ".train-000002.jsonl.tmp-0123456789ab"
+    kept = tmp_path / "train" / "000000.tar"
+    for path in (mine, live, old, old_failures, kept):
+        path.write_bytes(b"1")
+    day_ago = time.time() - 86400
+    for path in (old, old_failures):
+        os.utime(path, (day_ago, day_ago))
+    removed = commit.remove_stale_temps(str(tmp_path))
+    assert sorted(removed) == sorted(map(str, (mine, old, old_failures)))
+    assert live.exists() and kept.exists() and not mine.exists() and not old.exists()
+
+
+def test_a_second_build_into_the_same_folder_is_refused_while_the_first_holds_its_lease(tmp_path: Path) -> None:
+    out = str(tmp_path / "corpus")
+    with commit.output_lease(out, "run-one", settle_s=0) as run_id:
+        assert run_id == "run-one" and storage.run_id() == "run-one"
+        assert commit.read_lease(out)["run_id"] == "run-one"
+        with pytest.raises(commit.LeaseHeld, match="being built by run run-one") as held:
+            with commit.output_lease(out, "run-two", settle_s=0):
+                pass
+        assert "wait for it to finish" in str(held.value)
+    assert commit.read_lease(out) is None  # released
+    with commit.output_lease(out, "run-two", settle_s=0):
+        assert commit.read_lease(out)["run_id"] == "run-two"
+
+
+def test_an_expired_lease_of_a_dead_run_is_taken_over(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "corpus"
+    out.mkdir()
+    dead = {"run_id": "dead-run", "host": "h", "pid": 1, "heartbeat": time.time() - 3600}
+    (out / commit.LEASE_NAME).write_text(json.dumps(dead))
+    with commit.output_lease(str(out), "run-new", settle_s=0):
+        assert commit.read_lease(str(out))["run_id"] == "run-new"
+    assert "took over the expired lease of run dead-run" in capsys.readouterr().err
+
+
+def test_the_protocol_holds_on_object_storage(s3) -> None:  # noqa: ANN001
+    client, flags = s3
+    storage.configure(flags)
+    tar = b"z" * 20480
+    client.put_object(Bucket="corpus", Key="c/train/000000.tar", Body=tar)
+    assert commit.verified("s3://corpus/c/train/000000.tar") is None
+    client.put_object(Bucket="corpus", Key="c/train/000000.stats.json", Body=_marker(tar))
+    assert commit.verified("s3://corpus/c/train/000000.tar").bytes == 20480
+    with commit.output_lease("s3://corpus/c", "s3-run", settle_s=0):
+        with pytest.raises(commit.LeaseHeld):
+            with commit.output_lease("s3://corpus/c", "other", settle_s=0):
+                pass
+        client.put_object(Bucket="corpus", Key="c/train/.000001.tar.tmp-s3-run-0123456789ab", Body=b"1")
+        client.put_object(Bucket="corpus", Key="c/train/.000002.tar.tmp-other-0123456789ab", Body=b"1")
+        removed = commit.remove_stale_temps("s3://corpus/c")
+    assert removed == ["s3://corpus/c/train/.000001.tar.tmp-s3-run-0123456789ab"]
+    left = sorted(o["Key"] for o in client.list_objects_v2(Bucket="corpus", Prefix="c/")["Contents"])
+    assert left == ["c/train/.000002.tar.tmp-other-0123456789ab", "c/train/000000.stats.json", "c/train/000000.tar"]
