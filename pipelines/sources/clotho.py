@@ -75,12 +75,9 @@ class ClothoSource(DatasetSource):
                     )
                     continue
                 uri = self.safe_path(key, f"{subset}/{file_name}")
-                if isinstance(uri, Failure):
-                    yield uri
-                    continue
                 meta = metadata.get(file_name, {})
                 keywords = tuple(k.strip() for k in meta.get("keywords", "").split(";") if k.strip())
-                yield SourceItem(
+                yield self.item(
                     key=key,
                     uri=uri,
                     dataset="clotho",

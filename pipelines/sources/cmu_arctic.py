@@ -79,10 +79,7 @@ class CMUArcticSource(DatasetSource):
                 listed.add(utt)
                 key = make_key("arctic", speaker, utt)
                 uri = self.safe_path(key, f"wav/{utt}.wav", base=folder)
-                if isinstance(uri, Failure):
-                    yield uri
-                    continue
-                yield SourceItem(
+                yield self.item(
                     key=key,
                     uri=uri,
                     dataset="cmu-arctic",

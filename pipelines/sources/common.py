@@ -206,6 +206,12 @@ class DatasetSource(Source):
     def fail(self, key: str, reason: str, detail: str = "") -> Failure:
         return failure(key, self.name, reason, detail)
 
+    def item(self, key: str, uri: str | Failure, **fields: Any) -> SourceItem | Failure:
+        """The item at ``uri``, or the failure that :meth:`safe_path` gave in place of a path."""
+        if isinstance(uri, Failure):
+            return uri
+        return SourceItem(key=key, uri=uri, **fields)
+
     def safe_path(self, key: str, relative: str, base: str | None = None) -> str | Failure:
         """A metadata path under the root, or a failure record when it is unsafe."""
         try:

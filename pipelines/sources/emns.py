@@ -124,9 +124,6 @@ class EMNSSource(DatasetSource):
                 yield self.fail(key, "mislabelled", f"unknown emotion {row.get('emotion')!r}")
                 continue
             uri = self._recording(key, listed)
-            if isinstance(uri, Failure):
-                yield uri
-                continue
             gender = normalize_gender(row.get("gender") or "female")
             captions: tuple[str, ...] = ()
             emphasis: list[str] = []
@@ -138,7 +135,7 @@ class EMNSSource(DatasetSource):
                     "a woman" if gender == "female" else "a person",
                 )
                 captions = (caption,)
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="emns",

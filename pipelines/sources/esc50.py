@@ -72,10 +72,7 @@ class ESC50Source(DatasetSource):
                 )
                 continue
             uri = self.safe_path(key, f"audio/{filename}")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="esc50",

@@ -64,11 +64,8 @@ class FSD50KSource(DatasetSource):
                     continue
                 split = "test" if subset == "eval" else split_name(row.get("split")) or "train"
                 uri = self.safe_path(key, f"FSD50K.{subset}_audio/{fname}.wav")
-                if isinstance(uri, Failure):
-                    yield uri
-                    continue
                 clip = info.get(fname, {})
-                yield SourceItem(
+                yield self.item(
                     key=key,
                     uri=uri,
                     dataset="fsd50k",

@@ -42,10 +42,7 @@ class LJSpeechSource(DatasetSource):
                 yield self.fail(key, "bad_row", f"metadata.csv line {number}: expected id|transcription|normalized")
                 continue
             uri = self.safe_path(key, f"wavs/{clip_id}.wav")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="ljspeech",

@@ -69,12 +69,9 @@ class MACSSource(DatasetSource):
                 yield self.fail(key, "bad_row", f"MACS.yaml entry {number} lacks filename or sentences")
                 continue
             uri = self.safe_path(key, filename, base=folder)
-            if isinstance(uri, Failure):
-                yield uri
-                continue
             tags = sorted({str(t) for a in annotations for t in (a.get("tags") or [])})
             parts = filename.rsplit(".", 1)[0].split("-")
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="macs",

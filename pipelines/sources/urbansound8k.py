@@ -52,11 +52,8 @@ class UrbanSound8KSource(DatasetSource):
                 )
                 continue
             uri = self.safe_path(key, f"audio/fold{fold}/{filename}")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
             start, end = float(row.get("start") or 0), float(row.get("end") or 0)
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="urbansound8k",

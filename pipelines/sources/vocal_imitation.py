@@ -124,11 +124,8 @@ class VocalImitationSource(DatasetSource):
             folders = IMITATION_FOLDERS[included]
             found = next((files[f"{f}/{filename}"] for f in folders if f"{f}/{filename}" in files), None)
             uri = found or by_name.get(filename) or self.safe_path(key, f"{folders[0]}/{filename}")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
             participant = (row.get("participant_id") or "").removesuffix(".0")
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="vocal-imitation",
@@ -171,10 +168,7 @@ class VocalImitationSource(DatasetSource):
             candidates = REFERENCE_FOLDERS if is_reference else (f"original_recordings/non_reference/{classname}",)
             found = next((files[f"{f}/{filename}"] for f in candidates if f"{f}/{filename}" in files), None)
             uri = found or self.safe_path(key, f"{candidates[0]}/{filename}")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="vocal-imitation",

@@ -98,10 +98,7 @@ class VocalSketchSource(DatasetSource):
                 )
                 continue
             uri = by_name.get(filename) or self.safe_path(key, f"sound_recordings/{filename}")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="vocalsketch",
@@ -130,11 +127,8 @@ class VocalSketchSource(DatasetSource):
             folders = IMITATION_FOLDERS[included]
             found = next((files[f"{f}/{filename}"] for f in folders if f"{f}/{filename}" in files), None)
             uri = found or self.safe_path(key, f"{folders[0]}/{filename}")
-            if isinstance(uri, Failure):
-                yield uri
-                continue
             person = participants.get(row.get("participant_id", ""), {})
-            yield SourceItem(
+            yield self.item(
                 key=key,
                 uri=uri,
                 dataset="vocalsketch",
