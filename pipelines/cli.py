@@ -2,6 +2,7 @@
 
     clara shards   build WebDataset shards from a dataset (default: the embedded TTS demo)
     clara validate check shards against the contract
+    clara corpus   build, inspect or check a multi-dataset corpus from a recipe (recipes/)
     clara train    train the CLARA encoders on shards (model/)
 
 Bad arguments are reported in one line with a non-zero exit, before any work starts.
@@ -287,6 +288,12 @@ def cmd_report(argv: list[str]) -> int:
     return int(report_main(argv) or 0)
 
 
+def cmd_corpus(argv: list[str]) -> int:
+    from pipelines.corpus import main as corpus_main
+
+    return corpus_main(argv)
+
+
 def cmd_train(argv: list[str]) -> int:
     from model.train import main as train_main
 
@@ -303,6 +310,7 @@ COMMANDS = {
     "shards": (cmd_shards, "build WebDataset shards from a dataset (default: the embedded TTS demo corpus)"),
     "validate": (cmd_validate, "check shards against the data contract"),
     "report": (cmd_report, "write an HTML/JSON report (Table VII-style statistics, plots, samples) of built shards"),
+    "corpus": (cmd_corpus, "build | status | validate a multi-dataset corpus from a recipe (recipes/*.yaml)"),
     "train": (cmd_train, "train the CLARA encoders on shards"),
     "eval": (cmd_eval, "evaluate a checkpoint: zero-shot, linear probe, retrieval, keyword spotting"),
 }
@@ -336,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-FAST_EXIT = ("shards",)
+FAST_EXIT = ("shards", "corpus")
 """Commands whose process ends without the interpreter's teardown once their work is written."""
 
 
