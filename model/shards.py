@@ -11,11 +11,15 @@ written last. A spec may be
 - a URL or brace pattern: ``gs://b/x/{split}/{000000..000099}.tar``, ``s3://...``,
   ``http(s)://...`` or a WebDataset ``pipe:`` command; ``{split}`` is substituted.
 
-Local shards without their commit marker are unfinished and left out (with a warning).
+Local shards without their commit marker are unfinished and left out (with a warning), and so
+are shards whose marker names another size or SHA-256 than the tar has (a shard being replaced, or
+a corrupted one: ``docs/commit-protocol.md``). A marker that names no SHA-256 (older builds, or
+hand-made corpora) commits its tar by being there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -47,15 +51,39 @@ def _marker(tar: Path) -> Path:
     return tar.with_name(tar.name[: -len(".tar")] + ".stats.json")
 
 
+def _committed(tar: Path) -> bool:
+    """Whether the tar's marker commits it: there, and naming the tar's size and SHA-256 if it names any."""
+    try:
+        stats = json.loads(_marker(tar).read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(stats, dict):
+        return False
+    if not stats.get("sha256"):
+        return True
+    if tar.stat().st_size != stats.get("bytes"):
+        return False
+    sha = hashlib.sha256()
+    with tar.open("rb") as f:
+        while block := f.read(1 << 22):
+            sha.update(block)
+    return sha.hexdigest() == stats["sha256"]
+
+
 def _split_dir_shards(split_dir: Path) -> tuple[list[str], int | None]:
     tars = sorted(split_dir.glob("*.tar"))
     sizes_path = split_dir / "sizes.json"
     sizes = json.loads(sizes_path.read_text()) if sizes_path.is_file() else {}
     if any(_marker(t).is_file() for t in tars):
-        unfinished = [t.name for t in tars if not _marker(t).is_file()]
+        unfinished = [t.name for t in tars if not _committed(t)]
         if unfinished:
-            log.warning("%s: skipping %d shard(s) without a commit marker: %s", split_dir, len(unfinished), unfinished)
-        tars = [t for t in tars if _marker(t).is_file()]
+            log.warning(
+                "%s: skipping %d shard(s) without a commit marker that matches them: %s",
+                split_dir,
+                len(unfinished),
+                unfinished,
+            )
+        tars = [t for t in tars if t.name not in unfinished]
     known = all(t.name in sizes for t in tars)
     total = sum(int(sizes[t.name]) for t in tars) if known else None
     return [str(t) for t in tars], total

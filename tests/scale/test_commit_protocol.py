@@ -99,3 +99,16 @@ def test_the_protocol_holds_on_object_storage(s3) -> None:  # noqa: ANN001
     assert removed == ["s3://corpus/c/train/.000001.tar.tmp-s3-run-0123456789ab"]
     left = sorted(o["Key"] for o in client.list_objects_v2(Bucket="corpus", Prefix="c/")["Contents"])
     assert left == ["c/train/.000002.tar.tmp-other-0123456789ab", "c/train/000000.stats.json", "c/train/000000.tar"]
+
+
+def test_the_trainers_loader_leaves_out_a_tar_its_marker_does_not_name(tmp_path: Path) -> None:
+    from model.shards import resolve_shards
+
+    split = tmp_path / "c" / "train"
+    split.mkdir(parents=True)
+    for name, body in (("000000", b"a" * 10240), ("000001", b"b" * 10240), ("000002", b"c" * 10240)):
+        (split / f"{name}.tar").write_bytes(body)
+        (split / f"{name}.stats.json").write_bytes(_marker(body))
+    (split / "000001.tar").write_bytes(b"B" * 10240)  # replaced after its marker: not trusted
+    (split / "000002.tar").write_bytes(b"c" * 512)  # torn
+    assert [Path(u).name for u in resolve_shards([str(tmp_path / "c")], "train").urls] == ["000000.tar"]
