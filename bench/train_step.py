@@ -154,7 +154,7 @@ def bench_loader(args: argparse.Namespace, urls: list[str]) -> float:
         return audio_s
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one core each side, comparable with ENVIRONMENT.md's single-core figures
+    torch.set_num_threads(1)  # one core each side: the two paths compared on equal terms
     bare()  # warm the page cache and the allocator
     runs = {
         "bare decode+mel": bare,

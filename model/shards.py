@@ -1,6 +1,6 @@
 """Find a split's shards from the command line's specs (local folders or object-store URLs).
 
-The layout is the shard contract (``ARCHITECTURE.md``):
+The layout is the shard contract (``docs/design.md``):
 ``<out>/<name>/<split>/000000.tar`` with ``sizes.json`` and a ``000000.stats.json`` marker
 written last. A spec may be
 

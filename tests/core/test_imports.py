@@ -1,6 +1,6 @@
 """The import graph of our packages: no cycle, and every arrow points down.
 
-The floors (``docs`` / ARCHITECTURE.md: ``pipelines → transforms, augment → schemas``;
+The floors (``docs/architecture.md``: ``pipelines → transforms → augment → schemas``;
 ``model → schemas``), lowest first:
 
 - ``schemas``: the contract; imports none of ours.
