@@ -55,11 +55,17 @@ def _whisper_decoder():
 def decode_captions(tokens: torch.Tensor, mask: torch.Tensor) -> list[str]:
     """Whisper BPE ids ``[B, L]`` (language token, body, end token) → caption texts."""
     decoder = _whisper_decoder()
-    return [decoder.decode(row[m].tolist()).strip() for row, m in zip(tokens.cpu(), mask.cpu(), strict=True)]
+    if tokens.device.type != "cpu":  # evaluation may embed from the device; training passes host ids
+        tokens, mask = tokens.cpu(), mask.cpu()
+    return [decoder.decode(row[m].tolist()).strip() for row, m in zip(tokens, mask, strict=True)]
 
 
 class PretrainedTextEncoder(nn.Module):
     """Captions → the pretrained model's sentence embedding ``[B, out_dim]`` (frozen by default)."""
+
+    reads_host_tokens = True
+    """Its forward decodes the ids to text on the host: the trainer hands it the loader's host
+    tensors, so no step copies ids from the device back (a device→host copy waits for the device)."""
 
     def __init__(self, encoder: str, unfreeze_layers: int = 0, cache_size: int = 200_000) -> None:
         super().__init__()

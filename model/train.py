@@ -264,14 +264,14 @@ class Trainer:
         self.multirate = config.model.multirate if config.model.multirate.weight > 0 else None
         if self.multirate is not None:  # CALM: one forward also embeds each clip's short view
             wrapped = MultirateObjective(self.model, self.multirate)
+        self.text_on_host = bool(getattr(self.model.text_encoder, "reads_host_tokens", False))
+        """CALM's frozen text tower decodes ids on the host: its tokens never go to the device."""
         if ctx.distributed:
             # The model's buffers are constant tables (mel filters, window, positions): re-sending
             # them from rank 0 before every forward (broadcast_buffers=True) would move tens of MB a step.
-            wrapped = DistributedDataParallel(
-                wrapped,
-                device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
-                broadcast_buffers=False,
-            )
+            # No device_ids: DDP would copy every input to the GPU; the step moves them itself
+            # (non-blocking), and host-read tokens stay on the host.
+            wrapped = DistributedDataParallel(wrapped, device_ids=None, broadcast_buffers=False)
         self.ddp = wrapped
         self.forward = compile_model(wrapped, self.model, config) if config.compile else wrapped
         self.amp = config.amp and ctx.device.type == "cuda"
@@ -354,11 +354,12 @@ class Trainer:
             sync = nullcontext() if micro == accum - 1 or not self.ctx.distributed else self.ddp.no_sync()
             with sync:
                 autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+                text_device = torch.device("cpu") if self.text_on_host else self.ctx.device
                 inputs = [
                     batch["audio"].to(self.ctx.device, non_blocking=True),
                     batch["audio_lengths"].to(self.ctx.device, non_blocking=True),
-                    batch["tokens"].to(self.ctx.device, non_blocking=True),
-                    batch["text_mask"].to(self.ctx.device, non_blocking=True),
+                    batch["tokens"].to(text_device, non_blocking=True),
+                    batch["text_mask"].to(text_device, non_blocking=True),
                 ]
                 if self.multirate is not None:
                     inputs += self._short_views(batch, micro)
