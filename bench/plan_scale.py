@@ -96,10 +96,11 @@ def run_once(n_items: int, workers: int, old: bool, bounded: bool, figures: str)
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines import local_shuffle, sink
+    from pipelines import sink
+    from transforms import internals
 
-    if bounded and not local_shuffle.bound_local_bundles():
-        raise SystemExit("this Beam's local runner can't be given bounded bundles (pipelines/local_shuffle.py)")
+    if bounded and not internals.bound_local_bundles():
+        raise SystemExit("this Beam's local runner can't be given bounded bundles (transforms/internals.py)")
     from pipelines.plan import PlanShards, drop_duplicates
 
     options = PipelineOptions(

@@ -29,6 +29,7 @@ import soundfile as sf
 import soxr
 
 from schemas import SAMPLE_RATE
+from transforms import internals
 from transforms.audio import AudioError, Decoded
 
 _UNKNOWN_FRAMES = 1 << 62
@@ -116,7 +117,7 @@ class AudioStream:
         wanted = max(self.limits.block_frames, said + 1) if said else self.limits.block_frames
         frames = max(4096, min(wanted, (32 << 20) // (4 * channels)))  # an ordinary file: one block, one soxr call
         block = np.empty((frames, channels), dtype=np.float32)
-        pointer = sf._ffi.cast("float *", block.ctypes.data)  # noqa: SLF001 - sf.read seeks, which fails on unknown lengths
+        read = internals.soundfile_reader(sound, block)  # sf.read seeks, which fails on unknown lengths
         with sound:
             try:  # libsndfile's Opus reader skips its pre-roll only after a seek, as sf.read does
                 sound.seek(0)
@@ -124,7 +125,7 @@ class AudioStream:
                 pass
             while True:
                 want = min(frames, cap + 1 - self.info.decoded_frames)
-                got = sf._snd.sf_readf_float(sound._file, pointer, want)  # noqa: SLF001
+                got = read(want)
                 if got <= 0:
                     return
                 self._count(got, channels)

@@ -34,6 +34,7 @@ from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.settings import setting
+from transforms import internals
 
 CHUNK_BYTES = 4 << 20
 """Read block size: large enough for object stores, small enough never to matter in memory."""
@@ -408,7 +409,7 @@ def configure(options: dict[str, Any] | list[str] | None) -> None:
     neither endpoint nor credentials there.
     """
     global _policy
-    share_s3_clients()
+    internals.share_s3_clients()  # one boto3 client per process and S3 settings
     if isinstance(options, dict) and OPTIONS_KEY in options:
         options = dict(options)
         given = dict(options.pop(OPTIONS_KEY))
@@ -421,49 +422,3 @@ def configure(options: dict[str, Any] | list[str] | None) -> None:
 
         given = PipelineOptions(options) if isinstance(options, list) else PipelineOptions.from_dictionary(options)
         FileSystems.set_options(given)
-
-
-_S3_CLIENTS: dict[tuple, Any] = {}
-_S3_LOCK = threading.Lock()
-
-
-def share_s3_clients() -> None:
-    """One boto3 client per process and S3 settings. Beam's S3 filesystem builds a new boto3
-    session and client for every call (open, exists, rename, delete: ~50-250 ms each, measured),
-    more than decoding and encoding a clip; boto3's clients are thread-safe, so every call of a
-    process shares one. Beam's per-call wrapper (its download position) stays per call."""
-    try:
-        from apache_beam.io.aws.clients.s3 import boto3_client
-    except ImportError:  # no apache-beam[aws]: nothing to share
-        return
-    init = boto3_client.Client.__init__
-    if getattr(init, "_clara_shared", False) or boto3_client.boto3 is None:
-        return
-
-    def shared_init(self: Any, options: Any) -> None:  # noqa: ANN401
-        key = _s3_settings(options)
-        with _S3_LOCK:
-            client = _S3_CLIENTS.get(key)
-        if client is None:
-            init(self, options)
-            with _S3_LOCK:
-                self.client = _S3_CLIENTS.setdefault(key, self.client)
-            return
-        self.client = client
-        self._download_request = None
-        self._download_stream = None
-        self._download_pos = 0
-
-    shared_init._clara_shared = True  # type: ignore[attr-defined]
-    boto3_client.Client.__init__ = shared_init
-
-
-def _s3_settings(options: Any) -> tuple:  # noqa: ANN401 - PipelineOptions or a dict
-    names = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token", "s3_endpoint_url")
-    names += ("s3_disable_ssl", "s3_region_name", "s3_api_version", "s3_verify")
-    if hasattr(options, "view_as"):  # PipelineOptions, as Beam's own Client reads them
-        from apache_beam.options.pipeline_options import S3Options
-
-        view = options.view_as(S3Options)
-        return tuple(str(getattr(view, name, None)) for name in names)
-    return tuple(str(options.get(name)) for name in names)

@@ -1,7 +1,7 @@
-"""Bounded bundles on the local runner (pipelines/local_shuffle.py): what bench/plan_scale.py relies
-on for flat worker memory. Beam's FnApiRunner gives each worker its whole share of a stage in one
-bundle (a grouped share as one byte string); with the patch a bundle holds about ``max_bytes`` of
-input, and the results are the same."""
+"""Bounded bundles on the local runner (transforms/internals.py, applied by pipelines/local_shuffle.py):
+what bench/plan_scale.py relies on for flat worker memory. Beam's FnApiRunner gives each worker its
+whole share of a stage in one bundle (a grouped share as one byte string); with the patch a bundle
+holds about ``max_bytes`` of input, and the results are the same."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import local_shuffle
+from transforms import internals
 
 GROUPS = 400
 VALUE = "x" * 200  # ~1 KB a group: 4 values
@@ -54,13 +55,13 @@ def _run() -> list[int]:
 
 @pytest.fixture
 def bounded():
-    assert local_shuffle.bound_local_bundles(16 << 10)
+    assert internals.bound_local_bundles(16 << 10)
     yield
-    local_shuffle.restore()
+    internals.restore_local_bundles()
 
 
 def test_beam_alone_gives_a_worker_its_whole_share_in_one_bundle():
-    local_shuffle.restore()
+    internals.restore_local_bundles()
     seen = _run()
     assert sum(seen) == GROUPS and max(seen) >= GROUPS // 2  # one bundle per worker: the memory grew with the input
 
@@ -74,14 +75,14 @@ def test_bounded_bundles_hold_about_max_bytes_and_give_the_same_groups(bounded):
 
 def test_sub_bundles_keep_the_order_and_name_every_input():
     part = {"a": [b"1" * 10, b"2" * 10, b"3" * 30], "b": [b"4" * 5]}
-    bundles = local_shuffle.sub_bundles(part, 20)
+    bundles = internals.sub_bundles(part, 20)
     assert [b"".join(c for name in ("a", "b") for c in bundle[name]) for bundle in bundles] == [
         b"1" * 10 + b"2" * 10,
         b"3" * 30,
         b"4" * 5,
     ]
     assert all(set(bundle) == {"a", "b"} for bundle in bundles)
-    assert local_shuffle.sub_bundles({"a": []}, 20) == [{"a": []}]
+    assert internals.sub_bundles({"a": []}, 20) == [{"a": []}]
 
 
 def test_local_worker_processes_get_bounded_bundles_and_the_allocator_settings(monkeypatch):
@@ -90,7 +91,7 @@ def test_local_worker_processes_get_bounded_bundles_and_the_allocator_settings(m
     for name in local_shuffle.ALLOCATOR:  # set then removed: monkeypatch puts the original state back after
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
-    local_shuffle.restore()
+    internals.restore_local_bundles()
     threads = PipelineOptions(runner_args("direct", 2, []))
     assert not local_shuffle.prepare_local_workers(threads)
     assert not any(name in os.environ for name in local_shuffle.ALLOCATOR)
@@ -98,8 +99,6 @@ def test_local_worker_processes_get_bounded_bundles_and_the_allocator_settings(m
         processes = PipelineOptions(runner_args("direct", 8, []))
         assert local_shuffle.prepare_local_workers(processes)
         assert all(os.environ[name] == value for name, value in local_shuffle.ALLOCATOR.items())
-        from apache_beam.runners.portability.fn_api_runner import execution
-
-        assert execution.GroupingBuffer.partition is local_shuffle._grouped_partition
+        assert internals.local_bundles_bound()
     finally:
-        local_shuffle.restore()
+        internals.restore_local_bundles()
