@@ -163,7 +163,19 @@ def _check_screen_and_retry(config: Any, out: str) -> None:
 
 
 def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:  # noqa: ANN001
-    """Build ``source`` into ``out`` with a ``BuildConfig``; Beam's own flags in ``beam_args``."""
+    """Build ``source`` into ``out`` with a ``BuildConfig``; Beam's own flags in ``beam_args``.
+    The build holds the folder's lease (``pipelines/commit.py``): a second build into it while
+    this one runs is refused with one line naming this run."""
+    from pipelines import commit
+
+    try:
+        with commit.output_lease(out) as run_id:
+            return _run_leased(source, out, name, config, beam_args, run_id)
+    except commit.LeaseHeld as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_leased(source, out: str, name: str, config, beam_args: list[str], run_id: str) -> int:  # noqa: ANN001
     import contextlib
 
     import apache_beam as beam
@@ -176,7 +188,7 @@ def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:
     run = config.run
     started = time.monotonic()
     print(
-        f"[clara] building {out} from source '{config.corpus.source}' on the {run.runner} runner"
+        f"[clara] building {out} from source '{config.corpus.source}' on the {run.runner} runner (run {run_id})"
         + (f"; LLM answer cache: {config.llm.cache_dir}" if config.llm.enabled and config.llm.cache_dir else ""),
         file=sys.stderr,
         flush=True,

@@ -155,13 +155,25 @@ def read_lease(out: str) -> dict[str, Any] | None:
 
 def _take(out: str, run_id: str, lease_s: float, settle_s: float) -> dict[str, Any] | None:
     """Write this run's lease unless a fresh one of another run is there; returns the lease it
-    replaced (an expired one) or None. Object stores have no create-if-absent: the lease is written,
-    then read back after ``settle_s``; of two builds that wrote at once, the one whose record is
-    not there gives way."""
+    replaced (an expired one) or None. On a local disk the lease is created exclusively
+    (``O_EXCL``: of two builds one gets it). Object stores have no create-if-absent: the lease is
+    written, then read back after ``settle_s``; of two builds that wrote at once, the one whose
+    record is not there gives way."""
     path = storage.join(out, LEASE_NAME)
     held = read_lease(out)
     if held and held.get("run_id") != run_id and time.time() - float(held.get("heartbeat", 0)) < lease_s:
         raise LeaseHeld(_held_message(out, held))
+    if "://" not in out:
+        if held:  # expired, or this run's own
+            storage.delete([path])
+        os.makedirs(out, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise LeaseHeld(_held_message(out, read_lease(out) or {})) from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(_lease_record(run_id))
+        return held
     storage.write_atomic(path, _lease_record(run_id))
     time.sleep(settle_s)
     now = read_lease(out)
