@@ -39,7 +39,7 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
     return (0.2 * voiced + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def rate(fn, clips: list[np.ndarray]) -> float:  # noqa: ANN001
+def rate(fn, clips: list[np.ndarray]) -> float:
     """Seconds of audio per second of wall time for ``fn`` over ``clips``."""
     fn(clips[0][: SAMPLE_RATE // 10])  # warm-up (imports, FFT plans)
     started = time.perf_counter()
@@ -158,7 +158,7 @@ def bench_fidelity(url: str, limit: int | None = None) -> list[tuple[str, Counte
     before = client.complete_many([render(v1, caption=c) for c, _ in pairs])
     after = client.complete_many([rewrite_chat(v2, c, t) for c, t in pairs])
 
-    def judge(answers: list, check) -> Counter:  # noqa: ANN001
+    def judge(answers: list, check) -> Counter:
         return Counter(a.reason if not isinstance(a, str) else check(a, c, t) for a, (c, t) in zip(answers, pairs))
 
     def fidelity(answer: str, caption: str, transcript: str) -> str:

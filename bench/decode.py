@@ -66,11 +66,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import soxr  # noqa: E402
+import numpy as np
+import soundfile as sf
+import soxr
 
-from tests.robust.hostile import encoded, speech_like  # noqa: E402
+from tests.robust.hostile import encoded, speech_like
 
 PAUSE_S = 1.5
 """Silence between the long-form recording's paragraphs."""
@@ -109,7 +109,7 @@ def one_shot(data: bytes) -> np.ndarray:
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             audio, rate = f.read(dtype="float32", always_2d=True), f.samplerate
-    except Exception:  # noqa: BLE001
+    except Exception:
         import av
 
         with av.open(io.BytesIO(data), metadata_errors="ignore") as container:
@@ -145,7 +145,7 @@ def run_variant(variant: str, folder: Path, count: int, repeat: int = 1) -> dict
     decode = one_shot if variant == "one-shot" else (lambda d: stage.decode_file(d)[0])
     for data in datas[: len(KINDS)]:  # one of each kind (a WAV alone never starts the decode child)
         decode(data)
-    child = stage._worker._proc.pid if variant == "isolated" else None  # noqa: SLF001
+    child = stage._worker._proc.pid if variant == "isolated" else None
     cpu_before = _cpu_s("self") + (_cpu_s(child) if child else 0.0)
     started = time.perf_counter()
     for _ in range(repeat - 1):  # /proc counts CPU in 10-ms ticks: enough work that a tick is noise
@@ -201,8 +201,8 @@ def run_longform(path: Path) -> dict:
     started = time.perf_counter()
     audio, _ = stage.decode_file(path.read_bytes())
     decode_s = time.perf_counter() - started
-    child = _peak_kib(stage._worker._proc.pid) / 1024  # noqa: SLF001
-    stage._worker.close()  # noqa: SLF001
+    child = _peak_kib(stage._worker._proc.pid) / 1024
+    stage._worker.close()
     segmenter = SegmentStage(whisper_model="bundled:tiny.en")
     segmenter.setup()
     started = time.perf_counter()
@@ -254,7 +254,7 @@ def _instances(samples: int) -> list[tuple[int, int, int]]:
     return spans
 
 
-def short_items(recording, spans: list[tuple[int, int, int]], seed: int = 15):  # noqa: ANN001, ANN201
+def short_items(recording, spans: list[tuple[int, int, int]], seed: int = 15):
     """Each paragraph of the recording cut out as a short item of its own, with some of the silence
     around it, as a short item comes in a corpus: a lead and a tail drawn (seeded) from 0 to half
     of the pause on that side. Yields (span index, 48 kHz audio), one paragraph at a time."""
@@ -267,7 +267,7 @@ def short_items(recording, spans: list[tuple[int, int, int]], seed: int = 15):  
         yield k, np.asarray(recording[max(0, start - lead) : min(len(recording), end + tail)], dtype=np.float32)
 
 
-def _wers(segmenter, recording, out: list, chunk: int = 16) -> dict:  # noqa: ANN001
+def _wers(segmenter, recording, out: list, chunk: int = 16) -> dict:
     """WERs of the recording's paragraphs (each scored on its own): ``long_wer`` from the segments'
     words; ``short_wer`` the same paragraph instances, each cut out of the recording as a short item
     with a random part of its pauses around it (:func:`short_items`), transcribed by the same model
@@ -280,7 +280,7 @@ def _wers(segmenter, recording, out: list, chunk: int = 16) -> dict:  # noqa: AN
     from transforms.segment.stage import to_whisper_rate
     from transforms.segment.whisper import ClipRequest
 
-    def tokens(words) -> list[str]:  # noqa: ANN001
+    def tokens(words) -> list[str]:
         return [t for t in (normalize_token(w) for w in words) if t]
 
     pieces, pause = _pieces(), int(PAUSE_S * SAMPLE_RATE)
@@ -294,7 +294,7 @@ def _wers(segmenter, recording, out: list, chunk: int = 16) -> dict:  # noqa: AN
     refs = [tokens(text.split()) for text, _ in pieces]
     words = sum(len(refs[p]) for _, _, p in spans)
     long_errors = np.array([_edits(refs[p], tokens(h)) for (_, _, p), h in zip(spans, heard)])
-    model = segmenter._ensure_model()  # noqa: SLF001
+    model = segmenter._ensure_model()
     short_errors = np.zeros(len(spans), dtype=int)
     cut = short_items(recording, spans)
     while batch := [item for _, item in zip(range(chunk), cut)]:

@@ -26,17 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-from scipy.signal import resample_poly  # noqa: E402
+import av
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
 
-from pipelines.dedupe import AudioPrint, match_bucket  # noqa: E402
-from schemas import SourceItem  # noqa: E402
-from tests.quality_dedup.conftest import mp3_bytes, recording  # noqa: E402
-from transforms.decode import DecodeStage  # noqa: E402
-from transforms.decode_stream import DecodeLimits, decode_to_48k  # noqa: E402
-from transforms.fingerprint import MAX_DISTANCE, bucket_keys, fingerprint  # noqa: E402
+from pipelines.dedupe import AudioPrint, match_bucket
+from schemas import SourceItem
+from tests.quality_dedup.conftest import mp3_bytes, recording
+from transforms.decode import DecodeStage
+from transforms.decode_stream import DecodeLimits, decode_to_48k
+from transforms.fingerprint import MAX_DISTANCE, bucket_keys, fingerprint
 
 RATE = 48_000
 

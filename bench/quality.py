@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from schemas import SAMPLE_RATE  # noqa: E402
-from tests.segment.speech import make_sample, paragraph  # noqa: E402
-from transforms.quality import FILTERS, QualitySettings, QualityStage, wada_table  # noqa: E402
+from schemas import SAMPLE_RATE
+from tests.segment.speech import make_sample, paragraph
+from transforms.quality import FILTERS, QualitySettings, QualityStage, wada_table
 
 
 def clips(seconds: float, clip_s: float) -> list:

@@ -28,16 +28,16 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.audio import LogMel  # noqa: E402
-from model.config import apply_overrides, load_config  # noqa: E402
-from model.data import make_loader  # noqa: E402
-from model.distributed import pick_device  # noqa: E402
-from model.heads import Clara, count_parameters  # noqa: E402
-from model.loss import clip_loss  # noqa: E402
-from model.shards import resolve_shards  # noqa: E402
-from model.synthetic import write_shards  # noqa: E402
-from model.tokenizer import CaptionTokenizer  # noqa: E402
-from model.train import build_optimizer  # noqa: E402
+from model.audio import LogMel
+from model.config import apply_overrides, load_config
+from model.data import make_loader
+from model.distributed import pick_device
+from model.heads import Clara, count_parameters
+from model.loss import clip_loss
+from model.shards import resolve_shards
+from model.synthetic import write_shards
+from model.tokenizer import CaptionTokenizer
+from model.train import build_optimizer
 
 PEAK_BF16_TFLOPS = {
     "A100": 312.0,

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.sources.demo.video import video_items  # noqa: E402
-from transforms.visual.coca import CocaCaptioner, random_checkpoint  # noqa: E402
-from transforms.visual.frames import FrameSettings, sampled_frames  # noqa: E402
-from transforms.visual.options import DECODINGS  # noqa: E402
-from transforms.visual.scenes import SceneDetector  # noqa: E402
+from pipelines.sources.demo.video import video_items
+from transforms.visual.coca import CocaCaptioner, random_checkpoint
+from transforms.visual.frames import FrameSettings, sampled_frames
+from transforms.visual.options import DECODINGS
+from transforms.visual.scenes import SceneDetector
 
 
 def bench_frames(items: list, fps: float) -> list:

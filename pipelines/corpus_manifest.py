@@ -77,7 +77,7 @@ def removed_by(out: str) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def dataset_entry(unit: Any, root: str, fingerprints: dict[str, str]) -> dict[str, Any]:  # noqa: ANN401 - a Unit
+def dataset_entry(unit: Any, root: str, fingerprints: dict[str, str]) -> dict[str, Any]:  # a Unit
     """The manifest's record of one built dataset."""
     out = storage.join(root, unit.name)
     card = read_json(storage.join(out, "dataset_card.json"))

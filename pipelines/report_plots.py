@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 DPI = 100
 COLOURS = ("#3b6ea8", "#e08a2c", "#5a9e4b", "#b8463f", "#7d5ba6", "#8c6d4f", "#d07fb4", "#7f7f7f")
@@ -31,7 +31,7 @@ PLOTS: dict[str, str] = {
 """Plot name → caption; files are ``plots/<name>.png``."""
 
 
-def _bars(ax, values: dict[str, float], title: str, unit: str, horizontal: bool = False) -> None:  # noqa: ANN001
+def _bars(ax, values: dict[str, float], title: str, unit: str, horizontal: bool = False) -> None:
     ax.set_title(title, fontsize=10)
     if not values:
         ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes, color="#777")
@@ -52,7 +52,7 @@ def _bars(ax, values: dict[str, float], title: str, unit: str, horizontal: bool 
 
 def _hist(
     ax, dist: dict[str, Any], title: str, xlabel: str, label: str | None = None, colour: str = COLOURS[0]
-) -> bool:  # noqa: ANN001
+) -> bool:
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     if not dist.get("count"):
@@ -68,12 +68,12 @@ def _hist(
     return True
 
 
-def _figure(panels: int, height: float = 3.0):  # noqa: ANN202
+def _figure(panels: int, height: float = 3.0):
     fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels if panels > 1 else 9, height), dpi=DPI, squeeze=False)
     return fig, list(axes[0])
 
 
-def _save(fig, path: Path) -> None:  # noqa: ANN001
+def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=DPI)
     plt.close(fig)
@@ -102,13 +102,13 @@ def draw_all(report: dict[str, Any], folder: Path) -> dict[str, str]:
     return written
 
 
-def _one_bar(values: dict[str, float], unit: str, horizontal: bool):  # noqa: ANN202
+def _one_bar(values: dict[str, float], unit: str, horizontal: bool):
     fig, (ax,) = _figure(1, height=min(8.0, 1.1 + 0.3 * max(len(values), 2)))
     _bars(ax, values, "", unit, horizontal)
     return fig
 
 
-def _breakdown(report: dict[str, Any]):  # noqa: ANN202
+def _breakdown(report: dict[str, Any]):
     fig, axes = _figure(3)
     _bars(axes[0], report["hours_by_gender"], "gender", "hours")
     _bars(axes[1], report["hours_by_emotion"], "emotion", "hours")
@@ -116,7 +116,7 @@ def _breakdown(report: dict[str, Any]):  # noqa: ANN202
     return fig
 
 
-def _durations(durations: dict[str, Any]):  # noqa: ANN202
+def _durations(durations: dict[str, Any]):
     fig, (ax,) = _figure(1)
     drawn = _hist(ax, durations["source"], "", "seconds", "source recordings (before segmentation)", COLOURS[1])
     drawn = _hist(ax, durations["segments"], "", "seconds", "samples (after segmentation)", COLOURS[0]) or drawn
@@ -125,13 +125,13 @@ def _durations(durations: dict[str, Any]):  # noqa: ANN202
     return fig
 
 
-def _caption_words(dist: dict[str, Any]):  # noqa: ANN202
+def _caption_words(dist: dict[str, Any]):
     fig, (ax,) = _figure(1)
     _hist(ax, dist, "", "words per caption")
     return fig
 
 
-def _captions(report: dict[str, Any]):  # noqa: ANN202
+def _captions(report: dict[str, Any]):
     fig, axes = _figure(2)
     _bars(axes[0], report["captions_by_origin"], "by origin", "captions")
     languages = dict(list(report["captions_by_language"].items())[:12])
@@ -140,7 +140,7 @@ def _captions(report: dict[str, Any]):  # noqa: ANN202
     return fig
 
 
-def _noise_mix(noise: dict[str, Any]):  # noqa: ANN202
+def _noise_mix(noise: dict[str, Any]):
     fig, axes = _figure(2)
     _hist(axes[0], noise["snr_db"], "SNR", "dB")
     _hist(axes[1], noise["lambda"], "noise weight λ", "λ", colour=COLOURS[1])
@@ -148,7 +148,7 @@ def _noise_mix(noise: dict[str, Any]):  # noqa: ANN202
     return fig
 
 
-def _quality(quality: dict[str, Any]):  # noqa: ANN202
+def _quality(quality: dict[str, Any]):
     distributions = quality["distributions"] or {"measured filters": {"count": 0}}
     fig, axes = _figure(len(distributions))
     for i, (measure, dist) in enumerate(distributions.items()):
@@ -163,6 +163,6 @@ def _quality(quality: dict[str, Any]):  # noqa: ANN202
     return fig
 
 
-def _augmentations(augmentations: dict[str, Any]):  # noqa: ANN202
+def _augmentations(augmentations: dict[str, Any]):
     values = {"(original, none)": augmentations["original_samples"], **augmentations["by_name"]}
     return _one_bar(values, "samples", True)

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute
+def __getattr__(name: str):  # PEP 562 module attribute
     # Imported on first use, so ``python -m schemas.sample_schema`` does not import itself twice.
     if name == "sample_json_schema":
         from schemas.sample_schema import sample_json_schema

@@ -38,7 +38,7 @@ Layer = dict[str, dict[str, Any]]
 
 def setting(
     default: Any,
-    help: str,  # noqa: A002 - argparse's word
+    help: str,  # argparse's word
     *,
     shapes_output: bool,
     flag: str | None = None,

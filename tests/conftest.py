@@ -12,8 +12,8 @@ import soundfile as sf
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pipelines.sources.base import Source, SourceSettings  # noqa: E402
-from schemas import SourceItem, make_key  # noqa: E402
+from pipelines.sources.base import Source, SourceSettings
+from schemas import SourceItem, make_key
 
 
 def tone(seconds: float, rate: int = 44_100, freq: float = 440.0, channels: int = 1) -> np.ndarray:

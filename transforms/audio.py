@@ -110,13 +110,13 @@ class TimeoutRunner:
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
 
-    def __call__(self, fn, *args):  # noqa: ANN001, ANN204
+    def __call__(self, fn, *args):
         outcome: list = []
 
         def run() -> None:
             try:
                 outcome.append((True, fn(*args)))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:  # re-raised in the caller's thread
                 outcome.append((False, exc))
 
         thread = threading.Thread(target=run, name="timeout-runner", daemon=True)

@@ -77,7 +77,7 @@ def read_checkpoint_provenance(path: str) -> WeightsProvenance | None:
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - legacy (non-zip) formats can't be mapped; the loader will judge
+    except Exception:  # legacy (non-zip) formats can't be mapped; the loader will judge
         return None
     record = checkpoint.get(PROVENANCE_KEY) if isinstance(checkpoint, dict) else None
     return WeightsProvenance.from_record(record) if isinstance(record, dict) else None

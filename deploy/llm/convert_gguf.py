@@ -35,13 +35,13 @@ def gguf_path() -> Path:
     return path
 
 
-def decodes_properly(tokenizer) -> bool:  # noqa: ANN001
+def decodes_properly(tokenizer) -> bool:
     ids = tokenizer(ROUND_TRIP, add_special_tokens=False)["input_ids"]
     text = tokenizer.decode(ids, skip_special_tokens=True)
     return text == ROUND_TRIP and "Ġ" not in text and "Ċ" not in text
 
 
-def fix_byte_level(tokenizer) -> None:  # noqa: ANN001
+def fix_byte_level(tokenizer) -> None:
     from tokenizers import decoders, pre_tokenizers
 
     backend = tokenizer.backend_tokenizer
@@ -78,7 +78,7 @@ def convert(out: Path) -> None:
     print(f"converted {source.name} -> {out}", file=sys.stderr)
 
 
-def smoke_test(model, tokenizer) -> None:  # noqa: ANN001
+def smoke_test(model, tokenizer) -> None:
     """Greedy-generate a few tokens through the chat template; the text must be clean words."""
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": "What is the capital of France?"}], add_generation_prompt=True, tokenize=False

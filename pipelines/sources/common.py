@@ -239,7 +239,7 @@ def suggest_sources(input_root: str) -> list[str]:
             continue
         try:
             cls = source_class(name)
-        except Exception:  # noqa: BLE001 - one broken adapter must not hide the others
+        except Exception:  # one broken adapter must not hide the others
             continue
         if issubclass(cls, DatasetSource) and cls.detect(input_root):
             found.append(name)

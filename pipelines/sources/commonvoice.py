@@ -128,7 +128,7 @@ class CommonVoiceSource(DatasetSource):
     def vocabulary(cls) -> dict[str, list[str]]:
         return {"language": sorted(LANGUAGES), "gender": list(GENDERS), "age": list(AGE_GROUPS)}
 
-    def items(self):  # noqa: ANN201 - enumeration happens in expand(), read by Beam
+    def items(self):  # enumeration happens in expand(), read by Beam
         raise NotImplementedError("Common Voice is read in the pipeline: use expand()")
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:

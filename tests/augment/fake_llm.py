@@ -26,7 +26,7 @@ class FakeLLM:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake._lock:
                     fake.calls += 1
@@ -59,7 +59,7 @@ class FakeLLM:
                         with fake._lock:
                             fake.in_flight -= 1
 
-            def do_GET(self) -> None:  # noqa: N802 - /v1/models, as vLLM lists what it serves
+            def do_GET(self) -> None:  # /v1/models, as vLLM lists what it serves
                 data = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}).encode()
                 self.send_response(200 if self.path.rstrip("/").endswith("/models") else 404)
                 self.send_header("Content-Type", "application/json")
@@ -67,7 +67,7 @@ class FakeLLM:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -79,7 +79,7 @@ class FakeLLM:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
 

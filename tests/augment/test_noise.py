@@ -29,7 +29,7 @@ def spectral_slope_db_per_octave(audio: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize(("generator", "slope"), [(white_noise, 0.0), (pink_noise, -3.0), (brown_noise, -6.0)])
-def test_coloured_noises_have_their_spectral_slope(generator, slope: float) -> None:  # noqa: ANN001
+def test_coloured_noises_have_their_spectral_slope(generator, slope: float) -> None:
     assert spectral_slope_db_per_octave(generator(2.0, seed=1)) == pytest.approx(slope, abs=0.7)
 
 

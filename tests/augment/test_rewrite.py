@@ -26,12 +26,12 @@ SOURCE = "A person saying 'It's raining outside', background wind noise"
 GOOD = "Amidst wind noise in the background, an individual declares, 'It's raining outside'."
 
 
-def augmented_sample():  # noqa: ANN201
+def augmented_sample():
     sample = make_sample()
     return sample.derive(captions=[Caption(SOURCE, "en", "template"), *sample.captions])
 
 
-def config(url: str, tmp_path: Path, **changes) -> LLMConfig:  # noqa: ANN003
+def config(url: str, tmp_path: Path, **changes) -> LLMConfig:
     base = {"url": url, "timeout_s": 2.0, "retries": 2, "cache_dir": str(tmp_path / "cache")}
     return LLMConfig(**{**base, **changes})
 
@@ -194,7 +194,7 @@ SPOKEN = "The teacher asked everyone to write a short story."
 TEACHER = f"A man saying '{SPOKEN}' in a happy voice"
 
 
-def teacher_sample():  # noqa: ANN201
+def teacher_sample():
     sample = make_sample(key="demo-en-0042", transcript=SPOKEN)
     return sample.derive(captions=[Caption(TEACHER, "en", "template")])
 

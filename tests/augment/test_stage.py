@@ -12,7 +12,7 @@ from transforms.augment import DEFAULT_AUGMENTATIONS as ALL
 from transforms.augment import AugmentSettings, AugmentStage, parse_augmentations
 
 
-def run(stage: AugmentStage, samples):  # noqa: ANN001, ANN201
+def run(stage: AugmentStage, samples):
     stage.setup()
     return stage.process(samples)
 

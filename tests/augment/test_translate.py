@@ -78,7 +78,7 @@ def test_mixed_caption_keeps_the_transcript_verbatim() -> None:
     assert caption == "Una persona dice 'Buongiorno a tutti', rumore di fondo: pioggia"
 
 
-def sound_sample():  # noqa: ANN201
+def sound_sample():
     sample = make_sample(key="esc-1-dog", transcript=None)
     sample.item = SourceItem(key="esc-1-dog", uri="x", dataset="esc50", source_id="1", labels=("dog",))
     return sample
@@ -145,13 +145,13 @@ def test_settings_and_language_lists() -> None:
         TranslateStage(("fr",), mode="triplicate")
 
 
-def quoting_sample():  # noqa: ANN201
+def quoting_sample():
     sample = make_sample()
     caption = Caption("A person saying 'It's raining outside', background rain", "en", "template")
     return sample.derive(captions=[caption, *sample.captions])
 
 
-def llm_translate(reply: str, tmp_path: Path, **stage_options):  # noqa: ANN003, ANN201
+def llm_translate(reply: str, tmp_path: Path, **stage_options):
     with FakeLLM(answer(reply)) as llm:
         config = LLMConfig(url=llm.url, cache_dir=None, retries=0)
         (sample,), _ = TranslateStage(("fr",), llm=config, **stage_options).process([quoting_sample()])

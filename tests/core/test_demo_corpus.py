@@ -74,7 +74,7 @@ def test_language_without_builtin_text_uses_numbers():
     assert len(sentences) == 20 and all(s.endswith(".") for s in sentences)
 
 
-def _digest(speech) -> str:  # noqa: ANN001
+def _digest(speech) -> str:
     return hashlib.sha256(speech.audio.tobytes()).hexdigest()
 
 

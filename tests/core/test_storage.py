@@ -14,7 +14,7 @@ from transforms.decode import read_uri
 class _Spy:
     """Wraps a reader and records how many bytes each ``read`` asked for."""
 
-    def __init__(self, handle, asked: list[int]) -> None:  # noqa: ANN001
+    def __init__(self, handle, asked: list[int]) -> None:
         self.handle, self.asked = handle, asked
 
     def read(self, n: int = -1) -> bytes:
@@ -53,10 +53,10 @@ def test_a_local_file_over_the_cap_is_refused_from_its_size(tmp_path: Path, monk
     reads: list[int] = []
 
     class Spy:
-        def __init__(self, f) -> None:  # noqa: ANN001
+        def __init__(self, f) -> None:
             self.f = f
 
-        def __getattr__(self, name: str):  # noqa: ANN204
+        def __getattr__(self, name: str):
             return getattr(self.f, name)
 
         def read(self, n: int = -1) -> bytes:
@@ -197,7 +197,7 @@ class _Flaky:
     def __init__(self, op: str, failures: int, error: BaseException) -> None:
         self.op, self.left, self.error, self.attempts = op, failures, error, 0
 
-    def __call__(self, what, path, fn):  # noqa: ANN001, ANN204
+    def __call__(self, what, path, fn):
         if what == self.op:
             self.attempts += 1
             if self.left > 0:

@@ -44,7 +44,7 @@ def corpus(built: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def problems(corpus: Path, capsys) -> list[str]:  # noqa: ANN001
+def problems(corpus: Path, capsys) -> list[str]:
     """The problems ``clara validate`` names (it must exit 1)."""
     code = validate([str(corpus), "--no-audio"])
     captured = capsys.readouterr()

@@ -86,7 +86,7 @@ def test_a_spooled_long_recording_is_fingerprinted_in_blocks_with_the_same_bits(
     reads: list[int] = []
     whole = SpooledAudio.__array__
 
-    def counted(self, *args, **kwargs):  # noqa: ANN001, ANN202
+    def counted(self, *args, **kwargs):
         reads.append(len(self))
         return whole(self, *args, **kwargs)
 

@@ -49,7 +49,7 @@ class Chromium:
             [binary, *FLAGS, "--remote-debugging-pipe", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=wire_pipes,  # noqa: PLW1509 - single-threaded test helper
+            preexec_fn=wire_pipes,  # single-threaded test helper
             close_fds=False,  # Python's own fds are close-on-exec (PEP 446); 3 and 4 must survive exec
         )
         os.close(to_browser_r)

@@ -9,7 +9,7 @@ from pipelines.report_data import CorpusFigures
 from pipelines.report_html import _llm
 
 
-def meta(key: str, **original_data) -> dict:  # noqa: ANN003
+def meta(key: str, **original_data) -> dict:
     return {"key": key, "captions": [], "original_data": {"dataset": "demo", **original_data}}
 
 

@@ -64,7 +64,7 @@ def tone_wav(seconds: float, hz: float) -> bytes:
     return buffer.getvalue()
 
 
-def assert_same_tars(client: Any, a: str, b: str) -> None:  # noqa: ANN401 - a boto3 client
+def assert_same_tars(client: Any, a: str, b: str) -> None:  # a boto3 client
     """The tars under bucket prefixes ``a`` and ``b`` have the same names and bytes (at least 2)."""
 
     def objects(prefix: str) -> dict[str, bytes]:
@@ -80,7 +80,7 @@ def assert_same_tars(client: Any, a: str, b: str) -> None:  # noqa: ANN401 - a b
         assert first[key] == second[key], key
 
 
-def portable_matches_direct(client: Any, flags: list[str], tmp_path: Any, **pool: Any) -> None:  # noqa: ANN401
+def portable_matches_direct(client: Any, flags: list[str], tmp_path: Any, **pool: Any) -> None:
     """Six clips on S3 -> shards by the DirectRunner and by the portable runner whose SDK worker pool
     shares nothing with the launcher but S3: its own working directory, ``HOME`` and ``TMPDIR``, no
     ``PYTHONPATH``, no AWS variables (``pool``: more of :func:`pipelines.runner.worker_pool`'s

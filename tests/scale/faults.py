@@ -36,7 +36,7 @@ class FaultyStorage:
         self._lock = threading.Lock()
         self._real = storage._call
 
-    def __call__(self, what: str, path: str, fn: Any) -> Any:  # noqa: ANN401
+    def __call__(self, what: str, path: str, fn: Any) -> Any:
         name = _UNIQUE.sub(".tmp-*", path)
         with self._lock:
             self.calls[what] += 1
@@ -50,7 +50,7 @@ class FaultyStorage:
                 raise InjectedFault(f"injected {what} fault on {name}")
         return self._real(what, path, fn)
 
-    def install(self, monkeypatch: Any, base_s: float = 0.0) -> FaultyStorage:  # noqa: ANN401
+    def install(self, monkeypatch: Any, base_s: float = 0.0) -> FaultyStorage:
         """Patch ``storage._call`` (and a fast retry policy) for the test's duration."""
         monkeypatch.setattr(storage, "_call", self)
         monkeypatch.setattr(storage, "_policy", storage.StorageSettings(retries=6, retry_base_s=base_s))

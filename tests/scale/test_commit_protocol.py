@@ -81,7 +81,7 @@ def test_an_expired_lease_of_a_dead_run_is_taken_over(tmp_path: Path, capsys: py
     assert "took over the expired lease of run dead-run" in capsys.readouterr().err
 
 
-def test_the_protocol_holds_on_object_storage(s3) -> None:  # noqa: ANN001
+def test_the_protocol_holds_on_object_storage(s3) -> None:
     client, flags = s3
     storage.configure(flags)
     tar = b"z" * 20480

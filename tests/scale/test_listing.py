@@ -17,12 +17,12 @@ from pipelines.sources.base import SourceSettings, make_source
 from schemas import Failure
 
 
-def _wav(path) -> None:  # noqa: ANN001
+def _wav(path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.zeros(800, dtype=np.float32), 16000)
 
 
-def _tree(root) -> None:  # noqa: ANN001
+def _tree(root) -> None:
     for name in ["a_dog_bark.wav", "b_cat.wav", "c_rain.flac", "d_wind.wav", "e_bird.wav"]:
         _wav(root / name)
     _wav(root / "speech" / "0001.wav")
@@ -35,7 +35,7 @@ def _tree(root) -> None:  # noqa: ANN001
     os.symlink(outside, root / "linked")  # leads outside INPUT: an unsafe_path failure either way
 
 
-def _records(source) -> list:  # noqa: ANN001
+def _records(source) -> list:
     return sorted(("failure" if isinstance(r, Failure) else "item", r.key, repr(r.to_dict())) for r in source)
 
 
@@ -76,7 +76,7 @@ def test_a_limit_a_manifest_or_a_remote_root_keep_the_launchers_listing(tmp_path
     assert make_source("folder", SourceSettings(input=str(root))).listing_tasks() is None
 
 
-def _manifest_folder(root, kind: str) -> None:  # noqa: ANN001
+def _manifest_folder(root, kind: str) -> None:
     for name in ["a.wav", "b.wav", "sub/c.wav"]:
         _wav(root / name)
     rows = [

@@ -81,7 +81,7 @@ def test_a_cache_that_cannot_be_written_or_read_costs_a_request_not_a_sample(
         assert llm.calls == 2
 
 
-def test_the_cache_lives_on_object_storage(s3) -> None:  # noqa: ANN001
+def test_the_cache_lives_on_object_storage(s3) -> None:
     client_s3, flags = s3
     storage.configure(flags)
     with FakeLLM(lambda body, call: (200, f"answer {call}", 0.0)) as llm:

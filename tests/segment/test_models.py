@@ -48,7 +48,7 @@ def test_concurrent_workers_join_once_and_agree(tmp_path):
     def worker():
         try:
             results.append(join_bundled_base(tmp_path / "shared"))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(3)]

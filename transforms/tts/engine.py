@@ -84,7 +84,7 @@ class Engine:
         self._events: list[tuple[int, int, int]] = []  # (text_position, length, sample offset)
         self._callback = _CALLBACK(self._on_synth)
 
-    def _on_synth(self, wav, num_samples, events) -> int:  # noqa: ANN001 - ctypes signature
+    def _on_synth(self, wav, num_samples, events) -> int:  # ctypes signature
         if num_samples > 0 and wav:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
         i = 0

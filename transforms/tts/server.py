@@ -55,7 +55,7 @@ def _speak_in_child(request: tuple) -> bytes:
         os.close(read_fd)
         try:
             payload = pickle.dumps(("ok", Engine.speak(*request)))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             payload = pickle.dumps(("error", f"{type(exc).__name__}: {exc}"))
         _write_frame(write_fd, payload)
         os._exit(0)

@@ -132,7 +132,7 @@ class CaptionFuser:
             answers = self.client.complete_many(
                 [_render(t, i.transcript) for t, i in zip(templates, inputs, strict=True)]
             )
-        except Exception as exc:  # noqa: BLE001 - a broken client is a fallback, never a crash
+        except Exception as exc:  # a broken client is a fallback, never a crash
             answers = [exc] * len(templates)
         results = []
         for template, item, answer in zip(templates, inputs, answers, strict=True):

@@ -189,7 +189,7 @@ def encode_video(plan: VideoPlan, audio: np.ndarray, audio_rate: int = AUDIO_RAT
     return buffer.getvalue()
 
 
-def _audio_frame(track: np.ndarray, start: int, rate: int):  # noqa: ANN202 - av.AudioFrame
+def _audio_frame(track: np.ndarray, start: int, rate: int):  # av.AudioFrame
     import av
 
     chunk = np.ascontiguousarray(track[start : start + 1024][np.newaxis, :])
