@@ -255,6 +255,7 @@ def build_unit(
     """Screen and build one dataset into ``<name>.partial``, then move it and its side file into place."""
     from pipelines.build_shards import build_pipeline
     from pipelines.corpus_screen import CrossScreen
+    from pipelines.options import with_run_paths
     from pipelines.stages import check_stages
     from transforms.fingerprint import MAX_DISTANCE
 
@@ -266,6 +267,8 @@ def build_unit(
     source.check()
     check_stages(config)
     root = recipe.output
+    # the LLM answer cache outlives the dataset's folder, which a rebuild replaces
+    config = with_run_paths(config, storage.join(root, STATE_DIR, "llm", unit.name))
     local = "://" not in root
     final, side = storage.join(root, unit.name), storage.join(root, STATE_DIR, "side", unit.name)
     out, side_out = (final + ".partial", side + ".partial") if local else (final, side)

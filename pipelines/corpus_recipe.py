@@ -262,8 +262,6 @@ def _check(recipe: Recipe, root: yaml.Node) -> None:
         seen[unit.name] = unit.line
         if unit.adapter not in REGISTRY:
             raise RecipeError(f"{where}: unknown adapter {unit.adapter!r}; known: {', '.join(sorted(REGISTRY))}")
-        if unit.input and unit.input.startswith("<"):
-            continue  # a placeholder: checked when that dataset is built
         try:
             build_config(unit.settings)
         except (ValueError, KeyError, TypeError) as exc:

@@ -64,8 +64,9 @@ class CrossVerdict:
     of: str
     how: str
 
-    def order(self) -> tuple[int, str, str, str]:
-        return (self.rank, self.name, self.of, self.how)
+    def order(self) -> tuple[int, str, int, str, str]:
+        """Eval sets first, then the earliest dataset; within one, a same-origin match first."""
+        return (self.rank, self.name, 0 if self.how.startswith("same origin") else 1, self.of, self.how)
 
     def failure(self, item: SourceItem) -> Failure:
         if self.rank == 0:
