@@ -189,8 +189,9 @@ class QualityAsr(TypedDict):
 
 
 class Quality(TypedDict, total=False):
-    """``original_data.quality``: the measured filters' values (``transforms/quality.py``);
-    ``null`` where a measure could not be taken."""
+    """``original_data.quality``: the measured filters' values (one entry per measure of
+    ``transforms.quality.FILTER_ROWS``); ``null`` where a measure could not be taken. Open: a filter
+    added as a row writes its own entry; the shipped filters' entries are typed below."""
 
     loudness_lufs: Annotated[float, JsonSchema(minimum=-70)] | None
     clipping_ratio: Annotated[float, JsonSchema(minimum=0, maximum=1)]
@@ -335,7 +336,8 @@ class ShardStats(_Record):
     samples_by_gender: dict[str, int] = field(default_factory=dict)
     failures_by_reason: dict[str, int] = field(default_factory=dict)
     quality_histograms: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Samples per bin of each measured quality filter (``transforms.quality.HISTOGRAM_EDGES``)."""
+    """Samples per bin of each measured quality value (the bins of its row in
+    ``transforms.quality.FILTER_ROWS``)."""
     fingerprint: str = ""
     """Hash of the shard's planned items and the settings that shape its bytes: a rerun
     reuses the shard only when both are unchanged."""
