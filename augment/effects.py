@@ -21,7 +21,7 @@ from schemas import SAMPLE_RATE
 
 
 def _fftconvolve(*args: Any, **kwargs: Any) -> np.ndarray:
-    from scipy.signal import fftconvolve  # scipy.signal costs ~0.7 s to import: only when reverb runs
+    from scipy.signal import fftconvolve  # scipy.signal is slow to import: only when reverb runs
 
     return fftconvolve(*args, **kwargs)
 

@@ -13,9 +13,9 @@ Deterministic: inside a bucket the train prints are sorted by key and an item is
 lands whatever order the runner delivers. An item matching any eval print is an ``eval_overlap``
 naming the eval set and item. Nothing is held globally: a worker holds one bucket at a time.
 
-Costs (bench/dedupe.py, one core, 2 shared cores): the fingerprint runs at ~1,100-1,300 s of
-audio per s, the decode it needs at ~300-400, so the pass runs at ~0.7x the speed of decoding
-alone: the extra decode pass is the cost, not the print.
+Cost: the pass decodes every item once more; the print itself costs little beside that decode
+(``bench/dedupe.py`` measures both, and how far copies stay apart; figures in README's benchmark
+table).
 
 Scale. Through the bucket shuffle go 48 records per item (12 bands x 4 probes) of ~110 bytes
 (key, 64-byte print, duration): ~5 KB per item, ~105 GB at 20 M items and ~530 GB at 100 M (the

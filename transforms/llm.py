@@ -145,7 +145,7 @@ class ChatClient:
 
     @property
     def openai(self) -> Any:
-        """The ``openai.OpenAI`` client (imported here: ~0.3 s that a run without an LLM never pays)."""
+        """The ``openai.OpenAI`` client (imported here, so a run without an LLM never pays for the import)."""
         with self._lock:
             if self._client is None:
                 import openai

@@ -1,7 +1,7 @@
 """Long recordings carried on disk: 48 kHz float32 in an unlinked temporary file, read a span at a time.
 
-Issue 15: a 2-hour recording is 1.4 GB of 48 kHz float32; held whole in a worker, beside the
-models, it put that worker past 2 GB. The decode parent (:mod:`transforms.decode_worker`) writes
+A 2-hour recording is 1.4 GB of 48 kHz float32; held whole in a worker, beside the models, it
+would take that worker past 2 GB. The decode parent (:mod:`transforms.decode_worker`) writes
 an item's samples to a temporary file once they pass ``DecodeStage.spill_after_s`` (the pipe's
 bytes are spliced into it, never copied through Python), and the sample carries a
 :class:`SpooledAudio` instead of an array:
