@@ -66,7 +66,10 @@ def shard_fingerprint(items: list[SourceItem], shaping: dict[str, Any]) -> str:
     """
     digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode())
     for item in sorted(items, key=lambda it: it.key):
-        digest.update(json.dumps(item.to_dict(), sort_keys=True, default=str).encode())
+        fields = item.to_dict()
+        if not fields.get("origin"):  # an item without an origin hashes as it did before items had one
+            fields.pop("origin", None)
+        digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 

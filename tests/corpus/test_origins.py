@@ -49,6 +49,15 @@ def test_esc50_fsd50k_and_clotho_name_the_freesound_sound(tmp_path):
     assert [i.origin for i in esc.values()] == [i.origin for i in fsd.values()] == ["freesound:100032"]
 
 
+def test_an_item_without_origin_keeps_its_shard_fingerprint_and_one_with_it_changes_it():
+    from pipelines.plan import shard_fingerprint
+
+    plain = SourceItem(key="k", uri="u", dataset="d", source_id="s")
+    assert shard_fingerprint([plain], {}) == "e6f73b908bf4b440"  # as before items had an origin
+    named = SourceItem(key="k", uri="u", dataset="d", source_id="s", origin="youtube:abc@3")
+    assert shard_fingerprint([named], {}) != shard_fingerprint([plain], {})
+
+
 def test_an_origin_survives_the_record_round_trip():
     named = SourceItem(key="k", uri="u", dataset="d", source_id="s", origin="youtube:abc@3")
     assert SourceItem.from_dict(named.to_dict()) == named
