@@ -1,4 +1,4 @@
-"""Sound, captioning and vocal-imitation corpora on trees in their publishers' real formats (issue 17).
+"""Sound, captioning and vocal-imitation corpora on trees in their publishers' real formats.
 
 Headers and rows are the publishers' own (quoted from their repositories); audio is generated.
 """

@@ -1,4 +1,4 @@
-"""Speech and emotion corpora on trees in their publishers' real formats (issue 17 regressions).
+"""Speech and emotion corpora on trees in their publishers' real formats.
 
 Headers and rows are the publishers' own (quoted in each fixture's comment); audio is generated.
 """

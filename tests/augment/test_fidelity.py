@@ -1,4 +1,4 @@
-"""Fidelity of LLM answers to their inputs (transforms/fidelity.py, issue 20)."""
+"""Fidelity of LLM answers to their inputs (transforms/fidelity.py)."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def test_real_server_rewrites_or_falls_back_with_a_reason(tmp_path: Path) -> Non
 
 
 def test_no_accepted_rewrite_of_the_demo_corpus_changes_what_was_said(tmp_path: Path) -> None:
-    """Issue 20: over the demo's English sentences, every accepted rewrite quotes the transcript
+    """Over the demo's English sentences, every accepted rewrite quotes the transcript
     verbatim, adds no speech, and keeps the speaker's gender and emotion."""
     voices = [("male", "happy"), ("female", "angry"), ("male", "sad"), ("female", "neutral")]
     samples = []

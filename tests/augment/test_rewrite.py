@@ -188,7 +188,7 @@ def test_a_rewrite_that_drops_the_background_sound_falls_back() -> None:
     assert validate_rewrite(GOOD, SOURCE, "It's raining outside", ("wind noise",)) == (GOOD, "ok")
 
 
-# -- fidelity (issue 20): a rewrite never changes what was said -----------------------------------
+# -- fidelity: a rewrite never changes what was said ------------------------------------------------
 
 SPOKEN = "The teacher asked everyone to write a short story."
 TEACHER = f"A man saying '{SPOKEN}' in a happy voice"

@@ -1,4 +1,4 @@
-"""The report counts what became of each LLM answer: accepted, rejected by check, failed (issue 20)."""
+"""The report counts what became of each LLM answer: accepted, rejected by check, failed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Streaming decode under a budget (issue 15 item 2): each hostile kind ends as a reason or lands bounded."""
+"""Streaming decode under a budget: each hostile kind ends as a reason or lands bounded."""
 
 from __future__ import annotations
 

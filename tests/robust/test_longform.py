@@ -1,4 +1,4 @@
-"""Long-form recordings (issue 15 item 4): VAD windows at pauses, batched ASR, absolute word times.
+"""Long-form recordings: VAD windows at pauses, batched ASR, absolute word times.
 
 The recording is espeak-ng paragraphs (true word timings) joined with pauses; windows are made
 small (12 s) so a ~70 s recording has several window edges to get wrong.

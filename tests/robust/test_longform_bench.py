@@ -1,4 +1,4 @@
-"""The long-form bench's short-item reference (bench/decode.py, issue 15).
+"""The long-form bench's short-item reference (bench/decode.py).
 
 The long-form WER is an average over hundreds of paragraph placements (each window starts wherever
 the VAD put its edge, 0-100 ms before the speech); Whisper tiny's WER on one paragraph moves by

@@ -1,4 +1,4 @@
-"""Long items carried on disk (issue 15): the decode parent spills past ``spill_after_s``, segments
+"""Long items carried on disk: the decode parent spills past ``spill_after_s``, segments
 are lazy views of the file, the samples are the array's own, and a worker's memory stays bounded."""
 
 from __future__ import annotations
