@@ -2,11 +2,22 @@
 
     python bench/segment.py quality [--languages en,fr,de] [--model bundled:base]
     python bench/segment.py speed   [--model bundled:base] [--clips 6]
+    python bench/segment.py web     [--languages en,fr,de] [--variants m1,f2] [--windows 30,10] [--workers 2]
 
 quality: each paragraph (13-35 s, several voices) goes through ``SegmentStage`` with Whisper
 as the aligner and *no* transcript given, then: share of cuts that fall between words by the
 true timings, longest segment, and word error rate of each segment's ASR transcript against
 the true words whose midpoint lies inside the segment.
+
+web: clips as the web cuts them (fixed 30-s and 10-s windows of long continuous espeak-ng
+recordings, starting and ending mid-word; ``tests.segment.speech.web_windows``), written as WAV
+files with a manifest, then, timed end to end as processes, in the same run: ``clara shards``
+(``--aligner whisper --transcribe-missing``, ``--workers`` workers) against a bare per-file loop
+(``--workers`` processes, each: read, faster-whisper ``BatchedInferencePipeline`` with its VAD on and
+word timestamps, cut between words into pieces of at most 10 s, FLAC, tar). Per language and
+window length: items lost (no sample, or a sample with speech but no transcript), pooled word
+error rate against the true words of each window, and wall time; the build's retry counts and
+retry time come from its run summary.
 
 speed: real-time factor (audio seconds per wall second) of faster-whisper on CPU, one clip
 at a time vs the batched pipeline packing all clips, in the same run; and model load time.
@@ -15,12 +26,19 @@ at a time vs the batched pipeline packing all clips, in the same run; and model 
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import soxr  # noqa: E402
@@ -119,14 +137,229 @@ def speed(model: str, clips: int, batch_size: int) -> None:
     )
 
 
+# -- web: fixed windows cut through words -----------------------------------------------------------
+
+
+def write_windows(folder: Path, languages: list[str], variants: list[str], sizes: list[float]) -> dict[str, dict]:
+    """WAV files (48 kHz, 16 bit) and ``manifest.jsonl``; returns per file its language and true words."""
+    import soundfile as sf
+
+    from tests.segment.speech import web_windows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, dict] = {}
+    rows = []
+    for language in languages:
+        for variant in variants:
+            for size in sizes:
+                offset = 0.37 if size >= 20 else 0.61  # other cut points than the long windows
+                for i, (audio, words, cut) in enumerate(web_windows(language, size, offset, variant)):
+                    name = f"{language}_{variant}_{int(size)}s_{i:02d}.wav"
+                    sf.write(folder / name, audio, SAMPLE_RATE, subtype="PCM_16")
+                    truth[name] = {
+                        "language": language,
+                        "size": int(size),
+                        "words": [w.word for w in words],
+                        "cut": cut,
+                    }
+                    rows.append({"path": name, "language": language})
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return truth
+
+
+def _flac(audio: np.ndarray) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _bare_worker(job: tuple[list[str], str, str, str, int]) -> None:
+    """One process of the bare loop: its files one at a time, into its own tar."""
+    import soundfile as sf
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from transforms.segment.models import resolve_faster_whisper_model
+
+    paths, languages, out, model_name, index = job
+    model = WhisperModel(resolve_faster_whisper_model(model_name, None), device="cpu", compute_type="int8")
+    pipeline = BatchedInferencePipeline(model=model)
+    with tarfile.open(out, "w") as tar:
+        for path, language in zip(paths, languages.split(",")):
+            audio, rate = sf.read(path, dtype="float32", always_2d=True)
+            audio = audio.mean(axis=1)
+            audio48 = audio if rate == SAMPLE_RATE else soxr.resample(audio, rate, SAMPLE_RATE)
+            audio16 = soxr.resample(audio48, SAMPLE_RATE, WHISPER_SAMPLE_RATE).astype(np.float32)
+            segments, _ = pipeline.transcribe(
+                audio16, language=language, vad_filter=True, word_timestamps=True, batch_size=8
+            )
+            words = [w for seg in segments for w in seg.words or []]
+            stem = Path(path).stem
+            for k, piece in enumerate(_cut_10s(words, len(audio48) / SAMPLE_RATE)):
+                first, last = int(piece[0] * SAMPLE_RATE), int(piece[1] * SAMPLE_RATE)
+                _add(tar, f"{stem}_{k:03d}.flac", _flac(audio48[first:last]))
+                meta = {"source": Path(path).name, "index": k, "transcript": " ".join(w.word.strip() for w in piece[2])}
+                _add(tar, f"{stem}_{k:03d}.json", json.dumps(meta).encode())
+
+
+def _cut_10s(words: list, duration_s: float, limit_s: float = 10.0) -> list[tuple[float, float, list]]:
+    """Greedy: a piece ends before the word that would take it past ``limit_s``; cuts half way between words."""
+    pieces: list[tuple[float, float, list]] = []
+    start, current = 0.0, []
+    for w in words:
+        if current and w.end - start > limit_s:
+            cut = (current[-1].end + w.start) / 2
+            pieces.append((start, cut, current))
+            start, current = cut, []
+        current.append(w)
+    if current:
+        pieces.append((start, min(duration_s, start + limit_s), current))
+    return pieces
+
+
+def bare_loop(folder: Path, out: Path, model: str, workers: int) -> None:
+    import multiprocessing
+
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (
+            [str(folder / r["path"]) for r in rows[i::workers]],
+            ",".join(r["language"] for r in rows[i::workers]),
+            str(out / f"bare-{i}.tar"),
+            model,
+            i,
+        )
+        for i in range(workers)
+    ]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.map(_bare_worker, jobs)
+
+
+def _read_transcripts(tars: list[Path], source_of) -> tuple[dict[str, list[tuple[int, str | None]]], int]:
+    """Per source file its samples' (index, transcript), read from the tars' JSON members."""
+    found: dict[str, list[tuple[int, str | None]]] = {}
+    samples = 0
+    for path in tars:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.name.endswith(".json"):
+                    meta = json.loads(tar.extractfile(member).read())
+                    source, index, transcript = source_of(meta)
+                    found.setdefault(source, []).append((index, transcript))
+                    samples += 1
+    return found, samples
+
+
+def _clara_sample(meta: dict) -> tuple[str, int, str | None]:
+    od = meta.get("original_data") or {}
+    segment = meta.get("segment") or {}
+    return Path(str(od.get("source_id") or od.get("path"))).name, int(segment.get("index", 0)), od.get("transcript")
+
+
+def _bare_sample(meta: dict) -> tuple[str, int, str | None]:
+    return meta["source"], meta["index"], meta["transcript"] or None
+
+
+def _timed(command: list[str], log: Path) -> float:
+    started = time.perf_counter()
+    with log.open("w") as out:
+        subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=True)
+    return time.perf_counter() - started
+
+
+def web(args: argparse.Namespace) -> None:
+    languages, variants = args.languages.split(","), args.variants.split(",")
+    sizes = [float(x) for x in args.windows.split(",")]
+    with tempfile.TemporaryDirectory(prefix="clara-web-") as tmp_name:
+        tmp = Path(tmp_name)
+        truth = write_windows(tmp / "wav", languages, variants, sizes)
+        audio_s = sum(sf_info.frames / sf_info.samplerate for sf_info in map(_info, (tmp / "wav").glob("*.wav")))
+        clara = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder", "--input", str(tmp / "wav")]
+        clara += ["--output", str(tmp / "clara"), "--name", "web", "--workers", str(args.workers), "--overwrite"]
+        clara += ["--aligner", "whisper", "--transcribe-missing", "--whisper-model", args.model]
+        clara += ["--split-fractions", "1,0,0"]
+        bare = [sys.executable, str(Path(__file__).resolve()), "bare-loop", "--input", str(tmp / "wav")]
+        bare += ["--output", str(tmp / "bare"), "--model", args.model, "--workers", str(args.workers)]
+        print(f"load before: {_load()}; {os.cpu_count()} CPUs; {len(truth)} files, {audio_s:.0f} s of audio")
+        walls = {"bare loop": _timed(bare, tmp / "bare.log"), "clara": _timed(clara, tmp / "clara.log")}
+        print(f"load after: {_load()}")
+        found = {
+            "bare loop": _read_transcripts(sorted((tmp / "bare").glob("*.tar")), _bare_sample),
+            "clara": _read_transcripts(sorted((tmp / "clara").rglob("*.tar")), _clara_sample),
+        }
+        print("system | windows | lang | files | lost (no sample / no transcript) | WER pooled | samples")
+        for system, (by_source, _) in found.items():
+            for size in sorted({t["size"] for t in truth.values()}, reverse=True):
+                for language in languages + ["all"]:
+                    names = [n for n, t in truth.items() if t["size"] == size and language in ("all", t["language"])]
+                    _web_row(system, size, language, names, truth, by_source)
+        print("system | wall s | audio s / wall s | ratio to bare loop")
+        for system, wall in walls.items():
+            print(f"{system} | {wall:.1f} | {audio_s / wall:.2f} | {walls['bare loop'] / wall:.2f}x")
+        summary = (tmp / "clara.log").read_text()
+        retry_lines = [
+            line
+            for line in summary.splitlines()
+            if "ASR" in line
+            or line.startswith("    first")
+            or line.startswith("    recovered")
+            or line.startswith("    unrecovered")
+        ]
+        print("clara run summary, ASR lines:\n" + ("\n".join(retry_lines) or "  (no retries)"))
+
+
+def _web_row(system: str, size: int, language: str, names: list[str], truth: dict, by_source: dict) -> None:
+    lost_sample = lost_text = edits = reference_words = samples = 0
+    for name in names:
+        pieces = sorted(by_source.get(name, []))
+        samples += len(pieces)
+        lost_sample += not pieces
+        lost_text += bool(pieces) and not any(t for _, t in pieces)
+        reference = [t for w in truth[name]["words"] for t in _tokens(w)]
+        hypothesis = [t for _, text in pieces for t in _tokens(text or "")]
+        edits += round(word_error_rate(reference, hypothesis) * max(1, len(reference)))
+        reference_words += len(reference)
+    wer = 100 * edits / max(1, reference_words)
+    print(
+        f"{system} | {size} s | {language} | {len(names)} | {lost_sample + lost_text} ({lost_sample} / {lost_text}) | {wer:.1f}% | {samples}"
+    )
+
+
+def _info(path: Path):
+    import soundfile as sf
+
+    return sf.info(str(path))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("quality", "speed", "all"), nargs="?", default="all")
+    parser.add_argument("what", choices=("quality", "speed", "web", "bare-loop", "all"), nargs="?", default="all")
     parser.add_argument("--languages", default="en,fr,de")
     parser.add_argument("--model", default="bundled:base")
     parser.add_argument("--clips", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--variants", default="m1,f2", help="web: espeak-ng voices, one recording each")
+    parser.add_argument("--windows", default="30,10", help="web: window lengths (s)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--input", help="bare-loop: the folder of WAV files and manifest.jsonl")
+    parser.add_argument("--output", help="bare-loop: where its tars go")
     args = parser.parse_args()
+    if args.what == "web":
+        return web(args)
+    if args.what == "bare-loop":
+        return bare_loop(Path(args.input), Path(args.output), args.model, args.workers)
     if args.what in ("quality", "all"):
         quality(args.languages.split(","), args.model)
     if args.what in ("speed", "all"):

@@ -15,7 +15,9 @@ Issue 15 item 4. A long recording is never handed to Whisper whole:
    and windows hold little silence beyond the VAD's own padding (see :func:`windows`);
 3. the windows go to the Whisper handler ``group`` (8) at a time (one packed batched call each), so
    the packed audio and the features held at once are bounded by ``group × max_window_s``;
-4. each window's words are shifted by the window's start: times are absolute in the recording.
+4. each window's words are shifted by the window's start: times are absolute in the recording;
+   each window's check against voice activity (:mod:`transforms.segment.recovery`) is summed
+   into the recording's (VAD speech seconds, chunks decoded again).
 
 The result is one :class:`Transcription` for the whole recording; the segment stage then makes
 its pause-aware cut (``transforms/segment/cut.py``) from these words as for any long item.
@@ -165,6 +167,7 @@ def transcribe_long(
     texts: list[str] = []
     weights: list[float] = []
     figures: list[tuple[float, float]] = []
+    checked: dict[str, Any] = {"vad_speech_s": 0.0}
     detected: tuple[str | None, float | None, bool] = (language, None, False)
     for first in range(0, len(spans), group):
         batch = spans[first : first + group]
@@ -181,6 +184,7 @@ def transcribe_long(
                 texts.append(t.text.strip())
             weights.append((end - start) / WHISPER_SAMPLE_RATE)
             figures.append((t.no_speech_prob, t.avg_logprob, t.compression_ratio))
+            _add_check(checked, t.extra)
     text = " ".join(texts)
     # per-window figures, weighted by window length: the whole text of an hour compresses far
     # better than any 30 s of it, so Whisper's repetition test only means something per window
@@ -196,5 +200,17 @@ def transcribe_long(
         avg_logprob=float(logprob),
         compression_ratio=float(ratio),
         duration_s=len(audio16) / WHISPER_SAMPLE_RATE,
-        extra={"longform_windows": len(spans)},
+        extra={"longform_windows": len(spans), **checked, "vad_speech_s": round(checked["vad_speech_s"], 2)},
     )
+
+
+def _add_check(total: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Fold one window's voice-activity check (transforms/segment/recovery.py) into the recording's."""
+    total["vad_speech_s"] += extra.get("vad_speech_s", 0.0)
+    if extra.get("asr_retries"):
+        retries = total.setdefault("asr_retries", {})
+        for reason, count in extra["asr_retries"].items():
+            retries[reason] = retries.get(reason, 0) + count
+        tried = total.setdefault("asr_tried", [])
+        tried += [name for name in extra.get("asr_tried", []) if name not in tried]
+        total["asr_unrecovered"] = total.get("asr_unrecovered", 0) + extra.get("asr_unrecovered", 0)

@@ -7,6 +7,10 @@ word timings. Word timings come from the configured aligner: MFA (when a transcr
 Whisper on failure, recorded), Whisper, or the item's own timings. Silence, music, noise and
 hallucinations are detected from Whisper's own figures and become failures (long items) or
 samples kept without a transcript (short items) — never an exception that kills the shard.
+Speech the VAD hears is never given up for lack of text before the Whisper handler has decoded
+it again (:mod:`transforms.segment.recovery`); a rejection's detail and the segmentation record
+say how much speech the VAD heard and what was tried, and a rejection for lack of text with
+2 s or more of VAD speech is counted as an anomaly (``clara_segment/no_speech_with_vad_speech``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from apache_beam.metrics import Metrics
 
 from schemas import SAMPLE_RATE, Failure, Segment, WordAlignment
 from transforms.segment.cut import (
@@ -25,9 +30,10 @@ from transforms.segment.cut import (
 )
 from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
 from transforms.segment.options import SegmentSettings
+from transforms.segment.recovery import METRICS_NAMESPACE, speech_anomaly
 from transforms.shared_models import load_shared
 from transforms.spooled import span_of
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 
 if TYPE_CHECKING:  # the handlers pull in apache_beam.ml (and torch): imported when a model is needed
     from transforms.segment.whisper import FasterWhisperModelHandler, OpenAIWhisperModelHandler, Transcription
@@ -36,6 +42,7 @@ WHISPER_SAMPLE_RATE = 16_000
 
 STAGE = "segment"
 _SLACK_S = 1e-3
+_CHECK_FIELDS = ("vad_speech_s", "asr_retries", "asr_tried", "asr_unrecovered")
 _ASR_CHUNK = 32
 """Clips per ``run_inference`` call: bounds the packed audio held in memory at once."""
 
@@ -90,7 +97,7 @@ def to_whisper_rate(audio: np.ndarray) -> np.ndarray:
     return soxr.resample(np.asarray(audio, dtype=np.float32), SAMPLE_RATE, WHISPER_SAMPLE_RATE).astype(np.float32)
 
 
-class SegmentStage:
+class SegmentStage(Stage):
     """Cut long samples into ≤ ``max_segment_s`` segments between words; see the module docstring."""
 
     name = STAGE
@@ -249,6 +256,7 @@ class SegmentStage:
         reason = error or (asr_rejection(t) if t is not None else "no_transcription")
         if reason:
             record["transcript_rejected"] = reason
+            _rejected(sample, reason, t)
             return sample.derive(original_data={**sample.original_data, "segmentation": record})
         segment = Segment(
             source_key=sample.segment.source_key,
@@ -272,6 +280,7 @@ class SegmentStage:
             reason = asr_errors.get(i) or (asr_rejection(t) if t is not None else "no_transcription")
             record.update(_asr_record(s, t), aligner=record.get("aligner", "whisper"))
             if reason:
+                _rejected(sample, reason, t)
                 if s.non_speech == "split" and not asr_errors.get(i):
                     record["transcript_rejected"] = reason
                     out.extend(_split_by_time(sample, s.max_segment_s, record))
@@ -326,7 +335,15 @@ def _asr_record(settings: SegmentSettings, t: Transcription | None) -> dict[str,
             record["language_probability"] = round(t.language_probability, 3)
         # Whisper's confidence in its transcript, for the quality stage's asr_confidence filter
         record.update(avg_logprob=_finite(t.avg_logprob, -99.0), no_speech_prob=_finite(t.no_speech_prob, 1.0))
+        # the voice activity heard and what was decoded again (transforms/segment/recovery.py)
+        record.update({k: t.extra[k] for k in _CHECK_FIELDS if k in t.extra})
     return record
+
+
+def _rejected(sample: Sample, reason: str, t: Transcription | None) -> None:
+    """Count a rejection for lack of text of speech the VAD heard: an anomaly of the run."""
+    if speech_anomaly(reason, (t.extra if t is not None else {}).get("vad_speech_s")):
+        Metrics.counter(METRICS_NAMESPACE, "no_speech_with_vad_speech").inc()
 
 
 def _finite(value: float, otherwise: float) -> float:
@@ -336,7 +353,11 @@ def _finite(value: float, otherwise: float) -> float:
 def _detail(t: Transcription | None) -> str:
     if t is None:
         return ""
-    return (
+    checked = ""
+    if "vad_speech_s" in t.extra:
+        tried = "+".join(["first_decode", *t.extra.get("asr_tried", [])])
+        checked = f"vad_speech_s={t.extra['vad_speech_s']:.2f} tried={tried} "
+    return checked + (
         f"no_speech_prob={t.no_speech_prob:.2f} avg_logprob={t.avg_logprob:.2f} "
         f"compression_ratio={t.compression_ratio:.2f} words={len(t.words)} text={t.text[:200]!r}"
     )
@@ -385,4 +406,5 @@ SPEC = StageSpec(
     build=lambda config: SegmentStage(config.segment),  # always on: items of at most max_segment_s pass
     order=10,
     check=check_segment,
+    writes=("segmentation",),
 )

@@ -7,6 +7,9 @@ Two engines behind one contract, ``ClipRequest`` in, ``Transcription`` out:
   ``BatchedInferencePipeline.transcribe`` call: the clips are laid end to end and passed as
   ``clip_timestamps`` (clips over 30 s are first split at voice-activity gaps), so chunks of
   different clips share encoder/decoder batches; results are mapped back by offset.
+  Every decoded chunk is checked against the voice activity in it; a failed one (a greedy
+  decode that gave up on speech) is decoded again (:mod:`transforms.segment.recovery`), and
+  ``Transcription.extra`` says how much speech the VAD heard and what was retried.
 - :class:`OpenAIWhisperModelHandler`: the reference ``openai-whisper`` (PyTorch), one clip at a
   time, loading a model name or a checkpoint path.
 
@@ -26,6 +29,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from schemas import WordAlignment
 from transforms.segment.models import DEFAULT_MODEL, resolve_faster_whisper_model
+from transforms.segment.recovery import TEMPERATURES, ClipReport, seeded, segment_dict, transcribe_checked
 
 WHISPER_SAMPLE_RATE = 16_000
 _CHUNK_S = 30.0
@@ -67,7 +71,9 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def _summarise(key: str, segments: list[Any], duration_s: float, language, probability, detected) -> Transcription:
+def _summarise(
+    key: str, segments: list[Any], duration_s: float, language, probability, detected, extra: dict | None = None
+) -> Transcription:
     """Fold engine segments (objects or dicts with text/words/no_speech_prob...) into one record."""
     words, texts, weights, no_speech, logprob = [], [], [], [], []
     for seg in segments:
@@ -105,6 +111,7 @@ def _summarise(key: str, segments: list[Any], duration_s: float, language, proba
         avg_logprob=avg_logprob if np.isfinite(avg_logprob) else float("-inf"),
         compression_ratio=compression_ratio(text),
         duration_s=duration_s,
+        extra=dict(extra or {}),
     )
 
 
@@ -173,11 +180,8 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         for i, (language, _, _) in enumerate(languages):
             groups.setdefault(language, []).append(i)
         for language, indices in groups.items():
-            if model.pipeline is not None:
-                texts = self._transcribe_packed([batch[i] for i in indices], language, model)
-            else:
-                texts = [self._transcribe_one(batch[i], language, model) for i in indices]
-            for i, segments in zip(indices, texts):
+            texts, reports = self._transcribe_checked([batch[i] for i in indices], language, model)
+            for i, segments, report in zip(indices, texts, reports):
                 _, probability, detected = languages[i]
                 results[i] = _summarise(
                     batch[i].key,
@@ -186,6 +190,7 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
                     language,
                     probability,
                     detected,
+                    extra=report.extra(),
                 )
         return [results[i] for i in range(len(batch))]
 
@@ -209,47 +214,63 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
             condition_on_previous_text=False,
         )
 
-    def _transcribe_one(self, request: ClipRequest, language: str | None, model: LoadedFasterWhisper) -> list[Any]:
-        if request.duration_s < 0.1:
-            return []
-        segments, _ = model.model.transcribe(request.audio, vad_filter=False, **self._options(language))
-        return list(segments)
-
-    def _transcribe_packed(
+    def _transcribe_checked(
         self,
         requests: list[ClipRequest],
         language: str | None,
         model: LoadedFasterWhisper,
-    ) -> list[list[Any]]:
-        """All clips end to end, each one (or each ≤ 30 s piece) a ``clip_timestamps`` chunk."""
-        offsets, chunks, pieces = [], [], []
-        position = 0
-        for request in requests:
-            offsets.append(position)
-            for start, end in speech_chunks(request.audio):
-                chunks.append(
-                    {
-                        "start": (position + start) / WHISPER_SAMPLE_RATE,
-                        "end": (position + end) / WHISPER_SAMPLE_RATE,
-                    }
-                )
-            pieces.append(request.audio)
-            position += len(request.audio)
-        found: list[list[Any]] = [[] for _ in requests]
-        if not chunks:
+    ) -> tuple[list[list[dict[str, Any]]], list[ClipReport]]:
+        """Per clip its segments and what the check against voice activity did (segment/recovery.py).
+
+        Batched: each clip (or each ≤ 30 s piece of a longer one) one ``clip_timestamps`` chunk of
+        one packed call; failed chunks again as VAD windows (packed), then one window at a time
+        with temperature fallback. Unbatched: each clip whole through ``WhisperModel.transcribe``,
+        failed ones again as VAD windows the same way."""
+        clips = [request.audio for request in requests]
+
+        def sequential(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+            return [self._decode_sequential(piece, language, model) for piece in pieces]
+
+        if model.pipeline is None:
+            units = [(c, 0, len(clip)) for c, clip in enumerate(clips) if len(clip) >= WHISPER_SAMPLE_RATE // 10]
+            return transcribe_checked(clips, units, seeded(sequential), [("vad_windows", seeded(sequential))])
+        units = [(c, start, end) for c, clip in enumerate(clips) for start, end in speech_chunks(clip)]
+
+        def packed(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+            return self._decode_packed(pieces, language, model)
+
+        rounds = [("vad_windows", packed), ("sequential", seeded(sequential))]
+        return transcribe_checked(clips, units, packed, rounds)
+
+    def _decode_sequential(self, audio: np.ndarray, language: str | None, model: LoadedFasterWhisper) -> list[Any]:
+        segments, _ = model.model.transcribe(
+            audio, vad_filter=False, temperature=TEMPERATURES, **self._options(language)
+        )
+        return [segment_dict(seg) for seg in segments]
+
+    def _decode_packed(
+        self,
+        pieces: list[np.ndarray],
+        language: str | None,
+        model: LoadedFasterWhisper,
+    ) -> list[list[dict[str, Any]]]:
+        """The pieces (each ≤ 30 s) end to end, each a ``clip_timestamps`` chunk of one batched call;
+        per piece its segments in the piece's own time."""
+        found: list[list[dict[str, Any]]] = [[] for _ in pieces]
+        if not pieces:
             return found
-        audio = np.concatenate(pieces).astype(np.float32)
+        bounds = np.cumsum([0] + [len(piece) for piece in pieces]) / WHISPER_SAMPLE_RATE
+        chunks = [{"start": float(a), "end": float(b)} for a, b in zip(bounds, bounds[1:])]
         segments, _ = model.pipeline.transcribe(
-            audio,
+            np.concatenate(pieces).astype(np.float32),
             clip_timestamps=chunks,
             batch_size=self.batch_size,
             vad_filter=False,
             **{k: v for k, v in self._options(language).items() if k != "condition_on_previous_text"},
         )
-        bounds = np.asarray(offsets) / WHISPER_SAMPLE_RATE
         for seg in segments:
-            owner = int(np.searchsorted(bounds, (seg.start + seg.end) / 2, side="right")) - 1
-            found[owner].append(_shifted(seg, bounds[owner]))
+            owner = int(np.searchsorted(bounds[:-1], (seg.start + seg.end) / 2, side="right")) - 1
+            found[owner].append(segment_dict(seg, bounds[owner]))
         return found
 
     def get_metrics_namespace(self) -> str:
@@ -257,18 +278,6 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
 
     def get_num_bytes(self, batch: Sequence[ClipRequest]) -> int:
         return sum(request.audio.nbytes for request in batch)
-
-
-def _shifted(segment: Any, offset_s: float) -> dict[str, Any]:
-    words = [{"word": w.word, "start": w.start - offset_s, "end": w.end - offset_s} for w in segment.words or []]
-    return {
-        "text": segment.text,
-        "start": segment.start - offset_s,
-        "end": segment.end - offset_s,
-        "no_speech_prob": segment.no_speech_prob,
-        "avg_logprob": segment.avg_logprob,
-        "words": words,
-    }
 
 
 def speech_chunks(audio: np.ndarray, max_s: float = _CHUNK_S) -> list[tuple[int, int]]:

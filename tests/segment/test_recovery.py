@@ -1,0 +1,219 @@
+"""Failed Whisper decodes are caught against voice activity and decoded again, never dropped.
+
+The model here is a fake that fails greedily the way batched Whisper fails on a clip cut through a
+word: one word for the whole chunk, avg_logprob near -2.4. The audio and its voice activity are
+real (espeak-ng speech cut mid-word; Silero VAD).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soxr
+
+from schemas import SAMPLE_RATE
+from tests.segment.speech import PARAGRAPHS, make_sample, web_windows
+from transforms.segment import recovery
+from transforms.segment import stage as stage_module
+from transforms.segment.recovery import decode_failure, summary_lines
+from transforms.segment.stage import SegmentStage
+from transforms.segment.whisper import WHISPER_SAMPLE_RATE, ClipRequest, FasterWhisperModelHandler, LoadedFasterWhisper
+
+WORDS = " ".join(PARAGRAPHS["en"]).split()
+_NEXT_WORD = itertools.count()
+
+
+def _segment(text_words: list[str], start: float, end: float, logprob: float) -> SimpleNamespace:
+    step = (end - start) / max(1, len(text_words))
+    words = [
+        SimpleNamespace(word=f" {w}", start=start + k * step, end=start + (k + 0.8) * step)
+        for k, w in enumerate(text_words)
+    ]
+    return SimpleNamespace(
+        text=" " + " ".join(text_words), start=start, end=end, no_speech_prob=0.5, avg_logprob=logprob, words=words
+    )
+
+
+def _heard(start: float, end: float) -> SimpleNamespace:
+    """What a working decode gives: about three words a second over the span."""
+    count = max(1, int((end - start) * 3))
+    return _segment([WORDS[next(_NEXT_WORD) % len(WORDS)] for _ in range(count)], start, end, -0.2)
+
+
+class FakePipeline:
+    """Batched decoding that gives up (one word, avg_logprob -2.4) on every chunk of speech longer
+    than ``fails_over_s``; shorter chunks are heard, silent ones give nothing."""
+
+    def __init__(self, fails_over_s: float) -> None:
+        self.fails_over_s = fails_over_s
+        self.calls: list[list[float]] = []
+
+    def transcribe(self, audio, clip_timestamps, **_):
+        self.calls.append([c["end"] - c["start"] for c in clip_timestamps])
+        out = []
+        for chunk in clip_timestamps:
+            piece = audio[int(chunk["start"] * WHISPER_SAMPLE_RATE) : int(chunk["end"] * WHISPER_SAMPLE_RATE)]
+            if not np.abs(piece).max(initial=0.0) > 1e-4:
+                continue
+            if chunk["end"] - chunk["start"] > self.fails_over_s:
+                out.append(_segment(["The"], chunk["start"], chunk["end"], -2.4))
+            else:
+                out.append(_heard(chunk["start"], chunk["end"]))
+        return iter(out), None
+
+
+class FakeModel:
+    """Sequential decoding with temperature fallback: hears the speech when ``hears``."""
+
+    def __init__(self, hears: bool) -> None:
+        self.hears = hears
+        self.calls = 0
+
+    def transcribe(self, audio, **options):
+        assert options["temperature"][0] == 0.0 and len(options["temperature"]) > 1
+        self.calls += 1
+        duration = len(audio) / WHISPER_SAMPLE_RATE
+        segment = _heard(0.0, duration) if self.hears else _segment(["The"], 0.0, duration, -2.4)
+        return iter([segment]), None
+
+
+def _fake(fails_over_s: float = 0.0, sequential_hears: bool = True) -> LoadedFasterWhisper:
+    return LoadedFasterWhisper(
+        model=FakeModel(sequential_hears), pipeline=FakePipeline(fails_over_s), multilingual=False
+    )
+
+
+@pytest.fixture()
+def counted(monkeypatch):
+    """Beam counters of the recovery module and the stage, as a Counter keyed ``namespace/name``."""
+    counts: Counter = Counter()
+
+    class Recorder:
+        @staticmethod
+        def counter(namespace: str, name: str):
+            return SimpleNamespace(inc=lambda n=1: counts.update({f"{namespace}/{name}": n}))
+
+    monkeypatch.setattr(recovery, "Metrics", Recorder)
+    monkeypatch.setattr(stage_module, "Metrics", Recorder)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def cut_mid_word():
+    """A 30-s window of a continuous recording that starts and ends inside a word (16 kHz)."""
+    audio, words, cut = web_windows("en", 30.0)[0]
+    assert cut >= 1 and len(words) > 60
+    return soxr.resample(audio, SAMPLE_RATE, WHISPER_SAMPLE_RATE).astype(np.float32), audio
+
+
+def _retries(counts: Counter) -> dict[str, int]:
+    return {k: v for k, v in counts.items() if "asr_retry/" in k or "asr_recovered/" in k or k.endswith("unrecovered")}
+
+
+def test_a_greedy_failure_on_a_mid_word_cut_is_recovered_from_vad_windows(cut_mid_word, counted):
+    audio16, _ = cut_mid_word
+    model = _fake(fails_over_s=20.0)  # the whole 30-s chunk fails; windows of at most 15 s are heard
+    (result,) = FasterWhisperModelHandler(batch_size=4).run_inference([ClipRequest("w", audio16, "en")], model)
+    assert len(result.words) >= 60 and result.avg_logprob > -1.0
+    assert result.extra["vad_speech_s"] > 25
+    assert result.extra["asr_retries"] == {"low_word_rate": 1} and result.extra["asr_tried"] == ["vad_windows"]
+    assert result.extra["asr_unrecovered"] == 0
+    assert model.model.calls == 0 and len(model.pipeline.calls) == 2
+    assert all(d <= recovery.RETRY_WINDOW_S for d in model.pipeline.calls[1])
+    assert _retries(counted) == {
+        "clara_segment/asr_retry/low_word_rate": 1,
+        "clara_segment/asr_recovered/vad_windows": 1,
+    }
+    starts = [w.start_s for w in result.words]
+    assert starts == sorted(starts) and result.words[-1].end_s <= 30.05
+
+
+def test_windows_that_still_fail_are_decoded_alone_with_temperature_fallback(cut_mid_word, counted):
+    audio16, _ = cut_mid_word
+    model = _fake(fails_over_s=0.0)  # batched decoding fails on everything
+    (result,) = FasterWhisperModelHandler(batch_size=4).run_inference([ClipRequest("w", audio16, "en")], model)
+    assert len(result.words) >= 60
+    assert result.extra["asr_tried"] == ["vad_windows", "sequential"]
+    assert model.model.calls == len(model.pipeline.calls[1]) >= 2
+    assert counted["clara_segment/asr_recovered/sequential"] == 1
+
+
+def test_a_silent_clip_is_no_speech_without_any_retry(counted):
+    stage = SegmentStage(whisper_model="bundled:tiny.en", transcribe_missing=True)
+    model = _fake(fails_over_s=0.0)
+    stage.model = model
+    silence = np.zeros(SAMPLE_RATE * 25, dtype=np.float32)
+    out, failures = stage.process([make_sample("silent", silence)])
+    (failure,) = failures
+    assert not out and failure.reason == "no_speech"
+    assert "vad_speech_s=0.00 tried=first_decode " in failure.detail
+    assert model.model.calls == 0 and len(model.pipeline.calls) == 1
+    assert not _retries(counted) and not counted["clara_segment/no_speech_with_vad_speech"]
+
+
+def test_the_stage_cuts_a_recovered_clip_and_records_what_was_retried(cut_mid_word, counted):
+    _, audio48 = cut_mid_word
+    stage = SegmentStage(whisper_model="bundled:tiny.en")
+    stage.model = _fake(fails_over_s=20.0)
+    out, failures = stage.process([make_sample("web", audio48)])
+    assert not failures and len(out) >= 3
+    record = out[0].original_data["segmentation"]
+    assert record["asr_retries"] == {"low_word_rate": 1} and record["vad_speech_s"] > 25
+    assert all(s.transcript for s in out)
+
+
+def test_speech_that_is_never_recovered_fails_saying_what_was_tried_and_counts_as_an_anomaly(cut_mid_word, counted):
+    _, audio48 = cut_mid_word
+    stage = SegmentStage(whisper_model="bundled:tiny.en", transcribe_missing=True)
+    stage.model = _fake(fails_over_s=0.0, sequential_hears=False)
+    short = audio48[: 8 * SAMPLE_RATE]
+    out, failures = stage.process([make_sample("web", audio48), make_sample("short", short)])
+    (failure,) = failures
+    assert failure.reason in recovery.LACK_OF_TEXT
+    assert "tried=first_decode+vad_windows+sequential" in failure.detail
+    assert float(re.search(r"vad_speech_s=([\d.]+)", failure.detail).group(1)) > 25
+    (kept,) = out  # a short item stays, without a transcript, saying why
+    assert kept.transcript is None and kept.original_data["segmentation"]["asr_unrecovered"] == 1
+    assert counted["clara_segment/no_speech_with_vad_speech"] == 2
+    assert counted["clara_segment/asr_unrecovered"] == 2
+
+
+def test_decode_failure_names_each_kind_of_failed_decode():
+    speech = [(0, 20 * WHISPER_SAMPLE_RATE)]
+    end = 20 * WHISPER_SAMPLE_RATE
+
+    def segments(count: int, span: float, logprob: float = -0.2, words: list[str] | None = None) -> list[dict]:
+        seg = _segment(words or [WORDS[k % len(WORDS)] for k in range(count)], 0.0, span, logprob)
+        return [recovery.segment_dict(seg)]
+
+    assert decode_failure([], speech, 0, end) == "no_words"
+    assert decode_failure(segments(3, 1.0), speech, 0, end) == "low_word_rate"
+    assert decode_failure(segments(40, 8.0), speech, 0, end) == "low_coverage"
+    assert decode_failure(segments(60, 20.0, words=["thank", "you"] * 30), speech, 0, end) == "repetition"
+    assert decode_failure(segments(60, 20.0, logprob=-1.6), speech, 0, end) == "low_logprob"
+    assert decode_failure(segments(60, 20.0), speech, 0, end) is None
+    assert decode_failure([], [(0, WHISPER_SAMPLE_RATE // 2)], 0, end) is None  # too little speech to judge
+
+
+def test_the_run_summary_shows_retries_and_anomalies():
+    lines = summary_lines(
+        {
+            "clara_segment/asr_retry/low_word_rate": 3,
+            "clara_segment/asr_retry/no_words": 1,
+            "clara_segment/asr_recovered/vad_windows": 3,
+            "clara_segment/asr_unrecovered": 1,
+            "clara_segment/asr_retry_ms": 2500,
+            "clara_segment/asr_first_decode_ms": 50000,
+            "clara_segment/no_speech_with_vad_speech": 1,
+        }
+    )
+    text = "\n".join(lines)
+    assert "4 chunks decoded again" in text and "low_word_rate" in text and "vad_windows" in text
+    assert "2.5 s decoding again, 50.0 s first decodes" in text
+    assert "1 items rejected for lack of text" in text
+    assert summary_lines({"clara_segment/asr_first_decode_ms": 900}) == []

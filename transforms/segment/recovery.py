@@ -1,0 +1,302 @@
+"""Failed Whisper decodes, caught against voice activity and decoded again (paper §III-A1).
+
+Batched Whisper decodes each chunk once, greedily, without Whisper's temperature fallback. On a
+clip cut through a word (what most web clips are: fixed windows cut through speech) it sometimes
+gives up at once: one word for 30 s of speech, avg_logprob near -2.5, a no-speech figure that
+looks like silence. So every decoded chunk is checked against the voice activity (faster-whisper's
+bundled Silero VAD, as :func:`transforms.segment.longform.speech_regions`) heard in it, and fails
+the check (:func:`decode_failure`) with
+
+- ``no_words``: not one word where the VAD hears speech;
+- ``low_word_rate``: fewer than :data:`MIN_WORDS_PER_SPEECH_S` words per second of VAD speech
+  (speech runs at 2 to 4 words a second);
+- ``low_coverage``: the words' spans, each widened by :data:`COVER_PAD_S`, cover less than
+  :data:`MIN_COVERAGE` of the VAD speech (a decode that stopped part way);
+- ``low_logprob`` / ``repetition``: avg_logprob under -1.0 or compression ratio over 2.4, the
+  thresholds at which Whisper itself decodes again at a higher temperature.
+
+A chunk with less than :data:`MIN_CHECKED_SPEECH_S` of VAD speech is not checked: a silent clip
+costs no retry. A failed chunk is decoded again, in two rounds, each for what still fails:
+
+1. ``vad_windows``: the chunk split at the pauses the VAD finds into windows of at most
+   :data:`RETRY_WINDOW_S` (:func:`transforms.segment.longform.windows`, reaching a little into
+   the pauses at their edges), the windows of every failed chunk of the batch in one decode;
+2. ``sequential``: each window still failing decoded alone with timestamps and Whisper's
+   temperature fallback (sampling seeded from the audio: the same audio gives the same words).
+
+Words that pass the check replace the chunk's. When no retry passes, the attempt with the most
+words (repetitions aside) is kept, and the clip's record says what was tried and how much speech
+the VAD heard, so the segment stage's rejection can say so (and count an item rejected for lack
+of text while the VAD heard :data:`ANOMALY_SPEECH_S` or more as an anomaly).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from transforms.segment.longform import speech_regions, windows
+
+WHISPER_SAMPLE_RATE = 16_000
+METRICS_NAMESPACE = "clara_segment"
+MIN_CHECKED_SPEECH_S = 1.0
+"""Chunks with less VAD speech than this are not checked (a word or two is a fine transcript)."""
+MIN_WORDS_PER_SPEECH_S = 0.5
+MIN_COVERAGE = 0.5
+COVER_PAD_S = 0.5
+MAX_COMPRESSION_RATIO = 2.4
+MIN_AVG_LOGPROB = -1.0
+RETRY_WINDOW_S = 15.0
+RETRY_PAD_S = 0.2
+ANOMALY_SPEECH_S = 2.0
+"""An item rejected for lack of text while the VAD heard this much speech is an anomaly."""
+LACK_OF_TEXT = ("no_speech", "text_without_speech")
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+Decode = Callable[[list[np.ndarray]], list[list[dict[str, Any]]]]
+"""Audio pieces (16 kHz) in, per piece its segments (dicts: text, start, end, avg_logprob,
+no_speech_prob, words of word/start/end) in the piece's own time out."""
+
+_SEED_LOCK = threading.Lock()
+
+
+@dataclass
+class ClipReport:
+    """What the check and the retries did for one clip."""
+
+    vad_speech_s: float = 0.0
+    retries: Counter = field(default_factory=Counter)
+    tried: list[str] = field(default_factory=list)
+    unrecovered: int = 0
+
+    def extra(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"vad_speech_s": round(self.vad_speech_s, 2)}
+        if self.retries:
+            out.update(asr_retries=dict(sorted(self.retries.items())), asr_tried=list(self.tried))
+            out["asr_unrecovered"] = self.unrecovered
+        return out
+
+
+@dataclass
+class _Piece:
+    clip: int
+    start: int
+    end: int
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+
+
+def shift_segments(segments: list[dict[str, Any]], offset_s: float) -> list[dict[str, Any]]:
+    """The same segments with their times (and their words') moved by ``offset_s``."""
+    out = []
+    for seg in segments:
+        words = [{**w, "start": w["start"] + offset_s, "end": w["end"] + offset_s} for w in seg.get("words") or []]
+        out.append({**seg, "start": seg["start"] + offset_s, "end": seg["end"] + offset_s, "words": words})
+    return out
+
+
+def segment_dict(segment: Any, offset_s: float = 0.0) -> dict[str, Any]:
+    """A faster-whisper ``Segment`` as the plain dict this module works on, its times minus ``offset_s``."""
+    words = [{"word": w.word, "start": w.start - offset_s, "end": w.end - offset_s} for w in segment.words or []]
+    return {
+        "text": segment.text,
+        "start": segment.start - offset_s,
+        "end": segment.end - offset_s,
+        "no_speech_prob": segment.no_speech_prob,
+        "avg_logprob": segment.avg_logprob,
+        "words": words,
+    }
+
+
+def _overlap_s(regions: list[tuple[int, int]], start: int, end: int) -> float:
+    return sum(max(0, min(b, end) - max(a, start)) for a, b in regions) / WHISPER_SAMPLE_RATE
+
+
+def decode_failure(segments: list[dict[str, Any]], regions: list[tuple[int, int]], start: int, end: int) -> str | None:
+    """Why the decode of samples ``start..end`` of a clip is not to be trusted (see the module
+    docstring), or None. ``segments`` and ``regions`` are in the clip's time (seconds, samples)."""
+    speech_s = _overlap_s(regions, start, end)
+    if speech_s < MIN_CHECKED_SPEECH_S:
+        return None
+    words = [w for seg in segments for w in seg.get("words") or [] if str(w["word"]).strip()]
+    if not words:
+        return "no_words"
+    if len(words) / speech_s < MIN_WORDS_PER_SPEECH_S:
+        return "low_word_rate"
+    if _coverage(words, regions, start, end) < MIN_COVERAGE:
+        return "low_coverage"
+    text = " ".join(str(seg.get("text") or "").strip() for seg in segments).encode("utf-8")
+    if text and len(text) / len(zlib.compress(text)) > MAX_COMPRESSION_RATIO:
+        return "repetition"
+    lengths = [max(1e-3, seg["end"] - seg["start"]) for seg in segments]
+    if np.average([float(seg.get("avg_logprob") or 0.0) for seg in segments], weights=lengths) < MIN_AVG_LOGPROB:
+        return "low_logprob"
+    return None
+
+
+def _coverage(words: list[dict[str, Any]], regions: list[tuple[int, int]], start: int, end: int) -> float:
+    """Share of the VAD speech in ``start..end`` that lies within some word's widened span (10 ms frames)."""
+    frame = WHISPER_SAMPLE_RATE // 100
+    n = max(1, (end - start) // frame)
+    speech = np.zeros(n, dtype=bool)
+    for a, b in regions:
+        speech[max(0, (a - start) // frame) : max(0, (b - start) // frame)] = True
+    heard = np.zeros(n, dtype=bool)
+    for w in words:
+        a = int((w["start"] - COVER_PAD_S) * 100) - start // frame
+        b = int((w["end"] + COVER_PAD_S) * 100) - start // frame
+        heard[max(0, a) : max(0, b)] = True
+    total = int(speech.sum())
+    return float((speech & heard).sum()) / total if total else 1.0
+
+
+def _word_count(segments: list[dict[str, Any]]) -> int:
+    return sum(1 for seg in segments for w in seg.get("words") or [] if str(w["word"]).strip())
+
+
+def _score(segments: list[dict[str, Any]]) -> int:
+    """Words of an attempt that failed the check; a repetitive one counts for nothing."""
+    text = " ".join(str(seg.get("text") or "").strip() for seg in segments).encode("utf-8")
+    if text and len(text) / len(zlib.compress(text)) > MAX_COMPRESSION_RATIO:
+        return 0
+    return _word_count(segments)
+
+
+def seeded(decode: Decode) -> Decode:
+    """``decode`` with CTranslate2's sampling seeded from each piece's samples, one call at a time
+    in the process (the seed is global to CTranslate2), so sampled retries are reproducible."""
+
+    def run(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+        import ctranslate2
+
+        out = []
+        for piece in pieces:
+            with _SEED_LOCK:
+                ctranslate2.set_random_seed(zlib.crc32(np.ascontiguousarray(piece, dtype=np.float32).tobytes()))
+                out.extend(decode([piece]))
+        return out
+
+    return run
+
+
+def transcribe_checked(
+    clips: list[np.ndarray],
+    units: list[tuple[int, int, int]],
+    first: Decode,
+    rounds: list[tuple[str, Decode]],
+) -> tuple[list[list[dict[str, Any]]], list[ClipReport]]:
+    """Decode ``units`` ((clip, start, end) sample spans of ``clips``) with ``first``, check each
+    against the clips' voice activity and decode the failed ones again through ``rounds`` (see the
+    module docstring). Returns per clip its segments in clip time, and its :class:`ClipReport`."""
+    regions = [speech_regions(clip) if len(clip) >= WHISPER_SAMPLE_RATE // 10 else [] for clip in clips]
+    reports = [ClipReport(vad_speech_s=_overlap_s(r, 0, len(c))) for r, c in zip(regions, clips)]
+    pieces = [_Piece(c, s, e) for c, s, e in units]
+    started = time.perf_counter()
+    _decode_into(pieces, clips, first)
+    Metrics.counter(METRICS_NAMESPACE, "asr_first_decode_ms").inc(int(1000 * (time.perf_counter() - started)))
+    finals: list[_Piece] = []
+    for piece in pieces:
+        piece.reason = decode_failure(piece.segments, regions[piece.clip], piece.start, piece.end)
+        if piece.reason is None:
+            finals.append(piece)
+            continue
+        reports[piece.clip].retries[piece.reason] += 1
+        Metrics.counter(METRICS_NAMESPACE, f"asr_retry/{piece.reason}").inc()
+        started = time.perf_counter()
+        finals.extend(_recover(piece, clips, regions, rounds, reports[piece.clip]))
+        Metrics.counter(METRICS_NAMESPACE, "asr_retry_ms").inc(int(1000 * (time.perf_counter() - started)))
+    out: list[list[dict[str, Any]]] = [[] for _ in clips]
+    for piece in sorted(finals, key=lambda p: (p.clip, p.start)):
+        out[piece.clip].extend(piece.segments)
+    return out, reports
+
+
+def _decode_into(pieces: list[_Piece], clips: list[np.ndarray], decode: Decode) -> None:
+    if not pieces:
+        return
+    found = decode([clips[p.clip][p.start : p.end] for p in pieces])
+    for piece, segments in zip(pieces, found):
+        piece.segments = shift_segments(segments, piece.start / WHISPER_SAMPLE_RATE)
+
+
+def _retry_windows(piece: _Piece, clip: np.ndarray, regions: list[tuple[int, int]]) -> list[_Piece]:
+    inside = [(max(a, piece.start) - piece.start, min(b, piece.end) - piece.start) for a, b in regions]
+    inside = [(a, b) for a, b in inside if b > a]
+    spans = windows(clip[piece.start : piece.end], inside, RETRY_WINDOW_S, pad_s=RETRY_PAD_S) if inside else []
+    return [_Piece(piece.clip, piece.start + a, piece.start + b) for a, b in spans]
+
+
+def _recover(
+    piece: _Piece,
+    clips: list[np.ndarray],
+    regions: list[list[tuple[int, int]]],
+    rounds: list[tuple[str, Decode]],
+    report: ClipReport,
+) -> list[_Piece]:
+    """The failed ``piece`` decoded again: its windows through each round in turn."""
+    clip, heard = clips[piece.clip], regions[piece.clip]
+    parts = _retry_windows(piece, clip, heard)
+    if not parts:
+        parts = [_Piece(piece.clip, piece.start, piece.end)]
+    failing, best = list(parts), {id(p): [] for p in parts}
+    whole = len(parts) == 1 and parts[0].end - parts[0].start >= 0.9 * (piece.end - piece.start)
+    for name, decode in rounds:
+        if whole and name == "vad_windows":
+            continue  # one window that is the chunk again: the same greedy decode would fail the same way
+        if name not in report.tried:
+            report.tried.append(name)
+        _decode_into(failing, clips, decode)
+        still = []
+        for part in failing:
+            part.reason = decode_failure(part.segments, heard, part.start, part.end)
+            if part.reason is not None:
+                if _score(part.segments) > _score(best[id(part)]):
+                    best[id(part)] = part.segments
+                still.append(part)
+        failing = still
+        if not failing:
+            Metrics.counter(METRICS_NAMESPACE, f"asr_recovered/{name}").inc()
+            return parts
+    Metrics.counter(METRICS_NAMESPACE, "asr_unrecovered").inc()
+    report.unrecovered += 1
+    for part in failing:
+        part.segments = best[id(part)]
+    if sum(_score(p.segments) for p in parts) >= _score(piece.segments):
+        return parts
+    return [piece]
+
+
+def speech_anomaly(reason: str | None, vad_speech_s: float | None) -> bool:
+    """An item rejected for lack of text although the VAD heard at least :data:`ANOMALY_SPEECH_S`."""
+    return reason in LACK_OF_TEXT and vad_speech_s is not None and vad_speech_s >= ANOMALY_SPEECH_S
+
+
+def summary_lines(metrics: dict[str, int]) -> list[str]:
+    """Run-summary lines from counter totals keyed ``namespace/name``: the chunks decoded again,
+    by the reason their first decode failed, how they ended, and the lack-of-text anomalies."""
+    prefix = f"{METRICS_NAMESPACE}/"
+    ours = {k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix) and v}
+    retries = {k.split("/", 1)[1]: v for k, v in ours.items() if k.startswith("asr_retry/")}
+    recovered = {k.split("/", 1)[1]: v for k, v in ours.items() if k.startswith("asr_recovered/")}
+    lines = []
+    if retries:
+        lines.append(f"  ASR retries      {sum(retries.values())} chunks decoded again after a failed decode")
+        lines += [f"    first decode: {r:16s} {n}" for r, n in sorted(retries.items(), key=lambda kv: -kv[1])]
+        lines += [f"    recovered by: {r:16s} {n}" for r, n in sorted(recovered.items())]
+        lines.append(f"    unrecovered:  {'':16s} {ours.get('asr_unrecovered', 0)}")
+        first_s, retry_s = ours.get("asr_first_decode_ms", 0) / 1000, ours.get("asr_retry_ms", 0) / 1000
+        lines.append(f"    time:         {retry_s:.1f} s decoding again, {first_s:.1f} s first decodes (worker time)")
+    anomalies = ours.get("no_speech_with_vad_speech", 0)
+    if anomalies:
+        lines.append(
+            f"  ASR anomalies    {anomalies} items rejected for lack of text with >= {ANOMALY_SPEECH_S:g} s of VAD speech"
+        )
+    return lines
