@@ -1,4 +1,4 @@
-"""Benchmark of the augment stage and the LLM rewrite client (issue 6, "Measure"; issue 20).
+"""Benchmark of the augment stage and the LLM rewrite client.
 
     python -m bench.augment [--seconds 60] [--llm-url http://127.0.0.1:8000/v1] [--captions 32]
     python -m bench.augment --fidelity-only [--llm-url ...]
@@ -131,7 +131,8 @@ def demo_captions(limit: int | None = None) -> list[tuple[str, str]]:
 
 
 def legacy_validate(answer: str, source: str, transcript: str) -> str:
-    """The validation before issue 20: form checks and the transcript as a substring, nothing more."""
+    """The form-only validation (before ``transforms/fidelity.py``): form checks and the transcript as a
+    substring, nothing more."""
     from transforms.fidelity import check_form, clean_answer
 
     text = clean_answer(answer)

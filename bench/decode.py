@@ -7,7 +7,7 @@
 Both decode the same ordinary files (6-s WAV 44.1 kHz mono, 4-s FLAC 16 kHz, 8-s MP3 44.1 kHz
 stereo, 5-s AAC/M4A 22.05 kHz) to mono float32 at 48 kHz:
 
-- ``one-shot``: the code before issue 15: libsndfile reads the whole file, mean downmix, one
+- ``one-shot``: the decode of 2f01c99 (``transforms/audio.py``): libsndfile reads the whole file, mean downmix, one
   ``soxr.resample`` (PyAV for what libsndfile cannot read), in this process;
 - ``isolated``: ``DecodeStage.decode_file`` as the pipeline runs it: the bytes go to the decode
   child, which streams blocks through ``soxr.ResampleStream`` and pipes float32 back.
@@ -19,7 +19,7 @@ round (the 2 cores here are shared). Printed: audio seconds per wall second and 
 and the decode child). CPU time is the figure to trust while other work loads the machine.
 
 Measured here (2 shared cores, other builds running), two runs each, same tree otherwise:
-before the issue-15 follow-up (66a13cb) isolated was 0.91-0.96x the one-shot CPU speed
+before 66a13cb isolated was 0.91-0.96x the one-shot CPU speed
 (0.87x before the in-worker WAV path); after it (downmix a column at a time instead of numpy's
 slow ``mean(axis=1)``, small inputs read through a C ``BytesIO``, fewer pipe round trips) 1.16-1.20x
 its CPU speed and 1.20-1.22x its wall speed; samples byte-identical; decode child peak 63 MiB.
@@ -105,7 +105,7 @@ def _m4a(audio: np.ndarray, rate: int) -> bytes:
 
 
 def one_shot(data: bytes) -> np.ndarray:
-    """The decode before issue 15 (transforms/audio.py at 2f01c99), minus its timeout thread."""
+    """The one-shot decode (transforms/audio.py at 2f01c99), minus its timeout thread."""
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             audio, rate = f.read(dtype="float32", always_2d=True), f.samplerate
