@@ -89,8 +89,8 @@ def from_dict(cls: type, data: Mapping[str, Any], *, strict: bool = False, coerc
 
 def coerce_value(hint: Any, value: Any, where: str) -> Any:
     """``value`` (from YAML, JSON or the command line) as type ``hint``: ``None`` kept where the hint
-    allows it, a list or tuple as a tuple of the element type, scalars by :func:`scalar`, a nested
-    dataclass by :func:`from_dict` (strict); other types as given."""
+    allows it, a list or tuple (or one value) as a tuple of the element type, scalars by
+    :func:`scalar`, a nested dataclass by :func:`from_dict` (strict); other types as given."""
     return _value(hint, value, where, True, True)
 
 
@@ -120,8 +120,10 @@ def _value(hint: Any, value: Any, where: str, strict: bool, coerce: bool) -> Any
         return None
     if dataclasses.is_dataclass(kind):
         return value if isinstance(value, kind) else from_dict(kind, value or {}, strict=strict, coerce=coerce)
+    element = _element_type(kind)
+    if coerce and element is not None and not isinstance(value, (list, tuple)):
+        value = [value]  # one value where a tuple is wanted: a tuple of one
     if isinstance(value, (list, tuple)):
-        element = _element_type(kind)
         if element is not None and (coerce or dataclasses.is_dataclass(element)):
             return tuple(_value(element, v, where, strict, coerce) for v in value)
         return tuple(value) if isinstance(value, list) else value

@@ -106,3 +106,8 @@ def test_coerce_value_keeps_none_only_where_the_hint_allows_it():
     assert coerce_value(int | None, None, "w") is None
     with pytest.raises(ValueError, match="expected a number"):
         coerce_value(int, None, "w")
+
+
+def test_coerce_value_reads_one_value_as_a_tuple_of_one():
+    assert coerce_value(tuple[str, ...], "template", "w") == ("template",)
+    assert coerce_value(tuple[float, ...], [1, "2"], "w") == (1.0, 2.0)
