@@ -9,8 +9,9 @@
              the others are failures naming the dataset (or eval set) and item they repeat
 
 A *side file* is what a dataset leaves for the datasets after it: one JSON line per item kept,
-``{"key", "origin", "bits", "duration_s", "buckets"}`` (``bits``: the 64-byte fingerprint of
-:mod:`transforms.fingerprint` in hex; ``buckets``: its LSH bucket names), written as
+``{"key", "origin", "bits", "duration_s", "weak"}`` (``bits``: the 64-byte fingerprint of
+:mod:`transforms.fingerprint` in hex; ``weak``: the bits its LSH probes flip, from which its
+bucket names are made again), about 300 bytes an item, written as
 ``SIDE_BUCKETS`` files by a hash of the key, each sorted. Nothing is held globally: the comparison
 is two shuffles (by origin, by bucket), like :mod:`pipelines.dedupe`'s, with the earlier datasets'
 records read from their side files by Beam.
@@ -25,11 +26,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 
 from pipelines.dedupe import EVAL_OVERLAP, FingerprintItems, _matrix, _near
 from schemas import Failure, SourceItem
 from transforms import storage
-from transforms.fingerprint import MAX_DISTANCE, bucket_keys, fingerprint
+from transforms.fingerprint import (
+    _LSH_ORDER,
+    BAND_BITS,
+    BITS,
+    LSH_BANDS,
+    MAX_DISTANCE,
+    PROBE_BITS,
+    Fingerprint,
+    bucket_keys,
+    fingerprint,
+)
 
 STAGE = "corpus"
 CROSS_DUPLICATE = "cross_duplicate"
@@ -79,27 +91,47 @@ class CrossVerdict:
             stage=STAGE,
             reason=reason,
             detail=f"{verb} {self.name}: {self.of} ({self.how})",
+            eval_set=self.name if self.rank == 0 else "",
         )
 
 
-def side_line(key: str, origin: str, print_: tuple[bytes, float, tuple[str, ...]] | None) -> str:
+def weak_bits(fp: Fingerprint) -> tuple[int, ...]:
+    """The bits :func:`~transforms.fingerprint.bucket_keys` flips for its probes (per LSH band, its
+    ``PROBE_BITS`` weakest), as positions in the print: all a side file needs of the bits' strengths."""
+    strength = np.asarray(fp.strength)
+    weak: list[int] = []
+    for band in range(LSH_BANDS):
+        positions = _LSH_ORDER[band * BAND_BITS : (band + 1) * BAND_BITS]
+        weak += sorted(int(positions[i]) for i in np.argsort(strength[positions], kind="stable")[:PROBE_BITS])
+    return tuple(weak)
+
+
+def buckets_of(bits: bytes, duration_s: float, weak: Iterable[int]) -> tuple[str, ...]:
+    """The LSH buckets of a print from its bits and weak bits (the same names as from its strengths)."""
+    strength = np.ones(BITS, dtype=np.int64)
+    strength[list(weak)] = 0
+    return tuple(bucket_keys(Fingerprint(bits, duration_s, tuple(strength.tolist()))))
+
+
+def side_line(key: str, origin: str, print_: tuple[bytes, float, tuple[int, ...]] | None) -> str:
     record: dict[str, Any] = {"key": key, "origin": origin}
     if print_ is not None:
-        bits, duration, buckets = print_
-        record.update(bits=bits.hex(), duration_s=round(duration, 4), buckets=list(buckets))
+        bits, duration, weak = print_
+        record.update(bits=bits.hex(), duration_s=round(duration, 4), weak=list(weak))
     return json.dumps(record, sort_keys=True)
 
 
 def parse_side(line: str, rank: int, name: str) -> Other:
     record = json.loads(line)
+    bits, duration = bytes.fromhex(record.get("bits", "")), float(record.get("duration_s", 0.0))
     return Other(
         rank=rank,
         name=name,
         key=record["key"],
         origin=record.get("origin", ""),
-        bits=bytes.fromhex(record.get("bits", "")),
-        duration_s=float(record.get("duration_s", 0.0)),
-        buckets=tuple(record.get("buckets", ())),
+        bits=bits,
+        duration_s=duration,
+        buckets=buckets_of(bits, duration, record["weak"]) if bits else (),
     )
 
 
@@ -120,15 +152,15 @@ def write_side_bucket(element: tuple[int, Iterable[str]], folder: str, storage_o
 
 
 class PrintItems(FingerprintItems):
-    """SourceItem -> (key, (bits, duration, buckets)): one record per item (undecodable: none)."""
+    """SourceItem -> (key, (bits, duration, weak bits)): one record per item (undecodable: none)."""
 
-    def process(self, item: SourceItem) -> Iterator[tuple[str, tuple[bytes, float, tuple[str, ...]]]]:
+    def process(self, item: SourceItem) -> Iterator[tuple[str, tuple[bytes, float, tuple[int, ...]]]]:
         samples, _ = self.decode.process_items([item])
         if not samples:
             self.undecodable.inc()
             return
         fp = fingerprint(samples[0].audio)
-        yield item.key, (fp.bits, fp.duration_s, tuple(bucket_keys(fp)))
+        yield item.key, (fp.bits, fp.duration_s, weak_bits(fp))
 
 
 def _origin_verdicts(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, CrossVerdict]]:
@@ -148,8 +180,6 @@ def _bucket_verdicts(element: tuple[str, Iterable[Any]], max_distance: float) ->
     others = sorted({r[1] for r in records if r[0] == "other"}, key=lambda o: (o.rank, o.name, o.key))
     if not others:
         return
-    import numpy as np
-
     bits = _matrix([o.bits for o in others])
     durations = np.array([o.duration_s for o in others])
     for key, own_bits, duration in mine:
@@ -227,7 +257,7 @@ class CrossScreen(beam.PTransform):
             filed = (
                 prints
                 | "CrossFileMine"
-                >> beam.FlatMap(lambda kv: [(b, ("mine", kv[0], kv[1][0], kv[1][1])) for b in kv[1][2]]),
+                >> beam.FlatMap(lambda kv: [(b, ("mine", kv[0], kv[1][0], kv[1][1])) for b in buckets_of(*kv[1])]),
                 others | "CrossFileOthers" >> beam.FlatMap(lambda o: [(b, ("other", o)) for b in o.buckets]),
             ) | "CrossAllFiled" >> beam.Flatten()
             verdicts.append(

@@ -66,3 +66,19 @@ def test_an_origin_survives_the_record_round_trip():
 def test_a_malformed_origin_is_refused():
     with pytest.raises(ValueError, match="origin"):
         SourceItem(key="k", uri="u", dataset="d", source_id="s", origin="no namespace")
+
+
+def test_a_side_file_print_files_under_the_same_buckets_as_the_recording():
+    from pipelines.corpus_screen import buckets_of, parse_side, side_line, weak_bits
+    from tests.quality_dedup.conftest import recording
+    from transforms.fingerprint import bucket_keys, fingerprint
+
+    for seed in range(3):
+        fp = fingerprint(recording(seed, 2.0, 16_000), 16_000)
+        line = side_line("k", "freesound:1", (fp.bits, fp.duration_s, weak_bits(fp)))
+        assert len(line) < 400
+        assert (
+            parse_side(line, 1, "a").buckets
+            == tuple(bucket_keys(fp))
+            == buckets_of(fp.bits, fp.duration_s, weak_bits(fp))
+        )
