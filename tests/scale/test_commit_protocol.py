@@ -112,3 +112,34 @@ def test_the_trainers_loader_leaves_out_a_tar_its_marker_does_not_name(tmp_path:
     (split / "000001.tar").write_bytes(b"B" * 10240)  # replaced after its marker: not trusted
     (split / "000002.tar").write_bytes(b"c" * 512)  # torn
     assert [Path(u).name for u in resolve_shards([str(tmp_path / "c")], "train").urls] == ["000000.tar"]
+
+
+def test_a_second_clara_shards_into_the_same_output_while_the_first_runs_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import subprocess
+    import sys
+
+    from pipelines.cli import main
+    from pipelines.validate import main as validate
+
+    root = Path(__file__).resolve().parents[2]
+    args = ["shards", "--demo-items", "4", "--lang", "en", "--output", str(tmp_path), "--name", "c", "--workers", "1"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lease = tmp_path / "c" / commit.LEASE_NAME
+    deadline = time.monotonic() + 120
+    while not lease.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lease.exists(), first.communicate()[1][-2000:]
+    assert main(args) == 2  # refused, before any work
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/c is being built by run {json.loads(lease.read_text())['run_id']}" in err
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-2000:]
+    assert not lease.exists() and validate([str(tmp_path / "c"), "--no-audio"]) == 0
