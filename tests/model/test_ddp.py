@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from model.config import TrainConfig, apply_overrides, load_config
 from model.heads import Clara
 from model.loss import clip_loss, distributed_clip_loss
 from tests.model.conftest import MICRO_OVERRIDES
+from tests.model.gloo import rendezvous
 
 GLOBAL_BATCH, WORLD = 6, 2
 
@@ -54,9 +54,9 @@ def _gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-def _worker(rank: int, port: int, local_loss: bool, out: str) -> None:
+def _worker(rank: int, env: dict[str, str], local_loss: bool, out: str) -> None:
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(env)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
         model = _model()
@@ -71,12 +71,6 @@ def _worker(rank: int, port: int, local_loss: bool, out: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("local_loss", [True, False])
 def test_two_gloo_ranks_match_single_process_gradients(local_loss: bool, tmp_path: Path) -> None:
@@ -86,7 +80,8 @@ def test_two_gloo_ranks_match_single_process_gradients(local_loss: bool, tmp_pat
     reference = _gradients(model)
 
     out = tmp_path / "rank0.pt"
-    mp.spawn(_worker, args=(_free_port(), local_loss, str(out)), nprocs=WORLD, join=True)
+    with rendezvous(WORLD) as env:
+        mp.spawn(_worker, args=(env, local_loss, str(out)), nprocs=WORLD, join=True)
     got = torch.load(out)
 
     if not local_loss:  # every rank computes the full global loss
@@ -111,15 +106,13 @@ def test_trainer_runs_two_local_ranks_and_checkpoints_both_streams(toy_shards: P
     assert [len(r["stream_positions"]) for r in checkpoint["ranks"]] == [1, 1]  # one reader per rank
 
 
-def _resume_worker(rank: int, port: int, run: str, files: list[str], out: str) -> None:
+def _resume_worker(rank: int, env: dict[str, str], run: str, files: list[str], out: str) -> None:
     from model import distributed
     from model.checkpoint import read_checkpoint
     from model.train import Trainer, build_parser, resolve_config
 
     torch.set_num_threads(1)
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD)
-    )
+    os.environ.update(env, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD))
     ctx = distributed.setup("cpu")
     try:
         args = build_parser().parse_args(["--shards", "unused", "--run", run, "--resume", files[rank]])
@@ -163,7 +156,8 @@ def test_ranks_agree_after_resume_even_when_they_read_different_checkpoint_files
     torch.save(stale, files[1])
 
     out = str(tmp_path / "state")
-    mp.spawn(_resume_worker, args=(_free_port(), str(run), files, out), nprocs=WORLD, join=True)
+    with rendezvous(WORLD) as env:
+        mp.spawn(_resume_worker, args=(env, str(run), files, out), nprocs=WORLD, join=True)
     rank0, rank1 = torch.load(f"{out}.0"), torch.load(f"{out}.1")
 
     assert rank0["step"] == rank1["step"] == 1
@@ -175,14 +169,12 @@ def test_ranks_agree_after_resume_even_when_they_read_different_checkpoint_files
         torch.testing.assert_close(rank1["optimizer"][index]["exp_avg"], state["exp_avg"])
 
 
-def _auto_resume_worker(rank: int, port: int, runs: list[str], shards: str, out: str) -> None:
+def _auto_resume_worker(rank: int, env: dict[str, str], runs: list[str], shards: str, out: str) -> None:
     """``main(--resume auto)`` on one rank of two; each rank's ``--run`` is its own disk."""
     from model import train
 
     torch.set_num_threads(1)
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD)
-    )
+    os.environ.update(env, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD))
     started = train.Trainer.run
 
     def run(self):  # what this rank resumed: the step and its weights, before training on
@@ -222,18 +214,19 @@ def test_resume_auto_agrees_when_only_one_rank_finds_a_checkpoint(
     shutil.copytree(seed_run / "checkpoints", Path(runs[holder]) / "checkpoints")
 
     out = str(tmp_path / "resumed")
-    context = mp.start_processes(
-        _auto_resume_worker, args=(_free_port(), runs, str(toy_shards), out), nprocs=WORLD, join=False
-    )
-    deadline = time.monotonic() + 90
-    try:
-        while not context.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("ranks hung after --resume auto with a checkpoint on one rank only")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
+    with rendezvous(WORLD) as env:
+        context = mp.start_processes(
+            _auto_resume_worker, args=(env, runs, str(toy_shards), out), nprocs=WORLD, join=False
+        )
+        deadline = time.monotonic() + 90
+        try:
+            while not context.join(timeout=1):
+                if time.monotonic() > deadline:
+                    pytest.fail("ranks hung after --resume auto with a checkpoint on one rank only")
+        finally:
+            for process in context.processes:
+                if process.is_alive():
+                    process.kill()
     got = [torch.load(f"{out}.{r}") for r in range(WORLD)]
     assert got[0]["step"] == got[1]["step"] == 2
     assert got[0]["lr"] == got[1]["lr"] == 7e-4  # the checkpoint's config, on both ranks
