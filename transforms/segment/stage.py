@@ -91,6 +91,14 @@ def make_handler(
     )
 
 
+def shared_whisper(
+    settings: SegmentSettings, handler: FasterWhisperModelHandler | OpenAIWhisperModelHandler | None = None
+) -> Any:
+    """The Whisper model ``settings`` ask for, loaded once per worker process: every stage asking
+    with the same settings (segmentation, the quality stage's language ID) gets the same one."""
+    return load_shared(f"whisper:{settings!r}", (handler or make_handler(settings)).load_model)
+
+
 def to_whisper_rate(audio: np.ndarray) -> np.ndarray:
     import soxr
 
@@ -135,7 +143,7 @@ class SegmentStage(Stage):
 
     def _ensure_model(self) -> Any:
         if self.model is None:  # one Whisper per worker process, whatever its threads (transforms/shared_models.py)
-            self.model = load_shared(f"whisper:{self.settings!r}", self.handler.load_model)
+            self.model = shared_whisper(self.settings, self.handler)
         return self.model
 
     # -- the work ------------------------------------------------------------------------
