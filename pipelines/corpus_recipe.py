@@ -165,7 +165,7 @@ def load_recipe(path: str) -> Recipe:
     import jsonschema
 
     try:
-        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - a local file, read once
+        text = open(path, encoding="utf-8").read()  # a local file, read once
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror})") from None
     try:

@@ -94,7 +94,7 @@ class AudioStream:
         self.data, header_frames = _unlock_flac_length(self.data)
         try:
             sound = sf.SoundFile(_reader(self.data))
-        except Exception:  # noqa: BLE001 - libsndfile can't read it: try FFmpeg
+        except Exception:  # libsndfile can't read it: try FFmpeg
             return self._open_pyav()
         frames = header_frames if header_frames is not None else sound.frames
         self.info = StreamInfo(
@@ -121,7 +121,7 @@ class AudioStream:
         with sound:
             try:  # libsndfile's Opus reader skips its pre-roll only after a seek, as sf.read does
                 sound.seek(0)
-            except Exception:  # noqa: BLE001, S110 - unknown-length streams can't tell; nothing to skip there
+            except Exception:  # unknown-length streams can't tell; nothing to skip there
                 pass
             while True:
                 want = min(frames, cap + 1 - self.info.decoded_frames)
@@ -137,7 +137,7 @@ class AudioStream:
 
         try:
             container = av.open(_reader(self.data), mode="r", metadata_errors="ignore")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise AudioError("not_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
         try:
             if not container.streams.audio:
@@ -159,7 +159,7 @@ class AudioStream:
             raise
         return self._pyav_blocks(container, stream)
 
-    def _pyav_blocks(self, container, stream) -> Iterator[np.ndarray]:  # noqa: ANN001 - PyAV objects
+    def _pyav_blocks(self, container, stream) -> Iterator[np.ndarray]:  # PyAV objects
         import av
 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=self.info.sample_rate)
@@ -183,7 +183,7 @@ class AudioStream:
                 raise
             except MemoryError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - truncated/corrupt stream: keep what decoded, say so
+            except Exception as exc:  # truncated/corrupt stream: keep what decoded, say so
                 if not (produced or pending):
                     raise AudioError("corrupt_audio", f"{type(exc).__name__}: {exc}"[:200]) from None
                 self.info.stopped_early = f"{type(exc).__name__}: {exc}"
@@ -324,7 +324,7 @@ class _Reader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer
+    def readinto(self, buffer) -> int:  # any writable buffer
         n = max(0, min(len(buffer), len(self._view) - self._at))
         buffer[:n] = self._view[self._at : self._at + n]
         self._at += n
@@ -339,7 +339,7 @@ class _Reader(io.RawIOBase):
         return self._at
 
 
-def _header_frames(container, stream, rate: int) -> int | None:  # noqa: ANN001 - PyAV objects
+def _header_frames(container, stream, rate: int) -> int | None:  # PyAV objects
     """The length the container claims, in frames at ``rate`` (None when it claims none)."""
     if stream.duration and stream.time_base:
         return int(stream.duration * stream.time_base * rate)

@@ -135,7 +135,7 @@ def _count_retry(what: str) -> None:
         from apache_beam.metrics import Metrics
 
         Metrics.counter("storage", f"retries/{what}").inc()
-    except Exception:  # noqa: BLE001 - outside a pipeline there is no metrics container
+    except Exception:  # outside a pipeline there is no metrics container
         pass
 
 
@@ -368,7 +368,7 @@ def _discard(path: str) -> None:
     """Best-effort removal of a temporary file (an unreachable store leaves it for clean-up)."""
     try:
         delete([path])
-    except Exception:  # noqa: BLE001 - stale-temp clean-up removes what is left
+    except Exception:  # stale-temp clean-up removes what is left
         pass
 
 

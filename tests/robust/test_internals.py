@@ -43,7 +43,7 @@ def test_a_changed_beam_signature_is_reported_for_local_bundles(monkeypatch):
 def test_a_client_that_no_longer_sets_its_download_state_is_reported_for_s3_clients(monkeypatch):
     from apache_beam.io.aws.clients.s3 import boto3_client
 
-    def new_init(self, options):  # noqa: ANN001
+    def new_init(self, options):
         self.client = None
 
     monkeypatch.setattr(internals, "_CLIENT_INIT", [])

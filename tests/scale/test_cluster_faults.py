@@ -71,7 +71,7 @@ def _assert_faulty_build_matches_clean(
     clean: dict,
     monkeypatch: pytest.MonkeyPatch,
     faults: FaultyStorage,
-    flags=(),  # noqa: ANN001
+    flags=(),
 ) -> None:
     faults.install(monkeypatch)
     assert _build(input_, out, "faulty", *flags) == 0
@@ -107,7 +107,7 @@ def test_a_local_build_whose_writes_renames_and_deletes_fail_one_time_in_five(
 
 
 @pytest.mark.slow
-def test_an_s3_build_with_two_percent_of_storage_calls_failing(clips: Path, clean: dict, s3, monkeypatch) -> None:  # noqa: ANN001
+def test_an_s3_build_with_two_percent_of_storage_calls_failing(clips: Path, clean: dict, s3, monkeypatch) -> None:
     client, flags = s3
     for path in sorted(clips.iterdir()):
         client.put_object(Bucket="corpus", Key=f"in/{path.name}", Body=path.read_bytes())
@@ -126,7 +126,7 @@ def test_a_read_that_outlasts_the_budget_is_a_storage_error_failure_not_a_missin
         (folder / f"clip{i:04d}.wav").write_bytes((clips / f"clip{i:04d}.wav").read_bytes())
     real = storage._call
 
-    def down_for_one(what, path, fn):  # noqa: ANN001, ANN202
+    def down_for_one(what, path, fn):
         if what == "read" and path.endswith("clip0002.wav"):
             raise ConnectionResetError("connection reset by peer")
         return real(what, path, fn)
@@ -141,7 +141,7 @@ def test_a_read_that_outlasts_the_budget_is_a_storage_error_failure_not_a_missin
     assert _card(str(tmp_path / "out" / "c"))["totals"]["items_ok"] == 3
 
 
-def test_a_listing_that_keeps_failing_stops_the_run_with_a_clear_message(s3, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_a_listing_that_keeps_failing_stops_the_run_with_a_clear_message(s3, monkeypatch, capsys) -> None:
     client, flags = s3
     client.put_object(Bucket="corpus", Key="in/clip0000.wav", Body=_clip(0))
     storage.configure(flags)

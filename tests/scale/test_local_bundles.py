@@ -28,7 +28,7 @@ class CountPerBundle(beam.DoFn):
     def start_bundle(self) -> None:
         self.count = 0
 
-    def process(self, kv):  # noqa: ANN001, ANN201
+    def process(self, kv):
         self.count += 1
         yield kv[0], sorted(kv[1])
 
