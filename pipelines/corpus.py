@@ -110,7 +110,20 @@ def items_settings(config: Any) -> dict[str, Any]:
     return {"corpus": corpus, "decode": output_shaping(config).get("decode", {})}
 
 
+UNAVAILABLE = "unavailable"
+"""The fingerprint of an eval set whose input is still a placeholder: skipped until it is given
+(then every dataset's ``context`` changes and each is screened against it)."""
+
+
+def eval_input(recipe: Recipe, spec: EvalSpec) -> str | None:
+    if spec.dataset:
+        return next(u for u in recipe.units if u.dataset == spec.dataset).input
+    return spec.input
+
+
 def eval_fingerprint(recipe: Recipe, spec: EvalSpec) -> str:
+    if placeholder(eval_input(recipe, spec)):
+        return UNAVAILABLE
     if spec.dataset:
         unit = next(u for u in recipe.units if u.dataset == spec.dataset)
         config = unit_config(recipe, unit)
@@ -305,14 +318,23 @@ def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, lo
     for spec in recipe.evals:
         fp = eval_fingerprint(recipe, spec)
         folder = storage.join(root, STATE_DIR, "eval", spec.name)
+        if fp == UNAVAILABLE:
+            print(f"[corpus] eval set {spec.name}: its input is a placeholder, not screened against", file=log)
+            eval_state[spec.name] = fp
+            continue
         if eval_state.get(spec.name) != fp or not storage.exists(folder):
             print(f"[corpus] eval set {spec.name}: reading its items", file=log, flush=True)
-            build_eval(recipe, spec, beam_args)
+            try:
+                build_eval(recipe, spec, beam_args)
+            except Exception as exc:  # noqa: BLE001 - no dataset is built unscreened
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                print(f"[corpus] eval set {spec.name}: FAILED: {error}; nothing built", file=log, flush=True)
+                return 1
             eval_state[spec.name] = fp
     evals = {spec.name: eval_state[spec.name] for spec in recipe.evals}
     entries: list[dict[str, Any]] = []
     failed = 0
-    for index, unit in enumerate(recipe.units):
+    for unit in recipe.units:
         config = unit_config(recipe, unit)
         now = fingerprints(recipe, unit, config, entries, evals)
         status, why = status_of(root, unit, previous.get(unit.name), now)
@@ -321,7 +343,11 @@ def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, lo
             print(f"[corpus] {unit.name}: {status}{' (' + why + ')' if why else ''}, skipped", file=log, flush=True)
             continue
         print(f"[corpus] {unit.name}: {status} ({why}), building", file=log, flush=True)
-        others = [(0, s.name, storage.join(root, STATE_DIR, "eval", s.name)) for s in recipe.evals]
+        others = [
+            (0, s.name, storage.join(root, STATE_DIR, "eval", s.name))
+            for s in recipe.evals
+            if evals[s.name] != UNAVAILABLE
+        ]
         others = [o for o in others if not _own_eval(recipe, o[1], unit)]
         others += [
             (rank, e["name"], storage.join(root, STATE_DIR, "side", e["name"]))
@@ -343,7 +369,6 @@ def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, lo
         else:
             print(f"[corpus] {unit.name}: built in {time.monotonic() - started:.1f} s", file=log, flush=True)
         entries.append(entry)
-        del index
     write_manifest(recipe, entries, eval_state)
     return 1 if failed else 0
 
