@@ -107,6 +107,20 @@ def verified(tar: str) -> ShardStats | None:
     return stats
 
 
+def withdraw_other(tar: str, size: int, sha256: str) -> None:
+    """Before ``tar`` is replaced by bytes of ``size`` and ``sha256``: delete its marker when it
+    names other bytes (a rebuild with other inputs or settings), so that no reader pairs the old
+    marker with the new tar. A marker naming these bytes (another attempt's) stays."""
+    marker = marker_of(tar)
+    try:
+        stats = read_marker(marker)
+    except ValueError:
+        stats = None
+        storage.delete([marker])
+    if stats is not None and (stats.bytes != size or stats.sha256 != sha256):
+        storage.delete([marker])
+
+
 # ----------------------------------------------------------------------------- stale temporaries
 
 

@@ -143,3 +143,14 @@ def test_a_second_clara_shards_into_the_same_output_while_the_first_runs_is_refu
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
     assert not lease.exists() and validate([str(tmp_path / "c"), "--no-audio"]) == 0
+
+
+def test_a_marker_naming_other_bytes_is_withdrawn_before_its_tar_is_replaced(tmp_path: Path) -> None:
+    tar, marker = tmp_path / "000000.tar", tmp_path / "000000.stats.json"
+    tar.write_bytes(b"a" * 10240)
+    marker.write_bytes(_marker(b"a" * 10240))
+    commit.withdraw_other(str(tar), 10240, hashlib.sha256(b"a" * 10240).hexdigest())  # the same bytes: kept
+    assert marker.exists()
+    commit.withdraw_other(str(tar), 10240, hashlib.sha256(b"b" * 10240).hexdigest())
+    assert not marker.exists() and tar.exists()
+    commit.withdraw_other(str(tar), 10240, "0" * 64)  # no marker: nothing to do
