@@ -187,7 +187,8 @@ def status_of(root: str, unit: Unit, previous: dict[str, Any] | None, now: dict[
 
 
 def plan(recipe: Recipe, manifest: dict[str, Any]) -> list[tuple[Unit, Any, dict[str, str], str, str]]:
-    """Per dataset in recipe order: (unit, config, fingerprints, status, why), as the manifest has them."""
+    """Per dataset in recipe order: (unit, config, fingerprints, status, why) against the manifest;
+    a dataset after one that a build would rebuild is judged against that rebuilt one (``make -n``)."""
     previous = {e["name"]: e for e in manifest.get("datasets", [])}
     evals = {spec.name: eval_fingerprint(recipe, spec) for spec in recipe.evals}
     rows, earlier = [], []
@@ -196,7 +197,11 @@ def plan(recipe: Recipe, manifest: dict[str, Any]) -> list[tuple[Unit, Any, dict
         now = fingerprints(recipe, unit, config, earlier, evals)
         status, why = status_of(recipe.output, unit, previous.get(unit.name), now)
         rows.append((unit, config, now, status, why))
-        earlier.append(previous.get(unit.name) or {"name": unit.name, "status": "missing"})
+        # the later datasets see this one as a build would leave it (a failed one: failed again)
+        if status in ("built", "failed"):
+            earlier.append(previous[unit.name])
+        else:
+            earlier.append({"name": unit.name, "status": "built", "fingerprints": now})
     return rows
 
 

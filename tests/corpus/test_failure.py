@@ -36,3 +36,9 @@ def test_a_failing_dataset_is_recorded_and_the_others_are_built(tmp_path):
         ["b", "failed"],
         ["c", "built"],
     ]
+    (tmp_path / "a" / "notes.txt").write_text("a new file in the input")
+    assert [line.split(None, 2) for line in status_lines(load_recipe(str(recipe)))] == [
+        ["a", "stale", "inputs changed"],
+        ["b", "failed", entries["b"]["error"]],
+        ["c", "stale", "context changed"],  # what it is screened against changed
+    ]
