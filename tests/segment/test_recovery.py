@@ -8,6 +8,7 @@ real (espeak-ng speech cut mid-word; Silero VAD).
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections import Counter
 from types import SimpleNamespace
@@ -194,6 +195,8 @@ def test_decode_failure_names_each_kind_of_failed_decode():
     assert decode_failure([], speech, 0, end) == "no_words"
     assert decode_failure(segments(3, 1.0), speech, 0, end) == "low_word_rate"
     assert decode_failure(segments(40, 8.0), speech, 0, end) == "low_coverage"
+    late = recovery.shift_segments(segments(50, 17.0), 3.0)
+    assert decode_failure(late, speech, 0, end) == "unheard_speech"  # the first 3 s of speech skipped
     assert decode_failure(segments(60, 20.0, words=["thank", "you"] * 30), speech, 0, end) == "repetition"
     assert decode_failure(segments(60, 20.0, logprob=-1.6), speech, 0, end) == "low_logprob"
     assert decode_failure(segments(60, 20.0), speech, 0, end) is None
@@ -217,3 +220,25 @@ def test_the_run_summary_shows_retries_and_anomalies():
     assert "2.5 s decoding again, 50.0 s first decodes" in text
     assert "1 items rejected for lack of text" in text
     assert summary_lines({"clara_segment/asr_first_decode_ms": 900}) == []
+
+
+def test_the_report_counts_items_rejected_for_lack_of_text_that_the_vad_heard_speaking(tmp_path):
+    from pipelines.report_data import CorpusFigures
+    from schemas import Failure
+
+    def meta(reason: str | None, vad_speech_s: float) -> dict:
+        segmentation = {"vad_speech_s": vad_speech_s, **({"transcript_rejected": reason} if reason else {})}
+        return {"original_data": {"dataset": "web", "segmentation": segmentation}, "duration_s": 8.0}
+
+    figures = CorpusFigures()
+    for reason, heard in [("no_speech", 6.5), ("no_speech", 0.4), (None, 7.0), ("hallucination_repetition", 9.0)]:
+        figures.add_sample(meta(reason, heard), tmp_path / "0.tar", "train")
+    failures = tmp_path / "000000.failures.jsonl"
+    rows = [
+        Failure("a", "web", "segment", "text_without_speech", "vad_speech_s=28.81 tried=first_decode+vad_windows"),
+        Failure("b", "web", "segment", "no_speech", "vad_speech_s=0.00 tried=first_decode no_speech_prob=0.9"),
+        Failure("c", "web", "decode", "no_speech", "vad_speech_s=9.00"),
+    ]
+    failures.write_text("".join(json.dumps(f.to_dict()) + "\n" for f in rows))
+    figures.add_failures(failures)
+    assert figures.speech_without_text == 2

@@ -12,6 +12,9 @@ the check (:func:`decode_failure`) with
   (speech runs at 2 to 4 words a second);
 - ``low_coverage``: the words' spans, each widened by :data:`COVER_PAD_S`, cover less than
   :data:`MIN_COVERAGE` of the VAD speech (a decode that stopped part way);
+- ``unheard_speech``: a stretch of :data:`MAX_UNHEARD_S` or more of VAD speech lies outside every
+  widened word span (a decode that skipped the words before its first, often a sentence's end
+  cut through at the clip's start, or stopped before the last);
 - ``low_logprob`` / ``repetition``: avg_logprob under -1.0 or compression ratio over 2.4, the
   thresholds at which Whisper itself decodes again at a higher temperature.
 
@@ -32,6 +35,7 @@ of text while the VAD heard :data:`ANOMALY_SPEECH_S` or more as an anomaly).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import zlib
@@ -52,6 +56,7 @@ MIN_CHECKED_SPEECH_S = 1.0
 MIN_WORDS_PER_SPEECH_S = 0.5
 MIN_COVERAGE = 0.5
 COVER_PAD_S = 0.5
+MAX_UNHEARD_S = 2.0
 MAX_COMPRESSION_RATIO = 2.4
 MIN_AVG_LOGPROB = -1.0
 RETRY_WINDOW_S = 15.0
@@ -131,8 +136,11 @@ def decode_failure(segments: list[dict[str, Any]], regions: list[tuple[int, int]
         return "no_words"
     if len(words) / speech_s < MIN_WORDS_PER_SPEECH_S:
         return "low_word_rate"
-    if _coverage(words, regions, start, end) < MIN_COVERAGE:
+    coverage, unheard_s = _coverage(words, regions, start, end)
+    if coverage < MIN_COVERAGE:
         return "low_coverage"
+    if unheard_s >= MAX_UNHEARD_S:
+        return "unheard_speech"
     text = " ".join(str(seg.get("text") or "").strip() for seg in segments).encode("utf-8")
     if text and len(text) / len(zlib.compress(text)) > MAX_COMPRESSION_RATIO:
         return "repetition"
@@ -142,8 +150,9 @@ def decode_failure(segments: list[dict[str, Any]], regions: list[tuple[int, int]
     return None
 
 
-def _coverage(words: list[dict[str, Any]], regions: list[tuple[int, int]], start: int, end: int) -> float:
-    """Share of the VAD speech in ``start..end`` that lies within some word's widened span (10 ms frames)."""
+def _coverage(words: list[dict[str, Any]], regions: list[tuple[int, int]], start: int, end: int) -> tuple[float, float]:
+    """Share of the VAD speech in ``start..end`` that lies within some word's widened span, and the
+    longest stretch of that speech outside every such span in seconds (10 ms frames)."""
     frame = WHISPER_SAMPLE_RATE // 100
     n = max(1, (end - start) // frame)
     speech = np.zeros(n, dtype=bool)
@@ -155,7 +164,12 @@ def _coverage(words: list[dict[str, Any]], regions: list[tuple[int, int]], start
         b = int((w["end"] + COVER_PAD_S) * 100) - start // frame
         heard[max(0, a) : max(0, b)] = True
     total = int(speech.sum())
-    return float((speech & heard).sum()) / total if total else 1.0
+    if not total:
+        return 1.0, 0.0
+    unheard = np.concatenate([[0], (speech & ~heard).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(unheard))
+    longest = int((edges[1::2] - edges[::2]).max(initial=0))
+    return float((speech & heard).sum()) / total, longest / 100
 
 
 def _word_count(segments: list[dict[str, Any]]) -> int:
@@ -277,6 +291,28 @@ def _recover(
 def speech_anomaly(reason: str | None, vad_speech_s: float | None) -> bool:
     """An item rejected for lack of text although the VAD heard at least :data:`ANOMALY_SPEECH_S`."""
     return reason in LACK_OF_TEXT and vad_speech_s is not None and vad_speech_s >= ANOMALY_SPEECH_S
+
+
+def anomalous_sample(original_data: dict[str, Any]) -> bool:
+    """A written sample (its ``original_data``) whose transcript was rejected for lack of text
+    although the VAD heard speech: see :func:`speech_anomaly`."""
+    record = original_data.get("segmentation")
+    if not isinstance(record, dict):
+        return False
+    return speech_anomaly(record.get("transcript_rejected"), _number(record.get("vad_speech_s")))
+
+
+def anomalous_failure(stage: str, reason: str, detail: str) -> bool:
+    """A segment failure for lack of text whose detail says the VAD heard speech: see :func:`speech_anomaly`."""
+    found = re.search(r"\bvad_speech_s=([0-9.]+)", detail or "")
+    return stage == "segment" and found is not None and speech_anomaly(reason, _number(found.group(1)))
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def summary_lines(metrics: dict[str, int]) -> list[str]:
