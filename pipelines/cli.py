@@ -276,6 +276,9 @@ def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN00
     from transforms.fidelity import summary_lines as llm_summary_lines
 
     lines.extend(llm_summary_lines(metrics))  # LLM answers accepted, rejected by check, failed
+    from transforms.segment.recovery import summary_lines as asr_summary_lines
+
+    lines.extend(asr_summary_lines(metrics))  # Whisper chunks decoded again; lack-of-text anomalies
     for eval_set, count in card.get("eval_decontamination", {}).items():
         lines.append(f"  eval overlap     {count} items removed for overlapping {eval_set}")
     if card.get("retries"):

@@ -154,6 +154,7 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
             "total": sum(figures.failures.values()),
             "by_stage": _by_stage(figures.failures),
             "by_reason": dict(figures.failures.most_common()),
+            "speech_without_text": figures.speech_without_text,
             "examples": {k: r.items for k, r in sorted(figures.failure_samples.items())},
         },
         "card_check": check_card(card, recomputed),

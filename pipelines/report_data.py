@@ -28,6 +28,7 @@ from typing import Any
 from schemas import SPLITS, Failure, ShardStats
 from transforms.fidelity import outcome
 from transforms.quality import filter_row, histogram_values
+from transforms.segment.recovery import anomalous_failure, anomalous_sample
 
 NOISE_WEIGHT_KEYS = ("noise_weight_lambda", "lambda", "noise_weight")
 """Where a noise mix records λ (augment/stage.py writes ``noise_weight_lambda``)."""
@@ -130,6 +131,8 @@ class CorpusFigures:
     quality_samples: int = 0
     samples_read: int = 0
     failures: Counter = field(default_factory=Counter)
+    speech_without_text: int = 0
+    """Items rejected for lack of text though the VAD heard speech (transforms/segment/recovery.py)."""
     run_level_failures: Counter = field(default_factory=Counter)
     failure_samples: dict[str, Reservoir] = field(default_factory=dict)
     sample_picks: dict[str, Reservoir] = field(default_factory=dict)
@@ -179,6 +182,7 @@ class CorpusFigures:
             self.caption_words[len(str(caption.get("text", "")).split())] += 1
         self._add_augmentations(augmentations)
         self._add_llm_outcomes(od)
+        self.speech_without_text += not augmentations and anomalous_sample(od)
         if isinstance(od.get("quality"), dict) and not augmentations:  # copies repeat their original's
             self._add_quality(od["quality"])
         picks = self.sample_picks.setdefault(dataset, Reservoir(self.samples_per_source, self._rng))
@@ -237,6 +241,7 @@ class CorpusFigures:
                     continue
                 reason = f"{failure.stage}/{failure.reason}"
                 self.failures[reason] += 1
+                self.speech_without_text += anomalous_failure(failure.stage, failure.reason, failure.detail)
                 if path.name in RUN_LEVEL_FAILURE_FILES:
                     self.run_level_failures[reason] += 1
                 record = {**failure.to_dict(), "file": path.name}

@@ -228,6 +228,11 @@ def _quality(r: dict[str, Any], plots: dict[str, str]) -> str:
 def _failures(r: dict[str, Any], plots: dict[str, str]) -> str:
     f = r["failures"]
     body = f"<p>{_num(f['total'])} failure records in <code>failures/</code>.</p>"
+    if f.get("speech_without_text"):
+        body += (
+            f"<p>Anomalies: {_num(f['speech_without_text'])} items rejected for lack of text although "
+            "voice activity detection heard 2 s or more of speech.</p>"
+        )
     body += (
         _figure(plots, "failures")
         + _pairs(f["by_stage"], "stage", "failures")
