@@ -96,12 +96,11 @@ def run_once(n_items: int, workers: int, old: bool, bounded: bool, figures: str)
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines import sink
     from transforms import internals
 
     if bounded and not internals.bound_local_bundles():
         raise SystemExit("this Beam's local runner can't be given bounded bundles (transforms/internals.py)")
-    from pipelines.plan import PlanShards, drop_duplicates
+    from pipelines.plan import PlanShards, drop_duplicates, split_of
 
     options = PipelineOptions(
         ["--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
@@ -118,7 +117,7 @@ def run_once(n_items: int, workers: int, old: bool, bounded: bool, figures: str)
             # the previous plan, as build_shards had it: a split's keys on one worker, then a join
             split_groups = (
                 items
-                | beam.Map(lambda it: (sink.split_of(it), (it.key, it.duration_hint_s)))
+                | beam.Map(lambda it: (split_of(it), (it.key, it.duration_hint_s)))
                 | "GroupSplit" >> beam.GroupByKey()
             )
             plan = split_groups | beam.FlatMapTuple(lambda split, keyed: _old_plan(split, keyed))

@@ -22,20 +22,14 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import retry, sink
+from pipelines import sink
 from pipelines.dedupe import ScreenItems, parse_eval_sets
 from pipelines.options import card_settings
 from pipelines.plan import PlanShards, drop_duplicates
+from pipelines.retry import Retry
 from pipelines.shard_step import BuildShards
-from schemas import Failure, ShardStats, SourceItem
+from schemas import Failure, SourceItem
 from transforms import storage
-
-
-def _split_records(record: SourceItem | Failure) -> Iterator[Any]:
-    if isinstance(record, Failure):
-        yield beam.pvalue.TaggedOutput("failures", record)
-    else:
-        yield record
 
 
 def build_pipeline(
@@ -50,81 +44,65 @@ def build_pipeline(
     Returns the PCollections of per-shard stats and of failures outside shards (source rows,
     duplicate keys, shards whose step raised), for tests and callers that want them.
     """
-    fractions = config.plan.split_fractions
-    shard_size = config.plan.shard_size
-    max_seconds = config.plan.shard_max_s
-
     storage_options = {**_storage_options(pipeline), **config.storage.options()}
     storage.configure(config.storage.options())  # the launcher's own calls keep the same retry budget
-    retrying = config.run.retry_failures
-    if retrying:  # only the items in failures/, into new shards after the existing ones
-        selected = records | "SelectRetried" >> retry.SelectRetried(out)
-        records = selected.records
-    split_records = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs(
-        "failures", main="items"
-    )
-    items = split_records.items
-    screened_out: list[beam.PCollection] = []
-    eval_sets = parse_eval_sets(config.screen.exclude_eval)
-    if config.screen.active:  # duplicate audio, eval overlap: (key, fingerprint) records only
-        screen = config.screen
-        screened = items | "Screen" >> ScreenItems(
-            config.decode, screen.dedupe_audio, eval_sets, storage_options, screen.dedupe_max_distance
-        )
-        items, screened_out = screened.items, [screened.failures]
-    placed = items | "PlanShards" >> PlanShards(fractions, shard_size, max_seconds)
-    if retrying:
-        placed |= "AfterExistingShards" >> beam.Map(retry.offset_shard, offsets=retry.index_offsets(out))
+    retry = Retry(out, config.run.retry_failures, config.run.overwrite)
+    records, ledger = retry.select(records, storage_options)
+    split = records | "SplitSourceFailures" >> beam.FlatMap(_split_records).with_outputs("failures", main="items")
+    items, screened_out = _screen(split.items, config, storage_options)
+    plan = config.plan
+    placed = items | "PlanShards" >> PlanShards(plan.split_fractions, plan.shard_size, plan.shard_max_s)
     planned = (
-        placed
+        retry.offset(placed)
         | "GroupByShard" >> beam.GroupByKey()
         | "DropDuplicates" >> beam.FlatMap(drop_duplicates).with_outputs("failures", main="shards")
     )
     stats, shard_failures = planned.shards | "BuildShards" >> BuildShards(out, config, storage_options)
     other_failures = (
-        split_records.failures,
+        split.failures,
         planned.failures,
         *screened_out,
         shard_failures,
     ) | "AllOtherFailures" >> beam.Flatten()
-    card = card_settings(config)
-    if config.screen.active:
-        card["screen"] = {"dedupe_audio": config.screen.dedupe_audio, "eval_sets": {e.name: e.path for e in eval_sets}}
-    if retrying:  # what finalize needs: the keys retried, the failures files naming them, the old markers
-        keys = retry.retried_keys(records)
-        files = selected.files | "DistinctFailureFiles" >> beam.Distinct()
-        old = (
-            pipeline
-            | "PreviousMarkers" >> beam.Create(retry.previous_markers(out))
-            | "SpreadMarkers" >> beam.Reshuffle()
-            | "ReadMarkers" >> beam.FlatMap(retry.read_marker, storage_options)
-        )
-    else:
-        keys = files = old = pipeline | "NoRetry" >> beam.Create([])
-    overwrite = config.run.overwrite
+    finalize = _Finalize(out, name, _card_settings(config), retry, storage_options)
+    side = {key: beam.pvalue.AsList(pcoll) for key, pcoll in ledger.items()}
     _ = (
         pipeline
         | "FinalizeTrigger" >> beam.Create([None])
         | "Finalize"
-        >> beam.Map(
-            lambda _, stats, failures, keys, files, old: _finalize(
-                out,
-                name,
-                list(stats),
-                list(failures),
-                card,
-                storage_options,
-                (list(keys), list(old), list(files)) if retrying else None,
-                overwrite,
-            ),
-            stats=beam.pvalue.AsList(stats),
-            failures=beam.pvalue.AsList(other_failures),
-            keys=beam.pvalue.AsList(keys),
-            files=beam.pvalue.AsList(files),
-            old=beam.pvalue.AsList(old),
-        )
+        >> beam.Map(finalize, stats=beam.pvalue.AsList(stats), failures=beam.pvalue.AsList(other_failures), **side)
     )
     return stats, other_failures
+
+
+def _split_records(record: SourceItem | Failure) -> Iterator[Any]:
+    if isinstance(record, Failure):
+        yield beam.pvalue.TaggedOutput("failures", record)
+    else:
+        yield record
+
+
+def _screen(items: beam.PCollection, config: Any, storage_options: dict[str, Any]) -> tuple[Any, list]:
+    """The items past the opt-in screen (duplicate audio, eval overlap) and its failures."""
+    if not config.screen.active:
+        return items, []
+    screen = config.screen
+    screened = items | "Screen" >> ScreenItems(
+        config.decode,
+        screen.dedupe_audio,
+        parse_eval_sets(screen.exclude_eval),
+        storage_options,
+        screen.dedupe_max_distance,
+    )
+    return screened.items, [screened.failures]
+
+
+def _card_settings(config: Any) -> dict[str, Any]:
+    card = card_settings(config)
+    if config.screen.active:
+        eval_sets = parse_eval_sets(config.screen.exclude_eval)
+        card["screen"] = {"dedupe_audio": config.screen.dedupe_audio, "eval_sets": {e.name: e.path for e in eval_sets}}
+    return card
 
 
 def _storage_options(pipeline: beam.Pipeline) -> dict[str, Any]:
@@ -132,23 +110,13 @@ def _storage_options(pipeline: beam.Pipeline) -> dict[str, Any]:
     return pipeline.options.get_all_options(drop_default=True) if pipeline.options else {}
 
 
-def _finalize(
-    out: str,
-    name: str,
-    stats: list,
-    failures: list,
-    card: dict,
-    storage_options: dict,
-    retried: tuple[list[str], list[ShardStats], list[str]] | None = None,
-    overwrite: bool = False,
-) -> Any:
-    """sizes.json, failures and the card; with ``retried`` (a --retry-failures run: the keys retried,
-    the old markers, the failures files naming the keys) over old and new shards."""
-    storage.configure(storage_options)
-    if retried is not None:
-        keys, old, files = retried
-        stats, failures, runs = retry.finalize_retry(out, stats, failures, keys, old, files)
-    else:
-        runs = retry.keep_retried_shards(out, stats, drop=overwrite)
-        stats = stats + retry.ledger_stats(out, runs, exclude={(s.split, s.shard) for s in stats})
-    return sink.finalize(out, name, stats, failures, card, retries=runs)
+class _Finalize:
+    """The last step, once every shard is done: sizes.json, failures and the card over old and new shards."""
+
+    def __init__(self, out: str, name: str, card: dict[str, Any], retry: Retry, storage_options: dict) -> None:
+        self.out, self.name, self.card, self.retry, self.storage_options = out, name, card, retry, storage_options
+
+    def __call__(self, _: None, stats: list, failures: list, keys: list, files: list, old: list) -> dict[str, Any]:
+        storage.configure(self.storage_options)
+        stats, failures, runs = self.retry.finalize(list(stats), list(failures), list(keys), list(files), list(old))
+        return sink.finalize(self.out, self.name, stats, failures, self.card, retries=runs)

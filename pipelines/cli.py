@@ -244,7 +244,7 @@ def _stage_figures(result) -> list[str]:  # noqa: ANN001
 def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN001
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines.sink import read_text
+    from transforms.storage import read_text
 
     card = json.loads(read_text(FileSystems.join(out, "dataset_card.json")))
     t = card["totals"]

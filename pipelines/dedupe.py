@@ -121,6 +121,8 @@ class Verdict:
     of: str
     distance: float | None = None
     """Bit distance of the audio match; None for a source-id match."""
+    eval_set: str = ""
+    """The eval set the item overlaps (an ``eval_overlap``)."""
 
     def rank(self) -> tuple[int, str, float]:
         """Eval overlaps first, then the smallest key; a source-id match before an audio one."""
@@ -135,6 +137,7 @@ class Verdict:
             stage=STAGE,
             reason=self.reason,
             detail=f"{verb} {self.of} ({how})",
+            eval_set=self.eval_set,
         )
 
 
@@ -218,7 +221,7 @@ class ShardPrints(beam.DoFn):
             dataset, source_id = str(original.get("dataset", "")), str(original.get("source_id", ""))
             label = f"{dataset}/{source_id}" if source_id else key
             if source_id:
-                yield beam.pvalue.TaggedOutput("ids", (source_id_key(dataset, source_id), f"{self.eval_set}: {label}"))
+                yield beam.pvalue.TaggedOutput("ids", (source_id_key(dataset, source_id), (self.eval_set, label)))
             if "flac" in parts:
                 audio, rate = sf.read(io.BytesIO(parts["flac"]), dtype="float32")
                 fp = fingerprint(audio, rate)
@@ -250,7 +253,7 @@ def match_bucket(
             near = _near(bits, duration, eval_bits, eval_durations, max_distance)
             if near is not None:
                 j, d = near
-                yield key, Verdict(EVAL_OVERLAP, f"{evals[j][0]}: {evals[j][1]}", d)
+                yield key, Verdict(EVAL_OVERLAP, f"{evals[j][0]}: {evals[j][1]}", d, evals[j][0])
                 continue
         if not dedupe:
             continue
@@ -301,9 +304,9 @@ def _split_verdicts(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
 def _id_verdicts(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, Verdict]]:
     _, joined = element
     if joined["eval"]:
-        of = min(joined["eval"])
+        eval_set, label = min(tuple(pair) for pair in joined["eval"])
         for key in sorted(set(joined["train"])):
-            yield key, Verdict(EVAL_OVERLAP, of)
+            yield key, Verdict(EVAL_OVERLAP, f"{eval_set}: {label}", eval_set=eval_set)
 
 
 # ----------------------------------------------------------------------------- eval sets
@@ -382,7 +385,7 @@ class _EvalRecords(beam.PTransform):
         items = source.expand(pbegin.pipeline) | "ItemsOnly" >> beam.Filter(lambda r: isinstance(r, SourceItem))
         prints = items | "Prints" >> beam.ParDo(FingerprintItems(self.decode_settings, self.storage_options, es.name))
         ids = items | "Ids" >> beam.Map(
-            lambda it, name=es.name: (source_id_key(it.dataset, it.source_id), f"{name}: {it.dataset}/{it.source_id}")
+            lambda it, name=es.name: (source_id_key(it.dataset, it.source_id), (name, f"{it.dataset}/{it.source_id}"))
         )
         return {"prints": prints, "ids": ids}
 

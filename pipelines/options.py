@@ -1,9 +1,10 @@
 """The build config: what to build, where, how to run it, and every stage's settings.
 
 ``BuildConfig`` has one section per concern: ``corpus`` (the source and its items), ``plan``
-(shards), ``run`` (runner, workers, output: never part of a shard's bytes), ``decode``, the
-stages of the registry (``pipelines/stages.py``), ``llm`` (the endpoint several stages share) and
-``storage`` (retries of storage calls, the age of a stale temporary file).
+(shards), ``screen``, ``run`` (runner, workers, output: never part of a shard's bytes), one
+per stage of the registry that has settings (``pipelines/stages.py``, ``decode`` first), ``llm``
+(the endpoint several stages share) and ``storage`` (retries of storage calls, the age of a stale
+temporary file).
 Each section is a frozen dataclass of ``schemas.settings`` fields, so the flags, the YAML form
 (``--config build.yaml``) and ``--set section.field=value`` are all generated from one
 declaration. Beam's own flags (``--project``, ``--temp_location``, ``--flink_master``, ...) are not
@@ -23,7 +24,6 @@ from pipelines.runner import RUNNERS, beam_runner_name
 from pipelines.stages import STAGES
 from schemas import settings as typed
 from schemas.settings import Layer, setting
-from transforms.decode import DecodeSettings
 from transforms.llm_settings import LLMSettings, cache_location
 from transforms.storage import StorageSettings
 
@@ -151,8 +151,7 @@ _SECTIONS: list[tuple[str, type]] = [
     ("plan", PlanSettings),
     ("screen", ScreenSettings),
     ("run", RunSettings),
-    ("decode", DecodeSettings),
-    *[(spec.name, spec.settings) for spec in STAGES],
+    *[(spec.name, spec.settings) for spec in STAGES if spec.settings is not None],
     ("llm", LLMSettings),
     ("storage", StorageSettings),
 ]

@@ -5,10 +5,13 @@
           -> shard = stable_hash(key) mod n_shards(split)   n_shards from the count and --shard-size
           -> group by shard -> duplicates out -> sorted by key inside the shard step
 
-No worker ever holds more than the records of the shards it builds: the old plan grouped every
-(key, duration) of a split onto one worker to sort and chunk it (0.95 GB for 2 M keys in one
-process; a 20 M-sample split would not fit a standard worker). The plan is deterministic for the
-same input set and settings; the records that cross the shuffle are the small ``SourceItem``s.
+No worker ever holds more than the records of the shards it builds: a split's keys are counted by a
+combiner, never gathered onto one worker. The plan is deterministic for the same input set and
+settings; the records that cross the shuffle are the small ``SourceItem``s.
+
+The plan's concepts live here too: :func:`split_of`, :class:`ShardRef`, what a shard's bytes depend
+on (:func:`shard_fingerprint`) and where a shard's files go (:func:`tar_path`, :func:`marker_path`,
+:func:`failures_path`, :func:`sizes_path`).
 
 ``shard_size`` is the mean number of items per shard (hashing makes shard sizes binomial around
 it, a few percent either side for 512); ``shard_max_seconds``, when given, also raises the number
@@ -18,14 +21,83 @@ of shards so that the *mean* audio per shard stays under it (by the items' durat
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 
-from pipelines.sink import ShardRef, split_of
 from schemas import Failure, SourceItem
+from transforms.storage import join
+
+STAGE = "plan"
+"""The stage its failures name (``duplicate_key``: a second item under one key)."""
+DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def split_of(item: SourceItem, fractions: tuple[float, float, float] = DEFAULT_SPLIT_FRACTIONS) -> str:
+    """The dataset's own split if it has one, else a stable hash of the source id.
+
+    Hashing the *source id* (not the sample key) keeps every segment and augmented copy of a
+    recording in the same split.
+    """
+    if item.split:
+        return item.split
+    digest = hashlib.sha256(f"{item.dataset}/{item.source_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    return "valid" if u < fractions[0] + fractions[1] else "test"
+
+
+@dataclass(frozen=True, order=True)
+class ShardRef:
+    """A planned shard: its split, its index, and how many shards its split has."""
+
+    split: str
+    index: int
+    total: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:06d}"
+
+
+def shard_fingerprint(items: list[SourceItem], shaping: dict[str, Any]) -> str:
+    """What a shard's bytes depend on: its items (sorted) and the output-shaping settings.
+
+    ``shaping`` holds only the settings fields marked as shaping output
+    (``pipelines.options.output_shaping``): a run-only setting (runner, workers, device,
+    concurrency, timeouts) never invalidates a finished shard.
+    """
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode())
+    for item in sorted(items, key=lambda it: it.key):
+        fields = item.to_dict()
+        if not fields.get("origin"):  # an item without an origin hashes as it did before items had one
+            fields.pop("origin", None)
+        digest.update(json.dumps(fields, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def tar_path(out: str, shard: ShardRef) -> str:
+    return join(out, shard.split, f"{shard.name}.tar")
+
+
+def marker_path(out: str, shard: ShardRef) -> str:
+    """``<split>/NNNNNN.stats.json``: the shard's ``ShardStats``, written last (its commit)."""
+    return join(out, shard.split, f"{shard.name}.stats.json")
+
+
+def failures_path(out: str, name: str) -> str:
+    """``failures/<name>.jsonl``: a shard's (``<split>-NNNNNN``) or the run's (``source``, ``pipeline``)."""
+    return join(out, "failures", f"{name}.jsonl")
+
+
+def sizes_path(out: str, split: str) -> str:
+    """``<split>/sizes.json``: samples per shard of the split (WebDataset's own file)."""
+    return join(out, split, "sizes.json")
 
 
 def stable_hash(key: str) -> int:
@@ -112,7 +184,7 @@ def drop_duplicates(element: tuple[Any, Iterable[SourceItem]]) -> Iterator[Any]:
                 Failure(
                     key=item.key,
                     source=item.dataset,
-                    stage="plan",
+                    stage=STAGE,
                     reason="duplicate_key",
                     detail=item.uri[:300],
                     shard=f"{shard.split}/{shard.name}",

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.card import card_figures as shard_card_figures
 from pipelines.report_data import CorpusFigures, collect, is_corpus
-from pipelines.sink import card_figures as sink_card_figures
 
 CARD_FIELDS = (
     "totals",
@@ -43,8 +43,8 @@ CARD_FIELDS = (
 
 def card_figures(figures: CorpusFigures) -> dict[str, Any]:
     """The dataset card's figures, recomputed from the per-shard stats and the failures files
-    with the sink's own arithmetic (``sink.card_figures``)."""
-    return sink_card_figures(figures.stats, figures.run_level_failures)
+    with the card's own arithmetic (``pipelines.card.card_figures``)."""
+    return shard_card_figures(figures.stats, figures.run_level_failures)
 
 
 def top_with_tail(hours: dict[str, float], top: int) -> dict[str, float]:

@@ -3,7 +3,7 @@
 Every input is read once, a file at a time:
 
 - the per-shard stats (``<split>/NNNNNN.stats.json``, the commit markers) give the hour totals,
-  summed exactly as the dataset card sums them (``sink.build_card``), so no audio is decoded;
+  summed exactly as the dataset card sums them (``card.build_card``), so no audio is decoded;
 - the per-sample JSONs are streamed member by member out of each tar; the FLAC members are
   seeked over, never read. They give the per-dataset Table VII columns, caption, duration and
   augmentation figures, and a seeded reservoir of example samples per source dataset;

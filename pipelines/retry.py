@@ -21,19 +21,21 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import apache_beam as beam
 
-from pipelines import sink
+from pipelines import dedupe, plan, sink
+from pipelines.stages import DECIDING_STAGES
 from schemas import SPLITS, Failure, ShardStats, SourceItem
 from transforms import storage
 
 LEDGER = "retries.json"
 RESOLVED = "resolved"
-DECISION_STAGES = ("plan", "dedupe", "quality", "filter")
-"""Stages whose failures are decisions (the same inputs decide the same way): never retried."""
+DECISION_STAGES = (plan.STAGE, dedupe.STAGE, *DECIDING_STAGES)
+"""Stages whose failures are decisions (the same inputs decide the same way): never retried. Before
+the plan, its duplicate keys and the screen; in the shard, the stages whose spec ``decides``."""
 RUN_LEVEL_FILES = ("source", "pipeline")
 """failures/<name>.jsonl written by finalize itself (failures outside shards)."""
 
@@ -73,34 +75,6 @@ def _retried(element: tuple[str, dict[str, list]]) -> Iterator[Any]:
         yield from joined["record"]
         for path in sorted(set(joined["failed"])):
             yield beam.pvalue.TaggedOutput("files", path)
-
-
-class SelectRetried(beam.PTransform):
-    """Records of the source (SourceItem | Failure) whose key has a retryable failure in ``out``
-    (main output), and the failures files that name them (``files``)."""
-
-    def __init__(self, out: str) -> None:
-        super().__init__()
-        self.out = out
-
-    def expand(self, records: beam.PCollection) -> beam.PCollection:
-        pattern = storage.join(self.out, "failures", "*.jsonl")  # not failures/resolved/*: one level only
-        keys = (
-            records.pipeline
-            | "ReadFailures" >> beam.io.ReadFromTextWithFilename(pattern)
-            | "RetryableKeys" >> beam.FlatMap(retry_keys)
-        )
-        by_key = records | "RecordsByKey" >> beam.Map(lambda r: (r.key, r))
-        return (
-            {"record": by_key, "failed": keys}
-            | "JoinFailed" >> beam.CoGroupByKey()
-            | "Retried" >> beam.FlatMap(_retried).with_outputs("files", main="records")
-        )
-
-
-def retried_keys(records: beam.PCollection) -> beam.PCollection:
-    """The keys this retry run takes up (items and source rows)."""
-    return records | "RetriedKeys" >> beam.Map(lambda r: r.key) | "DistinctRetried" >> beam.Distinct()
 
 
 # ----------------------------------------------------------------------------- shard names
@@ -285,3 +259,87 @@ def finalize_retry(
         )
         storage.write_atomic(storage.join(out, LEDGER), json.dumps({"runs": runs}, indent=2).encode() + b"\n")
     return old + list(stats), kept + list(other_failures), runs
+
+
+# ----------------------------------------------------------------------------- the object the pipeline holds
+
+
+class _SelectRetried(beam.PTransform):
+    """Records of the source (SourceItem | Failure) whose key has a retryable failure in ``out``
+    (main output), and the failures files that name them (``files``)."""
+
+    def __init__(self, out: str) -> None:
+        super().__init__()
+        self.out = out
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        pattern = storage.join(self.out, "failures", "*.jsonl")  # not failures/resolved/*: one level only
+        keys = (
+            records.pipeline
+            | "ReadFailures" >> beam.io.ReadFromTextWithFilename(pattern)
+            | "RetryableKeys" >> beam.FlatMap(retry_keys)
+        )
+        by_key = records | "RecordsByKey" >> beam.Map(lambda r: (r.key, r))
+        return (
+            {"record": by_key, "failed": keys}
+            | "JoinFailed" >> beam.CoGroupByKey()
+            | "Retried" >> beam.FlatMap(_retried).with_outputs("files", main="records")
+        )
+
+
+@dataclass(frozen=True)
+class Retry:
+    """``--retry-failures`` (``enabled``) or a plain build, as the pipeline sees it:
+
+    - :meth:`select`: the source records to build (those with a retryable failure, when retrying)
+      and what finalize will need to reconcile old and new shards;
+    - :meth:`offset`: the planned shards, moved after the last shard of each split when retrying;
+    - :meth:`finalize`: the stats and failures the card adds up, and the ledger of retry runs.
+
+    A plain build keeps the shards earlier retries wrote (unless ``overwrite`` rebuilt everything).
+    """
+
+    out: str
+    enabled: bool
+    overwrite: bool = False
+
+    def select(
+        self, records: beam.PCollection, storage_options: dict[str, Any] | None = None
+    ) -> tuple[beam.PCollection, dict[str, beam.PCollection]]:
+        """(the records to build, ``{"keys", "files", "old"}`` for :meth:`finalize` as side inputs):
+        the keys retried, the failures files naming them, the markers of the shards already there."""
+        pipeline = records.pipeline
+        if not self.enabled:
+            nothing = pipeline | "NoRetry" >> beam.Create([])
+            return records, {"keys": nothing, "files": nothing, "old": nothing}
+        selected = records | "SelectRetried" >> _SelectRetried(self.out)
+        keys = selected.records | "RetriedKeys" >> beam.Map(lambda r: r.key) | "DistinctRetried" >> beam.Distinct()
+        old = (
+            pipeline
+            | "PreviousMarkers" >> beam.Create(previous_markers(self.out))
+            | "SpreadMarkers" >> beam.Reshuffle()
+            | "ReadMarkers" >> beam.FlatMap(read_marker, storage_options)
+        )
+        files = selected.files | "DistinctFailureFiles" >> beam.Distinct()
+        return selected.records, {"keys": keys, "files": files, "old": old}
+
+    def offset(self, placed: beam.PCollection) -> beam.PCollection:
+        """Planned ``(shard key, item)`` pairs; when retrying, new shards go after the existing ones."""
+        if not self.enabled:
+            return placed
+        return placed | "AfterExistingShards" >> beam.Map(offset_shard, offsets=index_offsets(self.out))
+
+    def finalize(
+        self,
+        stats: list[ShardStats],
+        failures: list[Failure],
+        keys: list[str],
+        files: list[str],
+        old: list[ShardStats],
+    ) -> tuple[list[ShardStats], list[Failure], list[dict[str, Any]]]:
+        """(every shard's stats, the failures outside shards that stand, the retry runs so far)."""
+        if self.enabled:
+            return finalize_retry(self.out, stats, failures, keys, old, files)
+        runs = keep_retried_shards(self.out, stats, drop=self.overwrite)
+        stats = stats + ledger_stats(self.out, runs, exclude={(s.split, s.shard) for s in stats})
+        return stats, failures, runs

@@ -36,13 +36,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import sink
+from pipelines.card import StatsAccumulator
 from pipelines.options import output_shaping
-from pipelines.sink import ShardRef, StatsAccumulator, TarShardWriter
-from pipelines.stages import build_chain, build_decode
+from pipelines.plan import ShardRef, marker_path, shard_fingerprint
+from pipelines.stages import build_chain
+from pipelines.tar_writer import TarShardWriter, join_parts
 from schemas import Failure, ShardStats, SourceItem
 from transforms import storage
-from transforms.encode import encode
-from transforms.stage import Sample
+from transforms.stage import Encoded, Sample, Stage
 
 NAMESPACE = "clara"
 SHARDS_PER_WORKER = 16
@@ -119,10 +120,10 @@ class PrepareShardFn(beam.DoFn):
         shard_key, grouped = element
         shard = ShardRef(*shard_key)
         items = sorted(grouped, key=lambda it: it.key)
-        fingerprint = sink.shard_fingerprint(items, self.shaping)
-        marker = sink.marker_path(self.out, shard)
-        if not self.config.run.overwrite and sink.exists(marker):
-            previous = ShardStats.from_dict(json.loads(sink.read_text(marker)))
+        fingerprint = shard_fingerprint(items, self.shaping)
+        marker = marker_path(self.out, shard)
+        if not self.config.run.overwrite and storage.exists(marker):
+            previous = ShardStats.from_dict(json.loads(storage.read_text(marker)))
             if previous.fingerprint == fingerprint:
                 Metrics.counter(NAMESPACE, "shards_skipped").inc()
                 yield beam.pvalue.TaggedOutput("done", previous)
@@ -137,28 +138,27 @@ class PrepareShardFn(beam.DoFn):
 
 
 class BuildShardFn(beam.DoFn):
-    """Builds one piece of a shard (a whole shard when it is one piece): decode, the stage chain,
-    FLAC, tar. A whole shard is committed here; a piece's part goes (tagged ``pieces``) to the join."""
+    """Builds one piece of a shard (a whole shard when it is one piece) through the stage chain of
+    the registry (decode, the stages the config turns on, encode) into its tar. A whole shard is
+    committed here; a piece's part goes (tagged ``pieces``) to the join."""
 
     def __init__(self, out: str, config: Any, storage_options: dict[str, Any] | None = None) -> None:
         self.out = out
         self.config = config
         self.storage_options = storage_options
+        self.stages: list[Stage] = []
 
     def setup(self) -> None:
         storage.configure(self.storage_options)
-        self.decode = build_decode(self.config)
-        self.decode.setup()
-        self.chain = build_chain(self.config)
-        for stage in self.chain:
+        self.stages = build_chain(self.config)
+        self.decode, self.chain = self.stages[0], self.stages[1:]
+        for stage in self.stages:
             stage.setup()
         self.batch_items = Metrics.distribution(NAMESPACE, "batch_items")
 
     def teardown(self) -> None:
-        for stage in (getattr(self, "decode", None), *getattr(self, "chain", ())):
-            close = getattr(stage, "teardown", None)
-            if close is not None:
-                close()
+        for stage in self.stages:
+            stage.teardown()
 
     def process(self, element: tuple[ShardKey, Piece]) -> Iterator[Any]:
         shard_key, piece = element
@@ -169,9 +169,9 @@ class BuildShardFn(beam.DoFn):
         writer = TarShardWriter(self.out, shard, None if piece.count == 1 else piece.index)
         try:
             for batch in self._decoded_batches(list(piece.items), failures, stats):
-                for sample, meta, flac in self._run_chain(batch, failures, stats):
-                    writer.add(meta.key, flac, sink.record_json(meta))
-                    stats.add_sample(meta, sample.item.key)
+                for encoded in self._run_chain(batch, failures, stats):
+                    writer.add(encoded.meta.key, encoded.flac, sink.record_json(encoded.meta))
+                    stats.add_sample(encoded.meta, encoded.sample.item.key)
             size = writer.commit()
         except BaseException:
             writer.abort()
@@ -197,21 +197,24 @@ class BuildShardFn(beam.DoFn):
         count, seconds, spent = 0, 0.0, 0.0
         for index, item in enumerate(items):
             started = time.perf_counter()
-            samples, failed = self.decode.process_items([item])
+            samples, failed = self.decode.process([item])
             spent += time.perf_counter() - started
             _record(failed, failures, stats)
+            for sample in samples:
+                sample.split = stats.shard.split
             batch += samples
             count += 1
             seconds += sum(sample.duration_s for sample in samples)
             if count >= max_items or seconds >= max_seconds or index == len(items) - 1:
                 self.batch_items.update(count)
-                _stage_metrics("decode", count, len(batch), time.perf_counter() - spent)
+                _stage_metrics(self.decode.name, count, len(batch), time.perf_counter() - spent)
                 yield batch
                 batch, count, seconds, spent = [], 0, 0.0, 0.0
 
     def _run_chain(
         self, samples: list[Sample], failures: list[Failure], stats: StatsAccumulator, first: int = 0
-    ) -> Iterator[tuple[Sample, Any, bytes]]:
+    ) -> Iterator[Encoded]:
+        """The samples through the chain after decode, encode last: each one's shard members, in order."""
         for position in range(first, len(self.chain)):
             if not samples:
                 break
@@ -235,13 +238,7 @@ class BuildShardFn(beam.DoFn):
                     for chunk in chunks:
                         yield from self._run_chain(chunk, failures, stats, position + 1)
                     return
-        for sample in samples:
-            try:
-                meta, flac = encode(sample, stats.shard.split)
-            except Exception as exc:  # noqa: BLE001
-                _record([sample.fail("encode", "encode_error", f"{type(exc).__name__}: {exc}")], failures, stats)
-                continue
-            yield sample, meta, flac
+        yield from samples
 
 
 def _chunks_by_seconds(samples: list[Sample], max_seconds: float) -> Iterator[list[Sample]]:
@@ -278,7 +275,7 @@ class JoinPiecesFn(beam.DoFn):
             raise RuntimeError(f"piece(s) {missing} of {count} of this shard failed; the shard is not written")
         started = time.monotonic()
         shard = ShardRef(*shard_key)
-        size = sink.join_parts(self.out, shard, [p.part for p in pieces])
+        size = join_parts(self.out, shard, [p.part for p in pieces])
         stats = StatsAccumulator(shard, pieces[0].shard_items)
         stats.add_pieces(p.stats for p in pieces)
         failures = [f for p in pieces for f in p.failures]
@@ -295,13 +292,11 @@ def commit_shard(
     seconds: float,
     pieces: int = 1,
 ) -> ShardStats:
-    """After its tar: the shard's failures, then its marker (written last: the commit), metrics."""
+    """After its tar: the shard's failures and marker (:func:`pipelines.sink.commit_shard`), its metrics and log line."""
     shard = stats.shard
     for failure in failures:
         Metrics.counter("failures", f"{failure.stage}/{failure.reason}").inc()
-    result = stats.result(size, fingerprint)
-    sink.write_failures(sink.failures_path(out, f"{shard.split}-{shard.name}"), failures, stats.ok_items)
-    sink.write_atomic(sink.marker_path(out, shard), sink.dumps(result.to_dict()))
+    result = sink.commit_shard(out, stats, failures, size, fingerprint)
     Metrics.counter(NAMESPACE, "items_in").inc(result.items_in)
     Metrics.counter(NAMESPACE, "items_failed").inc(result.items_failed)
     Metrics.counter(NAMESPACE, "samples_written").inc(result.samples)

@@ -6,7 +6,7 @@ tar, with the same sample count and split. Per tar: member names are plain keys 
 no ``/``, no ``..``); each sample is ``<key>.flac`` followed by ``<key>.json``; the FLAC decodes
 as 48 kHz mono; the JSON satisfies the sample schema, fits ``SampleMeta`` and names its key and
 split. Per corpus: at least one shard; ``dataset_card.json`` agrees with the figures the markers
-and the run-level failures give (the sink's own ``card_figures``) and with the samples counted
+and the run-level failures give (the card's own ``card_figures``) and with the samples counted
 in the tars; every line of ``failures/*.jsonl`` is a ``Failure`` record.
 
 All problems are collected and printed (``--max-problems`` caps the printout, not the checks).
@@ -25,8 +25,8 @@ from typing import Any
 
 import soundfile as sf
 
+from pipelines.card import card_figures
 from pipelines.report_data import RUN_LEVEL_FAILURE_FILES
-from pipelines.sink import card_figures
 from schemas import SAMPLE_RATE, SPLITS, Failure, SampleMeta, ShardStats, sample_json_schema
 from transforms import storage
 

@@ -311,10 +311,19 @@ class Failure(_Record):
     source_key: str = ""
     """The source item's key (a sample key adds segment and augmentation indices); the item's
     own key when empty, for failures of whole items."""
+    eval_set: str = ""
+    """The evaluation set an ``eval_overlap`` item overlaps (``--exclude-eval``); empty otherwise."""
 
     def __post_init__(self) -> None:
         if not self.source_key:
             object.__setattr__(self, "source_key", self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As every record's, without ``eval_set`` when it is empty (only eval overlaps name one)."""
+        data = super().to_dict()
+        if not self.eval_set:
+            del data["eval_set"]
+        return data
 
 
 @dataclass(frozen=True)

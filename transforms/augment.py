@@ -34,7 +34,7 @@ from augment.text import combine_caption
 from schemas import SAMPLE_RATE, Augmentation, Caption, Failure
 from schemas.settings import setting
 from transforms.noise_bank import NOISE_SOURCES, NoiseBankLoader
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 
 ORDER: tuple[str, ...] = ("pitch", "gain", "reverb", "noise", "mask", "clip")
 AUGMENTATIONS: frozenset[str] = frozenset(ORDER)
@@ -111,7 +111,7 @@ def copy_rng(seed: int, key: str, copy_index: int) -> np.random.Generator:
     return np.random.default_rng([seed, copy_index, digest])
 
 
-class AugmentStage:
+class AugmentStage(Stage):
     """In-shard stage (``transforms/stage.py`` protocol) adding augmented copies of each sample."""
 
     name = "augment"
@@ -231,4 +231,4 @@ def build_augment(config: Any) -> AugmentStage | None:
     return AugmentStage(settings, noise_bank_factory=settings.noise_bank_loader(seed))
 
 
-SPEC = StageSpec(name="augment", settings=AugmentSettings, build=build_augment, order=40)
+SPEC = StageSpec(name="augment", settings=AugmentSettings, build=build_augment, order=40, writes=("augmented_from",))

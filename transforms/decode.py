@@ -25,7 +25,7 @@ from transforms.audio import AudioError, Decoded, to_48k
 from transforms.decode_stream import DecodeLimits, StreamInfo, decode_to_48k
 from transforms.decode_worker import DecodeWorker
 from transforms.pcm_wav import decode_pcm16_wav
-from transforms.stage import Sample
+from transforms.stage import Sample, Stage, StageSpec
 from transforms.tts import TTS_SCHEME, synthesize_uri
 
 STAGE = "decode"
@@ -48,7 +48,7 @@ def read_uri(uri: str, max_bytes: int) -> bytes:
 
 
 @dataclass
-class DecodeStage:
+class DecodeStage(Stage):
     """Items -> whole-recording samples at 48 kHz (or failures)."""
 
     timeout_s: float = 120.0
@@ -121,6 +121,10 @@ class DecodeStage:
             sample.original_data["decode"] = note
         return sample
 
+    def process(self, batch: list[SourceItem]) -> tuple[list[Sample], list[Failure]]:
+        """The stage shape (:class:`transforms.stage.Stage`): items in, whole-recording samples out."""
+        return self.process_items(batch)
+
     def process_items(self, items: list[SourceItem]) -> tuple[list[Sample], list[Failure]]:
         if not hasattr(self, "_worker"):
             self.setup()
@@ -181,3 +185,6 @@ def build_decode(config: Any) -> DecodeStage:
         memory_limit_mb=s.memory_limit_mb,
         max_expansion=s.max_expansion,
     )
+
+
+SPEC = StageSpec(name=STAGE, settings=DecodeSettings, build=build_decode, order=0, writes=("decode",))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from schemas import Caption, Failure
 from schemas.vocab import language_name
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 
 STAGE = "describe"
 
@@ -115,7 +115,7 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
 
 
 @dataclass
-class DescribeStage:
+class DescribeStage(Stage):
     """Adds the metadata captions to every sample; a sample with nothing to say is a failure."""
 
     name: str = STAGE

@@ -48,11 +48,12 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas import SAMPLE_RATE, Failure
+from schemas.records import Quality
 from schemas.settings import setting
 from schemas.vocab import UNKNOWN_LANGUAGE, normalize_language
 from transforms import filters
 from transforms.filters import VAD_RATE, Filter, Measuring
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 
 STAGE = "quality"
 MISMATCH_ACTIONS = ("drop", "flag")
@@ -307,7 +308,7 @@ def filter_row(histogram: str) -> Filter | None:
 # ----------------------------------------------------------------------------- the stage
 
 
-class QualityStage:
+class QualityStage(Stage):
     """In-shard stage: measure, record and filter, by the rows of :data:`FILTER_ROWS`."""
 
     name = STAGE
@@ -366,4 +367,12 @@ def build_quality(config: Any) -> QualityStage | None:
     return QualityStage(config.quality, segment=config.segment)
 
 
-SPEC = StageSpec(name=STAGE, settings=QualitySettings, build=build_quality, order=15)
+SPEC = StageSpec(
+    name=STAGE,
+    settings=QualitySettings,
+    build=build_quality,
+    order=15,
+    decides=True,  # a sample below a threshold is dropped the same way again: never retried
+    writes=("quality",),
+    record=Quality,
+)

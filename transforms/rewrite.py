@@ -27,7 +27,7 @@ from schemas import Caption, Failure
 from schemas.settings import setting
 from transforms.fidelity import Facts, carries_transcript, count_outcome, outcome, validate_answer
 from transforms.llm import ChatClient, LLMConfig, LLMError, Messages, load_prompt, render
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 
 __all__ = ["ChatClient", "LLMConfig", "LLMError", "RewriteStage", "load_prompt", "render", "validate_rewrite"]
 
@@ -76,7 +76,7 @@ class RewriteSettings:
     )
 
 
-class RewriteStage:
+class RewriteStage(Stage):
     """In-shard stage: one LLM rewrite per sample of its first ``template`` caption."""
 
     name = "rewrite"
@@ -145,4 +145,4 @@ def build_rewrite(config: Any) -> RewriteStage | None:
     return stage if stage.enabled else None
 
 
-SPEC = StageSpec(name="rewrite", settings=RewriteSettings, build=build_rewrite, order=50)
+SPEC = StageSpec(name="rewrite", settings=RewriteSettings, build=build_rewrite, order=50, writes=("rewrite",))

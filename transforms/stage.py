@@ -1,19 +1,23 @@
-"""The in-shard stage contract: what every audio stage receives and returns.
+"""The in-shard stage contract: what every stage of the chain is, receives and returns.
 
 The shard builder (``pipelines/build_shards.py``) groups small ``SourceItem`` records by
-shard and does the heavy work where the bytes are written (ARCHITECTURE.md, "A measurement
-that shapes the design"). Inside that step a shard's samples go through a chain of stages:
+shard and does the heavy work where the bytes are written (docs/architecture.md, "A sample's way
+through"). Inside that step a shard's items go through a chain of stages, in registry order:
 
-    decode -> segment -> describe -> (visual) -> augment -> rewrite/translate -> encode
+    decode -> segment -> quality -> describe -> (visual) -> augment -> rewrite -> translate -> encode
 
-Each stage is a plain object: ``setup()`` once per worker (load models there), then
-``process(samples)`` on a whole shard's batch, so models batch their inference. A stage
-returns the samples that go on and a ``Failure`` for every sample it drops: nothing vanishes.
+Every stage has one shape, :class:`Stage`: ``setup()`` once per worker (load models there),
+``process(batch)`` on a batch of a shard, so models batch their inference, and ``teardown()`` when
+the worker is done. ``process`` returns what goes on and a ``Failure`` for everything it drops:
+nothing vanishes. The first stage, decode, takes ``SourceItem``s and makes ``Sample``s; the last,
+encode, takes ``Sample``s and makes each one's shard members (:class:`Encoded`); every stage in
+between takes and returns ``Sample``s.
 
 Each stage module ends with its :class:`StageSpec`: its name, its settings type (a frozen
 dataclass of ``schemas.settings`` fields, one section of the build config), ``build(config)``
-returning the stage or None when the config leaves it off, and its place in the chain. The
-registry of specs is ``pipelines/stages.py``; adding a stage is one module plus one line there.
+returning the stage or None when the config leaves it off, its place in the chain, whether its
+drops are decisions, and the ``original_data`` key it writes. The registry of specs is
+``pipelines/stages.py``; adding a stage is one module plus one line there.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from schemas import SAMPLE_RATE, Augmentation, Caption, Failure, Segment, SourceItem, sample_key
+from schemas import SAMPLE_RATE, Augmentation, Caption, Failure, SampleMeta, Segment, SourceItem, sample_key
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Sample:
     original_data: dict[str, Any] = field(default_factory=dict)
     """Extra facts merged into the JSON's ``original_data`` (e.g. raw visual captions)."""
     source_duration_s: float | None = None
+    split: str = ""
+    """The split of the shard the sample is written to (the shard step sets it after decoding)."""
 
     @property
     def key(self) -> str:
@@ -79,17 +85,34 @@ class Sample:
         )
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """What the encode stage makes of a sample: its JSON record and FLAC bytes, the shard's two members."""
+
+    sample: Sample
+    meta: SampleMeta
+    flac: bytes
+
+
 class Stage(Protocol):
-    """One step of the in-shard chain."""
+    """One step of the in-shard chain. A stage class may inherit from this protocol for the
+    no-op ``setup`` and ``teardown``; it must define ``name`` and ``process``."""
 
     name: str
 
     def setup(self) -> None:
         """Load models and other heavy state; called once per worker before any ``process``."""
 
-    def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
-        """Transform a shard's samples; return those that go on and failures for those that don't."""
+    def process(self, batch: list[Any]) -> tuple[list[Any], list[Failure]]:
+        """Transform a batch of a shard; return what goes on and a failure for each thing dropped.
+
+        Decode: ``SourceItem``s -> ``Sample``s; encode: ``Sample``s -> ``Encoded``; any other
+        stage: ``Sample``s -> ``Sample``s."""
         ...
+
+    def teardown(self) -> None:
+        """Release what ``setup`` holds (child processes, servers); called once when the worker stops,
+        also when a ``setup`` did not finish."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +124,18 @@ class StageSpec:
     """
 
     name: str
-    settings: type
-    """The frozen settings dataclass: the config section named ``name``."""
+    settings: type | None
+    """The frozen settings dataclass: the config section named ``name`` (None: the stage has no settings)."""
     build: Callable[[Any], Stage | None]
     """The stage for a build config, or None when that config leaves it off."""
     order: int
-    """Place in the chain (ARCHITECTURE.md's diagram order); lower runs first."""
+    """Place in the chain; lower runs first (decode is first, encode last)."""
     check: Callable[[Any], None] | None = None
     """Raise ValueError (one line) when the settings can't work, before any work starts."""
+    decides: bool = False
+    """Its drops are decisions about the sample (the same input is decided the same way again), not
+    errors: ``--retry-failures`` does not build them again (a ``stage_error`` still is)."""
+    writes: tuple[str, ...] = ()
+    """The keys of the sample's ``original_data`` it fills in (its record of what it did)."""
+    record: type | None = None
+    """The typed record (``schemas.records``) of what it writes under its one key, when there is one."""

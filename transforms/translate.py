@@ -37,7 +37,7 @@ from schemas.settings import setting
 from schemas.vocab import language_name, normalize_emotion, normalize_gender
 from transforms.fidelity import Facts, count_outcome, transcript_verbatim, validate_answer
 from transforms.llm import ChatClient, LLMConfig, LLMError, load_prompt, render
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 
 LEXICON_PATH = Path(__file__).parent / "data" / "lexicon.json"
 TRANSLATE_PROMPT = "translate_v2"
@@ -166,7 +166,7 @@ class TranslateSettings:
     )
 
 
-class TranslateStage:
+class TranslateStage(Stage):
     """In-shard stage adding a caption per target language (lexicon offline, LLM when configured)."""
 
     name = "translate"
@@ -317,4 +317,11 @@ def check_translate(config: Any) -> None:
         )
 
 
-SPEC = StageSpec(name="translate", settings=TranslateSettings, build=build_translate, order=60, check=check_translate)
+SPEC = StageSpec(
+    name="translate",
+    settings=TranslateSettings,
+    build=build_translate,
+    order=60,
+    check=check_translate,
+    writes=("translation", "translation_of"),
+)

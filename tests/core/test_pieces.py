@@ -10,7 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines import sink
+from pipelines import tar_writer
 from pipelines.build_shards import build_pipeline
 from pipelines.options import config_from
 from pipelines.shard_step import even_runs, piece_items
@@ -69,14 +69,14 @@ def test_a_failed_piece_fails_its_whole_shard_and_leaves_no_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = _files(tmp_path / "in", 6)
-    add = sink.TarShardWriter.add
+    add = tar_writer.TarShardWriter.add
 
     def add_or_fail(self, key: str, flac: bytes, meta: bytes) -> None:
         if key.startswith("files-clip_04"):
             raise OSError("disk full")
         add(self, key, flac, meta)
 
-    monkeypatch.setattr(sink.TarShardWriter, "add", add_or_fail)
+    monkeypatch.setattr(tar_writer.TarShardWriter, "add", add_or_fail)
     out = tmp_path / "out"
     _build(paths, out, piece_items=2)
     failures = [json.loads(line) for f in (out / "failures").glob("*.jsonl") for line in f.read_text().splitlines()]

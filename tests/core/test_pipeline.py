@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import apache_beam as beam
@@ -14,6 +15,7 @@ from pipelines.build_shards import build_pipeline
 from pipelines.options import config_from
 from pipelines.sources.base import SourceSettings
 from pipelines.sources.demo import DemoSource
+from pipelines.stages import STAGES
 from pipelines.validate import Report, validate_dataset
 from tests.conftest import FilesSource
 
@@ -129,6 +131,14 @@ def test_demo_corpus_in_other_languages_validates(tmp_path, lang):
     assert report.problems == [] and report.samples > 4  # the fourth item is a paragraph, segmented
     card = json.loads((out / "dataset_card.json").read_text())
     assert list(card["hours_by_language"]) == [lang]
+    declared = {key for spec in STAGES for key in spec.writes}  # each stage's spec says what it records
+    written = set()
+    for path in out.rglob("*.tar"):
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".json"):
+                    written |= set(json.loads(tar.extractfile(member).read())["original_data"])
+    assert "segmentation" in written and written <= declared
 
 
 def test_webdataset_reads_every_sample_as_laion_loaders_expect(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.cli import _shards_parser, main, resolve_config
 from pipelines.options import BuildConfig, config_from, output_shaping
-from pipelines.sink import shard_fingerprint
+from pipelines.plan import shard_fingerprint
 from pipelines.stages import STAGES, build_chain
 from schemas import SourceItem
 from schemas.settings import (
@@ -115,13 +115,13 @@ def test_a_run_only_setting_keeps_the_fingerprint_and_an_output_shaping_one_chan
 
 def test_the_registry_builds_the_chain_from_the_enabled_stages():
     assert [spec.name for spec in STAGES] == [
-        "segment", "quality", "describe", "visual", "augment", "rewrite", "translate"
+        "decode", "segment", "quality", "describe", "visual", "augment", "rewrite", "translate", "encode"
     ]  # fmt: skip
-    assert [s.name for s in build_chain(config_from())] == ["segment", "describe"]
+    assert [s.name for s in build_chain(config_from())] == ["decode", "segment", "describe", "encode"]
     chain = build_chain(config_from({"augment": "gain", "translate_to": "fr"}))
-    assert [s.name for s in chain] == ["segment", "describe", "augment", "translate"]
+    assert [s.name for s in chain] == ["decode", "segment", "describe", "augment", "translate", "encode"]
     with_llm = build_chain(config_from({"llm_url": "http://127.0.0.1:9/v1", "rewrite": "augmented"}))
-    assert [s.name for s in with_llm] == ["segment", "describe", "rewrite"]
+    assert [s.name for s in with_llm] == ["decode", "segment", "describe", "rewrite", "encode"]
     assert "rewrite" not in [s.name for s in build_chain(config_from({"llm_url": "http://x/v1", "rewrite": "none"}))]
 
 
@@ -134,7 +134,7 @@ def test_augment_seed_defaults_to_the_corpus_seed():
 
 def test_every_section_is_a_stage_or_a_shared_one_and_each_flag_is_declared_once():
     assert list(sections(BuildConfig)) == [
-        "corpus", "plan", "screen", "run", "decode", *[spec.name for spec in STAGES], "llm", "storage"
+        "corpus", "plan", "screen", "run", *[spec.name for spec in STAGES if spec.settings], "llm", "storage"
     ]  # fmt: skip
     flags = [flag_of(f) for t in sections(BuildConfig).values() for f in settings_fields(t)]
     assert len(flags) == len(set(flags))

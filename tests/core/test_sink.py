@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import sink
-from pipelines.sink import ShardRef, TarShardWriter, split_of
+from pipelines.plan import ShardRef, split_of
+from pipelines.tar_writer import TarShardWriter
 from schemas import SourceItem
+from transforms import storage
 
 
 def _item(i: int, **kw) -> SourceItem:
@@ -73,6 +74,6 @@ def test_duplicate_key_in_a_shard_fails_loudly(tmp_path):
 
 def test_write_atomic_replaces_without_leaving_temps(tmp_path):
     path = str(tmp_path / "f.json")
-    sink.write_atomic(path, b"1")
-    sink.write_atomic(path, b"2")
+    storage.write_atomic(path, b"1")
+    storage.write_atomic(path, b"2")
     assert Path(path).read_bytes() == b"2" and [p.name for p in tmp_path.iterdir()] == ["f.json"]

@@ -6,8 +6,9 @@ import io
 import tarfile
 from pathlib import Path
 
-from pipelines import sink
-from pipelines.sink import ShardRef, TarShardWriter
+from pipelines import sink, tar_writer
+from pipelines.plan import ShardRef
+from pipelines.tar_writer import TarShardWriter
 
 
 def _tarfile_bytes(entries: list[tuple[str, bytes, bytes]]) -> bytes:
@@ -16,7 +17,7 @@ def _tarfile_bytes(entries: list[tuple[str, bytes, bytes]]) -> bytes:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT, bufsize=1 << 20) as tar:
         for key, flac, meta in entries:
             for suffix, data in (("flac", flac), ("json", meta)):
-                tar.addfile(sink._member(f"{key}.{suffix}", len(data)), io.BytesIO(data))
+                tar.addfile(tar_writer._member(f"{key}.{suffix}", len(data)), io.BytesIO(data))
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from pipelines import sink
+from pipelines.plan import ShardRef
 from pipelines.report import write_report
 from pipelines.report_html import SECTIONS
 from schemas import Failure
@@ -30,7 +31,7 @@ def build(out: Path) -> dict:
         Failure("q8_000_0", "speechset", "quality", "too_quiet", "loudness_lufs=-61.2 (min -50.0)", source_key="q8"),
         Failure("q9_000_0", "speechset", "quality", "low_snr", "snr_db=-3.1 (min 0.0)", source_key="q9"),
     ]
-    stats = [write_shard(out, sink.ShardRef("train", 0, 1), samples, dropped, items_in=5)]
+    stats = [write_shard(out, ShardRef("train", 0, 1), samples, dropped, items_in=5)]
     return sink.finalize(str(out), out.name, stats, [], {"quality": {"filters": ["loudness", "snr", "language"]}})
 
 

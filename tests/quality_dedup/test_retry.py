@@ -86,6 +86,16 @@ def test_errors_are_retried_but_decisions_and_items_with_samples_are_not():
     assert not retryable(segment)  # a build that did not say whether the item has samples
 
 
+def test_the_stages_whose_drops_are_decisions_are_the_plan_the_screen_and_the_specs_that_say_so():
+    from pipelines import dedupe, plan
+    from pipelines.retry import DECISION_STAGES
+    from pipelines.stages import STAGES
+
+    deciding = [spec.name for spec in STAGES if spec.decides]
+    assert deciding == ["quality"]
+    assert set(DECISION_STAGES) == {plan.STAGE, dedupe.STAGE, *deciding}  # every name is a real stage
+
+
 def test_a_shards_failures_say_whether_a_failed_segments_item_has_samples(tmp_path):
     from pipelines.sink import write_failures
     from schemas import Failure

@@ -63,7 +63,9 @@ def test_training_items_that_share_audio_with_an_eval_folder_are_removed_with_th
     out = tmp_path / "out"
     run(FilesSource(paths), out, exclude_eval=(str(evalset),))
 
-    overlaps = {r["key"]: r["detail"] for r in failure_records(out) if r["reason"] == "eval_overlap"}
+    records = [r for r in failure_records(out) if r["reason"] == "eval_overlap"]
+    assert {r["key"]: r["eval_set"] for r in records} == {"files-clip21": "ESC-like", "files-clip23": "ESC-like"}
+    overlaps = {r["key"]: r["detail"] for r in records}
     assert sorted(overlaps) == ["files-clip21", "files-clip23"]
     assert overlaps["files-clip21"].startswith("overlaps eval item ESC-like: folder/dog_bark.wav (audio distance")
     assert "ESC-like: folder/rain.mp3" in overlaps["files-clip23"]
@@ -87,7 +89,9 @@ def test_our_own_shards_as_an_eval_set_remove_by_source_id_and_by_audio(tmp_path
     out = tmp_path / "out"
     run(FilesSource(sorted(train.glob("*.wav"))), out, exclude_eval=(str(tmp_path / "evalshards"),))
 
-    overlaps = {r["key"]: r["detail"] for r in failure_records(out) if r["reason"] == "eval_overlap"}
+    records = [r for r in failure_records(out) if r["reason"] == "eval_overlap"]
+    assert {r["eval_set"] for r in records} == {"evalshards"}  # by source id and by audio
+    overlaps = {r["key"]: r["detail"] for r in records}
     assert overlaps == {
         "files-shared_id": "overlaps eval item evalshards: test-files/shared_id (same source id)",
         "files-renamed": overlaps["files-renamed"],
@@ -140,3 +144,13 @@ def test_eval_paths_are_checked_before_the_build(tmp_path):
         parse_eval_sets([f"esc50={tmp_path / 'root'}"])
     with pytest.raises(ValueError, match="unknown source"):
         parse_eval_sets([f"nosuch={tmp_path / 'root'}"])
+
+
+def test_the_card_counts_eval_removals_by_the_failures_eval_set_not_its_wording():
+    from pipelines.card import eval_removals
+    from schemas import Failure
+
+    overlap = Failure("k1", "d", "dedupe", "eval_overlap", "a detail in any wording: x", eval_set="ESC-50")
+    other = Failure("k2", "d", "dedupe", "duplicate_audio", "duplicates k0")
+    assert eval_removals([overlap, other], ["ESC-50", "AudioCaps"]) == {"AudioCaps": 0, "ESC-50": 1}
+    assert "eval_set" not in other.to_dict() and Failure.from_dict(overlap.to_dict()) == overlap

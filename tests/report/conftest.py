@@ -13,8 +13,11 @@ import pytest
 import soundfile as sf
 
 from pipelines import sink
+from pipelines.card import StatsAccumulator
 from pipelines.cli import main as clara
-from schemas import Augmentation, Caption, Failure, SampleMeta
+from pipelines.plan import ShardRef, failures_path, marker_path
+from pipelines.tar_writer import TarShardWriter
+from schemas import Augmentation, Caption, Failure, SampleMeta, ShardStats
 
 MIXED_SNR_DB = (3.0, 7.5, 12.0, 20.5)
 MIXED_LAMBDA = (0.05, 0.2, 0.35, 0.6)
@@ -84,10 +87,10 @@ def noisy_copy(meta: SampleMeta, copy: int) -> SampleMeta:
 
 
 def write_shard(
-    out: Path, shard: sink.ShardRef, samples: list[SampleMeta], failures: list[Failure], items_in: int
-) -> sink.ShardStats:
-    stats = sink.StatsAccumulator(shard, items_in)
-    writer = sink.TarShardWriter(str(out), shard)
+    out: Path, shard: ShardRef, samples: list[SampleMeta], failures: list[Failure], items_in: int
+) -> ShardStats:
+    stats = StatsAccumulator(shard, items_in)
+    writer = TarShardWriter(str(out), shard)
     for meta in samples:
         writer.add(meta.key, flac_bytes(), sink.dumps(meta.to_json_dict()))
         stats.add_sample(meta, meta.key.rsplit("_", 2)[0])
@@ -95,8 +98,8 @@ def write_shard(
         stats.add_failure(failure)
     size = writer.commit()
     result = stats.result(size)
-    sink.write_failures(sink.failures_path(str(out), f"{shard.split}-{shard.name}"), failures)
-    sink.write_atomic(sink.marker_path(str(out), shard), sink.dumps(result.to_dict()))
+    sink.write_failures(failures_path(str(out), f"{shard.split}-{shard.name}"), failures)
+    sink.write_atomic(marker_path(str(out), shard), sink.dumps(result.to_dict()))
     return result
 
 
@@ -117,9 +120,9 @@ def build_mixed_corpus(out: Path) -> dict:
         Failure("sp-bad3", "speechset", "segment", "no_speech", "whisper found no words"),
     ]
     stats = [
-        write_shard(out, sink.ShardRef("train", 0, 2), shard0, in_shard, items_in=1 + 2 + 3),
-        write_shard(out, sink.ShardRef("train", 1, 2), shard1, [], items_in=3),
-        write_shard(out, sink.ShardRef("test", 0, 1), shard2, [], items_in=2),
+        write_shard(out, ShardRef("train", 0, 2), shard0, in_shard, items_in=1 + 2 + 3),
+        write_shard(out, ShardRef("train", 1, 2), shard1, [], items_in=3),
+        write_shard(out, ShardRef("test", 0, 1), shard2, [], items_in=2),
     ]
     run_level = [Failure("lost", "speechset", "source", "missing_file", "listed in the manifest, not on disk")]
     return sink.finalize(str(out), out.name, stats, run_level, {"source": "hand-made"})

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from pipelines.card import StatsAccumulator
+from pipelines.plan import ShardRef
 from pipelines.shard_step import BuildShardFn
-from pipelines.sink import ShardRef, StatsAccumulator
 from schemas import SAMPLE_RATE, Caption, Segment, SourceItem
 from transforms.stage import Sample
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 import tarfile
 
-from pipelines import sink
+from pipelines import tar_writer
 
 
 def _tarfile(name: str, size: int) -> bytes:
-    return sink._member(name, size).tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+    return tar_writer._member(name, size).tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
 
 
 def test_headers_are_tarfiles_bytes_for_every_name_length_and_size():
@@ -17,9 +17,9 @@ def test_headers_are_tarfiles_bytes_for_every_name_length_and_size():
     sizes = [0, 1, 511, 512, 456_789, 8**11 - 1, 8**11, 10**12]
     for name in names:
         for size in sizes:
-            assert sink._header(name, size) == _tarfile(name, size), (name, size)
+            assert tar_writer._header(name, size) == _tarfile(name, size), (name, size)
     rng = random.Random(0)
     for _ in range(2000):
         name = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789-_./é") for _ in range(rng.randint(1, 110)))
         size = rng.randint(0, 10**8)
-        assert sink._header(name, size) == _tarfile(name, size), (name, size)
+        assert tar_writer._header(name, size) == _tarfile(name, size), (name, size)

@@ -32,8 +32,8 @@ def test_setting_up_the_default_chain_loads_no_model_library() -> None:
     """What ``BuildShardFn.setup`` does on a folder of short clips: Whisper waits for a long one."""
     code = (
         "from pipelines.options import config_from\n"
-        "from pipelines.stages import build_chain, build_decode\n"
+        "from pipelines.stages import build_chain\n"
         "config = config_from({'source': 'folder'})\n"
-        "for stage in [build_decode(config), *build_chain(config)]: stage.setup()"
+        "for stage in build_chain(config): stage.setup()"
     )
     assert _heavy_modules_after(code) == []

@@ -33,7 +33,7 @@ from schemas import Caption, Failure
 from schemas.media import AUDIO_EXTENSIONS
 from transforms.audio import AudioError, TimeoutRunner
 from transforms.shared_models import load_shared
-from transforms.stage import Sample, StageSpec
+from transforms.stage import Sample, Stage, StageSpec
 from transforms.visual.frames import FrameReader, FrameSettings, VideoError, looks_like_video, open_uri
 from transforms.visual.fuse import FUSE_PROMPT_VERSION, CaptionFuser, FusionInput, fuser_from_settings
 from transforms.visual.options import VisualSettings, check_visual
@@ -103,7 +103,7 @@ def frames_for_segment(frames: list[KeyFrame], start_s: float, duration_s: float
     return chosen
 
 
-class VisualStage:
+class VisualStage(Stage):
     """In-shard stage: video samples gain a fused visual + audio caption (see the module docstring)."""
 
     name = STAGE
@@ -293,4 +293,6 @@ def build_visual(config: Any) -> VisualStage | None:
     return VisualStage(config.visual, fuser=fuser_from_settings(config.llm))
 
 
-SPEC = StageSpec(name="visual", settings=VisualSettings, build=build_visual, order=30, check=check_visual)
+SPEC = StageSpec(
+    name="visual", settings=VisualSettings, build=build_visual, order=30, check=check_visual, writes=("visual",)
+)

@@ -1,0 +1,166 @@
+"""A shard's tar, written block by block: byte for byte what ``tarfile``'s ``w|`` mode writes.
+
+Members are ``<key>.flac`` then ``<key>.json`` with fixed mtime, uid, gid and mode (GNU headers,
+NUL padding to 512 bytes, two NUL blocks and padding to the 10,240-byte record at the end), so
+the same samples give the same bytes. A shard is written to a temporary name beside its tar and
+renamed into place on :meth:`TarShardWriter.commit`; a shard built in pieces writes one part per
+piece and :func:`join_parts` joins them in order into the tar: the bytes one writer gives.
+Every path goes through :mod:`transforms.storage` (local, gs://, s3://).
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from typing import Any
+
+from pipelines.plan import ShardRef, tar_path
+from transforms import storage
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _header(name: str, size: int) -> bytes:
+    """A member's header blocks, as ``tarfile`` writes them (GNU format, long names included).
+
+    A name of at most 100 bytes and a size under 8 GiB (every sample's) take one block filled in
+    from a template, the same bytes as ``tarfile`` (tests/scale/test_tar_header.py) without
+    building a ``TarInfo``; anything else goes through ``tarfile`` itself."""
+    raw = name.encode(tarfile.ENCODING, "surrogateescape")
+    if len(raw) > tarfile.LENGTH_NAME or not 0 <= size < _MAX_OCTAL_SIZE:
+        return _tarfile_header(name, size)
+    block = bytearray(_TEMPLATE)
+    block[: len(raw)] = raw
+    block[124:136] = b"%011o\0" % size
+    checksum = 256 + sum(block) - sum(block[148:156])  # tarfile: the checksum field counted as spaces
+    block[148:155] = b"%06o\0" % checksum
+    return bytes(block)
+
+
+def _tarfile_header(name: str, size: int) -> bytes:
+    return _member(name, size).tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+
+
+_MAX_OCTAL_SIZE = 8**11
+"""Sizes ``tarfile`` writes as 11 octal digits (larger ones in base 256)."""
+_TEMPLATE = bytearray(_tarfile_header("", 0))
+_TEMPLATE[148:156] = b" " * 8
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % tarfile.BLOCKSIZE)
+
+
+class TarShardWriter:
+    """Streams samples into ``<split>/.NNNNNN.tar.tmp-*`` and renames it on ``commit``.
+
+    Writes the tar's blocks itself rather than through ``tarfile``'s stream buffer, which copies
+    every member again. With ``part``, it writes one piece of a shard: its members only, to a
+    temporary file that :func:`join_parts` later joins with the other pieces' into the shard's tar.
+    """
+
+    def __init__(self, out: str, shard: ShardRef, part: int | None = None) -> None:
+        self.final = tar_path(out, shard)
+        self.part = part
+        self.tmp = storage.temp_sibling(self.final if part is None else f"{self.final}.part{part:05d}")
+        self._file = storage.create(self.tmp)
+        self._size = 0
+        self._keys: set[str] = set()
+
+    def add(self, key: str, flac: bytes, meta: bytes) -> None:
+        if key in self._keys:
+            raise ValueError(f"duplicate key {key!r} in shard {self.final}")
+        self._keys.add(key)
+        head = _header(f"{key}.flac", len(flac))
+        tail = b"".join((_padding(len(flac)), _header(f"{key}.json", len(meta)), meta, _padding(len(meta))))
+        for part in (head, flac, tail):  # the audio is handed over as is, never copied into a buffer
+            self._file.write(part)
+        self._size += len(head) + len(flac) + len(tail)
+
+    def commit(self) -> int:
+        """Close and rename into place (a part: close only); returns the bytes written."""
+        if self.part is None:
+            self._size += _write_end(self._file, self._size)
+        self._file.close()
+        if self.part is None:
+            storage.replace(self.tmp, self.final)
+        return self._size
+
+    def abort(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            storage.delete([self.tmp])
+
+
+def _write_end(file: Any, size: int) -> int:  # noqa: ANN401 - a writable file
+    """The end of a tar of ``size`` bytes so far: two NUL blocks, then NULs to the record."""
+    end = 2 * tarfile.BLOCKSIZE
+    end += -(size + end) % tarfile.RECORDSIZE
+    file.write(bytes(end))
+    return end
+
+
+def join_parts(out: str, shard: ShardRef, parts: list[str]) -> int:
+    """The shard's tar from its pieces' parts, in order, then the end; the parts are deleted.
+
+    Each part holds whole members in key order, so the tar is the same bytes one writer gives.
+    On a local disk the first part is extended in place by the others (the kernel copies them)
+    and renamed; on object storage the parts are streamed into a new object. Returns the size.
+    """
+    final = tar_path(out, shard)
+    if not any("://" in path for path in (final, *parts)):
+        return _join_local(final, parts)
+    tmp = storage.temp_sibling(final)
+    size = 0
+    try:
+        with storage.create(tmp) as joined:
+            for part in parts:
+                with storage.open_read(part) as f:
+                    while block := f.read(1 << 20):
+                        joined.write(block)
+                        size += len(block)
+            size += _write_end(joined, size)
+        storage.replace(tmp, final)
+    except BaseException:
+        storage.delete([tmp])
+        raise
+    storage.delete(parts)
+    return size
+
+
+def _join_local(final: str, parts: list[str]) -> int:
+    with open(parts[0], "r+b", buffering=0) as joined:  # a temporary name until the rename: a crash leaves no tar
+        size = joined.seek(0, os.SEEK_END)
+        for part in parts[1:]:
+            with open(part, "rb", buffering=0) as f:
+                size += _copy_file(f, joined)
+        size += _write_end(joined, size)
+    os.replace(parts[0], final)
+    storage.delete(parts[1:])
+    return size
+
+
+def _copy_file(src: Any, dst: Any) -> int:  # noqa: ANN401 - open binary files
+    """Append ``src`` to ``dst`` at its position (unbuffered files: their position is the kernel's):
+    in the kernel where it can, else in 1 MB blocks."""
+    total = 0
+    try:
+        while copied := os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
+            total += copied
+        return total
+    except OSError:  # another filesystem or kernel: plain copies from where the kernel stopped
+        src.seek(total)
+        dst.seek(0, os.SEEK_END)
+    while block := src.read(1 << 20):
+        dst.write(block)
+        total += len(block)
+    return total
