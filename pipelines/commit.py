@@ -175,7 +175,7 @@ def _take(out: str, run_id: str, lease_s: float, settle_s: float) -> dict[str, A
     record is not there gives way."""
     path = storage.join(out, LEASE_NAME)
     held = read_lease(out)
-    if held and held.get("run_id") != run_id and time.time() - float(held.get("heartbeat", 0)) < lease_s:
+    if held and held.get("run_id") != run_id and _alive(held, lease_s):
         raise LeaseHeld(_held_message(out, held))
     if "://" not in out:
         if held:  # expired, or this run's own
@@ -196,6 +196,21 @@ def _take(out: str, run_id: str, lease_s: float, settle_s: float) -> dict[str, A
     return held
 
 
+def _alive(held: dict[str, Any], lease_s: float) -> bool:
+    """Whether a lease's build may still run: its heartbeat is fresh, unless it ran on this host
+    in a process that is gone (a killed build, rerun here, need not wait for its lease to expire)."""
+    if time.time() - float(held.get("heartbeat", 0)) >= lease_s:
+        return False
+    if held.get("host") == socket.gethostname() and isinstance(held.get("pid"), int):
+        try:
+            os.kill(held["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's live process
+            return True
+    return True
+
+
 def _held_message(out: str, held: dict[str, Any]) -> str:
     age = time.time() - float(held.get("heartbeat", 0))
     return (
@@ -213,8 +228,11 @@ def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> 
     run_id = run_id or new_run_id()
     lease_s = storage.policy().lease_s
     replaced = _take(out, run_id, lease_s, settle_s)
-    if replaced:
-        print(f"[clara] took over the expired lease of run {replaced.get('run_id')} on {out}", file=sys.stderr)
+    if replaced and replaced.get("run_id") != run_id:
+        print(
+            f"[clara] took over the lease of run {replaced.get('run_id')} on {out} (expired, or its process is gone)",
+            file=sys.stderr,
+        )
     storage.set_run_id(run_id)
     stop = threading.Event()
 

@@ -78,7 +78,26 @@ def test_an_expired_lease_of_a_dead_run_is_taken_over(tmp_path: Path, capsys: py
     (out / commit.LEASE_NAME).write_text(json.dumps(dead))
     with commit.output_lease(str(out), "run-new", settle_s=0):
         assert commit.read_lease(str(out))["run_id"] == "run-new"
-    assert "took over the expired lease of run dead-run" in capsys.readouterr().err
+    assert "took over the lease of run dead-run" in capsys.readouterr().err
+
+
+def test_the_lease_of_a_killed_build_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    out = tmp_path / "corpus"
+    out.mkdir()
+    killed = {"run_id": "killed-run", "host": socket.gethostname(), "pid": gone.pid, "heartbeat": time.time()}
+    (out / commit.LEASE_NAME).write_text(json.dumps(killed))
+    with commit.output_lease(str(out), "rerun", settle_s=0):
+        assert commit.read_lease(str(out))["run_id"] == "rerun"
+    killed["pid"] = os.getpid()  # a live process on this host: its fresh lease holds
+    (out / commit.LEASE_NAME).write_text(json.dumps(killed))
+    with pytest.raises(commit.LeaseHeld):
+        with commit.output_lease(str(out), "rerun", settle_s=0):
+            pass
 
 
 def test_the_protocol_holds_on_object_storage(s3) -> None:
