@@ -14,8 +14,9 @@ changed:
   ``inputs``) and each eval set's items. A change in an earlier dataset's shard settings leaves
   the later ones alone; a change in what it holds makes them stale.
 
-A stale or missing dataset is built into ``<name>.partial`` (and its side file beside it) and
-moved into place only when its build succeeded, so a failed build leaves the previous one as it
+A stale or missing dataset is built into ``_corpus/partial/<name>`` (with its side file) and moved
+into place only when its build succeeded (out of the root's listing meanwhile: a trainer reading
+the root never sees half a dataset), so a failed build leaves the previous one as it
 was; a dataset whose build fails is recorded as such and the others are built. Then ``corpus.json``
 and ``corpus_card.{json,md}`` (``pipelines/corpus_manifest.py``) are written, each only when its
 bytes change.
@@ -270,7 +271,7 @@ def build_eval(recipe: Recipe, spec: EvalSpec, beam_args: list[str]) -> None:
 def build_unit(
     recipe: Recipe, unit: Unit, config: Any, others: list[tuple[int, str, str]], beam_args: list[str]
 ) -> None:  # noqa: ANN401
-    """Screen and build one dataset into ``<name>.partial``, then move it and its side file into place."""
+    """Screen and build one dataset into ``_corpus/partial/<name>``, then move it and its side file into place."""
     from pipelines.build_shards import build_pipeline
     from pipelines.corpus_screen import CrossScreen
     from pipelines.options import with_run_paths
@@ -289,7 +290,8 @@ def build_unit(
     config = with_run_paths(config, storage.join(root, STATE_DIR, "llm", unit.name))
     local = "://" not in root
     final, side = storage.join(root, unit.name), storage.join(root, STATE_DIR, "side", unit.name)
-    out, side_out = (final + ".partial", side + ".partial") if local else (final, side)
+    partial = storage.join(root, STATE_DIR, "partial", unit.name)
+    out, side_out = (partial, partial + ".side") if local else (final, side)
     for path in (out, side_out) if local else (final, side):
         _remove(path)
     if local:
@@ -309,6 +311,7 @@ def build_unit(
         _swap(out, final)
         _remove(side)
         if os.path.isdir(side_out):
+            os.makedirs(os.path.dirname(side), exist_ok=True)
             os.rename(side_out, side)
 
 
