@@ -9,24 +9,12 @@ from pipelines.sources.common import freesound_origin, youtube_origin
 from schemas import SourceItem
 from tests.corpus import trees
 
-_FOUND: list = []
-
-
-def _keep(record) -> None:
-    _FOUND.append(record)
-
 
 def items_of(name: str, root) -> dict[str, SourceItem]:
-    """The items an adapter yields, through its own ``expand`` (Beam joins for the YouTube datasets)."""
-    import apache_beam as beam
-    from apache_beam.testing.test_pipeline import TestPipeline
-
+    """The items of an adapter that enumerates in the launcher."""
     source = make_source(name, SourceSettings(input=str(root)))
     source.check()
-    _FOUND.clear()
-    with TestPipeline() as p:
-        _ = source.expand(p) | beam.Map(_keep)
-    return {r.key: r for r in _FOUND if isinstance(r, SourceItem)}
+    return {r.key: r for r in source.items() if isinstance(r, SourceItem)}
 
 
 def test_youtube_origin_is_one_id_for_audioset_audiocaps_and_vggsound_starts():
@@ -35,18 +23,32 @@ def test_youtube_origin_is_one_id_for_audioset_audiocaps_and_vggsound_starts():
     assert freesound_origin("0100032") == "freesound:100032" and freesound_origin("n/a") == ""
 
 
-def test_audioset_and_audiocaps_name_the_same_segment_by_one_origin(tmp_path):
-    ids = trees.youtube_ids(2, "yt")
-    aset = items_of("audioset", trees.audioset(tmp_path / "as", ids, [1, 2]))
-    acaps = items_of("audiocaps", trees.audiocaps(tmp_path / "ac", ids, [1, 2]))
-    assert sorted(i.origin for i in aset.values()) == sorted(i.origin for i in acaps.values())
-    assert sorted(i.origin for i in aset.values()) == [f"youtube:{y}@30" for y in sorted(ids)]
+def test_audioset_audiocaps_and_vggsound_name_one_segment_by_one_origin():
+    from pipelines.sources import audiocaps, audioset, vggsound
+
+    row = {"start": "30.000", "end": "40.000", "mids": ["/m/0bt9lr"], "subset": "balanced_train_segments"}
+    (aset,) = audioset.make_items("abcdefghijk", [row], ["Yabcdefghijk.wav"], {"/m/0bt9lr": "Dog"})
+    caps_row = {"audiocap_id": "1", "youtube_id": "abcdefghijk", "start_time": "30", "caption": "A dog", "_csv": "test"}
+    (acaps,) = audiocaps.make_items("abcdefghijk", [caps_row], ["abcdefghijk.wav"])
+    vgg_row = {"start": "30", "label": "dog barking", "split": "test"}
+    (vgg,) = vggsound.make_items("abcdefghijk", [vgg_row], ["abcdefghijk_000030.mp4"])
+    assert aset.origin == acaps.origin == vgg.origin == "youtube:abcdefghijk@30"
 
 
 def test_esc50_fsd50k_and_clotho_name_the_freesound_sound(tmp_path):
     esc = items_of("esc50", trees.esc50(tmp_path / "esc", [100032], [1]))
     fsd = items_of("fsd50k", trees.fsd50k(tmp_path / "fsd", [100032], [1]))
+    clotho = tmp_path / "clotho"
+    trees.wav(clotho / "development" / "dog.wav", 1)
+    trees.write(clotho / "clotho_captions_development.csv", "file_name,caption_1\ndog.wav,A dog barks\n")
+    trees.write(
+        clotho / "clotho_metadata_development.csv",
+        "file_name,keywords,sound_id,sound_link,start_end_samples,manufacturer,license\n"
+        "dog.wav,dog,100032,https://freesound.org/people/x/sounds/100032,,,CC BY 3.0\n",
+    )
+    clo = items_of("clotho", clotho)
     assert [i.origin for i in esc.values()] == [i.origin for i in fsd.values()] == ["freesound:100032"]
+    assert [i.origin for i in clo.values()] == ["freesound:100032"]
 
 
 def test_an_item_without_origin_keeps_its_shard_fingerprint_and_one_with_it_changes_it():
