@@ -108,3 +108,121 @@ def broadcast_tensors(tensors: list[torch.Tensor], context: Context, src: int = 
         raise RuntimeError("ranks hold differently shaped states; they cannot agree on rank 0's")
     for tensor in tensors:
         dist.broadcast(tensor, src=src)
+
+
+@dataclass(frozen=True)
+class TensorSlot:
+    """Where a tensor sat in a state sent by :func:`broadcast_state`: its index, shape and dtype."""
+
+    index: int
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+
+def split_tensors(state: Any) -> tuple[Any, list[torch.Tensor]]:
+    """``state`` with every tensor (inside dicts, lists, tuples) replaced by a :class:`TensorSlot`,
+    and the tensors in slot order. The skeleton holds no tensor data: it pickles small."""
+    tensors: list[torch.Tensor] = []
+
+    def walk(value: Any) -> Any:
+        if torch.is_tensor(value):
+            tensors.append(value)
+            return TensorSlot(len(tensors) - 1, tuple(value.shape), value.dtype)
+        if isinstance(value, dict):
+            return type(value)((key, walk(item)) for key, item in value.items())
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            return tuple(walk(item) for item in value)
+        return value
+
+    return walk(state), tensors
+
+
+def fill_tensors(skeleton: Any, tensors: list[torch.Tensor]) -> Any:
+    """The inverse of :func:`split_tensors`."""
+    if isinstance(skeleton, TensorSlot):
+        return tensors[skeleton.index]
+    if isinstance(skeleton, dict):
+        return type(skeleton)((key, fill_tensors(item, tensors)) for key, item in skeleton.items())
+    if isinstance(skeleton, list):
+        return [fill_tensors(item, tensors) for item in skeleton]
+    if isinstance(skeleton, tuple) and not hasattr(skeleton, "_fields"):
+        return tuple(fill_tensors(item, tensors) for item in skeleton)
+    return skeleton
+
+
+def _slots(skeleton: Any) -> list[TensorSlot]:
+    found: list[TensorSlot] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, TensorSlot):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(skeleton)
+    return sorted(found, key=lambda slot: slot.index)
+
+
+def _byte_view(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.reshape(-1).view(torch.uint8)
+
+
+BROADCAST_SHARD_BYTES = 64 << 20
+"""Bytes per collective when a state is broadcast: memory beyond the state itself stays one shard."""
+
+
+@torch.no_grad()
+def broadcast_state(
+    state: Any, context: Context, src: int = 0, shard_bytes: int = BROADCAST_SHARD_BYTES
+) -> tuple[Any, int]:
+    """Rank ``src``'s ``state`` (a checkpoint: nested dicts/lists of tensors and small values) on
+    every rank; other ranks pass ``None``. Returns ``(state, collectives used for the tensors)``.
+
+    Only the skeleton (the structure, the small values, each tensor's shape and dtype) travels
+    pickled; the tensors' bytes go by ``dist.broadcast`` in shards of at most ``shard_bytes``,
+    on the device the process group speaks (the GPU under NCCL), and land on the CPU.
+    """
+    if not context.distributed:
+        return state, 0
+    if context.rank == src:
+        skeleton, tensors = split_tensors(state)
+        tensors = [t.detach().cpu().contiguous() for t in tensors]
+    else:
+        skeleton, tensors = None, []
+    skeleton = broadcast_object(skeleton, context, src=src)
+    slots = _slots(skeleton)
+    if context.rank != src:
+        tensors = [torch.empty(slot.shape, dtype=slot.dtype) for slot in slots]
+    views = [_byte_view(t) for t in tensors]
+    total = sum(v.numel() for v in views)
+    device = context.device if context.device.type == "cuda" else torch.device("cpu")
+    collectives, index, offset = 0, 0, 0  # the first byte not yet sent: views[index][offset]
+    for start in range(0, total, max(1, shard_bytes)):
+        size = min(shard_bytes, total - start)
+        pieces: list[tuple[int, int, int]] = []  # (view, its first byte, bytes) covered by this shard
+        filled = 0
+        while filled < size:
+            take = min(views[index].numel() - offset, size - filled)
+            if take > 0:
+                pieces.append((index, offset, take))
+            filled, offset = filled + take, offset + take
+            if offset >= views[index].numel():
+                index, offset = index + 1, 0
+        if context.rank == src:
+            shard = torch.cat([views[i][o : o + n] for i, o, n in pieces]).to(device)
+        else:
+            shard = torch.empty(size, dtype=torch.uint8, device=device)
+        dist.broadcast(shard, src=src)
+        collectives += 1
+        if context.rank != src:
+            shard, at = shard.cpu(), 0
+            for i, o, n in pieces:
+                views[i][o : o + n].copy_(shard[at : at + n])
+                at += n
+    return fill_tensors(skeleton, tensors), collectives

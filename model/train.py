@@ -182,35 +182,46 @@ def local_checkpoint(args: argparse.Namespace) -> dict | None:
 def agreed_checkpoint(args: argparse.Namespace, ctx: distributed.Context) -> tuple[dict | None, int]:
     """The checkpoint every rank resumes from, and the rank whose copy it is.
 
-    Each rank looks on its own disk, then all agree: rank 0's checkpoint when it has one (it is
-    the rank that writes them), else the lowest rank's that has one; ranks without a copy get it
-    by broadcast, and the config travels with it, so every rank builds the same model and starts
-    at the same step (before, a rank that found nothing under ``--resume auto`` started fresh,
-    the others resumed, and their collectives no longer matched: a hang). Nothing anywhere:
-    ``--resume auto`` starts fresh everywhere; an explicit ``--resume`` fails on every rank.
+    Each rank tries to read the checkpoint on its own disk; a copy that is missing, truncated
+    or unreadable for any reason counts as no copy (the rank does not raise before the
+    collective below, which would leave the other ranks waiting in it). Then all agree: rank 0's
+    checkpoint when it has one (it is the rank that writes them), else the lowest rank's that has
+    one. When some rank has no copy, every other rank receives the source's by broadcast (:func:`model.distributed.broadcast_state`:
+    the structure pickled, the tensors as sharded byte broadcasts), and the config travels with
+    it, so every rank builds the same model and starts at the same step. Nothing readable
+    anywhere: ``--resume auto`` starts fresh everywhere when no rank found a file at all;
+    otherwise (an explicit ``--resume``, or a file that no rank could read) every rank raises.
     """
     try:
         checkpoint, error = local_checkpoint(args), None
-    except FileNotFoundError as missing:  # under DDP another rank may still hold it
+    except FileNotFoundError as missing:
         checkpoint, error = None, missing
+    except Exception as unreadable:  # truncated or corrupt; under DDP another rank may hold a good copy
+        checkpoint, error = None, ValueError(f"cannot read the checkpoint to resume: {unreadable!r}")
     if not ctx.distributed:
         if error is not None:
             raise error
         return checkpoint, 0
-    steps = distributed.gather_objects(None if checkpoint is None else int(checkpoint["step"]), ctx)
+    reports = distributed.gather_objects(
+        (None if checkpoint is None else int(checkpoint["step"]), None if error is None else str(error)), ctx
+    )
+    steps = [step for step, _ in reports]
     holders = [rank for rank, step in enumerate(steps) if step is not None]
     if not holders:
-        if error is not None:
-            raise FileNotFoundError(f"no rank found a checkpoint to resume ({error})")
+        errors = [f"rank {rank}: {message}" for rank, (_, message) in enumerate(reports) if message]
+        if errors:
+            raise FileNotFoundError("no rank could read a checkpoint to resume (" + "; ".join(errors) + ")")
         return None, 0
     source = holders[0]
     if any(step is None for step in steps):
-        checkpoint = distributed.broadcast_object(checkpoint, ctx, src=source)
+        # Every rank but the source takes the source's state (a rank holding its own copy would
+        # be overwritten with the source's weights in load anyway).
+        checkpoint, _ = distributed.broadcast_state(checkpoint if ctx.rank == source else None, ctx, src=source)
     else:  # every rank read a file: the config and step are the source's (the weights follow in load)
         shared = distributed.broadcast_object({k: checkpoint[k] for k in ("config", "step")}, ctx, src=source)
         checkpoint = {**checkpoint, **shared}
     if steps[ctx.rank] is None:
-        log.warning("rank %d found no checkpoint; resuming rank %d's (step %d)", ctx.rank, source, steps[source])
+        log.warning("rank %d has no readable checkpoint; resuming rank %d's (step %d)", ctx.rank, source, steps[source])
     return checkpoint, source
 
 
@@ -225,6 +236,41 @@ def resolve_config(args: argparse.Namespace, checkpoint: dict | None) -> TrainCo
     if args.steps is not None:
         config.steps = args.steps
     return config
+
+
+class StopVote:
+    """Ranks agree on a stop request within one step, without waiting for the device.
+
+    Every step each rank starts a non-blocking all-reduce of its stop flag, a host tensor, on a
+    gloo group of its own (not the NCCL group, whose collectives queue behind the step's device
+    work); the next step reads the result, long since arrived. A SIGTERM on any rank during step
+    ``n`` makes every rank stop after step ``n + 1``, at the same step. One process: the request
+    itself, at once.
+    """
+
+    def __init__(self, ctx: distributed.Context) -> None:
+        self.group = torch.distributed.new_group(backend="gloo") if ctx.distributed else None
+        self.pending: tuple[torch.distributed.Work, torch.Tensor] | None = None
+
+    def poll(self, requested: bool) -> bool:
+        """True on every rank once any rank's request has been agreed (call once per step on every rank)."""
+        if self.group is None:
+            return requested
+        agreed = False
+        if self.pending is not None:
+            work, flag = self.pending
+            work.wait()
+            agreed, self.pending = bool(flag[0] > 0), None
+        if not agreed:
+            flag = torch.tensor([1.0 if requested else 0.0])
+            self.pending = (torch.distributed.all_reduce(flag, group=self.group, async_op=True), flag)
+        return agreed
+
+    def close(self) -> None:
+        """Finish the vote in flight (every rank has one: they polled the same steps)."""
+        if self.pending is not None:
+            self.pending[0].wait()
+            self.pending = None
 
 
 class Trainer:
@@ -251,6 +297,7 @@ class Trainer:
         self.step = 0
         self.skipped = 0
         self.stop_requested = False
+        self.stop_vote = StopVote(ctx)
         self.losses: list[float] = []
         """Loss of every step this process ran (tests and notebooks read it); filled at each log
         interval, so the device is not synchronised every step."""
@@ -416,8 +463,7 @@ class Trainer:
             for key, value in (("wait", waited), ("samples", samples), ("steps", 1)):
                 window[key] += value
             window["time"] += time.perf_counter() - started
-            logging_step = self.step % config.log_every == 0 or self.step == config.steps
-            if logging_step:
+            if self.step % config.log_every == 0 or self.step == config.steps:
                 window["loss"] = self._flush_losses()
                 last = self._log(window, train.num_samples)
                 window = dict.fromkeys(window, 0.0)
@@ -425,10 +471,11 @@ class Trainer:
                 self.save()
             if valid.urls and (self.step % config.val_every == 0 or self.step == config.steps):
                 last.update({f"val_{k}": v for k, v in self._validate(valid.urls).items()})
-            if self.step < config.steps and self._stop_agreed(logging_step):
+            if self.step < config.steps and self.stop_vote.poll(self.stop_requested):
                 self.save()
                 log.warning("stopped by signal after step %d; continue with --resume", self.step)
                 break
+        self.stop_vote.close()
         self._flush_losses()
         if self.writer:
             self.writer.close()
@@ -446,18 +493,6 @@ class Trainer:
     def request_stop(self, *_: object) -> None:
         """SIGTERM/SIGINT handler: finish the current step, checkpoint, leave (preemptible workers)."""
         self.stop_requested = True
-
-    def _stop_agreed(self, logging_step: bool) -> bool:
-        """True on every rank once any rank was asked to stop (ranks must save the same step).
-
-        Under DDP the ranks agree only at logging steps: an all-reduce every step would make the
-        host wait for the device every step. A stop then lands within ``log_every`` steps.
-        """
-        if not self.ctx.distributed:
-            return self.stop_requested
-        if not logging_step:
-            return False
-        return distributed.all_reduce_mean(float(self.stop_requested), self.ctx) > 0
 
     def _open_logs(self, num_samples: int | None, num_shards: int) -> None:
         from torch.utils.tensorboard import SummaryWriter
