@@ -62,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 CHUNK = 10_000
 
 
-def _items(chunk: int):  # noqa: ANN202
+def _items(chunk: int):
     from schemas import SourceItem
 
     for i in range(chunk * CHUNK, (chunk + 1) * CHUNK):
@@ -76,18 +76,18 @@ def _items(chunk: int):  # noqa: ANN202
         )
 
 
-def _old_plan(split, keyed):  # noqa: ANN001, ANN202
+def _old_plan(split, keyed):
     """The previous plan: every (key, duration) of a split sorted and chunked in one call."""
     ordered = sorted(keyed)
     for i, (key, _) in enumerate(ordered):
         yield key, (split, i // 512, (len(ordered) + 511) // 512)
 
 
-def _group_size(kv) -> int:  # noqa: ANN001
+def _group_size(kv) -> int:
     return len(list(kv[1]))
 
 
-def _write_figures(sizes, path: str) -> None:  # noqa: ANN001
+def _write_figures(sizes, path: str) -> None:
     sizes = list(sizes)
     Path(path).write_text(json.dumps({"largest": max(sizes, default=0), "planned": sum(sizes), "groups": len(sizes)}))
 

@@ -90,11 +90,11 @@ def _check_output(out: str) -> None:
         with storage.create(probe) as f:
             f.write(b"ok")
         storage.delete([probe])
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise UsageError(f"output {out!r} is not writable: {type(exc).__name__}: {exc}") from None
 
 
-def _make_source(corpus: Any) -> Any:  # noqa: ANN401 - a Source
+def _make_source(corpus: Any) -> Any:  # a Source
     from pipelines.sources.base import SourceError, SourceSettings, make_source
 
     settings = SourceSettings(
@@ -162,7 +162,7 @@ def _check_screen_and_retry(config: Any, out: str) -> None:
             raise UsageError(f"--retry-failures: {out} has no failures/*.jsonl to retry (was it built here?)")
 
 
-def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:  # noqa: ANN001
+def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:
     """Build ``source`` into ``out`` with a ``BuildConfig``; Beam's own flags in ``beam_args``.
     The build holds the folder's lease (``pipelines/commit.py``): a second build into it while
     this one runs is refused with one line naming this run."""
@@ -175,7 +175,7 @@ def run_build(source, out: str, name: str, config, beam_args: list[str]) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _run_leased(source, out: str, name: str, config, beam_args: list[str], run_id: str) -> int:  # noqa: ANN001
+def _run_leased(source, out: str, name: str, config, beam_args: list[str], run_id: str) -> int:
     import contextlib
 
     import apache_beam as beam
@@ -207,22 +207,22 @@ def _run_leased(source, out: str, name: str, config, beam_args: list[str], run_i
     return 0 if summary["reconciled"] else 1
 
 
-def _metric_totals(result) -> dict[str, int]:  # noqa: ANN001
+def _metric_totals(result) -> dict[str, int]:
     totals: dict[str, int] = {}
     try:
         for counter in result.metrics().query()["counters"]:
             name = f"{counter.key.metric.namespace}/{counter.key.metric.name}"
             value = counter.committed if counter.committed is not None else counter.attempted
             totals[name] = totals.get(name, 0) + int(value or 0)
-    except Exception:  # noqa: BLE001 - some runners report no metrics
+    except Exception:  # some runners report no metrics
         pass
     return totals
 
 
-def _stage_figures(result) -> list[str]:  # noqa: ANN001
+def _stage_figures(result) -> list[str]:
     try:
         metrics = result.metrics().query()
-    except Exception:  # noqa: BLE001 - a runner without metrics
+    except Exception:  # a runner without metrics
         return []
     counts: dict[str, dict[str, int]] = {}
     for c in metrics["counters"]:
@@ -241,7 +241,7 @@ def _stage_figures(result) -> list[str]:  # noqa: ANN001
     ]
 
 
-def summarize(out: str, result, wall_s: float) -> dict[str, Any]:  # noqa: ANN001
+def summarize(out: str, result, wall_s: float) -> dict[str, Any]:
     from apache_beam.io.filesystems import FileSystems
 
     from transforms.storage import read_text
@@ -366,9 +366,8 @@ FAST_EXIT = ("shards", "corpus")
 def run() -> None:
     """``python -m pipelines.cli``: :func:`main`, then exit. After ``shards`` the process ends at
     once: every output is written and closed by then, and tearing down Beam's gRPC servers,
-    channels and thread pools at interpreter exit took ~0.4 s of every build (a few percent of a
-    benchmark's wall time) for nothing. Other commands (training's loader workers, checkpoint
-    writers) exit the ordinary way."""
+    channels and thread pools at interpreter exit would only add to every build's wall time.
+    Other commands (training's loader workers, checkpoint writers) exit the ordinary way."""
     code = main()
     argv = sys.argv[1:]
     if argv and argv[0] in FAST_EXIT:

@@ -75,7 +75,7 @@ def listing(path: str | None) -> str:
 # ----------------------------------------------------------------------------- configs
 
 
-def unit_config(recipe: Recipe, unit: Unit) -> Any:  # noqa: ANN401 - a BuildConfig
+def unit_config(recipe: Recipe, unit: Unit) -> Any:  # a BuildConfig
     """The build config of one dataset: defaults < the adapter's own defaults < the recipe's seed
     < the recipe's shared settings < the dataset's settings < its adapter, input, language, folder."""
     from pipelines.options import BuildConfig, build_config
@@ -92,7 +92,7 @@ def unit_config(recipe: Recipe, unit: Unit) -> Any:  # noqa: ANN401 - a BuildCon
     return build_config(defaults, {"corpus": {"seed": recipe.seed}}, unit.settings, fixed)
 
 
-def make_source(config: Any) -> Any:  # noqa: ANN401
+def make_source(config: Any) -> Any:
     from pipelines.sources.base import SourceSettings
     from pipelines.sources.base import make_source as make
 
@@ -209,7 +209,7 @@ def plan(recipe: Recipe, manifest: dict[str, Any]) -> list[tuple[Unit, Any, dict
 # ----------------------------------------------------------------------------- building
 
 
-def _run(config: Any, beam_args: list[str], add: Any) -> None:  # noqa: ANN401
+def _run(config: Any, beam_args: list[str], add: Any) -> None:
     """One Beam pipeline on the config's runner; ``add(pipeline)`` builds its graph."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -270,7 +270,7 @@ def build_eval(recipe: Recipe, spec: EvalSpec, beam_args: list[str]) -> None:
 
 def build_unit(
     recipe: Recipe, unit: Unit, config: Any, others: list[tuple[int, str, str]], beam_args: list[str]
-) -> None:  # noqa: ANN401
+) -> None:
     """Screen and build one dataset into ``_corpus/partial/<name>``, then move it and its side file into place."""
     from pipelines.build_shards import build_pipeline
     from pipelines.corpus_screen import CrossScreen
@@ -298,7 +298,7 @@ def build_unit(
         os.makedirs(out, exist_ok=True)
     max_distance = recipe.max_distance if recipe.max_distance is not None else MAX_DISTANCE
 
-    def add(pipeline: Any) -> None:  # noqa: ANN401
+    def add(pipeline: Any) -> None:
         records = source.expand(pipeline) | "Cross-dataset screen" >> CrossScreen(
             others, side_out, config.decode, None, recipe.screen_origin, recipe.screen_audio, max_distance
         )
@@ -315,7 +315,7 @@ def build_unit(
             os.rename(side_out, side)
 
 
-def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, log: Any = sys.stderr) -> int:  # noqa: ANN401
+def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, log: Any = sys.stderr) -> int:
     """Build what is missing or stale, write the manifest and the card; 0 when every dataset is built."""
     root = recipe.output
     if "://" not in root:
@@ -334,7 +334,7 @@ def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, lo
             print(f"[corpus] eval set {spec.name}: reading its items", file=log, flush=True)
             try:
                 build_eval(recipe, spec, beam_args)
-            except Exception as exc:  # noqa: BLE001 - no dataset is built unscreened
+            except Exception as exc:  # no dataset is built unscreened
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                 print(f"[corpus] eval set {spec.name}: FAILED: {error}; nothing built", file=log, flush=True)
                 return 1
@@ -366,7 +366,7 @@ def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, lo
         try:
             build_unit(recipe, unit, config, others, beam_args)
             entry = dataset_entry(unit, root, now)
-        except Exception as exc:  # noqa: BLE001 - one dataset's failure must not lose the others' work
+        except Exception as exc:  # one dataset's failure must not lose the others' work
             failed += 1
             error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             print(f"[corpus] {unit.name}: FAILED: {error}", file=log, flush=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from pipelines.dedupe import ScreenSettings
+from pipelines.plan import DEFAULT_SPLIT_FRACTIONS
 from pipelines.runner import RUNNERS, beam_runner_name
 from pipelines.stages import STAGES
 from schemas import settings as typed
@@ -85,7 +86,7 @@ class PlanSettings:
         None, "also cap a shard's audio by the items' duration hints (s)", shapes_output=True
     )
     split_fractions: tuple[float, ...] = setting(
-        (0.8, 0.1, 0.1), "train,valid,test fractions for items without a split", shapes_output=True
+        DEFAULT_SPLIT_FRACTIONS, "train,valid,test fractions for items without a split", shapes_output=True
     )
 
     def __post_init__(self) -> None:
@@ -175,7 +176,7 @@ def config_from(values: Mapping[str, Any] | None = None, **more: Any) -> Any:
     return build_config(typed.layer_from_names(BuildConfig, {**(values or {}), **more}))
 
 
-def with_run_paths(config: Any, corpus: str) -> Any:  # noqa: ANN401 - a BuildConfig
+def with_run_paths(config: Any, corpus: str) -> Any:  # a BuildConfig
     """``config`` with the paths that depend on the corpus folder resolved (the LLM answer cache's
     ``<corpus>``), so that every worker reads and writes the same place."""
     cache = cache_location(config.llm.cache_dir, corpus)

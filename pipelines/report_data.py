@@ -214,7 +214,7 @@ class CorpusFigures:
                 self.quality_values[measure][round(float(value), row.digits)] += 1
 
     def _add_llm_outcomes(self, od: dict[str, Any]) -> None:
-        """What became of each LLM answer the sample's JSON records (issue 20: rejections by check)."""
+        """What became of each LLM answer the sample's JSON records (accepted, rejected by which check, failed)."""
         found: list[tuple[str, str]] = []
         rewrite = od.get("rewrite")
         if isinstance(rewrite, dict):
@@ -258,7 +258,7 @@ def _finite(value: Any) -> bool:
 class Progress:
     """One line to stderr at most every ``every_s`` seconds (and at the end), for long reports."""
 
-    def __init__(self, name: str, total: int, every_s: float = 5.0, stream=None) -> None:  # noqa: ANN001
+    def __init__(self, name: str, total: int, every_s: float = 5.0, stream=None) -> None:
         self.name, self.total, self.every_s = name, total, every_s
         self.stream = stream or sys.stderr
         self.started = self.last = time.monotonic()

@@ -326,12 +326,11 @@ class QualityStage(Stage):
             wada_table()
 
     def whisper(self) -> Any:
-        """The segment stage's Whisper (one per worker: same ``load_shared`` tag)."""
+        """The segment stage's Whisper (one per worker process: :func:`~transforms.segment.stage.shared_whisper`)."""
         if self._whisper is None:
-            from transforms.segment.stage import make_handler
-            from transforms.shared_models import load_shared
+            from transforms.segment.stage import shared_whisper
 
-            self._whisper = load_shared(f"whisper:{self.segment!r}", make_handler(self.segment).load_model)
+            self._whisper = shared_whisper(self.segment)
         return self._whisper
 
     def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
@@ -339,7 +338,7 @@ class QualityStage(Stage):
         for sample in samples:
             try:
                 record = self.measure(sample)
-            except Exception as exc:  # noqa: BLE001 - one bad clip must not kill the shard
+            except Exception as exc:  # one bad clip must not kill the shard
                 failures.append(sample.fail(STAGE, "error", f"{type(exc).__name__}: {exc}"))
                 continue
             verdict = self.verdict(record, speech=bool(sample.transcript or sample.item.transcript))

@@ -17,7 +17,7 @@ from transforms.stage import Sample
 class _Split:
     name = "split"
 
-    def process(self, samples):  # noqa: ANN001, ANN202 - one 10-s segment per 10 s, as lazy as a spooled view
+    def process(self, samples):  # one 10-s segment per 10 s, as lazy as a spooled view
         out = []
         for sample in samples:
             for i in range(len(sample.audio) // (10 * SAMPLE_RATE)):
@@ -36,7 +36,7 @@ class _Copy:
     def __init__(self) -> None:
         self.batch_seconds: list[float] = []
 
-    def process(self, samples):  # noqa: ANN001, ANN202 - keeps each sample and adds a materialised copy
+    def process(self, samples):  # keeps each sample and adds a materialised copy
         self.batch_seconds.append(sum(s.duration_s for s in samples))
         out = []
         for sample in samples:
