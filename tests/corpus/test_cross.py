@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.corpus import trees
@@ -29,9 +31,11 @@ def test_audiocaps_declared_eval_removes_its_five_clips_from_audioset_each_namin
     assert sorted(removed) == sorted(f"audioset-{y}-30" for y in shared)
     for y in shared:
         f = removed[f"audioset-{y}-30"]
-        assert f["reason"] == "eval_overlap"
+        assert f["reason"] == "eval_overlap" and f["eval_set"] == "audiocaps-test"
         assert f["detail"] == f"overlaps eval item audiocaps-test: audiocaps-{y}-30 (same origin youtube:{y}@30)"
     assert sample_keys(out, "audioset") == {f"audioset-{y}-30" for y in own}
+    card = json.loads((out / "audioset" / "dataset_card.json").read_text())
+    assert card["eval_decontamination"] == {"audiocaps-test": 5}
     assert sample_keys(out, "audiocaps") == {f"audiocaps-{y}-30" for y in shared}  # never screened by its own set
 
 
