@@ -27,7 +27,7 @@ from model.api import ClaraModel
 from model.evalset import EvalSet, load_eval_set
 from model.kws import MODES as KWS_MODES
 from model.kws import evaluate_kws, hours_by_language, keyword_of
-from model.metrics import top_k_accuracy
+from model.metrics import class_baselines, top_k_accuracy
 from model.probe import HEADS, ProbeConfig, predict_scores, probe_accuracy, train_probe
 from model.retrieval import CAPTION_MODES, evaluate_retrieval
 from model.shards import resolve_shards
@@ -139,6 +139,8 @@ class Evaluation:
             result = zero_shot(self.model, test, task, self.labels(task), self.args.prompt_language)
             results[task] = result.to_dict()
             if all(len(t) == 1 for t in result.targets):
+                results[task]["baselines"] = class_baselines([t[0] for t in result.targets], len(result.labels))
+            if all(len(t) == 1 for t in result.targets):
                 results[task]["per_class_top1_accuracy"] = per_class_accuracy(result)
         return {"tasks": results}
 
@@ -164,7 +166,12 @@ class Evaluation:
             if min(len(xs[s][1]) for s in xs) == 0 or len(labels) < 2:
                 results[task] = {"skipped": "needs labelled train, valid and test clips and two classes"}
                 continue
-            results[task] = {"labels": labels, "clips": {s: len(xs[s][1]) for s in xs}, "heads": {}}
+            results[task] = {
+                "labels": labels,
+                "clips": {s: len(xs[s][1]) for s in xs},
+                "baselines": class_baselines(xs["test"][1], len(labels)),
+                "heads": {},
+            }
             for head in _csv(self.args.probe_head) or ["linear"]:
                 config = ProbeConfig(
                     head=head,
@@ -236,9 +243,11 @@ def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
         head = ["Model"] + [f"{t} (Acc)" if "top1_accuracy" in r["metrics"] else t for t, r in tasks.items()]
         table_1 = _table(head, [[f"{name} (ZS)"] + [_pct(r["metrics"].get("top1_accuracy")) for r in tasks.values()]])
         detail = _table(
-            ["Task", "Classes", "Clips", "Top-1 acc", "Top-5 acc", "mAP@10", "Balanced acc", "Prompts"],
+            ["Task", "Classes", "Clips", "Top-1 acc", "Chance", "Majority", "Top-5 acc", "mAP@10", "Balanced acc",
+             "Prompts"],
             [
                 [t, len(r["labels"]), r["clips"], _pct(r["metrics"].get("top1_accuracy")),
+                 _pct(r.get("baselines", {}).get("chance")), _pct(r.get("baselines", {}).get("majority")),
                  _pct(r["metrics"].get("top5_accuracy")), _pct(r["metrics"].get("mAP@10")),
                  _pct(r["metrics"].get("balanced_accuracy")), r["prompt_language"]]
                 for t, r in tasks.items()
@@ -250,20 +259,24 @@ def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
         for t, r in result["tasks"].items():
             for head, h in r.get("heads", {}).items():
                 m = h["metrics"]
+                b = r.get("baselines", {})
                 rows.append(
-                    [t, head, _pct(m["R@1"]), _pct(m["R@3"]), _pct(m["accuracy"]), h["best_epoch"], h["epochs_run"]]
-                )
-        header = ["Task", "Probe head", "R@1", "R@3", "Acc", "Best epoch", "Epochs run"]
+                    [t, head, _pct(m["R@1"]), _pct(m["R@3"]), _pct(m["accuracy"]), _pct(b.get("chance")),
+                     _pct(b.get("majority")), h["best_epoch"], h["epochs_run"]]
+                )  # fmt: skip
+        header = ["Task", "Probe head", "R@1", "R@3", "Acc", "Chance", "Majority", "Best epoch", "Epochs run"]
         return (
             f"Linear probe on {dataset}, {result['features']} features (Table IV layout; %)\n\n{_table(header, rows)}\n"
         )
     if task == "retrieval":
         m = result["metrics"]
         a, t = "audio_to_text", "text_to_audio"
-        table_5 = _table(
-            ["Model", "Retrieval Dataset", "A→T R@1", "R@5", "R@10", "T→A R@1", "R@5", "R@10"],
-            [[name, dataset] + [_pct(m[f"{d}/R@{k}"]) for d in (a, t) for k in (1, 5, 10)]],
-        )
+        rows_5 = [[name, dataset] + [_pct(m[f"{d}/R@{k}"]) for d in (a, t) for k in (1, 5, 10)]]
+        for baseline, b in _retrieval_baselines(result).items():
+            rows_5.append(
+                [f"baseline: {baseline}", dataset] + [_pct(b.get(f"{d}/R@{k}")) for d in (a, t) for k in (1, 5, 10)]
+            )
+        table_5 = _table(["Model", "Retrieval Dataset", "A→T R@1", "R@5", "R@10", "T→A R@1", "R@5", "R@10"], rows_5)
         table_6 = _table(
             ["Model", "A→T mAP@1", "mAP@3", "mAP@5", "R@1", "T→A mAP@1", "mAP@3", "mAP@5", "R@1"],
             [[name] + [_pct(m[f"{d}/{k}"]) for d in (a, t) for k in ("mAP@1", "mAP@3", "mAP@5", "R@1")]],
@@ -273,6 +286,11 @@ def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
             [[d, _pct(m[f"{d}/mAP@10"]), f"{m[f'{d}/mean_rank']:.1f}", f"{m[f'{d}/median_rank']:.1f}"] for d in (a, t)],
         )
         counts = f"{result['clips']} clips, {result['texts']} captions ({result['captions']}), whole set"
+        if result.get("baselines"):
+            counts += (
+                "; baselines computed exactly: chance = a uniformly random ranking, attribute_only = random "
+                f"inside each clip's ({', '.join(result['baselines'].get('attribute_fields', []))}) group"
+            )
         return f"Retrieval on {dataset}: {counts} (Table V, VI layouts; %)\n\n{table_5}\n\n{table_6}\n\n{ranks}\n"
     if task == "kws":
         rows = [
@@ -284,21 +302,28 @@ def markdown(task: str, result: dict[str, Any], name: str, dataset: str) -> str:
     raise ValueError(task)
 
 
+def _retrieval_baselines(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {k: v for k, v in result.get("baselines", {}).items() if isinstance(v, dict)}
+
+
 def flatten(task: str, result: dict[str, Any]) -> dict[str, float]:
     """Metric names spelled out: ``zeroshot/gender/top1_accuracy``, ``text_to_audio/R@10``, ..."""
     if task == "retrieval":
-        return dict(result["metrics"])
+        out = dict(result["metrics"])
+        for baseline, values in _retrieval_baselines(result).items():
+            out.update({f"baseline/{baseline}/{k}": v for k, v in values.items()})
+        return out
     if task == "fusion-probe":
         return fusion.flatten(result)
-    if task == "zeroshot":
-        return {f"zeroshot/{t}/{k}": v for t, r in result["tasks"].items() for k, v in r["metrics"].items()}
-    if task == "probe":
-        return {
-            f"probe/{t}/{head}/{k}": v
-            for t, r in result["tasks"].items()
-            for head, h in r.get("heads", {}).items()
-            for k, v in h["metrics"].items()
-        }
+    if task in ("zeroshot", "probe"):
+        out = {}
+        for t, r in result["tasks"].items():
+            out.update({f"{task}/{t}/baseline/{k}": v for k, v in r.get("baselines", {}).items()})
+            if task == "zeroshot":
+                out.update({f"zeroshot/{t}/{k}": v for k, v in r["metrics"].items()})
+            for head, h in r.get("heads", {}).items():
+                out.update({f"probe/{t}/{head}/{k}": v for k, v in h["metrics"].items()})
+        return out
     out = {f"kws/{r['code']}/accuracy": r["accuracy"] for r in result["languages"]}
     return {**out, "kws/mean_accuracy": result["metrics"]["mean_accuracy"]}
 

@@ -24,6 +24,7 @@ each caption has one relevant clip, each clip has its five captions).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -160,3 +161,76 @@ def caption_protocol(
         owners.extend([len(kept)] * per_clip)
         kept.append(index)
     return texts, np.asarray(owners, dtype=np.int64), np.asarray(kept, dtype=np.int64)
+
+
+def _hit_within(k: int, candidates: int, relevant: int) -> float:
+    """P(the best of ``relevant`` items placed uniformly at random among ``candidates`` is in the top ``k``)."""
+    if relevant <= 0:
+        return 0.0
+    if k >= candidates - relevant + 1:
+        return 1.0
+    miss = 1.0
+    for i in range(k):  # C(m - r, k) / C(m, k) as a product
+        miss *= (candidates - relevant - i) / (candidates - i)
+    return 1.0 - miss
+
+
+def attribute_only_retrieval(
+    clip_groups: Sequence[object],
+    owners: Sequence[int] | np.ndarray,
+    ks: Sequence[int] = RETRIEVAL_KS,
+    map_k: Sequence[int] = (10,),
+) -> dict[str, float]:
+    """The exact expected metrics of a model that knows only each clip's attributes.
+
+    ``clip_groups[i]`` is clip ``i``'s attribute group (e.g. its ``(language, gender, emotion)``),
+    ``owners`` as in :func:`retrieval_metrics`. The model ranks every candidate of the query's
+    group above every other candidate, in uniformly random order inside the group. For a query
+    with ``r`` relevant candidates among the ``m`` candidates of its group, the best relevant
+    rank is in the top ``k`` with probability ``1 − C(m−r, k) / C(m, k)`` and is ``(m+1)/(r+1)``
+    on average; with one relevant candidate AP@k is ``(1/m) Σ_{i ≤ min(k, m)} 1/i``. These are
+    averaged over queries (closed form, no sampling), in percent like :func:`retrieval_metrics`.
+    ``mAP@k`` is given only when every query has one relevant candidate.
+    """
+    owners = np.asarray(owners, dtype=np.int64)
+    groups = list(clip_groups)
+    clips_in = Counter(groups)
+    texts_in = Counter(groups[o] for o in owners)
+    captions_of = Counter(owners.tolist())
+    queries = {
+        # text → audio: each caption; candidates are the clips, one relevant
+        "text_to_audio": [(clips_in[groups[o]], 1) for o in owners],
+        # audio → text: each clip with a caption; candidates are the captions, its own relevant
+        "audio_to_text": [(texts_in[groups[i]], captions_of[i]) for i in range(len(groups)) if captions_of[i]],
+    }
+    out: dict[str, float] = {}
+    for direction, rows in queries.items():
+        for k in ks:
+            out[f"{direction}/R@{k}"] = 100.0 * float(np.mean([_hit_within(k, m, r) for m, r in rows]))
+        if all(r == 1 for _, r in rows):
+            for k in map_k:
+                out[f"{direction}/mAP@{k}"] = 100.0 * float(
+                    np.mean([sum(1.0 / i for i in range(1, min(k, m) + 1)) / m for m, _ in rows])
+                )
+        out[f"{direction}/mean_rank"] = float(np.mean([(m + 1) / (r + 1) for m, r in rows]))
+    return out
+
+
+def uniform_retrieval(
+    n_clips: int, owners: Sequence[int] | np.ndarray, ks: Sequence[int] = RETRIEVAL_KS, map_k: Sequence[int] = (10,)
+) -> dict[str, float]:
+    """Chance: the expected metrics of a uniformly random ranking (every clip in one group)."""
+    return attribute_only_retrieval([0] * n_clips, owners, ks, map_k)
+
+
+ATTRIBUTE_FIELDS: tuple[str, ...] = ("language", "gender", "emotion")
+"""The clip attributes the attribute-only retrieval baseline knows (``original_data`` fields)."""
+
+
+def class_baselines(targets: Sequence[int] | np.ndarray, n_classes: int) -> dict[str, float]:
+    """Top-1 accuracy of a uniform guess (``chance``) and of always answering the most frequent
+    true class (``majority``), percent."""
+    targets = np.asarray(targets, dtype=np.int64)
+    if not len(targets) or n_classes < 1:
+        return {}
+    return {"chance": 100.0 / n_classes, "majority": 100.0 * np.bincount(targets).max() / len(targets)}

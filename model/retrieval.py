@@ -19,7 +19,13 @@ import numpy as np
 
 from model.api import ClaraModel
 from model.evalset import EvalSet
-from model.metrics import caption_protocol, retrieval_metrics
+from model.metrics import (
+    ATTRIBUTE_FIELDS,
+    attribute_only_retrieval,
+    caption_protocol,
+    retrieval_metrics,
+    uniform_retrieval,
+)
 
 CAPTION_MODES: tuple[str, ...] = ("first", "all", "protocol")
 MAP_KS: tuple[int, ...] = (1, 3, 5, 10)
@@ -79,4 +85,20 @@ def evaluate_retrieval(
         "clips": int(len(kept)),
         "texts": len(texts),
         "metrics": retrieval_metrics(similarity, owners, map_k=MAP_KS),
+        "baselines": retrieval_baselines(eval_set, owners, kept),
+    }
+
+
+def attribute_groups(eval_set: EvalSet, kept: np.ndarray, fields: Sequence[str] = ATTRIBUTE_FIELDS) -> list[tuple]:
+    """Each kept clip's attribute group: its ``original_data`` values of ``fields``."""
+    return [tuple(str(eval_set.original[i].get(name)) for name in fields) for i in kept]
+
+
+def retrieval_baselines(eval_set: EvalSet, owners: np.ndarray, kept: np.ndarray) -> dict[str, dict[str, float]]:
+    """Exact baselines beside the retrieval metrics (:mod:`model.metrics`): ``chance`` (a uniformly
+    random ranking) and ``attribute_only`` (random inside each clip's (language, gender, emotion) group)."""
+    return {
+        "chance": uniform_retrieval(len(kept), owners, map_k=MAP_KS),
+        "attribute_only": attribute_only_retrieval(attribute_groups(eval_set, kept), owners, map_k=MAP_KS),
+        "attribute_fields": list(ATTRIBUTE_FIELDS),  # type: ignore[dict-item]
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from model import evaluate
 
 
@@ -26,6 +28,13 @@ def test_zeroshot_retrieval_probe_and_kws_write_json_and_markdown(tiny_run, eval
     )
     probe = json.loads((out / "probe.json").read_text())
     assert probe["result"]["tasks"]["gender"]["heads"]["linear"]["epochs_run"] <= 3
+    # Every figure has its baselines beside it: chance and majority, and for retrieval the attribute-only one.
+    assert zs["metrics"]["zeroshot/gender/baseline/chance"] == 100 / len(zs["result"]["tasks"]["gender"]["labels"])
+    assert "zeroshot/gender/baseline/majority" in zs["metrics"] and "probe/gender/baseline/majority" in probe["metrics"]
+    assert retrieval["metrics"]["baseline/chance/text_to_audio/R@1"] == pytest.approx(100 / 12)
+    attribute = retrieval["metrics"]["baseline/attribute_only/text_to_audio/R@1"]
+    assert 100 / 12 <= attribute <= 100
+    assert "| baseline: attribute_only |" in (out / "retrieval.md").read_text()
     kws = json.loads((out / "kws.json").read_text())
     rows = {r["code"]: r for r in kws["result"]["languages"]}
     assert set(rows) == {"en", "fr"} and rows["en"]["keywords"] == 3

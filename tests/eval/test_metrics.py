@@ -135,3 +135,47 @@ def test_caption_protocol_keeps_five_and_drops_short_clips():
     assert texts == list("abcde") + list("vwxyz")
     assert owners.tolist() == [0] * 5 + [1] * 5
     assert kept.tolist() == [0, 2]
+
+
+def _brute_force_attribute_only(groups, owners, key):
+    """The mean of ``key`` over every ranking an attribute-only model can produce (all orders inside groups)."""
+    import itertools
+
+    n_text = len(owners)
+    values = []
+    # A clip's score: a large offset for the query's group plus a tie-free within-group order.
+    text_to_audio = key.startswith("text_to_audio")  # permute the candidates of that direction only
+    for order in itertools.permutations(range(len(groups) if text_to_audio else n_text)):
+        similarity = np.zeros((len(groups), n_text))
+        for i in range(len(groups)):
+            for j in range(n_text):
+                same = groups[i] == groups[owners[j]]
+                similarity[i, j] = 100.0 * same - (order[i] if text_to_audio else order[j])
+        values.append(retrieval_metrics(similarity, owners, ks=(1, 2, 3))[key])
+    return float(np.mean(values))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["text_to_audio/R@1", "text_to_audio/R@2", "text_to_audio/mAP@10", "text_to_audio/mean_rank",
+     "audio_to_text/R@1", "audio_to_text/R@2", "audio_to_text/R@3", "audio_to_text/mean_rank"],
+)  # fmt: skip
+def test_attribute_only_baseline_is_the_exact_mean_over_every_within_group_ranking(key):
+    from model.metrics import attribute_only_retrieval
+
+    groups = ["en-f", "en-f", "en-f", "fr-m", "fr-m"]
+    owners = [0, 1, 2, 2, 3, 4]  # clip 2 has two captions (audio→text with two relevant texts)
+    exact = attribute_only_retrieval(groups, owners, ks=(1, 2, 3))
+    if key in exact:
+        assert exact[key] == pytest.approx(_brute_force_attribute_only(groups, owners, key))
+    else:  # mAP needs one relevant candidate per query: text→audio only here
+        assert key.startswith("audio_to_text")
+
+
+def test_attribute_only_baseline_by_hand_and_chance():
+    from model.metrics import attribute_only_retrieval, uniform_retrieval
+
+    metrics = attribute_only_retrieval(["a", "a", "b", "b", "b", "b"], np.arange(6), ks=(1, 5))
+    assert metrics["text_to_audio/R@1"] == pytest.approx(100 * (2 * 1 / 2 + 4 * 1 / 4) / 6)
+    assert metrics["text_to_audio/R@5"] == 100.0
+    assert uniform_retrieval(6, np.arange(6), ks=(1, 5))["text_to_audio/R@5"] == pytest.approx(100 * 5 / 6)
