@@ -378,6 +378,12 @@ def build(recipe: Recipe, beam_args: list[str], only: set[str] | None = None, lo
             print(f"[corpus] {unit.name}: built in {time.monotonic() - started:.1f} s", file=log, flush=True)
         entries.append(entry)
     write_manifest(recipe, entries, eval_state)
+    print(
+        f"[corpus] {sum(e.get('status') == 'built' for e in entries)} of {len(entries)} datasets built, "
+        f"{failed} failed; manifest {storage.join(root, MANIFEST)}",
+        file=log,
+        flush=True,
+    )
     return 1 if failed else 0
 
 

@@ -1,7 +1,8 @@
 """The corpus manifest (``corpus.json``), the corpus card and the check of one against the shards.
 
 ``corpus.json`` lists, per dataset of the recipe (in order): its folder, weight, fingerprints and
-status, its shards (``<split>/NNNNNN.tar`` with samples, seconds and bytes, from their markers),
+status, its shards (``<split>/NNNNNN.tar`` with samples, seconds, bytes and SHA-256, from their
+markers),
 its totals and what cross-dataset screening removed. It is what ``clara corpus status`` compares
 with the recipe and what the trainer samples by (``model/shards.py: corpus_sources``).
 
@@ -13,6 +14,7 @@ what per-dataset dedup, cross-dataset dedup and eval decontamination removed, pe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from collections import Counter
@@ -58,6 +60,7 @@ def shards_of(out: str, root: str) -> list[dict[str, Any]]:
                     "samples": int(stats["samples"]),
                     "seconds": round(float(stats["duration_s"]), 4),
                     "bytes": int(stats["bytes"]),
+                    "sha256": stats.get("sha256", ""),
                 }
             )
     return shards
@@ -223,14 +226,36 @@ def check_manifest(root: str) -> list[str]:
             if size != shard["bytes"]:
                 problems.append(f"{entry['name']}: {rel} holds {size} bytes, the manifest says {shard['bytes']}")
                 continue
-            samples = _samples_in(tar)
+            samples, sha = _samples_in(tar)
             if samples != shard["samples"]:
                 problems.append(f"{entry['name']}: {rel} holds {samples} samples, the manifest says {shard['samples']}")
+            if shard.get("sha256") and sha != shard["sha256"]:
+                problems.append(
+                    f"{entry['name']}: {rel} has SHA-256 {sha[:12]}..., the manifest says {shard['sha256'][:12]}..."
+                )
         if sum(s["samples"] for s in entry["shards"]) != entry["samples"]:
             problems.append(f"{entry['name']}: its shards' samples do not add up to {entry['samples']}")
     return problems
 
 
-def _samples_in(tar: str) -> int:
-    with storage.open_read(tar) as raw, tarfile.open(fileobj=raw, mode="r|") as archive:
-        return sum(1 for member in archive if member.isfile() and member.name.endswith(".json"))
+class _Hashing:
+    """A file read through, its SHA-256 taken on the way (one pass for the members and the digest)."""
+
+    def __init__(self, raw: Any) -> None:  # noqa: ANN401 - a binary file
+        self.raw, self.sha = raw, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.sha.update(data)
+        return data
+
+
+def _samples_in(tar: str) -> tuple[int, str]:
+    """(samples, SHA-256) of a tar, read once."""
+    with storage.open_read(tar) as raw:
+        hashing = _Hashing(raw)
+        with tarfile.open(fileobj=hashing, mode="r|") as archive:
+            samples = sum(1 for member in archive if member.isfile() and member.name.endswith(".json"))
+        while hashing.read(1 << 20):
+            pass
+        return samples, hashing.sha.hexdigest()

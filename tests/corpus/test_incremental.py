@@ -99,3 +99,14 @@ def test_validate_fails_on_a_manifest_that_disagrees_with_the_shards(corpus, cap
         assert "the manifest says" in capsys.readouterr().err
     finally:
         path.write_text(good)
+
+
+def test_validate_fails_on_a_shard_whose_bytes_changed_under_the_manifest(corpus, capsys):
+    tar = sorted((corpus / "out" / "demo").glob("*/*.tar"))[0]
+    good = tar.read_bytes()
+    tar.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # same size, one bit of the end padding
+    try:
+        assert main(["validate", str(corpus / "demo.yaml")]) == 1
+        assert "SHA-256" in capsys.readouterr().err
+    finally:
+        tar.write_bytes(good)
