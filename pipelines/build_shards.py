@@ -30,6 +30,7 @@ from pipelines.retry import Retry
 from pipelines.shard_step import BuildShards
 from schemas import Failure, SourceItem
 from transforms import storage
+from transforms.augment import noise_file_failures
 
 
 def build_pipeline(
@@ -63,6 +64,7 @@ def build_pipeline(
         planned.failures,
         *screened_out,
         shard_failures,
+        *noise_file_failures(pipeline, config, storage_options),
     ) | "AllOtherFailures" >> beam.Flatten()
     finalize = _Finalize(out, name, _card_settings(config), retry, storage_options)
     side = {key: beam.pvalue.AsList(pcoll) for key, pcoll in ledger.items()}

@@ -97,34 +97,3 @@ def _pcm16(audio: np.ndarray) -> np.ndarray:
 
 def _clipped(audio: np.ndarray) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0 - 1.0 / 32768)
-
-
-class TimeoutRunner:
-    """Run a call in a helper thread and give up after ``timeout_s``.
-
-    A hung call cannot be killed from Python; its thread is a daemon, so giving up on it never
-    delays process exit, and the next call gets a thread of its own. (Decoding needs more than
-    this and runs in a child process: :mod:`transforms.decode_worker`.)
-    """
-
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-
-    def __call__(self, fn, *args):
-        outcome: list = []
-
-        def run() -> None:
-            try:
-                outcome.append((True, fn(*args)))
-            except BaseException as exc:  # re-raised in the caller's thread
-                outcome.append((False, exc))
-
-        thread = threading.Thread(target=run, name="timeout-runner", daemon=True)
-        thread.start()
-        thread.join(self.timeout_s)
-        if not outcome:
-            raise AudioError("decode_timeout", f"no result after {self.timeout_s:.0f} s")
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value

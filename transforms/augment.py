@@ -33,7 +33,7 @@ from augment.noise import NoiseBank
 from augment.text import combine_caption
 from schemas import SAMPLE_RATE, Augmentation, Caption, Failure
 from schemas.settings import setting
-from transforms.noise_bank import NOISE_SOURCES, NoiseBankLoader
+from transforms.noise_bank import NOISE_MAX_S, NOISE_SOURCES, NoiseBankLoader, NoiseDecoding, NoiseFileFailures
 from transforms.stage import Sample, Stage, StageSpec
 
 ORDER: tuple[str, ...] = ("pitch", "gain", "reverb", "noise", "mask", "clip")
@@ -82,6 +82,9 @@ class AugmentSettings:
         None, "folder of labelled noise files (local, gs://, s3://) for --noise-source folder", shapes_output=True
     )
     noise_max_clips: int = setting(200, "at most this many noise clips held per worker", shapes_output=True)
+    noise_max_s: float = setting(
+        NOISE_MAX_S, "refuse noise files longer than this (s): a failure with its reason", shapes_output=True
+    )
     noise_weight_range: tuple[float, float] = field(default=NOISE_WEIGHT_RANGE)
     """λ's range (``mix.py``); not a flag."""
 
@@ -95,14 +98,25 @@ class AugmentSettings:
             raise ValueError("--augment-probability must lie in [0, 1]")
         if self.noise_source == "folder" and not self.noise_input:
             raise ValueError("--noise-source folder needs --noise-input <folder of labelled noise files>")
+        if not self.noise_max_s > 0:
+            raise ValueError("--noise-max-s must be positive")
 
     @property
     def enabled(self) -> bool:
         return bool(self.augmentations) and self.copies > 0
 
-    def noise_bank_loader(self, seed: int = 0) -> NoiseBankLoader:
-        """The picklable loader of the bank these settings name (built in each worker's ``setup()``)."""
-        return NoiseBankLoader(self.noise_source, self.noise_input, max_clips=self.noise_max_clips, seed=seed)
+    @property
+    def takes_noise_files(self) -> bool:
+        """Whether the bank is made of outside files (``--noise-source folder`` with noise mixing on)."""
+        return self.enabled and "noise" in self.augmentations and self.noise_source == "folder"
+
+    def noise_bank_loader(self, seed: int = 0, decode: Any = None) -> NoiseBankLoader:  # noqa: ANN401
+        """The picklable loader of the bank these settings name (built in each worker's ``setup()``);
+        ``decode``: the build's decode settings (the decode child's timeout and memory limit)."""
+        decoding = NoiseDecoding(max_duration_s=self.noise_max_s)
+        if decode is not None:
+            decoding = NoiseDecoding(self.noise_max_s, decode.timeout_s, decode.memory_limit_mb)
+        return NoiseBankLoader(self.noise_source, self.noise_input, self.noise_max_clips, seed, decoding)
 
 
 def copy_rng(seed: int, key: str, copy_index: int) -> np.random.Generator:
@@ -126,11 +140,19 @@ class AugmentStage(Stage):
         self.settings = settings
         self.noise_bank = noise_bank
         self._noise_bank_factory = noise_bank_factory
+        self._no_bank: str | None = None
+        """Why the factory gave no bank (every noise file failed): noisy copies fail, originals go on."""
         self.sample_rate = sample_rate
 
     def setup(self) -> None:
+        if self._no_bank is not None:
+            return
         if self.noise_bank is None and self._noise_bank_factory is not None and self._needs_noise:
-            self.noise_bank = self._noise_bank_factory()
+            try:
+                self.noise_bank = self._noise_bank_factory()
+            except ValueError as error:  # no usable noise file: each noisy copy fails with this reason
+                self._no_bank = str(error)
+                return
         if self._needs_noise and self.noise_bank is None:
             raise ValueError("the 'noise' augmentation needs a noise bank")
 
@@ -196,7 +218,8 @@ class AugmentStage(Stage):
     def _mix(
         self, audio: np.ndarray, key: str, copy_index: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        assert self.noise_bank is not None
+        if self.noise_bank is None:
+            raise RuntimeError(f"no noise bank: {self._no_bank}")
         index, label, noise = self.noise_bank.choose(key, salt=copy_index)
         weight = draw_noise_weight(rng, *self.settings.noise_weight_range)
         result = mix_noise(audio, noise, weight, noise_offset=int(rng.integers(0, noise.size)))
@@ -228,7 +251,18 @@ def build_augment(config: Any) -> AugmentStage | None:
         return None
     seed = settings.seed if settings.seed is not None else config.corpus.seed
     settings = AugmentSettings(**{**settings.__dict__, "seed": seed})
-    return AugmentStage(settings, noise_bank_factory=settings.noise_bank_loader(seed))
+    return AugmentStage(settings, noise_bank_factory=settings.noise_bank_loader(seed, config.decode))
+
+
+def noise_file_failures(root: Any, config: Any, storage_options: dict[str, Any] | None = None) -> list[Any]:  # noqa: ANN401
+    """The failure records of the noise bank's outside files, as PCollections to add to the run's
+    failures (none when the bank takes no files): a pipeline branch, :class:`NoiseFileFailures`."""
+    settings: AugmentSettings = config.augment
+    if not settings.takes_noise_files:
+        return []
+    seed = settings.seed if settings.seed is not None else config.corpus.seed
+    loader = settings.noise_bank_loader(seed, config.decode)
+    return [root | "NoiseFileFailures" >> NoiseFileFailures(loader, storage_options)]
 
 
 SPEC = StageSpec(name="augment", settings=AugmentSettings, build=build_augment, order=40, writes=("augmented_from",))

@@ -4,11 +4,13 @@ Bytes are read through :mod:`transforms.storage` (local paths, gs://, s3://); ``
 are synthesised by espeak-ng instead. Each item becomes one whole-recording :class:`Sample`
 (segment 0) or one :class:`Failure` naming why it could not be read.
 
-Files are decoded in a child process (:mod:`transforms.decode_worker`: memory limit, real kill
-on timeout) that streams under a duration budget (:mod:`transforms.decode_stream`: a header's
-length is never trusted; when it disagrees with what decoded, the sample's
-``original_data["decode"]`` says so). Ordinary 16-bit PCM WAV is read here by numpy instead
-(:mod:`transforms.pcm_wav`: every chunk header checked, no native decoder, the same samples).
+Files are decoded behind one boundary, :class:`transforms.decode_worker.DecodeWorker`: a child
+process (memory limit, real kill on timeout) that streams under a duration budget
+(:mod:`transforms.decode_stream`: a header's length is never trusted; when it disagrees with what
+decoded, the sample's ``original_data["decode"]`` says so), with ordinary 16-bit PCM WAV read by
+numpy as its fast path (:mod:`transforms.pcm_wav`: every chunk header checked, no native decoder,
+the same samples). The noise bank's files (:mod:`transforms.noise_bank`) and video frames
+(:mod:`transforms.visual.frames`) go through the same boundary.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from transforms import storage
 from transforms.audio import AudioError, Decoded, to_48k
 from transforms.decode_stream import DecodeLimits, StreamInfo, decode_to_48k
 from transforms.decode_worker import DecodeWorker
-from transforms.pcm_wav import decode_pcm16_wav
+from transforms.pcm_wav import read_pcm16_wav
 from transforms.stage import Sample, Stage, StageSpec
 from transforms.tts import TTS_SCHEME, synthesize_uri
 
@@ -80,16 +82,12 @@ class DecodeStage(Stage):
 
     def decode_file(self, data: bytes) -> tuple[np.ndarray, dict | None]:
         """48 kHz audio of an encoded file and the note on its header (None when it told the truth)."""
-        note = None
-        ordinary = decode_pcm16_wav(data, self.limits)  # no native decoder runs: nothing to isolate
-        if ordinary is not None:
-            audio = ordinary
-        elif self._worker is None:
-            audio, info = decode_to_48k(data, self.limits)
-            note = info.note()
-        else:
+        if self._worker is not None:
             audio, fields = self._worker.decode(data, self.limits)
             note = StreamInfo(**fields).note()
+        else:
+            audio, info = read_pcm16_wav(data, self.limits) or decode_to_48k(data, self.limits)
+            note = info.note()
         if audio.size == 0:
             raise AudioError("no_samples", "decoded to 0 samples")
         if len(audio) < self.min_duration_s * SAMPLE_RATE:

@@ -10,15 +10,22 @@ The parent reads the blocks straight into one growing array; an item longer than
 Python) and is returned as a :class:`transforms.spooled.SpooledAudio`, so the parent never holds
 more than that much of any item, long or hostile.
 
+The same child runs the other decoders of outside bytes as *jobs* (:class:`ChildJob`, named by
+``"module:attribute"`` under ``transforms.``): the visual stage's frame scan
+(:mod:`transforms.visual.frames`) is one. A job's module is imported, and its ``prepare()`` run,
+before the memory limit is set, so the budget is the decoder's own; the job then sends its results
+as ``F`` messages and ends with ``D`` (its summary) like a decode.
+
 What can go wrong becomes a reason, and the next item gets a fresh child:
 ``decode_timeout`` (no result in time: the child is SIGKILLed), ``decode_memory`` (the child
 hit its limit), ``decode_crash`` (it died any other way). No thread is ever abandoned; the
 child exits when its stdin closes or its parent disappears, so process exit never waits.
 
 Wire format, both ways: a 1-byte kind, an 8-byte big-endian length, the payload.
-Parent -> child: ``R`` (JSON: limits) followed by ``B`` (the encoded bytes).
-Child -> parent: any number of ``A`` (float32 samples), then ``D`` (JSON: stream info) or ``E``
-(JSON: reason, detail).
+Parent -> child: ``R`` (JSON: the decode limits, or ``{"job", "params", "path"}``) followed by
+``B`` (the encoded bytes; empty when a job reads ``path`` itself).
+Child -> parent: any number of ``A`` (float32 samples) or ``F`` (a job's parts), then ``D`` (JSON:
+stream info, a job's summary) or ``E`` (JSON: reason, detail).
 """
 
 from __future__ import annotations
@@ -35,12 +42,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from schemas import SAMPLE_RATE
 from transforms.audio import AudioError
+from transforms.pcm_wav import read_pcm16_wav
 from transforms.spooled import Spool, SpooledAudio
 
 _HEADER = struct.Struct(">cQ")
@@ -48,10 +58,35 @@ _PIPE_BYTES = 1 << 20
 _SEND_SAMPLES = 1 << 20
 """Samples per audio message (4 MiB, ~22 s at 48 kHz): an ordinary file crosses in one."""
 _F_SETPIPE_SZ = 1031
-_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
+_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(64 << 20),
+    "MALLOC_ARENA_MAX": "2",
+}
 """Keep freed blocks in the child's heap: without this, glibc handed every item's buffers back to
-the kernel and faulted them in again (~1,000 page faults an item, a quarter of its CPU time)."""
+the kernel and faulted them in again (~1,000 page faults an item, a quarter of its CPU time). Two
+malloc arenas: each arena reserves 64 MB of address space, which the memory limit counts, and a
+video decoder's threads would otherwise each get one."""
+_PART_BYTES = 64 << 20
+"""The largest ``F`` message a job may send (a frame, its pixels at the job's own bounded size)."""
+_MAX_PARTS = 1 << 14
+_JOB_PREFIX = "transforms."
 _MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory", "ENOMEM")
+
+
+@dataclass(frozen=True)
+class ChildJob:
+    """A decoder of outside bytes that runs in the decode child.
+
+    ``prepare()`` imports what the job needs (counted outside the memory budget); ``run(source,
+    params, send)`` decodes ``source`` (the bytes sent, or a local path) and calls
+    ``send(payload)`` for each result part; it returns the summary (JSON-able) or raises an
+    exception with ``reason`` and ``detail`` attributes (:class:`transforms.audio.AudioError`, or
+    the job's own error type), which the parent receives as :class:`AudioError` with that reason.
+    """
+
+    prepare: Callable[[], None]
+    run: Callable[[bytes | bytearray | str, dict, Callable[[bytes], None]], dict]
 
 
 # -- child side --------------------------------------------------------------------------------
@@ -125,43 +160,73 @@ def _joined(blocks: list[np.ndarray]) -> np.ndarray:
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
+def _job(name: str, loaded: dict[str, ChildJob]) -> ChildJob:
+    """The job ``"module:attribute"`` (a module under ``transforms.``), imported and prepared once."""
+    job = loaded.get(name)
+    if job is None:
+        import importlib
+
+        module, _, attribute = name.partition(":")
+        if not module.startswith(_JOB_PREFIX) or not attribute:
+            raise ValueError(f"not a decode job: {name!r}")
+        job = getattr(importlib.import_module(module), attribute)
+        job.prepare()
+        loaded[name] = job
+    return job
+
+
+def _decode_audio(data: bytearray, limits: Any, out_fd: int) -> None:  # noqa: ANN401 - DecodeLimits
+    from transforms.decode_stream import AudioStream
+
+    stream = AudioStream(data, limits)
+    pending: list[np.ndarray] = []  # blocks go out in messages of up to _SEND_SAMPLES: fewer wake-ups
+    waiting = 0
+    for block in stream.blocks_48k():
+        pending.append(block)
+        waiting += len(block)
+        if waiting >= _SEND_SAMPLES:
+            _send(out_fd, b"A", _joined(pending))
+            pending, waiting = [], 0
+    last = _message(b"A", _joined(pending)) if pending else ()
+    # the last audio and the stream info in one write: the parent wakes once for both
+    _write_all(out_fd, *last, *_message(b"D", json.dumps(dataclasses.asdict(stream.info)).encode()))
+
+
 def serve(in_fd: int, out_fd: int, memory_limit_mb: int, parent: int) -> None:
-    """Decode requests until stdin closes."""
-    from transforms.decode_stream import AudioStream, DecodeLimits
+    """Decode requests (and run jobs) until stdin closes."""
+    from transforms.decode_stream import DecodeLimits
 
     _exit_with_parent(parent)
+    jobs: dict[str, ChildJob] = {}
     while True:
         try:
             _lift_memory_limit()
             kind, size = _HEADER.unpack(_read_exact(in_fd, _HEADER.size))
-            limits = DecodeLimits(**json.loads(_read_exact(in_fd, size)))
+            request = json.loads(_read_exact(in_fd, size))
             kind, size = _HEADER.unpack(_read_exact(in_fd, _HEADER.size))
             data = _read_exact(in_fd, size)  # a bytearray, read in place and never copied
         except EOFError:
             return
         try:
-            _limit_memory(memory_limit_mb)
-            stream = AudioStream(data, limits)
-            pending: list[np.ndarray] = []  # blocks go out in messages of up to _SEND_SAMPLES: fewer wake-ups
-            waiting = 0
-            for block in stream.blocks_48k():
-                pending.append(block)
-                waiting += len(block)
-                if waiting >= _SEND_SAMPLES:
-                    _send(out_fd, b"A", _joined(pending))
-                    pending, waiting = [], 0
-            last = _message(b"A", _joined(pending)) if pending else ()
-            # the last audio and the stream info in one write: the parent wakes once for both
-            _write_all(out_fd, *last, *_message(b"D", json.dumps(dataclasses.asdict(stream.info)).encode()))
-        except AudioError as exc:
-            _send(out_fd, b"E", json.dumps({"reason": exc.reason, "detail": exc.detail}).encode())
+            if "job" in request:
+                job = _job(request["job"], jobs)
+                _limit_memory(memory_limit_mb)
+                summary = job.run(
+                    request.get("path") or data, request["params"], lambda part: _send(out_fd, b"F", part)
+                )
+                _send(out_fd, b"D", json.dumps(summary).encode())
+            else:
+                _limit_memory(memory_limit_mb)
+                _decode_audio(data, DecodeLimits(**request), out_fd)
         except MemoryError as exc:
             detail = f"MemoryError past the {memory_limit_mb} MB limit: {exc}"[:300]
             _send(out_fd, b"E", json.dumps({"reason": "decode_memory", "detail": detail}).encode())
             os._exit(3)  # a fresh child for the next item: the heap may be in any state
         except Exception as exc:  # noqa: BLE001 - any decoder error is this item's failure
-            detail = f"{type(exc).__name__}: {exc}"[:300]
-            _send(out_fd, b"E", json.dumps({"reason": "decode_error", "detail": detail}).encode())
+            reason, detail = getattr(exc, "reason", None), getattr(exc, "detail", None)
+            if not isinstance(reason, str) or not isinstance(detail, str):
+                reason, detail = "decode_error", f"{type(exc).__name__}: {exc}"
+            _send(out_fd, b"E", json.dumps({"reason": reason, "detail": detail[:300]}).encode())
         del data
 
 
@@ -224,10 +289,34 @@ class DecodeWorker:
         return self._proc
 
     def decode(self, data: bytes, limits: Any) -> tuple[np.ndarray, dict]:
-        """``limits``: a :class:`transforms.decode_stream.DecodeLimits`. Raises :class:`AudioError`."""
+        """``limits``: a :class:`transforms.decode_stream.DecodeLimits`. Raises :class:`AudioError`.
+
+        An ordinary 16-bit PCM WAV is read here by numpy (:mod:`transforms.pcm_wav`: no native
+        decoder runs, every chunk header is checked, anything else goes to the child), with the
+        child's samples and stream info.
+        """
+        ordinary = read_pcm16_wav(data, limits)
+        if ordinary is not None:
+            audio, info = ordinary
+            return audio, dataclasses.asdict(info)
         request = self._requests.get(limits)
         if request is None:  # the same limits every item: encoded once
             request = self._requests[limits] = json.dumps(dataclasses.asdict(limits)).encode()
+        audio, info, _ = self._exchange(request, data)
+        return audio, info
+
+    def run_job(
+        self, job: str, params: dict, data: bytes = b"", path: str | None = None
+    ) -> tuple[list[bytearray], dict]:
+        """Run the :class:`ChildJob` ``job`` (``"module:attribute"``) on ``data`` or the local file
+        ``path`` in the child, under the same memory limit and timeout: (its parts, its summary).
+        Raises :class:`AudioError` (the job's own reason, or ``decode_timeout`` / ``decode_memory``
+        / ``decode_crash``)."""
+        request = json.dumps({"job": job, "params": params, "path": path}).encode()
+        _, summary, parts = self._exchange(request, data)
+        return parts, summary
+
+    def _exchange(self, request: bytes, data: bytes) -> tuple[np.ndarray | SpooledAudio, dict, list[bytearray]]:
         for attempt in (1, 2):  # a child that died between items is replaced, not blamed on this one
             proc = self._child()
             try:  # the request and the bytes in one write: the child wakes once
@@ -245,12 +334,13 @@ class DecodeWorker:
             self._kill()
             raise
 
-    def _receive(self, fd: int, deadline: float) -> tuple[np.ndarray | SpooledAudio, dict]:
+    def _receive(self, fd: int, deadline: float) -> tuple[np.ndarray | SpooledAudio, dict, list[bytearray]]:
         audio = _Growing()
         spool: Spool | None = None
+        parts: list[bytearray] = []
         while True:
             kind, size = _HEADER.unpack(self._read(fd, _HEADER.size, deadline))
-            if kind not in b"ADE" or (kind != b"A" and size > 1 << 20):
+            if kind not in (b"A", b"D", b"E", b"F") or (kind in b"DE" and size > 1 << 20):
                 raise self._lost(f"message {kind!r} of {size} bytes")
             if kind == b"A":
                 if size % 4:
@@ -264,9 +354,13 @@ class DecodeWorker:
                     continue
                 self._read_into(fd, audio.tail(size // 4, self.spill_samples), deadline)
                 audio.size += size // 4
+            elif kind == b"F":
+                if size > _PART_BYTES or len(parts) >= _MAX_PARTS:
+                    raise self._lost(f"part {len(parts) + 1} of {size} bytes")
+                parts.append(self._read(fd, size, deadline))
             elif kind == b"D":
                 info = json.loads(self._read(fd, size, deadline))
-                return (audio.result() if spool is None else SpooledAudio(spool)), info
+                return (audio.result() if spool is None else SpooledAudio(spool)), info, parts
             else:
                 error = json.loads(self._read(fd, size, deadline))
                 if error["reason"] == "decode_memory":

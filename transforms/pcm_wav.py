@@ -1,14 +1,16 @@
-"""Ordinary 16-bit PCM WAV, decoded with numpy: no native parser runs, so there is nothing to isolate.
+"""Ordinary 16-bit PCM WAV, decoded with numpy: the fast path inside the decode boundary.
 
 The decode child (:mod:`transforms.decode_worker`) exists because native decoders can hang, crash
-or balloon on hostile bytes; its round trip cost ~2 ms of CPU an item, a fifth of converting a
-6-s clip. A RIFF/WAVE file whose chunk headers this module has all checked, holding 16-bit integer
+or balloon on hostile bytes. :meth:`DecodeWorker.decode <transforms.decode_worker.DecodeWorker.decode>`
+tries this module first: no native parser runs here, so there is nothing to isolate, and the
+contract is the child's (the same limits, the same samples, the same stream info). A RIFF/WAVE file whose chunk headers this module has all checked, holding 16-bit integer
 PCM in one ``data`` chunk that lies inside the file, needs no native decoder: its samples are the
 chunk's bytes read as little-endian int16 and scaled by 2**-15, exactly what libsndfile returns
 (the scale is a power of two: no rounding), downmixed and resampled by the same numpy and soxr
 calls as the child's, so the 48 kHz samples are the child's, bit for bit.
 
-Anything else returns None and goes to the child as before: another encoding or bit depth, a
+Anything else returns None and goes to the child, which decides it (and names any failure's
+reason), so a file refused here is refused for the child's reason: another encoding or bit depth, a
 length that disagrees with the file, a chunk running past the end, a rate or channel count outside
 the limits, more audio than the child reads in one block. Memory is bounded by the file (at most
 ``MAX_BYTES``), time by one pass over it.
@@ -22,7 +24,7 @@ import numpy as np
 import soxr
 
 from schemas import SAMPLE_RATE
-from transforms.decode_stream import DecodeLimits, to_mono
+from transforms.decode_stream import DecodeLimits, StreamInfo, to_mono
 
 MAX_BYTES = 64 << 20
 """Larger files go to the child (which streams them)."""
@@ -77,8 +79,9 @@ def _layout(data: bytes | bytearray, limits: DecodeLimits) -> tuple[int, int, in
     return found[0], frames, channels, rate
 
 
-def decode_pcm16_wav(data: bytes | bytearray, limits: DecodeLimits | None = None) -> np.ndarray | None:
-    """Mono float32 at 48 kHz of an ordinary 16-bit PCM WAV (the decode child's samples), or None."""
+def read_pcm16_wav(data: bytes | bytearray, limits: DecodeLimits | None = None) -> tuple[np.ndarray, StreamInfo] | None:
+    """(mono float32 at 48 kHz, stream info) of an ordinary 16-bit PCM WAV, as the decode child
+    gives them, or None."""
     layout = _layout(data, limits or DecodeLimits())
     if layout is None:
         return None
@@ -87,6 +90,13 @@ def decode_pcm16_wav(data: bytes | bytearray, limits: DecodeLimits | None = None
     audio = pcm.astype(np.float32) * np.float32(1.0 / 32768)
     if channels > 1:
         audio = to_mono(audio.reshape(frames, channels))
-    if rate == SAMPLE_RATE:
-        return audio
-    return soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")
+    if rate != SAMPLE_RATE:
+        audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")
+    info = StreamInfo(rate, channels, "numpy/WAV/PCM_16", frames, decoded_frames=frames, output_samples=len(audio))
+    return audio, info
+
+
+def decode_pcm16_wav(data: bytes | bytearray, limits: DecodeLimits | None = None) -> np.ndarray | None:
+    """Mono float32 at 48 kHz of an ordinary 16-bit PCM WAV (the decode child's samples), or None."""
+    read = read_pcm16_wav(data, limits)
+    return None if read is None else read[0]

@@ -82,3 +82,29 @@ def test_loader_is_picklable_and_the_built_stage_uses_it(tmp_path: Path) -> None
 def test_folder_source_needs_an_input() -> None:
     with pytest.raises(ValueError, match="noise-input"):
         NoiseBankLoader("folder", None, max_clips=200, seed=0)()
+
+
+def test_a_bank_whose_every_file_fails_costs_the_noisy_copies_not_the_job(tmp_path: Path) -> None:
+    from pipelines.options import config_from
+    from tests.augment.conftest import make_sample
+    from transforms.augment import build_augment
+
+    (tmp_path / "broken.wav").write_bytes(b"RIFF nonsense")
+    stage = build_augment(config_from({"augment": "noise", "noise_source": "folder", "noise_input": str(tmp_path)}))
+    stage.setup()
+    sample = make_sample()
+    kept, failures = stage.process([sample])
+    assert kept == [sample]
+    assert [(f.stage, f.reason) for f in failures] == [("augment", "augment_error")]
+    assert "no noise bank" in failures[0].detail
+
+
+def test_noise_files_past_the_duration_cap_stay_out_of_the_bank(tmp_path: Path) -> None:
+    from transforms.noise_bank import NoiseDecoding, load_labelled_uris
+
+    write_noise(tmp_path / "short.wav", 0.5, SAMPLE_RATE)
+    write_noise(tmp_path / "long.flac", 3.0, 16_000)
+    pairs = [("short", str(tmp_path / "short.wav")), ("long", str(tmp_path / "long.flac"))]
+    entries, failures = load_labelled_uris(pairs, decoding=NoiseDecoding(max_duration_s=2.0))
+    assert [label for label, _ in entries] == ["short"]
+    assert [(f.key, f.reason) for f in failures] == [("noise-test_noise_files_past_the_dura0-long_flac", "too_long")]

@@ -258,3 +258,77 @@ def _replayed_table(kind: bytes, box: bytes, replays: int) -> bytes:
     if kind == b"stsc":
         return _box(kind, version_flags + struct.pack(">IIII", 1, 1, 1, 1))
     return _box(kind, version_flags + struct.pack(">III", 1, replays, 1024))  # stts
+
+
+# -- video --------------------------------------------------------------------------------------
+
+
+def one_frame_video(width: int, height: int, audio_s: float = 1.0) -> bytes:
+    """An MP4 of one flat H.264 frame (mdat before moov) and ``audio_s`` of an AAC tone."""
+    from fractions import Fraction
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("aac", rate=22_050, layout="mono")
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(b"\x64" * plane.buffer_size)
+        frame.pts, frame.time_base = 0, Fraction(1, 25)
+        for packet in [*video.encode(frame), *video.encode(None)]:
+            out.mux(packet)
+        tone = speech_like(audio_s, 22_050)
+        for start in range(0, len(tone) - 1023, 1024):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 22_050, start
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def replayed_frame_video(width: int, height: int, replays: int, frame_ticks: int | None = None) -> bytes:
+    """An MP4 whose video sample table shows its one H.264 frame ``replays`` times (an AAC track of
+    1 s beside it, untouched): 10,000 frames of 8192x8192 in ~250 KB. ``frame_ticks``: each frame's
+    duration in the track's time units (1: thousands of frames a second; default: 25 fps)."""
+    data = one_frame_video(width, height)
+    top = {kind: (s, e) for kind, s, e in _boxes(data)}
+    moov_start, moov_end = top[b"moov"]
+    assert moov_start > top[b"mdat"][0], "moov after mdat, so chunk offsets stay valid"
+
+    def table(kind: bytes, box: bytes) -> bytes | None:
+        version_flags = box[8:12]
+        if kind == b"stts":
+            ticks = frame_ticks or struct.unpack(">I", box[20:24])[0]
+            return _box(kind, version_flags + struct.pack(">III", 1, replays, ticks))
+        if kind == b"stsz":
+            size = struct.unpack(">I", box[12:16])[0] or struct.unpack(">I", box[20:24])[0]
+            return _box(kind, version_flags + struct.pack(">II", size, replays))
+        if kind == b"stsc":
+            return _box(kind, version_flags + struct.pack(">IIII", 1, 1, 1, 1))
+        if kind == b"stco":
+            offset = struct.pack(">I", struct.unpack(">I", box[16:20])[0])
+            return _box(kind, version_flags + struct.pack(">I", replays) + offset * replays)
+        return None if kind in (b"stss", b"ctts", b"sdtp") else box  # every sample a key frame
+
+    def rebuild(start: int, end: int, depth: int) -> bytes:
+        out = b""
+        for kind, s, e in _boxes(data, start, end):
+            if kind == b"trak" and depth == 0 and b"vide" not in data[s:e][:400]:
+                out += data[s:e]  # the sound track stays as it is
+            elif kind in (b"trak", b"mdia", b"minf", b"stbl"):
+                out += _box(kind, rebuild(s + 8, e, depth + 1))
+            elif kind == b"edts":
+                continue
+            elif depth == 4:
+                out += table(kind, data[s:e]) or b""
+            else:
+                out += data[s:e]
+        return out
+
+    moov = _box(b"moov", rebuild(moov_start + 8, moov_end, 0))
+    return data[:moov_start] + moov + data[moov_end:]

@@ -17,7 +17,8 @@ from transforms.audio import AudioError
 from transforms.decode_stream import DecodeLimits, decode_to_48k
 from transforms.decode_worker import DecodeWorker
 
-GOOD = hostile.encoded(hostile.speech_like(2.0, 44_100), 44_100, "WAV", "PCM_16")
+GOOD = hostile.encoded(hostile.speech_like(2.0, 44_100), 44_100, "FLAC")
+"""A FLAC: decoded in the child (an ordinary 16-bit WAV is the numpy fast path's, in the parent)."""
 LONG = hostile.encoded(hostile.speech_like(300.0, 44_100), 44_100, "FLAC")
 """Five minutes: long enough to still be decoding when a test interrupts it."""
 

@@ -83,17 +83,18 @@ def _tree_rss(root: int) -> int:
 class Watchdog(threading.Thread):
     """Samples the tree's RSS; kills the job past the RSS or wall limit."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen, rss_limit: int = RSS_LIMIT, wall_limit_s: float = WALL_LIMIT_S) -> None:
         super().__init__(daemon=True)
         self.proc, self.peak, self.killed = proc, 0, ""
+        self.rss_limit, self.wall_limit_s = rss_limit, wall_limit_s
 
     def run(self) -> None:
         started = time.monotonic()
         while self.proc.poll() is None:
             rss = _tree_rss(self.proc.pid)
             self.peak = max(self.peak, rss)
-            if rss > RSS_LIMIT or time.monotonic() - started > WALL_LIMIT_S:
-                self.killed = f"rss {rss / 2**30:.2f} GiB" if rss > RSS_LIMIT else "wall limit"
+            if rss > self.rss_limit or time.monotonic() - started > self.wall_limit_s:
+                self.killed = f"rss {rss / 2**30:.2f} GiB" if rss > self.rss_limit else "wall limit"
                 os.killpg(self.proc.pid, 9)
                 return
             time.sleep(0.1)

@@ -4,9 +4,16 @@ Frames are decoded one at a time (FFmpeg's own threads decode) and sampled on a 
 ``fps`` frames per second by presentation time, so variable, extreme or missing frame rates all
 give the same grid. Only the sampled frames are converted to numpy: a small grayscale copy for
 SSIM (``gray_width`` wide) and an RGB copy with its shorter side at ``rgb_short_side`` for the
-captioner (CoCa resizes to 224 anyway). Nothing holds more than the frame at hand, so a long or
-huge video costs time, not memory. The audio track is not touched here: it goes through the
-normal audio path (``transforms/decode.py``).
+captioner (CoCa resizes to 224 anyway). Nothing holds more than the frame at hand. The audio
+track is not touched here: it goes through the normal audio path (``transforms/decode.py``).
+
+A video's bytes are outside bytes: the pipeline decodes them in the decode child
+(:class:`transforms.decode_worker.DecodeWorker`, memory limit and a real kill on timeout) through
+:func:`scan_video`, which runs :data:`FRAMES_JOB` there (frames -> SSIM scene starts) and gets
+back the scene-start frames. What a stream may cost is capped
+(:class:`FrameSettings`): its frame size and pixels (``video_too_large``, from the header and from
+every decoded frame), its frame count and frames per second of video (``too_many_frames``: frames
+that take no time cost decoding all the same), and its duration (decoding stops there).
 
 Every way a video can be unusable raises :class:`VideoError` with a short ``reason``; a stream
 that breaks after some frames were read ends the iteration and is reported by
@@ -15,16 +22,31 @@ that breaks after some frames were read ends the iteration and is reported by
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from schemas.media import is_video_path
-from transforms import storage
+from transforms.audio import AudioError
+from transforms.decode_stream import _reader as byte_reader
+from transforms.decode_worker import ChildJob, DecodeWorker
+from transforms.visual.scenes import (
+    DEFAULT_MIN_SCENE_S,
+    DEFAULT_THRESHOLD,
+    KeyFrame,
+    SceneDetector,
+    SceneStart,
+    key_frames,
+)
+
+DECODE_THREADS = 4
+"""FFmpeg threads per video: the same frames as any other count, a bounded share of the memory limit."""
 
 
 class VideoError(Exception):
@@ -44,8 +66,15 @@ class FrameSettings:
     gray_width: int = 48
     """Width of the SSIM copy: small averages away sensor noise and compression grain."""
     rgb_short_side: int = 224
-    max_pixels: int = 8192 * 8192
-    """Refuse streams larger than this (a decoded frame of such a stream is already ~200 MB)."""
+    max_pixels: int = 7680 * 4320
+    """Refuse frames with more pixels (8K UHD passes; a decoded 8192x8192 frame is already ~100 MB)."""
+    max_side: int = 8192
+    """Refuse frames wider or taller than this."""
+    max_frames: int = 3 * 3600 * 60
+    """Refuse streams with more frames than this (3 h at 60 fps)."""
+    max_frame_rate: float = 1000.0
+    """Refuse streams with more frames than this per second of video (counted from the first frame,
+    plus one second): frames stamped a tick apart, or all at one time, are decoded all the same."""
     max_duration_s: float = 3 * 3600.0
 
     def __post_init__(self) -> None:
@@ -93,6 +122,8 @@ def looks_like_video(uri: str, head: bytes = b"") -> bool:
 @contextmanager
 def open_uri(uri: str) -> Iterator[BinaryIO]:
     """A seekable binary file for ``uri`` through :mod:`transforms.storage` (local, gs://, s3://)."""
+    from transforms import storage  # Beam's file systems: not imported by the decode child
+
     try:
         f = storage.open_read(uri)
     except FileNotFoundError as exc:
@@ -145,10 +176,27 @@ class FrameReader:
             raise VideoError("no_video_stream", f"streams: {[s.type for s in container.streams]}")
         stream = streams[0]
         self.width, self.height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
-        if self.width * self.height > self.settings.max_pixels:
-            raise VideoError("video_too_large", f"{self.width}x{self.height} > {self.settings.max_pixels} pixels")
+        self._check_size(self.width, self.height)
         stream.thread_type = "AUTO"
+        stream.thread_count = DECODE_THREADS
         return stream
+
+    def _check_size(self, width: int, height: int) -> None:
+        limits = self.settings
+        if width * height > limits.max_pixels or max(width, height) > limits.max_side:
+            raise VideoError(
+                "video_too_large",
+                f"{width}x{height} frames (at most {limits.max_pixels} pixels and {limits.max_side} a side)",
+            )
+
+    def _check_count(self, relative_s: float) -> None:
+        limits, count = self.settings, self.frames_decoded
+        if count > limits.max_frames or count > limits.max_frame_rate * (max(0.0, relative_s) + 1.0):
+            raise VideoError(
+                "too_many_frames",
+                f"{count} frames decoded by {max(0.0, relative_s):.3f} s of video "
+                f"(at most {limits.max_frames}, {limits.max_frame_rate:.0f} a second)",
+            )
 
     def _sample(self, container: Any, stream: Any) -> Iterator[SampledFrame]:
         step = 1.0 / self.settings.fps
@@ -165,6 +213,8 @@ class FrameReader:
                     origin = time_s
                 relative = time_s - origin
                 last_time = time_s
+                self._check_size(frame.width, frame.height)
+                self._check_count(relative)
                 if relative > self.settings.max_duration_s:
                     self.truncated = f"longer than {self.settings.max_duration_s:.0f} s"
                     return
@@ -173,7 +223,7 @@ class FrameReader:
                 yield self._convert(frame, index, max(0.0, relative))
                 index += 1
                 next_time = (math.floor(relative / step + 1e-6) + 1) * step
-        except VideoError:
+        except (VideoError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - a damaged stream: keep what came before it
             if index == 0:
@@ -195,3 +245,121 @@ def sampled_frames(uri: str, settings: FrameSettings = FrameSettings()) -> Itera
     """The sampled frames of the video at ``uri`` (a convenience over :class:`FrameReader`)."""
     with open_uri(uri) as f:
         yield from FrameReader(f, settings)
+
+
+# -- scene-start frames, scanned in the decode child ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneScan:
+    """What one scan of a video asks: how frames are sampled and capped, and how scenes are found."""
+
+    frames: FrameSettings = FrameSettings()
+    ssim_threshold: float = DEFAULT_THRESHOLD
+    min_scene_s: float = DEFAULT_MIN_SCENE_S
+    max_scenes: int = 64
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SceneScan:
+        return cls(**{**values, "frames": FrameSettings(**values["frames"])})
+
+
+@dataclass
+class VideoScenes:
+    """What one video yielded: its scene-start frames (RGB kept until captioned) and figures."""
+
+    frames: list[KeyFrame]
+    scene_count: int
+    frames_sampled: int
+    truncated: str | None
+    size: tuple[int, int]
+    captions: dict[int, str] = field(default_factory=dict)
+    """frame index -> cleaned caption ("" when CoCa produced nothing readable)."""
+
+
+_PART_HEAD = struct.Struct(">I")
+
+
+def _prepare_child() -> None:
+    """The frame decoder's and SSIM's imports, before the child's memory limit is set."""
+    import av  # noqa: F401
+    from skimage.metrics import structural_similarity  # noqa: F401
+
+
+def _scan_in_child(source: bytes | bytearray | str, params: dict, send: Callable[[bytes], None]) -> dict:
+    """The child's side of :func:`scan_video`: each scene-start frame as a part, then the figures."""
+    scan = SceneScan.from_dict(params)
+    try:
+        file = open(source, "rb") if isinstance(source, str) else byte_reader(source)
+    except FileNotFoundError as exc:
+        raise VideoError("missing_file", str(exc)[:200]) from None
+    except OSError as exc:
+        raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
+    with file:
+        detector = SceneDetector(scan.ssim_threshold, scan.min_scene_s)
+        reader = FrameReader(file, scan.frames)
+        for key in key_frames(reader, detector, scan.max_scenes):
+            start = key.start
+            rgb = np.ascontiguousarray(key.rgb, dtype=np.uint8)
+            head = json.dumps([start.frame_index, start.time_s, start.ssim, list(rgb.shape)]).encode()
+            send(_PART_HEAD.pack(len(head)) + head + rgb.tobytes())
+    return {
+        "scene_count": detector.scene_count,
+        "frames_sampled": len(detector.similarities) + 1,
+        "truncated": reader.truncated,
+        "size": [reader.width, reader.height],
+    }
+
+
+FRAMES_JOB = ChildJob(prepare=_prepare_child, run=_scan_in_child)
+"""The frame scan as a decode-child job (``transforms.visual.frames:FRAMES_JOB``)."""
+
+WORKER_REASONS = {"decode_timeout": "video_timeout", "decode_memory": "video_out_of_memory"}
+"""The decode child's own reasons, as the visual stage names them (anything else: ``video_crash``)."""
+
+
+def scan_video(worker: DecodeWorker, uri: str, scan: SceneScan, max_bytes: int = 2 * 1024**3) -> VideoScenes:
+    """The scene-start frames of the video at ``uri``, decoded in ``worker``'s child under its memory
+    limit and timeout (a local file is opened there; other URIs are read here, up to ``max_bytes``,
+    and sent). Raises :class:`VideoError`."""
+    path = uri if "://" not in uri else None
+    data = b"" if path is not None else _read_video(uri, max_bytes)
+    try:
+        parts, summary = worker.run_job("transforms.visual.frames:FRAMES_JOB", asdict(scan), data, path)
+    except AudioError as exc:
+        if exc.reason in WORKER_REASONS:
+            raise VideoError(WORKER_REASONS[exc.reason], exc.detail) from None
+        if exc.reason in ("decode_crash", "decode_error"):
+            raise VideoError("video_crash" if exc.reason == "decode_crash" else "video_error", exc.detail) from None
+        raise VideoError(exc.reason, exc.detail) from None
+    frames = [_key_frame(part, scan) for part in parts[: scan.max_scenes]]
+    width, height = summary["size"]
+    return VideoScenes(
+        frames, int(summary["scene_count"]), int(summary["frames_sampled"]), summary["truncated"], (width, height)
+    )
+
+
+def _read_video(uri: str, max_bytes: int) -> bytes:
+    from transforms import storage
+
+    try:
+        return storage.read_bytes(uri, max_bytes=max_bytes)
+    except storage.FileTooLarge:
+        raise VideoError("file_too_large", f"> {max_bytes} bytes") from None
+    except FileNotFoundError as exc:
+        raise VideoError("missing_file", str(exc)[:200]) from None
+    except storage.StorageError as exc:  # transient faults that outlasted the retry budget
+        raise VideoError("storage_error", str(exc)[:200]) from None
+    except Exception as exc:  # noqa: BLE001 - permission, I/O, object-store errors
+        raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
+
+
+def _key_frame(part: bytearray, scan: SceneScan) -> KeyFrame:
+    """One part from the child: a scene start and its RGB frame (checked against what was asked)."""
+    (length,) = _PART_HEAD.unpack_from(part)
+    index, time_s, ssim, shape = json.loads(part[_PART_HEAD.size : _PART_HEAD.size + length])
+    pixels = memoryview(part)[_PART_HEAD.size + length :]
+    if len(shape) != 3 or shape[2] != 3 or max(shape[:2]) > scan.frames.max_side or math.prod(shape) != len(pixels):
+        raise VideoError("video_crash", f"the frame decoder sent a frame of shape {shape} in {len(pixels)} bytes")
+    rgb = np.frombuffer(pixels, dtype=np.uint8).reshape(shape)
+    return KeyFrame(SceneStart(int(index), float(time_s), None if ssim is None else float(ssim)), rgb)

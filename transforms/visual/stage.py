@@ -1,7 +1,8 @@
 """The visual stage: scene-change captions of video items fused with their audio description.
 
-Paper Appendix B (Eq. 4-5) and §III-A2. For every sample whose item is a video, the video is
-re-read through ``FileSystems`` and its frames streamed (``frames.py``); SSIM between consecutive
+Paper Appendix B (Eq. 4-5) and §III-A2. For every sample whose item is a video, the video's
+frames are streamed in the decode child (``frames.py``: :func:`scan_video`, a process with the
+decode stage's memory limit, killed at ``--visual-timeout-s``); SSIM between consecutive
 sampled frames finds the scene starts (``scenes.py``, SSIM < θ: see there why not Eq. 4's >);
 CoCa captions the scene-start frames in batches (``coca.py``); and the frame captions of the
 sample's time span are fused with its audio description (``fuse.py``). The sample gains the
@@ -14,16 +15,16 @@ weights (the offline stand-in) the frame captions stay in ``original_data['visua
 (scene count and times are facts about the video, not descriptions of the clip).
 
 Samples of other items pass through untouched. A video whose frames can't be read (corrupt,
-truncated before any frame, audio-only container, zero frames, too large, too slow) keeps its
-audio: the sample goes on without visual captions and ``original_data['visual']`` says why
-(or, with ``on_error='fail'``, it is dropped with a failure record). CoCa is loaded once per
-worker, and only when a shard actually holds a video.
+truncated before any frame, audio-only container, zero frames, frames past the caps of
+``frames.FrameSettings``, too slow, past the memory limit) keeps its audio: the sample goes on
+without visual captions, ``original_data['visual']`` says why, and the Beam counter
+``clara_visual/skipped/<reason>`` counts it (with ``on_error='fail'``, it is dropped with a failure
+record). CoCa is loaded once per worker, and only when a shard actually holds a video.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,13 +32,21 @@ from apache_beam.metrics import Metrics
 
 from schemas import Caption, Failure
 from schemas.media import AUDIO_EXTENSIONS
-from transforms.audio import AudioError, TimeoutRunner
+from transforms.decode_worker import DecodeWorker
 from transforms.shared_models import load_shared
 from transforms.stage import Sample, Stage, StageSpec
-from transforms.visual.frames import FrameReader, FrameSettings, VideoError, looks_like_video, open_uri
+from transforms.visual.frames import (
+    FrameSettings,
+    SceneScan,
+    VideoError,
+    VideoScenes,
+    looks_like_video,
+    open_uri,
+    scan_video,
+)
 from transforms.visual.fuse import FUSE_PROMPT_VERSION, CaptionFuser, FusionInput, fuser_from_settings
 from transforms.visual.options import VisualSettings, check_visual
-from transforms.visual.scenes import KeyFrame, SceneDetector, SceneStart, key_frames
+from transforms.visual.scenes import KeyFrame, SceneStart
 from transforms.weights import may_caption
 
 if TYPE_CHECKING:  # coca imports apache_beam.ml, which imports torch: a worker pays it only with the stage on
@@ -48,19 +57,6 @@ _metric = {
     name: Metrics.counter("clara_visual", name)
     for name in ("videos", "scenes", "captions", "fused_llm", "skipped", "captions_withheld")
 }
-
-
-@dataclass
-class VideoScenes:
-    """What one video yielded: its scene-start frames (RGB kept until captioned) and figures."""
-
-    frames: list[KeyFrame]
-    scene_count: int
-    frames_sampled: int
-    truncated: str | None
-    size: tuple[int, int]
-    captions: dict[int, str] = field(default_factory=dict)
-    """frame index -> cleaned caption ("" when CoCa produced nothing readable)."""
 
 
 def is_video_item(uri: str) -> bool:
@@ -77,17 +73,6 @@ def is_video_item(uri: str) -> bool:
             return looks_like_video(uri, f.read(512))
     except Exception:  # noqa: BLE001 - unreadable here: the decode stage already judged it
         return False
-
-
-def read_scenes(uri: str, settings: VisualSettings) -> VideoScenes:
-    """Stream the video at ``uri`` once and keep its scene-start frames (raises VideoError)."""
-    frame_settings = FrameSettings(fps=settings.frame_fps, gray_width=settings.gray_width)
-    detector = SceneDetector(settings.ssim_threshold, settings.min_scene_s)
-    with open_uri(uri) as f:
-        reader = FrameReader(f, frame_settings)
-        frames = list(key_frames(reader, detector, settings.max_scenes))
-        sampled = len(detector.similarities) + 1
-    return VideoScenes(frames, detector.scene_count, sampled, reader.truncated, (reader.width, reader.height))
 
 
 def frames_for_segment(frames: list[KeyFrame], start_s: float, duration_s: float, limit: int) -> list[KeyFrame]:
@@ -113,8 +98,11 @@ class VisualStage(Stage):
         settings: VisualSettings = VisualSettings(),
         fuser: CaptionFuser | None = None,
         captioner: CocaCaptioner | None = None,
+        memory_limit_mb: int = 1024,
     ) -> None:
         self.settings = settings
+        self.memory_limit_mb = memory_limit_mb
+        """The frame decoder's memory limit (the decode stage's: ``--decode-memory-limit-mb``)."""
         from transforms.visual.coca import CocaCaptioner
 
         self.fuser = fuser or CaptionFuser()
@@ -127,12 +115,25 @@ class VisualStage(Stage):
             generation=settings.generation,
         )
         self._model: LoadedCoca | None = None
-        self._runner: TimeoutRunner | None = None
+        self._worker: DecodeWorker | None = None
 
     def setup(self) -> None:
-        """Cheap on purpose: CoCa loads on the first video (most shards may hold none)."""
-        if self._runner is None:
-            self._runner = TimeoutRunner(self.settings.timeout_s)
+        """Cheap on purpose: the frame decoder's child starts, and CoCa loads, on the first video
+        (most shards may hold none)."""
+        if self._worker is None:
+            self._worker = DecodeWorker(self.settings.timeout_s, self.memory_limit_mb)
+
+    def teardown(self) -> None:
+        """End the frame decoder's child (it would end by itself once this process goes)."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    @property
+    def scan(self) -> SceneScan:
+        s = self.settings
+        frames = FrameSettings(fps=s.frame_fps, gray_width=s.gray_width)
+        return SceneScan(frames, s.ssim_threshold, s.min_scene_s, s.max_scenes)
 
     def model(self) -> LoadedCoca:
         if self._model is None:  # one CoCa per worker process, whatever its threads (transforms/shared_models.py)
@@ -158,6 +159,7 @@ class VisualStage(Stage):
                 video = self._read(uri)
             except VideoError as error:
                 _metric["skipped"].inc(len(indices))
+                Metrics.counter("clara_visual", f"skipped/{error.reason}").inc(len(indices))
                 for i in indices:
                     if self.settings.on_error == "fail":
                         failures.append(samples[i].fail(STAGE, error.reason, error.detail))
@@ -181,17 +183,9 @@ class VisualStage(Stage):
         return [s for s in out if s is not None], failures
 
     def _read(self, uri: str) -> VideoScenes:
-        assert self._runner is not None
-        try:
-            return self._runner(read_scenes, uri, self.settings)
-        except VideoError:
-            raise
-        except AudioError as exc:  # the timeout runner's
-            raise VideoError("video_timeout", exc.detail) from None
-        except MemoryError:
-            raise VideoError("video_out_of_memory") from None
-        except Exception as exc:  # noqa: BLE001 - any decoder surprise is this video's problem
-            raise VideoError("video_error", f"{type(exc).__name__}: {exc}"[:200]) from None
+        """The video's scene starts, decoded in the child (raises VideoError with the reason)."""
+        assert self._worker is not None
+        return scan_video(self._worker, uri, self.scan)
 
     def _caption(self, video: VideoScenes, wanted: set[int]) -> None:
         """Caption the wanted scene-start frames, ``coca_batch_size`` at a time."""
@@ -290,7 +284,9 @@ def build_visual(config: Any) -> VisualStage | None:
     """The stage when ``--visual`` is on; fusion asks the LLM when one is configured."""
     if not config.visual.enabled:
         return None
-    return VisualStage(config.visual, fuser=fuser_from_settings(config.llm))
+    return VisualStage(
+        config.visual, fuser=fuser_from_settings(config.llm), memory_limit_mb=config.decode.memory_limit_mb
+    )
 
 
 SPEC = StageSpec(
