@@ -126,9 +126,9 @@ def eval_fingerprint(recipe: Recipe, spec: EvalSpec) -> str:
     if placeholder(eval_input(recipe, spec)):
         return UNAVAILABLE
     if spec.dataset:
-        unit = next(u for u in recipe.units if u.dataset == spec.dataset)
-        config = unit_config(recipe, unit)
-        return digest([listing(unit.input), items_settings(config), spec.splits, recipe.screen_audio])
+        units = [u for u in recipe.units if u.dataset == spec.dataset]
+        items = [(listing(u.input), items_settings(unit_config(recipe, u))) for u in units]
+        return digest([items, spec.splits, recipe.screen_audio])
     return digest([spec.adapter, listing(spec.input), spec.language, spec.options, spec.splits, recipe.screen_audio])
 
 
@@ -244,28 +244,34 @@ def _swap(partial: str, final: str) -> None:
 
 
 def build_eval(recipe: Recipe, spec: EvalSpec, beam_args: list[str]) -> None:
-    """An eval set's side file (origins and prints of its items in ``splits``)."""
+    """An eval set's side file (origins and prints of its items in ``splits``): of a recipe dataset,
+    one per language it is built in (``<name>/<dataset>-<lang>/``), else of the folder an adapter reads."""
     from pipelines.corpus_screen import SideOnly
     from pipelines.sources.base import SourceSettings
     from pipelines.sources.base import make_source as make
 
+    folder = storage.join(recipe.output, STATE_DIR, "eval", spec.name)
     if spec.dataset:
-        config = unit_config(recipe, next(u for u in recipe.units if u.dataset == spec.dataset))
-        source = make_source(config)
+        parts = []
+        for unit in (u for u in recipe.units if u.dataset == spec.dataset):
+            config = unit_config(recipe, unit)
+            parts.append((config, make_source(config), storage.join(folder, unit.name)))
     else:
         config = unit_config(recipe, recipe.units[0])
         source = make(spec.adapter, SourceSettings(input=spec.input, language=spec.language, options=spec.options))
-    source.check()
-    folder = storage.join(recipe.output, STATE_DIR, "eval", spec.name)
+        parts = [(config, source, folder)]
+    for _, source, _ in parts:
+        source.check()
     _remove(folder)
-    _run(
-        config,
-        beam_args,
-        lambda p: (
-            source.expand(p)
-            | f"Eval {spec.name}" >> SideOnly(folder, spec.splits, config.decode, None, recipe.screen_audio)
-        ),
-    )
+    for config, source, out in parts:
+        _run(
+            config,
+            beam_args,
+            lambda p, config=config, source=source, out=out: (
+                source.expand(p)
+                | f"Eval {spec.name}" >> SideOnly(out, spec.splits, config.decode, None, recipe.screen_audio)
+            ),
+        )
 
 
 def build_unit(

@@ -136,7 +136,12 @@ def parse_side(line: str, rank: int, name: str) -> Other:
 
 
 def side_files(folder: str) -> list[str]:
-    return storage.list_files(storage.join(folder, "*.jsonl")) if storage.exists(folder) else []
+    """The side files in ``folder`` and its subfolders (an eval set's, one per language)."""
+    if not storage.exists(folder):
+        return []
+    return sorted(
+        storage.list_files(storage.join(folder, "*.jsonl")) + storage.list_files(storage.join(folder, "*", "*.jsonl"))
+    )
 
 
 def side_bucket(key: str) -> int:

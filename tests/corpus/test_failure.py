@@ -42,3 +42,21 @@ def test_a_failing_dataset_is_recorded_and_the_others_are_built(tmp_path):
         ["b", "failed", entries["b"]["error"]],
         ["c", "stale", "context changed"],  # what it is screened against changed
     ]
+
+
+def test_an_eval_set_of_a_dataset_in_two_languages_holds_the_items_of_both(tmp_path):
+    from pipelines.corpus import build_eval
+    from pipelines.corpus_screen import parse_side, side_files
+
+    trees.folder(tmp_path / "e", ["dog_bark"], [1])
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        [{"name": "e", "adapter": "folder", "input": str(tmp_path / "e"), "languages": ["en", "fr"]}],
+        evals=[{"name": "held-out", "dataset": "e"}],
+    )
+    loaded = load_recipe(str(recipe))
+    build_eval(loaded, loaded.evals[0], ["--direct_num_workers=1"])
+    files = side_files(str(tmp_path / "out" / "_corpus" / "eval" / "held-out"))
+    assert {f.split("/")[-2] for f in files} == {"e-en", "e-fr"}
+    records = [parse_side(line, 0, "held-out") for f in files for line in open(f).read().splitlines()]
+    assert len(records) == 2 and all(r.bits and r.buckets for r in records)
