@@ -293,13 +293,6 @@ def histogram_figures(histograms: Mapping[str, Counter]) -> dict[str, dict[str, 
     return filters.histogram_figures(FILTER_ROWS, histograms)
 
 
-HISTOGRAM_EDGES = {row.histogram: row.edges for row in FILTER_ROWS if row.comparison != "mismatch"}  # TEMP
-
-
-def histogram_labels(measure: str) -> list[str]:  # TEMP until the card calls histogram_figures
-    return filter_row(measure).labels()
-
-
 def filter_row(histogram: str) -> Filter | None:
     """The row whose value a histogram counts (None for a name no row gives)."""
     return next((row for row in FILTER_ROWS if row.histogram == histogram), None)
