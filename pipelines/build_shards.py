@@ -1,4 +1,4 @@
-"""The shard build, as a Beam pipeline that reads like ARCHITECTURE.md's diagram.
+"""The shard build, as a Beam pipeline that reads like the diagram in docs/design.md.
 
     source -> plan shards (count per split, key hash mod n) -> group small records by shard
            -> per shard: skip if committed | decode -> segment -> describe -> ... -> FLAC
@@ -7,7 +7,7 @@
            -> sizes.json, failures, dataset card
 
 Only small records (keys, metadata) cross shuffles; audio is read, transformed and written
-inside the per-shard step (ARCHITECTURE.md: shuffling audio bytes cost more than the work).
+inside the per-shard step (docs/design.md: shuffling audio bytes cost more than the work).
 Everything an item can become is a sample in a shard or a failure record with its reason.
 
 Opt-in, before the plan: ``--dedupe-audio`` / ``--exclude-eval`` screen the items by fingerprint

@@ -110,7 +110,7 @@ class AugmentSettings:
         """Whether the bank is made of outside files (``--noise-source folder`` with noise mixing on)."""
         return self.enabled and "noise" in self.augmentations and self.noise_source == "folder"
 
-    def noise_bank_loader(self, seed: int = 0, decode: Any = None) -> NoiseBankLoader:  # noqa: ANN401
+    def noise_bank_loader(self, seed: int = 0, decode: Any = None) -> NoiseBankLoader:
         """The picklable loader of the bank these settings name (built in each worker's ``setup()``);
         ``decode``: the build's decode settings (the decode child's timeout and memory limit)."""
         decoding = NoiseDecoding(max_duration_s=self.noise_max_s)
@@ -171,7 +171,7 @@ class AugmentStage(Stage):
             for k in range(1, self.settings.copies + 1):
                 try:
                     out.append(self.augment(sample, k))
-                except Exception as error:  # noqa: BLE001 - any failure is a dead letter, never a crash
+                except Exception as error:  # any failure is a dead letter, never a crash
                     failures.append(sample.derive(augment_index=k).fail(self.name, "augment_error", repr(error)))
         return out, failures
 
@@ -254,7 +254,7 @@ def build_augment(config: Any) -> AugmentStage | None:
     return AugmentStage(settings, noise_bank_factory=settings.noise_bank_loader(seed, config.decode))
 
 
-def noise_file_failures(root: Any, config: Any, storage_options: dict[str, Any] | None = None) -> list[Any]:  # noqa: ANN401
+def noise_file_failures(root: Any, config: Any, storage_options: dict[str, Any] | None = None) -> list[Any]:
     """The failure records of the noise bank's outside files, as PCollections to add to the run's
     failures (none when the bank takes no files): a pipeline branch, :class:`NoiseFileFailures`."""
     settings: AugmentSettings = config.augment

@@ -43,7 +43,7 @@ def read_uri(uri: str, max_bytes: int) -> bytes:
         raise AudioError("storage_error", str(exc)[:200]) from None
     except FileNotFoundError as exc:
         raise AudioError("missing_file", str(exc)[:200]) from None
-    except Exception as exc:  # noqa: BLE001 - permission, I/O, object store errors
+    except Exception as exc:  # permission, I/O, object store errors
         if "not found" in str(exc).lower() or "no such file" in str(exc).lower():
             raise AudioError("missing_file", str(exc)[:200]) from None
         raise AudioError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
@@ -133,7 +133,7 @@ class DecodeStage(Stage):
                 samples.append(self.decode(item))
             except AudioError as exc:
                 failures.append(_failure(item, exc.reason, exc.detail))
-            except Exception as exc:  # noqa: BLE001 - any decoder crash is this item's failure
+            except Exception as exc:  # any decoder crash is this item's failure
                 failures.append(_failure(item, "decode_error", f"{type(exc).__name__}: {exc}"))
         return samples, failures
 

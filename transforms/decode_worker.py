@@ -175,7 +175,7 @@ def _job(name: str, loaded: dict[str, ChildJob]) -> ChildJob:
     return job
 
 
-def _decode_audio(data: bytearray, limits: Any, out_fd: int) -> None:  # noqa: ANN401 - DecodeLimits
+def _decode_audio(data: bytearray, limits: Any, out_fd: int) -> None:  # DecodeLimits
     from transforms.decode_stream import AudioStream
 
     stream = AudioStream(data, limits)
@@ -222,7 +222,7 @@ def serve(in_fd: int, out_fd: int, memory_limit_mb: int, parent: int) -> None:
             detail = f"MemoryError past the {memory_limit_mb} MB limit: {exc}"[:300]
             _send(out_fd, b"E", json.dumps({"reason": "decode_memory", "detail": detail}).encode())
             os._exit(3)  # a fresh child for the next item: the heap may be in any state
-        except Exception as exc:  # noqa: BLE001 - any decoder error is this item's failure
+        except Exception as exc:  # any decoder error is this item's failure
             reason, detail = getattr(exc, "reason", None), getattr(exc, "detail", None)
             if not isinstance(reason, str) or not isinstance(detail, str):
                 reason, detail = "decode_error", f"{type(exc).__name__}: {exc}"

@@ -30,7 +30,7 @@ def worker():
     worker.close()
 
 
-def reason_of(call) -> str:  # noqa: ANN001
+def reason_of(call) -> str:
     with pytest.raises(AudioError) as caught:
         call()
     return caught.value.reason

@@ -130,7 +130,7 @@ def open_uri(uri: str) -> Iterator[BinaryIO]:
         raise VideoError("missing_file", str(exc)[:200]) from None
     except storage.StorageError as exc:  # transient faults that outlasted the retry budget
         raise VideoError("storage_error", str(exc)[:200]) from None
-    except Exception as exc:  # noqa: BLE001 - permission, I/O, object-store errors
+    except Exception as exc:  # permission, I/O, object-store errors
         raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
     try:
         yield f
@@ -164,7 +164,7 @@ class FrameReader:
 
         try:
             container = av.open(self.source, mode="r", metadata_errors="ignore")
-        except Exception as exc:  # noqa: BLE001 - FFmpeg's many ways to refuse a file
+        except Exception as exc:  # FFmpeg's many ways to refuse a file
             raise VideoError("not_a_video", f"{type(exc).__name__}: {exc}"[:200]) from None
         with container:
             stream = self._video_stream(container)
@@ -225,7 +225,7 @@ class FrameReader:
                 next_time = (math.floor(relative / step + 1e-6) + 1) * step
         except (VideoError, MemoryError):
             raise
-        except Exception as exc:  # noqa: BLE001 - a damaged stream: keep what came before it
+        except Exception as exc:  # a damaged stream: keep what came before it
             if index == 0:
                 raise VideoError("corrupt_video", f"{type(exc).__name__}: {exc}"[:200]) from None
             self.truncated = f"{type(exc).__name__}: {exc}"[:200]
@@ -350,7 +350,7 @@ def _read_video(uri: str, max_bytes: int) -> bytes:
         raise VideoError("missing_file", str(exc)[:200]) from None
     except storage.StorageError as exc:  # transient faults that outlasted the retry budget
         raise VideoError("storage_error", str(exc)[:200]) from None
-    except Exception as exc:  # noqa: BLE001 - permission, I/O, object-store errors
+    except Exception as exc:  # permission, I/O, object-store errors
         raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
 
 

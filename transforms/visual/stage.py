@@ -71,7 +71,7 @@ def is_video_item(uri: str) -> bool:
     try:
         with open_uri(uri) as f:
             return looks_like_video(uri, f.read(512))
-    except Exception:  # noqa: BLE001 - unreadable here: the decode stage already judged it
+    except Exception:  # unreadable here: the decode stage already judged it
         return False
 
 
