@@ -241,7 +241,7 @@ def check_manifest(root: str) -> list[str]:
 class _Hashing:
     """A file read through, its SHA-256 taken on the way (one pass for the members and the digest)."""
 
-    def __init__(self, raw: Any) -> None:  # noqa: ANN401 - a binary file
+    def __init__(self, raw: Any) -> None:  # a binary file
         self.raw, self.sha = raw, hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
