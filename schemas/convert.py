@@ -24,15 +24,14 @@ from collections.abc import Mapping
 from typing import Any
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
-_NOT_A_DATACLASS = ()
 
 
 @functools.cache
-def _field_names(kind: type) -> tuple[str, ...]:
-    """The field names of a dataclass type; an empty marker for any other type."""
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass type; None for any other type."""
     if dataclasses.is_dataclass(kind):
         return tuple(f.name for f in dataclasses.fields(kind))
-    return _NOT_A_DATACLASS
+    return None
 
 
 def to_plain(value: Any) -> Any:
@@ -42,7 +41,7 @@ def to_plain(value: Any) -> Any:
     if kind in _ATOMS:
         return value
     names = _field_names(kind)
-    if names:
+    if names is not None:
         return {name: to_plain(getattr(value, name)) for name in names}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         return kind(*[to_plain(v) for v in value])

@@ -111,3 +111,12 @@ def test_coerce_value_keeps_none_only_where_the_hint_allows_it():
 def test_coerce_value_reads_one_value_as_a_tuple_of_one():
     assert coerce_value(tuple[str, ...], "template", "w") == ("template",)
     assert coerce_value(tuple[float, ...], [1, "2"], "w") == (1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Empty:
+    pass
+
+
+def test_a_dataclass_without_fields_is_an_empty_dict():
+    assert to_plain(Empty()) == dataclasses.asdict(Empty()) == {} and to_plain([Empty()]) == [{}]
