@@ -1,23 +1,33 @@
-"""An honest evaluation protocol for the demo corpus: test voices and test sentences are unseen.
+"""The demo's evaluation protocol (v2): held-out voices split into dev and test, sentences held
+out at the sentence level, prompts checked against the training captions by word overlap.
 
 The shard builder splits items at random, so the same espeak voice and the same sentence turn
-up in train and test; a model can then "recognise" a test clip by its voice or its words, and
-zero-shot prompts that repeat the training captions measure template recall. This re-split
-holds out, per language, one voice of each gender (the last speaker id of each, in sorted
-order) and a fixed fraction of the sentences (by a stable hash of the transcript):
+up in train and test; a model can then "recognise" a test clip by its voice or its words. Long
+demo items join several sentences and are cut into segments, so holding out whole *segment*
+transcripts leaves every test sentence inside some training transcript. This re-split:
 
-- ``test``: held-out voice **and** held-out sentence (nothing of it seen in training);
-- ``train``: seen voice and seen sentence;
-- ``valid``: the mixed rest (a seen voice reading a held-out sentence, or the reverse): used
-  for the validation loss and the probes' early stopping, never for the headline figures.
+- **sentences**: every transcript is cut into sentences (at ``.``, ``!``, ``?``); a fixed
+  fraction of the sentences (by a stable hash of their words) is held out. A clip is *held-out
+  content* when every 3-word run of its transcript is a run of a held-out sentence, *seen
+  content* when none is (clips of fewer than three words: their whole run), and *mixed* otherwise;
+- **voices**: per (language, gender), with four voices or more the last speaker id (sorted) is a
+  test voice and the one before it a dev voice; with two or three, the last one is held out as a
+  dev or a test voice, alternating over the groups so that each split gets both genders and every
+  language; a lone voice is not held out;
+- ``train``: a training voice with seen content; ``valid`` (**dev**): a dev voice with held-out
+  content, the split every choice is made on (steps, early stopping, probe, recipe); ``test``: a
+  test voice with held-out content, reported only. Everything else (mixed content, a held-out
+  voice reading a training sentence, a training voice reading a held-out one) is left out.
 
-A sample's augmented copies go where the sample goes. Samples are read and written through
-the shard contract's record (:class:`schemas.records.SampleMeta`); the output is shards in the
-contract layout (``<out>/<dataset>/<split>/000000.tar`` + ``sizes.json`` + stats markers).
+So no training clip shares a 3-word run with a dev or test sentence (:func:`shared_runs`
+checks it on the written splits). A sample's augmented copies go where the sample goes.
+Samples are read and written through the shard contract's record
+(:class:`schemas.records.SampleMeta`); the output is shards in the contract layout
+(``<out>/<dataset>/<split>/000000.tar`` + ``sizes.json`` + stats markers).
 
 :func:`caption_families` abstracts captions into templates (``A {gender} saying
-'{transcript}' in an {emotion} voice``), so a report can say which prompt families training
-saw (paper Table II prompts are checked against them).
+'{transcript}' in an {emotion} voice``) and :func:`prompt_overlap` measures how close a
+zero-shot prompt is to them, word by word (paper Table II prompts are checked against them).
 """
 
 from __future__ import annotations
@@ -38,34 +48,111 @@ from model.shards import resolve_shards
 from model.zeroshot import render_label
 from schemas.records import SampleMeta, ShardStats
 
-HELD_OUT_SENTENCES = 0.3
+HELD_OUT_SENTENCES = 0.4
 """Fraction of sentences (per language, by hash) kept out of training."""
+RUN = 3
+"""Words in a run: no training clip shares a run this long with a held-out sentence."""
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+"""``valid`` is the protocol's dev split (the trainer's validation and the probe's early stopping read it)."""
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\w+")
 
 
-def _sentence_held_out(transcript: str, fraction: float) -> bool:
-    return zlib.crc32(transcript.strip().lower().encode()) % 1000 < int(fraction * 1000)
+def words(text: str) -> list[str]:
+    """Lower-cased words (letters and digits; punctuation and quotes dropped)."""
+    return _WORD.findall(text.lower())
 
 
-def held_out_voices(metas: Iterable[SampleMeta]) -> set[str]:
-    """Per (language, gender), the last speaker id in sorted order (needs ≥ 2 speakers there)."""
+def sentences(text: str) -> list[str]:
+    """A transcript cut after every ``.``, ``!`` or ``?`` followed by a space."""
+    return [part.strip() for part in _SENTENCE_END.split(text.strip()) if words(part)]
+
+
+def word_runs(text: str, n: int = RUN) -> set[tuple[str, ...]]:
+    """The ``n``-word runs of ``text`` (its whole word sequence when shorter)."""
+    tokens = words(text)
+    if len(tokens) < n:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def sentence_held_out(sentence: str, fraction: float = HELD_OUT_SENTENCES) -> bool:
+    """Whether a sentence is held out (a stable hash of its words)."""
+    return zlib.crc32(" ".join(words(sentence)).encode()) % 1000 < int(fraction * 1000)
+
+
+def _all_runs(sentence: str, n: int = RUN) -> set[tuple[str, ...]]:
+    """Every run of 1..n words of a sentence (a short transcript is matched against these)."""
+    tokens = words(sentence)
+    return {tuple(tokens[i : i + k]) for k in range(1, n + 1) for i in range(len(tokens) - k + 1)}
+
+
+@dataclasses.dataclass
+class HeldOutText:
+    """The held-out sentences and every word run inside them."""
+
+    sentences: set[str]
+    runs: set[tuple[str, ...]]
+
+    @classmethod
+    def from_transcripts(cls, transcripts: Iterable[str], fraction: float = HELD_OUT_SENTENCES) -> HeldOutText:
+        held = {s for text in transcripts for s in sentences(text) if sentence_held_out(s, fraction)}
+        runs: set[tuple[str, ...]] = set()
+        for sentence in held:
+            runs |= _all_runs(sentence)
+        return cls(held, runs)
+
+    def content(self, transcript: str | None) -> str:
+        """``held`` (every run held out), ``seen`` (none), ``mixed``; ``none`` without a transcript."""
+        runs = word_runs(transcript or "")
+        if not runs:
+            return "none"
+        inside = sum(run in self.runs for run in runs)
+        return "held" if inside == len(runs) else "seen" if inside == 0 else "mixed"
+
+
+def voice_roles(metas: Iterable[SampleMeta]) -> dict[str, str]:
+    """Held-out speaker id → ``valid`` (dev) or ``test`` (module docstring)."""
     groups: dict[tuple[str, str], set[str]] = defaultdict(set)
     for meta in metas:
         speaker = meta.original_data.get("speaker_id")
         if speaker:
             groups[(meta.language, str(meta.original_data.get("gender")))].add(str(speaker))
-    return {sorted(speakers)[-1] for speakers in groups.values() if len(speakers) >= 2}
+    languages = sorted({language for language, _ in groups})
+    genders = sorted({gender for _, gender in groups})
+    roles: dict[str, str] = {}
+    for (language, gender), speakers in sorted(groups.items()):
+        ordered = sorted(speakers)
+        if len(ordered) >= 4:
+            roles[ordered[-1]], roles[ordered[-2]] = "test", "valid"
+        elif len(ordered) >= 2:
+            parity = (languages.index(language) + genders.index(gender)) % 2
+            roles[ordered[-1]] = "test" if parity == 0 else "valid"
+    return roles
 
 
-def assign_split(meta: SampleMeta, voices: set[str], sentence_fraction: float = HELD_OUT_SENTENCES) -> str:
-    """``train`` / ``valid`` / ``test`` under the protocol (module docstring)."""
-    voice_held = meta.original_data.get("speaker_id") in voices
-    transcript = meta.original_data.get("transcript") or meta.key
-    sentence_held = _sentence_held_out(str(transcript), sentence_fraction)
-    if voice_held and sentence_held:
-        return "test"
-    if not voice_held and not sentence_held:
-        return "train"
-    return "valid"
+def held_out_voices(metas: Iterable[SampleMeta]) -> set[str]:
+    """Every held-out speaker id (dev and test)."""
+    return set(voice_roles(metas))
+
+
+def assign_split(meta: SampleMeta, roles: dict[str, str], text: HeldOutText) -> str | None:
+    """``train`` / ``valid`` (dev) / ``test`` under the protocol, or None (left out)."""
+    role = roles.get(str(meta.original_data.get("speaker_id")))
+    content = text.content(meta.original_data.get("transcript"))
+    if role is None:
+        return "train" if content in ("seen", "none") else None
+    return role if content in ("held", "none") else None
+
+
+def shared_runs(train: Iterable[str], held_out: Iterable[str], n: int = RUN) -> set[tuple[str, ...]]:
+    """The ``n``-word runs that training transcripts share with held-out sentences (should be empty)."""
+    held: set[tuple[str, ...]] = set()
+    for text in held_out:
+        for sentence in sentences(text):
+            held |= _all_runs(sentence, n)
+    return {run for text in train for run in word_runs(text, n) if run in held}
 
 
 def _read_all(specs: list[str]) -> list[tuple[str, dict[str, bytes], SampleMeta]]:
@@ -120,19 +207,40 @@ def resplit(
 ) -> dict[str, Any]:
     """Write the protocol's splits of ``specs``' samples under ``out``; returns a summary."""
     samples = _read_all(specs)
-    voices = held_out_voices(meta for _, _, meta in samples)
+    roles = voice_roles(meta for _, _, meta in samples)
+    text = HeldOutText.from_transcripts(
+        (str(meta.original_data.get("transcript") or "") for _, _, meta in samples), sentence_fraction
+    )
     by_split: dict[tuple[str, str], list[tuple[dict[str, bytes], SampleMeta]]] = defaultdict(list)
+    left_out: Counter[str] = Counter()
     for dataset, members, meta in samples:
-        split = assign_split(meta, voices, sentence_fraction)
+        split = assign_split(meta, roles, text)
+        if split is None:
+            if not meta.augmentations:
+                left_out[text.content(meta.original_data.get("transcript"))] += 1
+            continue
         by_split[(dataset, split)].append((members, dataclasses.replace(meta, split=split)))
     for (dataset, split), chunk in sorted(by_split.items()):
         _write_split(out / dataset / split, chunk, per_shard)
     originals = Counter(split for (_, split), chunk in by_split.items() for _, m in chunk if not m.augmentations)
+    transcripts = {
+        split: [str(m.original_data.get("transcript") or "") for (_, s), chunk in by_split.items() if s == split
+                for _, m in chunk]
+        for split in SPLITS
+    }  # fmt: skip
     return {
-        "held_out_voices": sorted(voices),
+        "version": 2,
+        "held_out_voices": {role: sorted(v for v, r in roles.items() if r == role) for role in ("valid", "test")},
         "held_out_sentence_fraction": sentence_fraction,
-        "clips": dict(originals),
-        "rule": "test = held-out voice and held-out sentence; train = seen voice and seen sentence; valid = the rest",
+        "held_out_sentences": len(text.sentences),
+        "sentences": len({s for _, _, m in samples for s in sentences(str(m.original_data.get("transcript") or ""))}),
+        "clips": {split: originals.get(split, 0) for split in SPLITS},
+        "left_out_clips": dict(left_out),
+        "train_runs_shared_with_held_out": len(
+            shared_runs(transcripts["train"], transcripts["valid"] + transcripts["test"])
+        ),
+        "rule": "train = training voice, no 3-word run of a held-out sentence; valid (dev) = dev voice, "
+        "held-out sentences only; test = test voice, held-out sentences only; the rest is left out",
     }
 
 
@@ -167,7 +275,27 @@ def caption_families(metas: Iterable[SampleMeta], top: int = 12) -> list[dict[st
     ]
 
 
+PROMPT_OVERLAP_LIMIT = 0.5
+"""A prompt sharing at least this share of its words with one training caption family is near training."""
+
+
+def prompt_overlap(prompt_template: str, families: Iterable[dict[str, Any]], task: str) -> dict[str, Any]:
+    """How close a zero-shot template (``A person talking in a {label} voice``) is to the training
+    captions: the largest share of its distinct words that one caption family contains (label
+    and transcript placeholders count as words, so ``{label}`` matches ``{emotion}``), that family,
+    and ``near_training`` when the share reaches :data:`PROMPT_OVERLAP_LIMIT`."""
+    prompt = set(words(prompt_template.replace("{label}", "{" + task + "}")))
+    best: tuple[float, str] = (0.0, "")
+    for family in families:
+        share = len(prompt & set(words(family["family"]))) / max(len(prompt), 1)
+        best = max(best, (share, family["family"]))
+    return {
+        "word_overlap": round(best[0], 3),
+        "nearest_family": best[1],
+        "near_training": best[0] >= PROMPT_OVERLAP_LIMIT,
+    }
+
+
 def prompt_seen_in_training(prompt_template: str, families: Iterable[dict[str, Any]], task: str) -> bool:
-    """Whether a zero-shot template (``A {label}``) *is* one of the training caption families."""
-    as_family = prompt_template.replace("{label}", "{" + task + "}").strip().lower()
-    return any(f["family"].strip().lower() == as_family for f in families)
+    """Whether a zero-shot template is near a training caption family by word overlap (:func:`prompt_overlap`)."""
+    return bool(prompt_overlap(prompt_template, families, task)["near_training"])

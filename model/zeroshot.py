@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,14 @@ def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+_A_BEFORE_VOWEL = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])(?!(?i:uni|use|usu|eu|one))")
+
+
+def english_articles(text: str) -> str:
+    """'a' before a vowel sound becomes 'an' ('in a angry voice' → 'in an angry voice')."""
+    return _A_BEFORE_VOWEL.sub(r"\1n ", text)
+
+
 def build_prompts(
     task: str, labels: Sequence[str], language: str = "en", templates: Sequence[str] | None = None
 ) -> dict[str, list[Prompt]]:
@@ -101,6 +110,8 @@ def build_prompts(
             text = (
                 _capitalise(template.format(label=rendered)) if task != "keyword" else template.format(label=rendered)
             )
+            if prompt_language == "en" and task != "keyword":
+                text = english_articles(text)
             tag = normalize_language(language) if task == "keyword" and template == "{label}" else prompt_language
             if (text, tag) not in prompts:
                 prompts.append((text, tag))

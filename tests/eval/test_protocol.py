@@ -1,4 +1,5 @@
-"""The demo's honest protocol (model/protocol.py): test voices and sentences never seen in training."""
+"""The demo's protocol v2 (model/protocol.py): dev and test voices never heard in training, and no
+training clip sharing a 3-word run with a dev or test sentence."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import numpy as np
 import soundfile as sf
 
 from model.evalset import iter_samples
-from model.protocol import caption_families, prompt_seen_in_training, resplit
+from model.protocol import caption_families, prompt_overlap, prompt_seen_in_training, resplit, sentences
 
-VOICES = {"en-f1": "female", "en-f2": "female", "en-m1": "male", "en-m3": "male"}
+VOICES = {f"en-{g}{i}": gender for g, gender in (("f", "female"), ("m", "male")) for i in (1, 2, 4, 5)}
 SENTENCES = [f"Sentence number {i} is here." for i in range(20)]
+NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve".split()
 
 
 def _flac() -> bytes:
@@ -23,14 +25,21 @@ def _flac() -> bytes:
     return buffer.getvalue()
 
 
-def _write(root: Path) -> Path:
-    """Every voice reads every sentence, with one augmented copy each, spread over two splits."""
+def _long_items() -> list[str]:
+    """Transcripts joining several sentences, and a segment cut inside a sentence (the demo's long items)."""
+    rng = np.random.default_rng(5)
+    joined = [" ".join(SENTENCES[j] for j in rng.choice(len(SENTENCES), 4, replace=False)) for _ in range(12)]
+    return [*joined, "number 7 is here. Sentence number", "Sentence number 12"]
+
+
+def _write(root: Path, transcripts: list[str] | None = None) -> Path:
+    """Every voice reads every transcript, with one augmented copy each, spread over two splits."""
     flac = _flac()
     dataset = root / "demo-en"
     tars = {split: tarfile.open(_mkdir(dataset / split) / "000000.tar", "w") for split in ("train", "test")}
     count = 0
     for voice, gender in VOICES.items():
-        for i, sentence in enumerate(SENTENCES):
+        for i, sentence in enumerate(transcripts or SENTENCES):
             for copy in (0, 1):
                 key = f"demo-{voice}-{i:03d}_000_{copy}"
                 split = "train" if count % 3 else "test"
@@ -72,20 +81,48 @@ def _voices_and_sentences(specs: list[str], split: str) -> tuple[set[str], set[s
     return voices, sentences, metas
 
 
-def test_resplit_holds_out_one_voice_per_gender_and_a_share_of_sentences(tmp_path: Path) -> None:
+def test_resplit_holds_out_dev_and_test_voices_of_each_gender_and_a_share_of_sentences(tmp_path: Path) -> None:
     out = tmp_path / "protocol"
     summary = resplit([str(_write(tmp_path / "shards"))], out, sentence_fraction=0.3)
-    assert summary["held_out_voices"] == ["en-f2", "en-m3"]
+    assert summary["held_out_voices"] == {"valid": ["en-f4", "en-m4"], "test": ["en-f5", "en-m5"]}
     train_voices, train_sentences, train = _voices_and_sentences([str(out)], "train")
+    dev_voices, dev_sentences, dev = _voices_and_sentences([str(out)], "valid")
     test_voices, test_sentences, test = _voices_and_sentences([str(out)], "test")
-    assert test and train
-    assert not train_voices & test_voices and not train_sentences & test_sentences
-    assert test_voices == {"en-f2", "en-m3"}  # both genders in the test split
+    assert test and train and dev
+    assert train_voices == {"en-f1", "en-f2", "en-m1", "en-m2"}
+    assert dev_voices == {"en-f4", "en-m4"} and test_voices == {"en-f5", "en-m5"}  # both genders in each
+    assert not train_sentences & (test_sentences | dev_sentences)
     assert all(m.split == "test" for m in test)  # the JSON says where the sample now lives
     keys = {m.key for m in test}
     assert all(k[:-1] + "1" in keys for k in keys if k.endswith("_0"))  # augmented copies follow their sample
-    _, _, valid = _voices_and_sentences([str(out)], "valid")
-    assert len(train) + len(valid) + len(test) == 2 * len(VOICES) * len(SENTENCES)
+    held = len(test_sentences)
+    assert summary["clips"] == {"train": 4 * (20 - held), "valid": 2 * held, "test": 2 * held}
+    assert summary["train_runs_shared_with_held_out"] == 0
+
+
+def _runs(text: str) -> set[tuple[str, ...]]:
+    tokens = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return {tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)} or {tuple(tokens)}
+
+
+def test_no_training_clip_shares_a_three_word_run_with_a_dev_or_test_sentence(tmp_path: Path) -> None:
+    out = tmp_path / "protocol"
+    transcripts = SENTENCES + _long_items()
+    summary = resplit([str(_write(tmp_path / "shards", transcripts))], out, sentence_fraction=0.3)
+    _, train_texts, train = _voices_and_sentences([str(out)], "train")
+    _, dev_texts, _ = _voices_and_sentences([str(out)], "valid")
+    _, test_texts, _ = _voices_and_sentences([str(out)], "test")
+    held_sentences = {s for text in dev_texts | test_texts for s in sentences(text)}
+    assert held_sentences and train
+    held_runs = set().union(*(_runs(s) for s in held_sentences))
+    assert all(not _runs(text) & held_runs for text in train_texts)
+    # A training transcript never contains a held-out sentence, not even inside a long item.
+    assert all(s not in text for text in train_texts for s in held_sentences)
+    # Long items mixing held-out and training sentences are left out; a held-out sentence's own fragment
+    # ("Sentence number 12" of "Sentence number 12 is here.") is not training material either.
+    assert summary["left_out_clips"].get("mixed", 0) > 0
+    mixed = [t for t in _long_items() if any(s in held_sentences for s in sentences(t))]
+    assert mixed and not set(mixed) & train_texts
 
 
 def test_caption_families_abstract_labels_and_transcripts_and_flag_seen_prompts(tmp_path: Path) -> None:
@@ -93,5 +130,11 @@ def test_caption_families_abstract_labels_and_transcripts_and_flag_seen_prompts(
     families = caption_families(metas)
     names = {f["family"] for f in families}
     assert names == {"A {gender} saying '{transcript}' in a {emotion} voice", "{transcript}"}
-    assert not prompt_seen_in_training("A {label}", families, "gender")
-    assert prompt_seen_in_training("{label}", [{"family": "{gender}"}], "gender")
+    # Word overlap, not family equality: 'A {label}' is every word of the training family's start.
+    assert prompt_overlap("A {label}", families, "gender")["word_overlap"] == 1.0
+    near = prompt_overlap("Someone speaking in a {label} voice", families, "emotion")
+    assert near["word_overlap"] == round(4 / 6, 3) and near["near_training"]
+    assert near["nearest_family"] == "A {gender} saying '{transcript}' in a {emotion} voice"
+    far = prompt_overlap("{label} speaker", families, "language")
+    assert far["word_overlap"] == 0 and not far["near_training"]
+    assert prompt_seen_in_training("A {label}", families, "gender")

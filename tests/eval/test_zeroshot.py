@@ -31,7 +31,7 @@ def test_french_german_spanish_prompts_render_labels_in_that_language():
 def test_language_without_templates_falls_back_to_english():
     prompts = build_prompts("emotion", ["angry"], "it")
     assert all(lang == "en" for _, lang in prompts["angry"])
-    assert prompts["angry"][0][0] == "A person talking in a angry voice"  # templates, not grammar
+    assert prompts["angry"][0][0] == "A person talking in an angry voice"  # English articles follow the label
 
 
 def test_keyword_prompt_keeps_the_word_in_its_own_language():
@@ -104,3 +104,14 @@ def test_multi_label_top1_counts_ties_against_the_clip():
     )
     result = zero_shot(_CollapsedTextModel(), clips, "sound", labels=["dog", "bark", "cat"])
     assert result.metrics["top1_accuracy"] == 0.0  # argmax would pick "dog", the first index, every time
+
+
+def test_english_prompts_say_an_before_a_vowel_sound() -> None:
+    from model.zeroshot import build_prompts, english_articles
+
+    prompts = build_prompts("emotion", ["angry", "sad"], "en")
+    assert prompts["angry"][0][0] == "A person talking in an angry voice"
+    assert ("An angry voice", "en") in prompts["angry"]
+    assert prompts["sad"][0][0] == "A person talking in a sad voice"
+    assert english_articles("a user, a European, a one-off") == "a user, a European, a one-off"
+    assert build_prompts("emotion", ["angry"], "fr")["angry"][0][0] == "Une personne parle d'une voix en colère"
