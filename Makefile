@@ -47,7 +47,7 @@ help:
 	@echo "make test                 run the test suite"
 	@echo "make train SHARDS=dir CONFIG=tiny RUN=runs/x"
 	@echo "make eval CHECKPOINT=runs/x TASK=zeroshot|probe|retrieval|kws DATA=shards"
-	@echo "make demo OUT=dir           demo shards en/fr/de -> tiny training on CPU -> evaluation"
+	@echo "make demo OUT=dir [SEEDS=1]  demo shards en/fr/de -> tiny training on CPU (3 seeds) -> evaluation"
 	@echo "make llm-server           local vLLM server; then make shards LLM_URL=http://127.0.0.1:8000/v1"
 	@echo "make bench | lint | clean | install"
 
@@ -106,7 +106,7 @@ eval: $(STAMP)
 	$(PY) -m model.evaluate --checkpoint $(CHECKPOINT) --task $(TASK) --data $(DATA) $(ARGS)
 
 demo: $(STAMP)  # shards (en, fr, de) -> train tiny on CPU -> evaluate; everything under OUT
-	$(PY) -m model.demo --out $(if $(filter command line,$(origin OUT)),$(OUT),data/demo) $(ARGS)
+	$(PY) -m model.demo --out $(if $(filter command line,$(origin OUT)),$(OUT),data/demo) $(if $(SEEDS),--seeds $(SEEDS)) $(ARGS)
 
 clean:
 	rm -rf data/shards .pytest_cache .ruff_cache

@@ -39,3 +39,51 @@ def test_results_name_the_recipe_and_point_at_the_ablation(tmp_path) -> None:
     assert recipe["data.caption_origins"] == ["template", "transcript"]
     assert recipe_summary(tmp_path / "missing.yaml") == {}
     assert ABLATION == "docs/trainer-ablation.md"
+
+
+def test_chance_levels_add_the_exact_attribute_only_retrieval_baseline() -> None:
+    # Two (language, gender, emotion) groups of 2 and 4 clips: random inside the group.
+    original = [{"language": "en", "gender": "male", "emotion": "sad"}] * 2
+    original += [{"language": "fr", "gender": "female", "emotion": "sad"}] * 4
+    chance = chance_levels(EvalSet(keys=[str(i) for i in range(6)], original=original))
+    assert chance["text_to_audio/R@1/attribute_only"] == pytest.approx(100 * (2 * 1 / 2 + 4 * 1 / 4) / 6)
+    assert chance["text_to_audio/R@1"] == pytest.approx(100 / 6)
+    assert chance["text_to_audio/R@5/attribute_only"] == 100.0
+
+
+def test_seeds_are_summarised_as_mean_and_sample_sd() -> None:
+    from model.demo import seed_summary
+
+    summary = seed_summary([{"m": 60.0}, {"m": 70.0}, {"m": 80.0}])
+    assert summary["m"] == {"mean": 70.0, "sd": 10.0, "values": [60.0, 70.0, 80.0]}
+    assert seed_summary([{"m": 5.0}])["m"]["sd"] == 0.0  # SEEDS=1
+
+
+def test_the_checkpoint_is_chosen_on_dev_and_targets_are_read_against_baselines() -> None:
+    from model.demo import dev_score, markdown_summary, target_met
+
+    point = {"zeroshot/language/top1_accuracy": 90.0, "zeroshot/gender/top1_accuracy": 99.0, "text_to_audio/R@1": 30.0}
+    assert dev_score(point) == pytest.approx(73.0)
+    chance = {"text_to_audio/R@1": 2.0, "text_to_audio/R@1/attribute_only": 15.0}
+    assert target_met("text_to_audio/R@1", 24.0, chance) == ("≥ attribute-only + 10 (25.0)", "no")
+    assert target_met("zeroshot/gender/top1_accuracy", 96.0, chance)[1] == "yes"
+    metrics = {**point, "zeroshot/emotion/top1_accuracy": 40.0}
+    results = {
+        "config": "tiny",
+        "summary": {k: {"mean": v, "sd": 1.0, "values": [v - 1, v + 1]} for k, v in metrics.items()},
+        "chance": chance,
+        "protocol": {
+            "clips": {"train": 500, "valid": 90, "test": 95},
+            "held_out_voices": {"valid": ["espeak-en-f2"], "test": ["espeak-en-m7"]},
+            "held_out_sentences": 40,
+            "sentences": 100,
+            "train_runs_shared_with_held_out": 0,
+        },
+        "languages": ["en"],
+        "prompts": {"zero_shot_prompts": {"gender": {"prompt": "A {label}", "word_overlap": 1.0}}},
+        "seeds": [{"seed": 0, "chosen_step": 800, "curve": [{"step": 800, "dev_score": 50.0, **metrics}]}],
+        "wall_time_s": {"shards": 1.0, "train": 2.0, "train_cpu": 3.0, "eval": 4.0},
+    }
+    text = markdown_summary(results)
+    assert "| text_to_audio/R@1 | 30.0 ± 1.0 | 29.0 / 31.0 | chance 2.0, attribute-only 15.0 |" in text
+    assert "Test voices espeak-en-m7; dev voices espeak-en-f2" in text and "seed 0: step 800" in text
