@@ -138,3 +138,17 @@ def test_caption_families_abstract_labels_and_transcripts_and_flag_seen_prompts(
     far = prompt_overlap("{label} speaker", families, "language")
     assert far["word_overlap"] == 0 and not far["near_training"]
     assert prompt_seen_in_training("A {label}", families, "gender")
+
+
+def test_the_prepared_demo_sentences_give_protocol_v2_a_hundred_disjoint_sentences_per_language() -> None:
+    from model.protocol import word_runs
+
+    path = Path(__file__).resolve().parents[2] / "pipelines" / "sources" / "data" / "demo_sentences.json"
+    by_language = json.loads(path.read_text(encoding="utf-8"))
+    for language in ("en", "fr", "de"):
+        texts = by_language[language]
+        assert len(set(texts)) >= 100, language
+        owners: dict[tuple[str, ...], int] = {}
+        for index, text in enumerate(texts):  # no two sentences share a 3-word run: none is lost to the rule
+            for run in word_runs(text):
+                assert owners.setdefault(run, index) == index, (language, run)
