@@ -26,7 +26,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import dedupe, plan, sink
+from pipelines import commit, dedupe, plan, sink
 from pipelines.stages import DECIDING_STAGES
 from schemas import SPLITS, Failure, ShardStats, SourceItem
 from transforms import storage
@@ -122,9 +122,9 @@ def ledger_stats(out: str, runs: list[dict[str, Any]], exclude: Iterable[tuple[s
     for run in runs:
         for ref in run["shards"]:
             split, name = ref.split("/")
-            marker = storage.join(out, split, f"{name}.stats.json")
-            if (split, name) not in skip and storage.exists(marker):
-                stats.append(ShardStats.from_dict(json.loads(storage.read_text(marker))))
+            committed = None if (split, name) in skip else commit.verified(storage.join(out, split, f"{name}.tar"))
+            if committed is not None:
+                stats.append(committed)
     return stats
 
 
@@ -156,8 +156,18 @@ def previous_markers(out: str) -> list[str]:
 
 
 def read_marker(path: str, storage_options: dict | None = None) -> list[ShardStats]:
+    """A shard's marker, when it commits its tar; a retry refuses a shard whose marker does not."""
     storage.configure(storage_options)
-    return [ShardStats.from_dict(json.loads(storage.read_text(path)))] if storage.exists(path) else []
+    stats = commit.read_marker(path)
+    if stats is None:
+        return []
+    tar = path[: -len(commit.MARKER_SUFFIX)] + ".tar"
+    problem = commit.mismatch(stats, tar)
+    if problem:
+        raise ValueError(
+            f"{tar}: {problem}; rebuild the corpus (clara shards without --retry-failures) before retrying"
+        )
+    return [stats]
 
 
 def _read_records(path: str) -> list[dict[str, Any]]:

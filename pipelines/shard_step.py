@@ -35,10 +35,10 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import sink
+from pipelines import commit, sink
 from pipelines.card import StatsAccumulator
 from pipelines.options import output_shaping
-from pipelines.plan import ShardRef, marker_path, shard_fingerprint
+from pipelines.plan import ShardRef, marker_path, shard_fingerprint, tar_path
 from pipelines.stages import build_chain
 from pipelines.tar_writer import TarShardWriter, join_parts
 from schemas import Failure, ShardStats, SourceItem
@@ -124,12 +124,14 @@ class PrepareShardFn(beam.DoFn):
         marker = marker_path(self.out, shard)
         if not self.config.run.overwrite and storage.exists(marker):
             previous = ShardStats.from_dict(json.loads(storage.read_text(marker)))
-            if previous.fingerprint == fingerprint:
+            problem = commit.mismatch(previous, tar_path(self.out, shard))
+            if previous.fingerprint == fingerprint and problem is None:
                 Metrics.counter(NAMESPACE, "shards_skipped").inc()
                 yield beam.pvalue.TaggedOutput("done", previous)
                 return
             Metrics.counter(NAMESPACE, "shards_rebuilt_stale").inc()
-            print(f"[clara] shard {shard.split}/{shard.name}: inputs or settings changed, rebuilding", file=sys.stderr)
+            why = "inputs or settings changed" if previous.fingerprint != fingerprint else problem
+            print(f"[clara] shard {shard.split}/{shard.name}: {why}, rebuilding", file=sys.stderr)
         run = self.config.run
         size = piece_items(shards, run.workers, run.batch_items, run.piece_items) or len(items)
         count = max(1, math.ceil(len(items) / size))
@@ -177,7 +179,8 @@ class BuildShardFn(beam.DoFn):
             writer.abort()
             raise
         if piece.count == 1:
-            yield commit_shard(self.out, stats, failures, size, piece.fingerprint, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            yield commit_shard(self.out, stats, failures, size, writer.sha256, piece.fingerprint, seconds)
             return
         keys = tuple((it.key, it.dataset) for it in piece.items)
         built = BuiltPiece(
@@ -275,12 +278,31 @@ class JoinPiecesFn(beam.DoFn):
             raise RuntimeError(f"piece(s) {missing} of {count} of this shard failed; the shard is not written")
         started = time.monotonic()
         shard = ShardRef(*shard_key)
-        size = join_parts(self.out, shard, [p.part for p in pieces])
+        parts = [p.part for p in pieces]
+        done = self._committed(shard, pieces[0].fingerprint)
+        if done is None:
+            try:
+                size, sha256 = join_parts(self.out, shard, parts)
+            except FileNotFoundError:  # another attempt joined the parts and removed them
+                done = self._committed(shard, pieces[0].fingerprint)
+                if done is None:
+                    raise
+        if done is not None:  # another attempt committed this shard (the same bytes): its marker stands
+            storage.delete(parts)
+            yield done
+            return
         stats = StatsAccumulator(shard, pieces[0].shard_items)
         stats.add_pieces(p.stats for p in pieces)
         failures = [f for p in pieces for f in p.failures]
         seconds = sum(p.seconds for p in pieces) + time.monotonic() - started
-        yield commit_shard(self.out, stats, failures, size, pieces[0].fingerprint, seconds, count)
+        result = commit_shard(self.out, stats, failures, size, sha256, pieces[0].fingerprint, seconds, count)
+        storage.delete(parts)  # once committed: a retry of this join before here still finds them
+        yield result
+
+    def _committed(self, shard: ShardRef, fingerprint: str) -> ShardStats | None:
+        """The shard's marker when it commits the shard's tar for these items and settings."""
+        stats = commit.verified(tar_path(self.out, shard))
+        return stats if stats is not None and stats.fingerprint == fingerprint else None
 
 
 def commit_shard(
@@ -288,6 +310,7 @@ def commit_shard(
     stats: StatsAccumulator,
     failures: list[Failure],
     size: int,
+    sha256: str,
     fingerprint: str,
     seconds: float,
     pieces: int = 1,
@@ -296,7 +319,7 @@ def commit_shard(
     shard = stats.shard
     for failure in failures:
         Metrics.counter("failures", f"{failure.stage}/{failure.reason}").inc()
-    result = sink.commit_shard(out, stats, failures, size, fingerprint)
+    result = sink.commit_shard(out, stats, failures, size, sha256, fingerprint)
     Metrics.counter(NAMESPACE, "items_in").inc(result.items_in)
     Metrics.counter(NAMESPACE, "items_failed").inc(result.items_failed)
     Metrics.counter(NAMESPACE, "samples_written").inc(result.samples)

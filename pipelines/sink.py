@@ -2,7 +2,9 @@
 
 A shard's tar is written by :mod:`pipelines.tar_writer` to a temporary name and renamed; then
 :func:`commit_shard` writes its failures file and, last, its ``NNNNNN.stats.json`` marker: a shard
-without a marker is not done, and a rerun skips a shard whose marker holds the same fingerprint.
+without a marker is not done, the marker names the tar's size and SHA-256 (``pipelines/commit.py``:
+a reader trusts a tar only through a marker that matches it), and a rerun skips a shard whose
+marker holds the same fingerprint and matches its tar.
 :func:`finalize` writes ``sizes.json`` per split, the failures outside shards and the dataset card
 (:mod:`pipelines.card`). Every file is canonical JSON (:func:`dumps`), written atomically through
 :mod:`transforms.storage` (local, gs://, s3://).
@@ -15,6 +17,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from pipelines import commit
 from pipelines.card import StatsAccumulator, build_card, card_markdown, eval_removals
 from pipelines.plan import failures_path, marker_path, sizes_path
 from schemas import SPLITS, Failure, ShardStats
@@ -51,10 +54,13 @@ def _plain(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
-def commit_shard(out: str, stats: StatsAccumulator, failures: list[Failure], size: int, fingerprint: str) -> ShardStats:
-    """After its tar is in place: the shard's failures, then its marker, written last (the commit)."""
+def commit_shard(
+    out: str, stats: StatsAccumulator, failures: list[Failure], size: int, sha256: str, fingerprint: str
+) -> ShardStats:
+    """After its tar is in place: the shard's failures, then its marker, written last (the commit),
+    naming the tar's size and SHA-256 (``pipelines/commit.py``)."""
     shard = stats.shard
-    result = stats.result(size, fingerprint)
+    result = dataclasses.replace(stats.result(size, fingerprint), sha256=sha256)
     write_failures(failures_path(out, f"{shard.split}-{shard.name}"), failures, stats.ok_items)
     write_atomic(marker_path(out, shard), dumps(result.to_dict()))
     return result
@@ -104,14 +110,5 @@ def finalize(
         card["retries"] = retries
     write_atomic(join(out, "dataset_card.json"), json.dumps(card, indent=2, sort_keys=True).encode() + b"\n")
     write_atomic(join(out, "dataset_card.md"), card_markdown(card).encode())
-    _remove_stale_temps(out)
+    commit.remove_stale_temps(out)  # this run's and old ones only: never a live writer's
     return card
-
-
-def _remove_stale_temps(out: str) -> None:
-    for pattern in ("*/.*.tmp-*", ".*.tmp-*"):
-        try:
-            stale = storage.list_files(join(out, pattern))
-        except Exception:  # noqa: BLE001 - nothing to clean
-            continue
-        storage.delete(stale)

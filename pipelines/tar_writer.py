@@ -2,18 +2,22 @@
 
 Members are ``<key>.flac`` then ``<key>.json`` with fixed mtime, uid, gid and mode (GNU headers,
 NUL padding to 512 bytes, two NUL blocks and padding to the 10,240-byte record at the end), so
-the same samples give the same bytes. A shard is written to a temporary name beside its tar and
-renamed into place on :meth:`TarShardWriter.commit`; a shard built in pieces writes one part per
-piece and :func:`join_parts` joins them in order into the tar: the bytes one writer gives.
-Every path goes through :mod:`transforms.storage` (local, gs://, s3://).
+the same samples give the same bytes. A shard is written to a unique temporary name beside its
+tar (each attempt its own) and moved into place on :meth:`TarShardWriter.commit`; a shard built in
+pieces writes one part per piece and :func:`join_parts` copies them in order into a new temporary
+tar, the bytes one writer gives, and moves it into place. Both compute the tar's SHA-256 as they
+write it, for the marker that commits the shard (``pipelines/commit.py``); a marker naming other
+bytes is withdrawn before the tar is replaced. Parts are never modified, so two attempts at one
+join can run at once. Every path goes through :mod:`transforms.storage` (local, gs://, s3://).
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
 import tarfile
 from typing import Any
 
+from pipelines import commit
 from pipelines.plan import ShardRef, tar_path
 from transforms import storage
 
@@ -73,6 +77,9 @@ class TarShardWriter:
         self.tmp = storage.temp_sibling(self.final if part is None else f"{self.final}.part{part:05d}")
         self._file = storage.create(self.tmp)
         self._size = 0
+        self._sha = hashlib.sha256()
+        self.sha256 = ""
+        """The tar's SHA-256 once committed (a part: its own bytes')."""
         self._keys: set[str] = set()
 
     def add(self, key: str, flac: bytes, meta: bytes) -> None:
@@ -83,14 +90,18 @@ class TarShardWriter:
         tail = b"".join((_padding(len(flac)), _header(f"{key}.json", len(meta)), meta, _padding(len(meta))))
         for part in (head, flac, tail):  # the audio is handed over as is, never copied into a buffer
             self._file.write(part)
+            self._sha.update(part)
         self._size += len(head) + len(flac) + len(tail)
 
     def commit(self) -> int:
-        """Close and rename into place (a part: close only); returns the bytes written."""
+        """Close and move into place (a part: close only); returns the bytes written. A marker of
+        the shard that names other bytes is withdrawn first."""
         if self.part is None:
-            self._size += _write_end(self._file, self._size)
+            self._size += _write_end(self._file, self._size, self._sha)
         self._file.close()
+        self.sha256 = self._sha.hexdigest()
         if self.part is None:
+            commit.withdraw_other(self.final, self._size, self.sha256)
             storage.replace(self.tmp, self.final)
         return self._size
 
@@ -101,66 +112,38 @@ class TarShardWriter:
             storage.delete([self.tmp])
 
 
-def _write_end(file: Any, size: int) -> int:  # noqa: ANN401 - a writable file
+def _write_end(file: Any, size: int, sha: Any) -> int:  # noqa: ANN401 - a writable file, a hashlib hash
     """The end of a tar of ``size`` bytes so far: two NUL blocks, then NULs to the record."""
     end = 2 * tarfile.BLOCKSIZE
     end += -(size + end) % tarfile.RECORDSIZE
     file.write(bytes(end))
+    sha.update(bytes(end))
     return end
 
 
-def join_parts(out: str, shard: ShardRef, parts: list[str]) -> int:
-    """The shard's tar from its pieces' parts, in order, then the end; the parts are deleted.
+def join_parts(out: str, shard: ShardRef, parts: list[str]) -> tuple[int, str]:
+    """The shard's tar from its pieces' parts, in order, then the end; returns (size, SHA-256).
 
     Each part holds whole members in key order, so the tar is the same bytes one writer gives.
-    On a local disk the first part is extended in place by the others (the kernel copies them)
-    and renamed; on object storage the parts are streamed into a new object. Returns the size.
+    The parts are copied (and hashed) into a new temporary tar, which is moved into place. They
+    are never modified, and the caller deletes them once the shard is committed: a second attempt
+    at the same join, or a retry after a crash, finds them whole.
     """
     final = tar_path(out, shard)
-    if not any("://" in path for path in (final, *parts)):
-        return _join_local(final, parts)
     tmp = storage.temp_sibling(final)
-    size = 0
+    size, sha = 0, hashlib.sha256()
     try:
         with storage.create(tmp) as joined:
             for part in parts:
                 with storage.open_read(part) as f:
                     while block := f.read(1 << 20):
                         joined.write(block)
+                        sha.update(block)
                         size += len(block)
-            size += _write_end(joined, size)
+            size += _write_end(joined, size, sha)
+        commit.withdraw_other(final, size, sha.hexdigest())
         storage.replace(tmp, final)
     except BaseException:
         storage.delete([tmp])
         raise
-    storage.delete(parts)
-    return size
-
-
-def _join_local(final: str, parts: list[str]) -> int:
-    with open(parts[0], "r+b", buffering=0) as joined:  # a temporary name until the rename: a crash leaves no tar
-        size = joined.seek(0, os.SEEK_END)
-        for part in parts[1:]:
-            with open(part, "rb", buffering=0) as f:
-                size += _copy_file(f, joined)
-        size += _write_end(joined, size)
-    os.replace(parts[0], final)
-    storage.delete(parts[1:])
-    return size
-
-
-def _copy_file(src: Any, dst: Any) -> int:  # noqa: ANN401 - open binary files
-    """Append ``src`` to ``dst`` at its position (unbuffered files: their position is the kernel's):
-    in the kernel where it can, else in 1 MB blocks."""
-    total = 0
-    try:
-        while copied := os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
-            total += copied
-        return total
-    except OSError:  # another filesystem or kernel: plain copies from where the kernel stopped
-        src.seek(total)
-        dst.seek(0, os.SEEK_END)
-    while block := src.read(1 << 20):
-        dst.write(block)
-        total += len(block)
-    return total
+    return size, sha.hexdigest()

@@ -2,7 +2,8 @@
 
 Per split folder: every tar named in ``sizes.json`` exists and holds that many samples, every tar
 is listed there, every tar has its commit marker (``NNNNNN.stats.json``) and every marker its
-tar, with the same sample count and split. Per tar: member names are plain keys (not absolute,
+tar, with the same sample count and split, and naming the tar's size and SHA-256 (the commit
+protocol, ``pipelines/commit.py``: a marker that names other bytes does not commit its tar). Per tar: member names are plain keys (not absolute,
 no ``/``, no ``..``); each sample is ``<key>.flac`` followed by ``<key>.json``; the FLAC decodes
 as 48 kHz mono; the JSON satisfies the sample schema, fits ``SampleMeta`` and names its key and
 split. Per corpus: at least one shard; ``dataset_card.json`` agrees with the figures the markers
@@ -10,11 +11,14 @@ and the run-level failures give (the card's own ``card_figures``) and with the s
 in the tars; every line of ``failures/*.jsonl`` is a ``Failure`` record.
 
 All problems are collected and printed (``--max-problems`` caps the printout, not the checks).
+A store that cannot be listed or read (after the storage retries) stops the check with one line
+and exit 1: a listing that fails is never taken for an empty folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import sys
@@ -53,10 +57,24 @@ class _Corpus:
 
 
 def _list(pattern: str) -> list[str]:
-    try:
-        return storage.list_files(pattern)
-    except Exception:  # noqa: BLE001 - some stores raise instead of matching nothing
-        return []
+    return storage.list_files(pattern)  # a failing listing raises StorageError: never "no files"
+
+
+class _Hashing:
+    """A reader that hashes and counts what passes through it (the tar is read once for both)."""
+
+    def __init__(self, raw: Any) -> None:  # noqa: ANN401 - a binary file
+        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def rest(self) -> None:
+        while self.read(1 << 20):
+            pass
 
 
 def _name(path: str) -> str:
@@ -103,15 +121,17 @@ def _member_name_problem(name: str) -> str | None:
     return None
 
 
-def validate_tar(path: str, split: str, report: Report, decode_audio: bool = True) -> int:
-    """Check one tar's members; returns how many complete samples (flac + json) it holds."""
+def validate_tar(path: str, split: str, report: Report, decode_audio: bool = True, digest: list | None = None) -> int:
+    """Check one tar's members; returns how many complete samples (flac + json) it holds.
+    ``digest``: given a list, the tar's (size, SHA-256) is appended to it (None if unreadable)."""
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(sample_json_schema())
     count = 0
     pending: str | None = None
+    hashed = None
     try:
-        with storage.open_read(path) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        with storage.open_read(path) as raw, tarfile.open(fileobj=(hashed := _Hashing(raw)), mode="r|") as tar:
             for member in tar:
                 name = member.name
                 problem = _member_name_problem(name)
@@ -137,8 +157,14 @@ def validate_tar(path: str, split: str, report: Report, decode_audio: bool = Tru
                     _check_json(path, key, split, data, validator, report)
                 else:
                     report.add(path, f"unexpected member {name!r}")
+            hashed.rest()
+    except storage.StorageError:
+        raise
     except (tarfile.TarError, OSError) as exc:
         report.add(path, f"unreadable tar: {exc}")
+        hashed = None
+    if digest is not None:
+        digest.append((hashed.size, hashed.sha.hexdigest()) if hashed else None)
     if pending is not None:
         report.add(path, f"{pending}.flac has no adjacent .json")
     return count
@@ -221,7 +247,8 @@ def _validate_split(root: str, split: str, report: Report, corpus: _Corpus, deco
     for shard, path in sorted(tars.items()):
         report.shards += 1
         corpus.shards_by_split[split] += 1
-        count = validate_tar(path, split, report, decode_audio)
+        digest: list = []
+        count = validate_tar(path, split, report, decode_audio, digest)
         report.samples += count
         corpus.samples_by_split[split] += count
         if shard not in markers:
@@ -234,10 +261,27 @@ def _validate_split(root: str, split: str, report: Report, corpus: _Corpus, deco
                     report.add(markers[shard], f"says {stats.samples} samples, the tar has {count}")
                 if stats.split != split:
                     report.add(markers[shard], f"says split {stats.split!r} but lies in {split}/")
+                problem = _commit_problem(stats, digest[0])
+                if problem:
+                    report.add(markers[shard], f"does not commit {shard}: {problem}")
         if sizes is not None and shard not in sizes:
             report.add(sizes_path, f"does not list {shard}")
         elif sizes is not None and sizes[shard] != count:
             report.add(sizes_path, f"says {sizes[shard]} samples for {shard}, the tar has {count}")
+
+
+def _commit_problem(stats: ShardStats, digest: tuple[int, str] | None) -> str | None:
+    """Why a marker does not commit the tar whose (size, SHA-256) is ``digest`` (None: it does)."""
+    if digest is None:
+        return None  # the unreadable tar is reported already
+    size, sha = digest
+    if not stats.sha256:
+        return "it names no SHA-256 (a marker from before the commit protocol)"
+    if stats.bytes != size:
+        return f"it names {stats.bytes} bytes, the tar has {size}"
+    if stats.sha256 != sha:
+        return f"it names SHA-256 {stats.sha256[:12]}..., the tar's is {sha[:12]}..."
+    return None
 
 
 # ----------------------------------------------------------------------------- corpus level
@@ -321,13 +365,17 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parser.parse_known_args(argv)
     storage.configure(beam_args)  # --s3_endpoint_url and friends
     root = args.dir.rstrip("/")
-    datasets = dataset_dirs(root)
-    if not datasets:
-        print(f"clara validate: no shards under {root}", file=sys.stderr)
-        return 1
     report = Report()
-    for dataset in datasets:
-        validate_dataset(dataset, report, decode_audio=not args.no_audio)
+    try:
+        datasets = dataset_dirs(root)
+        if not datasets:
+            print(f"clara validate: no shards under {root}", file=sys.stderr)
+            return 1
+        for dataset in datasets:
+            validate_dataset(dataset, report, decode_audio=not args.no_audio)
+    except storage.StorageError as exc:
+        print(f"clara validate: the store did not answer, nothing can be concluded: {exc}", file=sys.stderr)
+        return 1
     if report.problems:
         print(f"clara validate: {len(report.problems)} problem(s) in {report.shards} shards:", file=sys.stderr)
         shown = report.problems[: args.max_problems] if args.max_problems > 0 else report.problems

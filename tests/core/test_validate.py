@@ -168,3 +168,36 @@ def test_every_problem_is_named_not_just_the_first(corpus, capsys):
         "is a path with '..'",
     ):
         assert expected in found
+
+
+def test_a_tar_whose_marker_names_other_bytes_is_not_committed(corpus, capsys):
+    tar = corpus / "train" / "000000.tar"
+    data = bytearray(tar.read_bytes())
+    data[-1] = 1  # same members and size, one byte of the end padding changed
+    tar.write_bytes(bytes(data))
+    found = problems(corpus, capsys)
+    assert any(
+        p.startswith(f"{corpus}/train/000000.stats.json: does not commit 000000.tar: it names SHA-256") for p in found
+    ), found
+    assert len(found) == 1
+
+
+def test_a_marker_that_names_no_sha256_does_not_commit_its_tar(corpus, capsys):
+    marker = corpus / "train" / "000001.stats.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "sha256": ""}))
+    found = problems(corpus, capsys)
+    assert found == [
+        f"{marker}: does not commit 000001.tar: it names no SHA-256 (a marker from before the commit protocol)"
+    ]
+
+
+def test_a_store_that_cannot_be_listed_stops_validate_instead_of_passing(corpus, capsys, monkeypatch):
+    from transforms import storage
+
+    def unreachable(what, path, fn):  # noqa: ANN001, ANN202
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(storage, "_policy", storage.StorageSettings(retries=1, retry_base_s=0.0))
+    monkeypatch.setattr(storage, "_call", unreachable)
+    assert validate([str(corpus), "--no-audio"]) == 1
+    assert "clara validate: the store did not answer, nothing can be concluded" in capsys.readouterr().err

@@ -173,3 +173,20 @@ def test_a_marker_naming_other_bytes_is_withdrawn_before_its_tar_is_replaced(tmp
     commit.withdraw_other(str(tar), 10240, hashlib.sha256(b"b" * 10240).hexdigest())
     assert not marker.exists() and tar.exists()
     commit.withdraw_other(str(tar), 10240, "0" * 64)  # no marker: nothing to do
+
+
+def test_a_rerun_rebuilds_a_shard_whose_tar_its_marker_does_not_name(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from pipelines.cli import main
+
+    args = ["shards", "--demo-items", "4", "--shard-size", "2", "--split-fractions", "1,0,0", "--workers", "1"]
+    args += ["--output", str(tmp_path), "--augment", "none"]
+    assert main(args) == 0
+    tar = tmp_path / "demo-en" / "train" / "000000.tar"
+    good = tar.read_bytes()
+    tar.write_bytes(good[:-1] + b"\x01")  # a torn or foreign tar under the committed name
+    capsys.readouterr()
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "shard train/000000: the marker names SHA-256" in captured.err and "rebuilding" in captured.err
+    assert "(1 written, 1 skipped as already complete)" in captured.out
+    assert tar.read_bytes() == good
