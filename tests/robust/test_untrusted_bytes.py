@@ -192,3 +192,24 @@ def test_an_ordinary_wav_is_the_fast_path_inside_the_boundary_with_the_childs_re
         with pytest.raises(AudioError) as caught:
             worker.decode(bad, DecodeLimits(max_duration_s=0.5))
         assert caught.value.reason == reason
+
+
+def test_a_video_sent_as_bytes_scans_as_the_file_the_child_opens(worker, tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from transforms.visual.frames import _key_frame
+
+    path = tmp_path / "steady.mp4"
+    path.write_bytes(hostile.replayed_frame_video(64, 48, 100))
+    params = asdict(SceneScan())
+    by_path = worker.run_job("transforms.visual.frames:FRAMES_JOB", params, path=str(path))
+    by_bytes = worker.run_job("transforms.visual.frames:FRAMES_JOB", params, data=path.read_bytes())
+    assert by_path[1] == by_bytes[1] and by_path[1]["frames_sampled"] == 4
+    frames = [_key_frame(part, SceneScan()) for part in by_bytes[0]]
+    assert [k.rgb.shape for k in frames] == [(48, 64, 3)] and worker.started == 1
+
+
+def test_the_child_runs_only_jobs_under_transforms(worker) -> None:
+    with pytest.raises(AudioError) as caught:
+        worker.run_job("os:system", {"command": "true"})
+    assert caught.value.reason == "decode_error" and "not a decode job" in caught.value.detail
