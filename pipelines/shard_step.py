@@ -7,15 +7,14 @@ shards are few.
       -> GroupByKey(shard) -> JoinPieces: the parts, in order, joined into the tar -> failures -> marker
 
 Why pieces: a job with few shards for its workers (a small corpus, a test set, the benchmark's 6
-shards for 2 workers) kept one worker busy with the last big shard while the others idled: the
-runner never splits an element, and the local runner deals elements to its workers in turn, blind
-to their cost. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards are cut into pieces
-of one batch (``batch_items``), all of a size but each shard's last (pieces cut to fit unequal
-shards were not: two workers were dealt 928 and 1,472 items), so whichever comes last costs
-little. Each piece's members go to a part file; the shard's tar is the parts in key order plus the
-tar's end: the bytes one writer gives (the stages' output does not depend on how items are
-batched: ``batch_items`` is a run-only setting). With enough shards every shard is one piece and
-nothing is copied.
+shards for 2 workers) would keep one worker busy with the last big shard while the others idle:
+the runner never splits an element, and the local runner deals elements to its workers in turn,
+blind to their cost. With fewer than ``SHARDS_PER_WORKER`` shards a worker, shards are cut into
+pieces of at most one batch (``batch_items``), all of a size within one item (:func:`even_runs`),
+so whichever comes last costs little. Each piece's members go to a part file; the shard's tar is
+the parts in key order plus the tar's end: the bytes one writer gives (the stages' output does not
+depend on how items are batched: ``batch_items`` is a run-only setting). With enough shards every
+shard is one piece and nothing is copied.
 
 Everything an item can become is a sample in a shard or a failure record: a piece whose step
 raised makes its items ``shard_error`` failures, and its shard is not committed (the items of its
@@ -64,8 +63,8 @@ def even_runs(total: int, count: int) -> list[tuple[int, int]]:
     """``count`` contiguous runs covering ``range(total)`` whose lengths differ by at most one.
 
     Pieces of one size rather than full pieces and a short last one: the local runner hands
-    pieces to its workers round-robin, a job's pieces are then the same work per worker
-    (a shard of 120 in pieces of 32 was 32, 32, 32, 24; now 30 four times), and the tail where
+    pieces to its workers round-robin, a job's pieces are then the same work per worker (a shard
+    of 120 in pieces of at most 32 is four pieces of 30, not 32, 32, 32 and 24), and the tail where
     one worker waits for the other is at most one piece. The shard's bytes are the same.
     """
     base, extra = divmod(total, count)
@@ -225,7 +224,7 @@ class BuildShardFn(beam.DoFn):
             started, count_in = time.perf_counter(), len(samples)
             try:
                 samples, failed = stage.process(samples)
-            except Exception as exc:  # noqa: BLE001 - a stage bug costs its batch, not the job
+            except Exception as exc:  # a stage bug costs its batch, not the job
                 failed = [s.fail(stage.name, "stage_error", f"{type(exc).__name__}: {exc}") for s in samples]
                 samples = []
             _stage_metrics(stage.name, count_in, len(samples), started)
@@ -349,7 +348,7 @@ def _stage_metrics(name: str, count_in: int, count_out: int, started: float) -> 
     Metrics.distribution("stage", f"{name}/batch_ms").update(int((time.perf_counter() - started) * 1000))
 
 
-def _items_of(value: Any) -> list[tuple[str, str]]:  # noqa: ANN401 - a dead letter's payload
+def _items_of(value: Any) -> list[tuple[str, str]]:  # a dead letter's payload
     """(key, dataset) of every item in a failed step's element, whichever step it came from."""
     if isinstance(value, Piece):
         return [(it.key, it.dataset) for it in value.items]
@@ -359,7 +358,7 @@ def _items_of(value: Any) -> list[tuple[str, str]]:  # noqa: ANN401 - a dead let
     return [(it.key, it.dataset) for it in values]
 
 
-def dead_letter_to_failures(bad: Any) -> Iterator[Failure]:  # noqa: ANN401
+def dead_letter_to_failures(bad: Any) -> Iterator[Failure]:
     """A shard or piece whose step raised: every item of it becomes a failure record with the error."""
     element, error = bad if isinstance(bad, tuple) and len(bad) == 2 else (bad, ("", "unknown", ""))
     shard_key, value = element

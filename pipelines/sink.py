@@ -21,6 +21,7 @@ from pipelines import commit
 from pipelines.card import StatsAccumulator, build_card, card_markdown, eval_removals
 from pipelines.plan import failures_path, marker_path, sizes_path
 from schemas import SPLITS, Failure, ShardStats
+from schemas.convert import to_plain
 from transforms import storage
 from transforms.storage import join, write_atomic
 
@@ -30,28 +31,9 @@ def dumps(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def record_json(record: Any) -> bytes:  # noqa: ANN401 - any (nested) dataclass record
-    """``dumps(record.to_json_dict())``, the same bytes, without ``dataclasses.asdict``'s deep copies."""
-    return dumps(_plain(record))
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _plain(value: Any) -> Any:  # noqa: ANN401
-    kind = type(value)
-    if kind in (str, int, float, bool) or value is None:
-        return value
-    names = _FIELDS.get(kind)
-    if names is None and dataclasses.is_dataclass(value):
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
-    if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def record_json(record: Any) -> bytes:  # any (nested) dataclass record
+    """``dumps(record.to_json_dict())``, the same bytes (a tuple is a JSON array like a list)."""
+    return dumps(to_plain(record))
 
 
 def commit_shard(

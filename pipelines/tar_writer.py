@@ -112,7 +112,7 @@ class TarShardWriter:
             storage.delete([self.tmp])
 
 
-def _write_end(file: Any, size: int, sha: Any) -> int:  # noqa: ANN401 - a writable file, a hashlib hash
+def _write_end(file: Any, size: int, sha: Any) -> int:  # a writable file, a hashlib hash
     """The end of a tar of ``size`` bytes so far: two NUL blocks, then NULs to the record."""
     end = 2 * tarfile.BLOCKSIZE
     end += -(size + end) % tarfile.RECORDSIZE

@@ -63,7 +63,7 @@ def _list(pattern: str) -> list[str]:
 class _Hashing:
     """A reader that hashes and counts what passes through it (the tar is read once for both)."""
 
-    def __init__(self, raw: Any) -> None:  # noqa: ANN401 - a binary file
+    def __init__(self, raw: Any) -> None:  # a binary file
         self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
 
     def read(self, n: int = -1) -> bytes:
@@ -173,7 +173,7 @@ def validate_tar(path: str, split: str, report: Report, decode_audio: bool = Tru
 def _check_flac(path: str, key: str, data: bytes, report: Report) -> None:
     try:
         audio, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=True)
-    except Exception as exc:  # noqa: BLE001 - libsndfile raises several types
+    except Exception as exc:  # libsndfile raises several types
         report.add(path, f"{key}.flac does not decode: {exc}")
         return
     if rate != SAMPLE_RATE or audio.shape[1] != 1:
@@ -182,7 +182,7 @@ def _check_flac(path: str, key: str, data: bytes, report: Report) -> None:
         report.add(path, f"{key}.flac has no samples")
 
 
-def _check_json(path: str, key: str, split: str, data: bytes, validator, report: Report) -> None:  # noqa: ANN001
+def _check_json(path: str, key: str, split: str, data: bytes, validator, report: Report) -> None:
     try:
         meta = json.loads(data)
     except ValueError as exc:

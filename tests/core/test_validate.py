@@ -194,7 +194,7 @@ def test_a_marker_that_names_no_sha256_does_not_commit_its_tar(corpus, capsys):
 def test_a_store_that_cannot_be_listed_stops_validate_instead_of_passing(corpus, capsys, monkeypatch):
     from transforms import storage
 
-    def unreachable(what, path, fn):  # noqa: ANN001, ANN202
+    def unreachable(what, path, fn):
         raise ConnectionResetError("connection reset by peer")
 
     monkeypatch.setattr(storage, "_policy", storage.StorageSettings(retries=1, retry_base_s=0.0))

@@ -175,7 +175,7 @@ def test_a_marker_naming_other_bytes_is_withdrawn_before_its_tar_is_replaced(tmp
     commit.withdraw_other(str(tar), 10240, "0" * 64)  # no marker: nothing to do
 
 
-def test_a_rerun_rebuilds_a_shard_whose_tar_its_marker_does_not_name(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_rerun_rebuilds_a_shard_whose_tar_its_marker_does_not_name(tmp_path: Path, capsys) -> None:
     from pipelines.cli import main
 
     args = ["shards", "--demo-items", "4", "--shard-size", "2", "--split-fractions", "1,0,0", "--workers", "1"]

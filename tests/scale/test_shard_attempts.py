@@ -96,7 +96,7 @@ def _race_in_threads(clips: Path, out: Path, pieces: int, seed: int, monkeypatch
     calls = [0]
     crash_at = random.Random(seed).randrange(1, 12 * pieces)
 
-    def crashing(what, path, fn):  # noqa: ANN001, ANN202
+    def crashing(what, path, fn):
         if getattr(doomed, "yes", False):
             calls[0] += 1
             if calls[0] == crash_at:
@@ -110,7 +110,7 @@ def _race_in_threads(clips: Path, out: Path, pieces: int, seed: int, monkeypatch
         doomed.yes = dies
         try:
             shard_attempt(str(clips), str(out), pieces)
-        except BaseException as exc:  # noqa: BLE001 - the doomed attempt's death
+        except BaseException as exc:  # the doomed attempt's death
             errors.append(exc)
 
     threads = [threading.Thread(target=attempt, args=(dies,)) for dies in (True, False)]
