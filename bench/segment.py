@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import statistics
@@ -279,7 +280,7 @@ def web(args: argparse.Namespace) -> None:
     languages, variants = args.languages.split(","), args.variants.split(",")
     sizes = [float(x) for x in args.windows.split(",")]
     with tempfile.TemporaryDirectory(prefix="clara-web-") as tmp_name:
-        tmp = Path(tmp_name)
+        tmp = Path(args.keep or tmp_name)
         truth = write_windows(tmp / "wav", languages, variants, sizes)
         audio_s = sum(sf_info.frames / sf_info.samplerate for sf_info in map(_info, (tmp / "wav").glob("*.wav")))
         clara = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder", "--input", str(tmp / "wav")]
@@ -304,16 +305,16 @@ def web(args: argparse.Namespace) -> None:
         print("system | wall s | audio s / wall s | ratio to bare loop")
         for system, wall in walls.items():
             print(f"{system} | {wall:.1f} | {audio_s / wall:.2f} | {walls['bare loop'] / wall:.2f}x")
-        summary = (tmp / "clara.log").read_text()
-        retry_lines = [
+        summary = (tmp / "clara.log").read_text().splitlines()
+        start = next((i for i, line in enumerate(summary) if line.startswith("  items failed")), len(summary))
+        failed = list(itertools.takewhile(lambda line: line.startswith("    "), summary[start + 1 :]))
+        print("clara failures by reason:\n" + ("\n".join(failed) or "    none"))
+        retries = [
             line
-            for line in summary.splitlines()
-            if "ASR" in line
-            or line.startswith("    first")
-            or line.startswith("    recovered")
-            or line.startswith("    unrecovered")
+            for line in summary
+            if "ASR" in line or line.startswith(("    first", "    recovered", "    unrec", "    time:"))
         ]
-        print("clara run summary, ASR lines:\n" + ("\n".join(retry_lines) or "  (no retries)"))
+        print("clara run summary, ASR lines:\n" + ("\n".join(retries) or "  (no retries)"))
 
 
 def _web_row(system: str, size: int, language: str, names: list[str], truth: dict, by_source: dict) -> None:
@@ -355,6 +356,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--input", help="bare-loop: the folder of WAV files and manifest.jsonl")
     parser.add_argument("--output", help="bare-loop: where its tars go")
+    parser.add_argument("--keep", help="web: work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     if args.what == "web":
         return web(args)

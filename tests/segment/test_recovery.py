@@ -7,6 +7,7 @@ real (espeak-ng speech cut mid-word; Silero VAD).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import soxr
 
-from schemas import SAMPLE_RATE
+from schemas import SAMPLE_RATE, WordAlignment
 from tests.segment.speech import PARAGRAPHS, make_sample, web_windows
 from transforms.segment import recovery
 from transforms.segment import stage as stage_module
@@ -242,3 +243,27 @@ def test_the_report_counts_items_rejected_for_lack_of_text_that_the_vad_heard_sp
     failures.write_text("".join(json.dumps(f.to_dict()) + "\n" for f in rows))
     figures.add_failures(failures)
     assert figures.speech_without_text == 2
+
+
+def test_words_the_vad_heard_are_not_rejected_by_whispers_own_silence_test():
+    from transforms.segment.stage import asr_rejection
+    from transforms.segment.whisper import Transcription
+
+    words = tuple(WordAlignment(w, 0.3 * k, 0.25) for k, w in enumerate(WORDS[:25]))
+    doubtful = Transcription(
+        "x",
+        " ".join(WORDS[:25]),
+        words,
+        "fr",
+        None,
+        False,
+        no_speech_prob=0.66,
+        avg_logprob=-1.06,
+        compression_ratio=1.5,
+        duration_s=10.0,
+    )
+    assert asr_rejection(doubtful) == "no_speech"  # without a VAD figure: Whisper's test decides
+    heard = dataclasses.replace(doubtful, extra={"vad_speech_s": 9.9})
+    assert asr_rejection(heard) is None
+    silent = dataclasses.replace(doubtful, extra={"vad_speech_s": 0.4})
+    assert asr_rejection(silent) == "no_speech"

@@ -30,7 +30,7 @@ from transforms.segment.cut import (
 )
 from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
 from transforms.segment.options import SegmentSettings
-from transforms.segment.recovery import METRICS_NAMESPACE, speech_anomaly
+from transforms.segment.recovery import ANOMALY_SPEECH_S, METRICS_NAMESPACE, speech_anomaly
 from transforms.shared_models import load_shared
 from transforms.spooled import span_of
 from transforms.stage import Sample, Stage, StageSpec
@@ -54,11 +54,14 @@ def _clip_request(*args: Any, **kwargs: Any) -> Any:
 
 
 def asr_rejection(t: Transcription) -> str | None:
-    """Why a transcription should not be trusted (Whisper's own heuristics), or None."""
+    """Why a transcription should not be trusted (Whisper's own heuristics), or None. Whisper's
+    silence test (no_speech_prob over 0.6 with avg_logprob under -1) does not reject words where
+    the VAD heard :data:`ANOMALY_SPEECH_S` or more of speech."""
     if not t.words or not t.text.strip():
         return "no_speech"
-    if t.no_speech_prob > 0.6 and t.avg_logprob < -1.0:
-        return "no_speech"
+    heard_speech = t.extra.get("vad_speech_s", 0.0) >= ANOMALY_SPEECH_S
+    if t.no_speech_prob > 0.6 and t.avg_logprob < -1.0 and not heard_speech:
+        return "no_speech"  # Whisper's own silence test; the VAD, where it heard speech, outranks it
     if t.compression_ratio > 2.4:
         return "hallucination_repetition"
     rate = len(t.words) / max(t.duration_s, 1e-3)
