@@ -267,3 +267,14 @@ def test_words_the_vad_heard_are_not_rejected_by_whispers_own_silence_test():
     assert asr_rejection(heard) is None
     silent = dataclasses.replace(doubtful, extra={"vad_speech_s": 0.4})
     assert asr_rejection(silent) == "no_speech"
+
+
+def test_the_windows_of_every_failed_clip_of_a_batch_go_in_one_decode(cut_mid_word, counted):
+    audio16, _ = cut_mid_word
+    other = soxr.resample(web_windows("en", 30.0)[1][0], SAMPLE_RATE, WHISPER_SAMPLE_RATE).astype(np.float32)
+    model = _fake(fails_over_s=20.0)
+    requests = [ClipRequest("a", audio16, "en"), ClipRequest("b", other, "en")]
+    results = FasterWhisperModelHandler(batch_size=4).run_inference(requests, model)
+    assert [len(r.words) >= 60 for r in results] == [True, True]
+    assert len(model.pipeline.calls) == 2 and len(model.pipeline.calls[1]) >= 4
+    assert counted["clara_segment/asr_recovered/vad_windows"] == 2

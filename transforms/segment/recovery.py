@@ -219,15 +219,18 @@ def transcribe_checked(
     _decode_into(pieces, clips, first)
     Metrics.counter(METRICS_NAMESPACE, "asr_first_decode_ms").inc(int(1000 * (time.perf_counter() - started)))
     finals: list[_Piece] = []
+    failed: list[_Piece] = []
     for piece in pieces:
         piece.reason = decode_failure(piece.segments, regions[piece.clip], piece.start, piece.end)
         if piece.reason is None:
             finals.append(piece)
             continue
+        failed.append(piece)
         reports[piece.clip].retries[piece.reason] += 1
         Metrics.counter(METRICS_NAMESPACE, f"asr_retry/{piece.reason}").inc()
+    if failed:
         started = time.perf_counter()
-        finals.extend(_recover(piece, clips, regions, rounds, reports[piece.clip]))
+        finals += _recover_all(failed, clips, regions, rounds, reports)
         Metrics.counter(METRICS_NAMESPACE, "asr_retry_ms").inc(int(1000 * (time.perf_counter() - started)))
     out: list[list[dict[str, Any]]] = [[] for _ in clips]
     for piece in sorted(finals, key=lambda p: (p.clip, p.start)):
@@ -250,44 +253,64 @@ def _retry_windows(piece: _Piece, clip: np.ndarray, regions: list[tuple[int, int
     return [_Piece(piece.clip, piece.start + a, piece.start + b) for a, b in spans]
 
 
-def _recover(
-    piece: _Piece,
+@dataclass
+class _Retry:
+    """One failed chunk being decoded again: its windows, those still failing, each one's best attempt."""
+
+    piece: _Piece
+    parts: list[_Piece]
+    failing: list[_Piece]
+    best: dict[int, list[dict[str, Any]]]
+    whole: bool
+    """One window that is the chunk again: the same greedy decode would fail the same way."""
+
+
+def _recover_all(
+    failed: list[_Piece],
     clips: list[np.ndarray],
     regions: list[list[tuple[int, int]]],
     rounds: list[tuple[str, Decode]],
-    report: ClipReport,
+    reports: list[ClipReport],
 ) -> list[_Piece]:
-    """The failed ``piece`` decoded again: its windows through each round in turn."""
-    clip, heard = clips[piece.clip], regions[piece.clip]
-    parts = _retry_windows(piece, clip, heard)
-    if not parts:
-        parts = [_Piece(piece.clip, piece.start, piece.end)]
-    failing, best = list(parts), {id(p): [] for p in parts}
-    whole = len(parts) == 1 and parts[0].end - parts[0].start >= 0.9 * (piece.end - piece.start)
+    """The failed chunks decoded again: the windows of all of them through each round in turn,
+    one decode call per round; what comes back is each chunk's final pieces."""
+    retries = []
+    for piece in failed:
+        parts = _retry_windows(piece, clips[piece.clip], regions[piece.clip]) or [
+            _Piece(piece.clip, piece.start, piece.end)
+        ]
+        whole = len(parts) == 1 and parts[0].end - parts[0].start >= 0.9 * (piece.end - piece.start)
+        retries.append(_Retry(piece, parts, list(parts), {id(p): [] for p in parts}, whole))
     for name, decode in rounds:
-        if whole and name == "vad_windows":
-            continue  # one window that is the chunk again: the same greedy decode would fail the same way
-        if name not in report.tried:
-            report.tried.append(name)
-        _decode_into(failing, clips, decode)
-        still = []
-        for part in failing:
-            part.reason = decode_failure(part.segments, heard, part.start, part.end)
-            if part.reason is not None:
-                if _score(part.segments) > _score(best[id(part)]):
-                    best[id(part)] = part.segments
-                still.append(part)
-        failing = still
-        if not failing:
-            Metrics.counter(METRICS_NAMESPACE, f"asr_recovered/{name}").inc()
-            return parts
-    Metrics.counter(METRICS_NAMESPACE, "asr_unrecovered").inc()
-    report.unrecovered += 1
-    for part in failing:
-        part.segments = best[id(part)]
-    if sum(_score(p.segments) for p in parts) > _score(piece.segments):
-        return parts
-    return [piece]  # nothing better: the first decode stands, and the stage judges it
+        active = [r for r in retries if r.failing and not (r.whole and name == "vad_windows")]
+        _decode_into([part for r in active for part in r.failing], clips, decode)
+        for r in active:
+            if name not in reports[r.piece.clip].tried:
+                reports[r.piece.clip].tried.append(name)
+            still = []
+            for part in r.failing:
+                part.reason = decode_failure(part.segments, regions[part.clip], part.start, part.end)
+                if part.reason is not None:
+                    if _score(part.segments) > _score(r.best[id(part)]):
+                        r.best[id(part)] = part.segments
+                    still.append(part)
+            r.failing = still
+            if not still:
+                Metrics.counter(METRICS_NAMESPACE, f"asr_recovered/{name}").inc()
+    out: list[_Piece] = []
+    for r in retries:
+        if not r.failing:
+            out += r.parts
+            continue
+        Metrics.counter(METRICS_NAMESPACE, "asr_unrecovered").inc()
+        reports[r.piece.clip].unrecovered += 1
+        for part in r.failing:
+            part.segments = r.best[id(part)]
+        if sum(_score(p.segments) for p in r.parts) > _score(r.piece.segments):
+            out += r.parts
+        else:
+            out.append(r.piece)  # nothing better: the first decode stands, and the stage judges it
+    return out
 
 
 def speech_anomaly(reason: str | None, vad_speech_s: float | None) -> bool:
