@@ -34,10 +34,13 @@ def _write_clips(folder: Path) -> None:
         (folder / f"clip{i:04d}.wav").write_bytes(buffer.getvalue())
 
 
-def shard_attempt(folder: str, out: str, pieces: int) -> None:
+def shard_attempt(folder: str, out: str, pieces: int, run_id: str | None = None) -> None:
     """One attempt at shard train/000000 of the clips: its pieces built, joined when more than one,
-    committed (what BuildShards does for the shard, outside Beam)."""
+    committed (what BuildShards does for the shard, outside Beam); its temporaries carry ``run_id``."""
     import apache_beam as beam
+
+    if run_id:
+        storage.set_run_id(run_id)
 
     from pipelines.options import config_from, output_shaping
     from pipelines.plan import ShardRef, shard_fingerprint
@@ -137,20 +140,27 @@ def test_two_attempts_in_threads_one_crashing_at_a_random_call_leave_one_valid_s
 def test_two_attempts_in_processes_one_killed_at_a_random_moment_leave_one_valid_shard(
     clips: Path, reference: bytes, tmp_path: Path, pieces: int
 ) -> None:
-    code = "import sys; from tests.scale.test_shard_attempts import shard_attempt; shard_attempt(*sys.argv[1:3], int(sys.argv[3]))"
+    code = "import sys; from tests.scale.test_shard_attempts import shard_attempt as a; a(*sys.argv[1:3], int(sys.argv[3]), sys.argv[4])"
+    killed = []
     for seed in range(2):
         out = tmp_path / f"{pieces}-{seed}"
-        args = [sys.executable, "-c", code, str(clips), str(out), str(pieces)]
-        doomed, survivor = (subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE) for _ in range(2))
-        time.sleep(random.Random(seed).uniform(2.0, 6.0))  # start-up, decoding, writing or committing
+        doomed, survivor = (
+            subprocess.Popen([sys.executable, "-c", code, str(clips), str(out), str(pieces), name], cwd=ROOT, stderr=subprocess.PIPE)
+            for name in ("doomed", "survivor")
+        )  # fmt: skip
+        deadline = time.monotonic() + 120  # the doomed attempt has begun writing: kill it while it writes or commits
+        while not list(out.glob("train/.*.tmp-doomed-*")) and doomed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(random.Random(seed).uniform(0.0, 0.4))
         doomed.send_signal(signal.SIGKILL)
-        doomed.wait()
+        killed.append(doomed.wait() == -signal.SIGKILL)
         _, err = survivor.communicate(timeout=300)
         assert survivor.returncode == 0, err.decode()[-2000:]
         _assert_one_valid_shard(out, reference)
         left = commit.remove_stale_temps(str(out), now=time.time() + 7 * 3600)  # the dead attempt's, once old
         assert all(".tmp-" in p for p in left)
         assert sorted(p.name for p in (out / "train").iterdir()) == ["000000.stats.json", "000000.tar"]
+    assert any(killed)  # at least one attempt died mid-way rather than finishing first
 
 
 def test_a_reader_polling_during_builds_never_trusts_a_tar_its_marker_does_not_name(
