@@ -100,7 +100,7 @@ def run_once(n_items: int, workers: int, old: bool, bounded: bool, figures: str)
 
     if bounded and not internals.bound_local_bundles():
         raise SystemExit("this Beam's local runner can't be given bounded bundles (transforms/internals.py)")
-    from pipelines.plan import PlanShards, drop_duplicates, split_of
+    from pipelines.plan import DEFAULT_SPLIT_FRACTIONS, PlanShards, drop_duplicates, split_of
 
     options = PipelineOptions(
         ["--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
@@ -131,7 +131,7 @@ def run_once(n_items: int, workers: int, old: bool, bounded: bool, figures: str)
         else:
             groups = (
                 items
-                | PlanShards((0.8, 0.1, 0.1), 512)
+                | PlanShards(DEFAULT_SPLIT_FRACTIONS, 512)
                 | "GroupByShard" >> beam.GroupByKey()
                 | beam.FlatMap(drop_duplicates).with_outputs("failures", main="shards")
             ).shards | beam.Map(_group_size)

@@ -14,9 +14,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines.build_shards import build_pipeline
 from pipelines.options import config_from
+from pipelines.plan import DEFAULT_SPLIT_FRACTIONS
 from pipelines.sources.base import SourceSettings, make_source
 
-SETTINGS = {"split_fractions": (0.8, 0.1, 0.1), "shard_size": 512, "batch_items": 16, "source": "adapter-test"}
+SETTINGS = {"split_fractions": DEFAULT_SPLIT_FRACTIONS, "shard_size": 512, "batch_items": 16, "source": "adapter-test"}
 
 
 def tone(seconds: float = 0.3, rate: int = 16_000, freq: float = 440.0) -> np.ndarray:

@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.plan import PlanShards, drop_duplicates, shard_count, shard_of
+from pipelines.plan import DEFAULT_SPLIT_FRACTIONS, PlanShards, drop_duplicates, shard_count, shard_of
 from schemas import SourceItem
 
 
@@ -31,7 +31,7 @@ def _plan(items: list[SourceItem], shard_size: int, max_s: float | None = None) 
     planned = (
         pipeline
         | beam.Create(items, reshuffle=False)
-        | PlanShards((0.8, 0.1, 0.1), shard_size, max_s)
+        | PlanShards(DEFAULT_SPLIT_FRACTIONS, shard_size, max_s)
         | beam.MapTuple(lambda shard, item: (item.key, shard))
     )
     assert_that(planned, _collect)
