@@ -163,6 +163,26 @@ class BuildShardFn(beam.DoFn):
 
     def process(self, element: tuple[ShardKey, Piece]) -> Iterator[Any]:
         shard_key, piece = element
+        try:
+            yield self._build(shard_key, piece)
+        except Exception as exc:
+            if "://" not in self.out or not (storage.transient(exc) or isinstance(exc, storage.StorageError)):
+                raise  # a local disk's write error is not transient: its items are shard_error failures
+            # an object store that failed in the middle of the tar's stream (an upload, beyond the
+            # per-call retries): the piece is built again, to new temporary names; the same bytes come out
+            shard = ShardRef(*shard_key)
+            print(f"[clara] shard {shard.split}/{shard.name}: storage fault while writing ({exc}), building again",
+                  file=sys.stderr)  # fmt: skip
+            try:
+                yield self._build(shard_key, piece)
+            except Exception as again:
+                if not storage.transient(again):
+                    raise
+                raise storage.StorageError(
+                    f"writing shard {shard.split}/{shard.name}: {again} (built twice)"
+                ) from again
+
+    def _build(self, shard_key: ShardKey, piece: Piece) -> Any:  # noqa: ANN401 - stats, or a tagged piece
         shard = ShardRef(*shard_key)
         started = time.monotonic()
         stats = StatsAccumulator(shard, len(piece.items))
@@ -179,14 +199,13 @@ class BuildShardFn(beam.DoFn):
             raise
         if piece.count == 1:
             seconds = time.monotonic() - started
-            yield commit_shard(self.out, stats, failures, size, writer.sha256, piece.fingerprint, seconds)
-            return
+            return commit_shard(self.out, stats, failures, size, writer.sha256, piece.fingerprint, seconds)
         keys = tuple((it.key, it.dataset) for it in piece.items)
         built = BuiltPiece(
             piece.index, piece.count, writer.tmp, stats, failures, keys, piece.shard_items, piece.fingerprint,
             time.monotonic() - started,
         )  # fmt: skip
-        yield beam.pvalue.TaggedOutput("pieces", (shard_key, built))
+        return beam.pvalue.TaggedOutput("pieces", (shard_key, built))
 
     def _decoded_batches(
         self, items: list[SourceItem], failures: list[Failure], stats: StatsAccumulator
@@ -359,14 +378,17 @@ def _items_of(value: Any) -> list[tuple[str, str]]:  # a dead letter's payload
 
 
 def dead_letter_to_failures(bad: Any) -> Iterator[Failure]:
-    """A shard or piece whose step raised: every item of it becomes a failure record with the error."""
+    """A shard or piece whose step raised: every item of it becomes a failure record with the error
+    (reason ``storage_error`` when the store kept failing past its retries, else ``shard_error``)."""
     element, error = bad if isinstance(bad, tuple) and len(bad) == 2 else (bad, ("", "unknown", ""))
     shard_key, value = element
     shard = ShardRef(*shard_key)
     detail = str(error[1] if isinstance(error, tuple) and len(error) > 1 else error)[:500]
+    kind = error[0] if isinstance(error, tuple) and error else None
+    reason = "storage_error" if isinstance(kind, type) and issubclass(kind, storage.StorageError) else "shard_error"
     for key, dataset in _items_of(value):
         yield Failure(
-            key=key, source=dataset, stage="write", reason="shard_error", detail=detail,
+            key=key, source=dataset, stage="write", reason=reason, detail=detail,
             shard=f"{shard.split}/{shard.name}",
         )  # fmt: skip
 

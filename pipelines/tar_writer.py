@@ -106,10 +106,13 @@ class TarShardWriter:
         return self._size
 
     def abort(self) -> None:
-        try:
-            self._file.close()
-        finally:
-            storage.delete([self.tmp])
+        """Drop the temporary file, best effort: the error that made the caller abort is the one it
+        raises (on an object store, closing an upload that failed raises an error of its own)."""
+        for step in (self._file.close, lambda: storage.delete([self.tmp])):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - a temporary left behind is removed as stale
+                pass
 
 
 def _write_end(file: Any, size: int, sha: Any) -> int:  # a writable file, a hashlib hash

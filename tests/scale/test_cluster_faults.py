@@ -150,3 +150,53 @@ def test_a_listing_that_keeps_failing_stops_the_run_with_a_clear_message(s3, mon
     err = capsys.readouterr().err
     assert "clara shards: error: list s3://corpus/in/**: " in err and "still failing after 6 retries" in err
     assert "Contents" not in client.list_objects_v2(Bucket="corpus", Prefix="out/c/train/")  # no empty corpus
+
+
+@pytest.fixture
+def three(clips: Path, tmp_path: Path, s3) -> tuple[dict, list[str]]:  # noqa: ANN001
+    """Three clips in the bucket (in/) and the tars of a fault-free local build of them."""
+    client, flags = s3
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for i in range(3):
+        data = (clips / f"clip{i:04d}.wav").read_bytes()
+        (folder / f"clip{i:04d}.wav").write_bytes(data)
+        client.put_object(Bucket="corpus", Key=f"in/clip{i:04d}.wav", Body=data)
+    assert _build(str(folder), str(tmp_path / "clean"), "c") == 0
+    storage.configure(flags)
+    return _tars(str(tmp_path / "clean" / "c")), flags
+
+
+def test_an_upload_that_breaks_midway_is_written_again_with_the_same_bytes(three, monkeypatch) -> None:  # noqa: ANN001
+    from pipelines.tar_writer import TarShardWriter
+
+    clean, flags = three
+    real, broken = TarShardWriter.add, []
+
+    def add(self, key, flac, meta):  # noqa: ANN001, ANN202 - the store drops the upload once, mid-stream
+        if not broken and key.startswith("folder-clip0001"):
+            broken.append(key)
+            raise ConnectionResetError("upload connection reset")
+        return real(self, key, flac, meta)
+
+    monkeypatch.setattr(TarShardWriter, "add", add)
+    assert _build("s3://corpus/in", "s3://corpus/out", "c", *flags) == 0
+    assert broken and _tars("s3://corpus/out/c") == clean
+
+
+def test_an_upload_that_keeps_breaking_makes_storage_error_failures(three, monkeypatch) -> None:  # noqa: ANN001
+    from pipelines.tar_writer import TarShardWriter
+
+    _, flags = three
+
+    def add(self, key, flac, meta):  # noqa: ANN001, ANN202
+        raise ConnectionResetError("upload connection reset")
+
+    monkeypatch.setattr(TarShardWriter, "add", add)
+    assert _build("s3://corpus/in", "s3://corpus/out", "c", *flags) == 0  # every item accounted for
+    lines = storage.read_text("s3://corpus/out/c/failures/pipeline.jsonl").splitlines()
+    failures = [json.loads(line) for line in lines]
+    assert sorted((f["key"], f["reason"]) for f in failures) == [
+        (f"folder-clip000{i}", "storage_error") for i in range(3)
+    ]
+    assert "built twice" in failures[0]["detail"]
