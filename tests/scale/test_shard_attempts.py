@@ -81,18 +81,18 @@ def reference(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return (out / "train" / "000000.tar").read_bytes()
 
 
-def _assert_one_valid_shard(out: Path, reference: bytes) -> None:
+def _assert_one_valid_shard(out: Path | str, reference: bytes) -> None:
     from pipelines.validate import Report, validate_tar
 
-    tar = out / "train" / "000000.tar"
-    assert tar.read_bytes() == reference
-    stats = commit.verified(str(tar))
+    tar = storage.join(str(out), "train", "000000.tar")
+    assert storage.read_bytes(tar) == reference
+    stats = commit.verified(tar)
     assert stats is not None and stats.samples == CLIPS
     report = Report()
     assert validate_tar(str(tar), "train", report) == CLIPS and report.problems == []
 
 
-def _race_in_threads(clips: Path, out: Path, pieces: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def _race_in_threads(clips: Path, out: Path | str, pieces: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two attempts in threads; the doomed one dies at a seeded random storage call of its own."""
     real = storage._call
     doomed = threading.local()
@@ -133,6 +133,17 @@ def test_two_attempts_in_threads_one_crashing_at_a_random_call_leave_one_valid_s
         out = tmp_path / f"{pieces}-{seed}"
         _race_in_threads(clips, out, pieces, seed, monkeypatch)
         _assert_one_valid_shard(out, reference)
+
+
+def test_two_attempts_in_threads_on_s3_leave_one_valid_shard(clips: Path, reference: bytes, s3, monkeypatch) -> None:  # noqa: ANN001
+    client, flags = s3
+    storage.configure(flags)
+    for pieces, seed in ((1, 0), (3, 1)):
+        out = f"s3://corpus/attempts-{pieces}"
+        _race_in_threads(clips, out, pieces, seed, monkeypatch)
+        _assert_one_valid_shard(out, reference)
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket="corpus", Prefix=f"attempts-{pieces}/")["Contents"]]
+        assert f"attempts-{pieces}/train/000000.tar" in keys
 
 
 @pytest.mark.slow
