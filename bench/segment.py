@@ -12,7 +12,8 @@ the true words whose midpoint lies inside the segment.
 web: clips as the web cuts them (fixed 30-s and 10-s windows of long continuous espeak-ng
 recordings, starting and ending mid-word; ``tests.segment.speech.web_windows``), written as WAV
 files with a manifest, then, timed end to end as processes, in the same run: ``clara shards``
-(``--aligner whisper --transcribe-missing``, ``--workers`` workers) against a bare per-file loop
+(``--aligner whisper --transcribe-missing``, ``--workers`` workers, shards of files / (4 x workers) items so
+every worker has work to the end) against a bare per-file loop
 (``--workers`` processes, each: read, faster-whisper ``BatchedInferencePipeline`` with its VAD on and
 word timestamps, cut between words into pieces of at most 10 s, FLAC, tar). Per language and
 window length: items lost (no sample, or a sample with speech but no transcript), pooled word
@@ -29,6 +30,7 @@ import argparse
 import io
 import itertools
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -286,7 +288,10 @@ def web(args: argparse.Namespace) -> None:
         clara = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder", "--input", str(tmp / "wav")]
         clara += ["--output", str(tmp / "clara"), "--name", "web", "--workers", str(args.workers), "--overwrite"]
         clara += ["--aligner", "whisper", "--transcribe-missing", "--whisper-model", args.model]
-        clara += ["--split-fractions", "1,0,0"]
+        # shards of a few items each, so that every worker has work to the end (one shard would be
+        # built in 3 pieces over 2 workers: a worker idle for a third of the run)
+        shard_size = max(1, math.ceil(len(truth) / (4 * args.workers)))
+        clara += ["--split-fractions", "1,0,0", "--shard-size", str(shard_size)]
         bare = [sys.executable, str(Path(__file__).resolve()), "bare-loop", "--input", str(tmp / "wav")]
         bare += ["--output", str(tmp / "bare"), "--model", args.model, "--workers", str(args.workers)]
         print(f"load before: {_load()}; {os.cpu_count()} CPUs; {len(truth)} files, {audio_s:.0f} s of audio")

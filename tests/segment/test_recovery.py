@@ -200,6 +200,7 @@ def test_decode_failure_names_each_kind_of_failed_decode():
     assert decode_failure(late, speech, 0, end) == "unheard_speech"  # the first 3 s of speech skipped
     assert decode_failure(segments(60, 20.0, words=["thank", "you"] * 30), speech, 0, end) == "repetition"
     assert decode_failure(segments(60, 20.0, logprob=-1.6), speech, 0, end) == "low_logprob"
+    assert decode_failure(segments(60, 20.0, logprob=-1.2), speech, 0, end) is None  # weak, not failed
     assert decode_failure(segments(60, 20.0), speech, 0, end) is None
     assert decode_failure([], [(0, WHISPER_SAMPLE_RATE // 2)], 0, end) is None  # too little speech to judge
 

@@ -15,8 +15,12 @@ the check (:func:`decode_failure`) with
 - ``unheard_speech``: a stretch of :data:`MAX_UNHEARD_S` or more of VAD speech lies outside every
   widened word span (a decode that skipped the words before its first, often a sentence's end
   cut through at the clip's start, or stopped before the last);
-- ``low_logprob`` / ``repetition``: avg_logprob under -1.0 or compression ratio over 2.4, the
-  thresholds at which Whisper itself decodes again at a higher temperature.
+- ``repetition``: compression ratio over 2.4, Whisper's own threshold for decoding again at a
+  higher temperature;
+- ``low_logprob``: avg_logprob under :data:`MIN_AVG_LOGPROB` (-1.5), half a nat below Whisper's
+  own -1.0: a greedy decode that gave up scores -2 to -3, while a model that is merely weak in a
+  language (Whisper base on French) sits between -1.5 and -1.0 on many clips, where decoding
+  again seldom changed the words (``bench/segment.py web``).
 
 A chunk with less than :data:`MIN_CHECKED_SPEECH_S` of VAD speech is not checked: a silent clip
 costs no retry. A failed chunk is decoded again, in two rounds, each for what still fails:
@@ -58,7 +62,7 @@ MIN_COVERAGE = 0.5
 COVER_PAD_S = 0.5
 MAX_UNHEARD_S = 2.0
 MAX_COMPRESSION_RATIO = 2.4
-MIN_AVG_LOGPROB = -1.0
+MIN_AVG_LOGPROB = -1.5
 RETRY_WINDOW_S = 15.0
 RETRY_PAD_S = 0.2
 ANOMALY_SPEECH_S = 2.0
