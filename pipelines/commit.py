@@ -17,7 +17,8 @@ rename lands last leaves one valid shard, and the marker both write is the same.
 A build holds a lease on its corpus folder (:func:`output_lease`: ``.clara-lease.json`` naming
 its run id, host, process and a heartbeat); a second build into the same folder is refused while
 the lease is fresh. Clean-up removes a temporary file only when it is provably stale
-(:func:`remove_stale_temps`): its name carries this run's id, or it is older than
+(:func:`remove_stale_temps`): its name carries this run's id, or the id of a run whose lease was
+taken over (expired, or its launcher's process gone from this host), or it is older than
 ``--stale-temp-s``.
 """
 
@@ -124,17 +125,18 @@ def withdraw_other(tar: str, size: int, sha256: str) -> None:
 # ----------------------------------------------------------------------------- stale temporaries
 
 
-def remove_stale_temps(out: str, now: float | None = None) -> list[str]:
+def remove_stale_temps(out: str, now: float | None = None, dead_runs: tuple[str, ...] = ()) -> list[str]:
     """Remove the temporary files under ``out`` that no live writer can own: those whose name
-    carries this run's id (every step of the run is done when it finalizes), and those older than
+    carries this run's id (every step of the run is done when it finalizes) or the id of a run
+    known dead (``dead_runs``: a run whose lease was taken over), and those older than
     ``--stale-temp-s`` (any run's). A younger temporary of another run (a concurrent attempt, a
     second build) is left alone. Returns what was removed."""
     now = time.time() if now is None else now
-    mine, max_age = storage.run_id(), storage.policy().stale_temp_s
+    owners, max_age = {storage.run_id(), *dead_runs}, storage.policy().stale_temp_s
     stale: set[str] = set()
     for pattern in TEMP_PATTERNS:
         for path, (_, modified) in storage.list_sized(storage.join(out, pattern)).items():
-            if storage.temp_run_id(path) == mine or (modified and now - modified > max_age):
+            if storage.temp_run_id(path) in owners or (modified and now - modified > max_age):
                 stale.add(path)
     storage.delete(sorted(stale))
     return sorted(stale)
@@ -228,12 +230,15 @@ def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> 
     run_id = run_id or new_run_id()
     lease_s = storage.policy().lease_s
     replaced = _take(out, run_id, lease_s, settle_s)
+    storage.set_run_id(run_id)
     if replaced and replaced.get("run_id") != run_id:
+        dead = str(replaced.get("run_id"))
+        removed = remove_stale_temps(out, dead_runs=(dead,)) if "run_id" in replaced else []
         print(
-            f"[clara] took over the lease of run {replaced.get('run_id')} on {out} (expired, or its process is gone)",
+            f"[clara] took over the lease of run {dead} on {out} (expired, or its process is gone); "
+            f"removed its {len(removed)} temporary file(s)",
             file=sys.stderr,
         )
-    storage.set_run_id(run_id)
     stop = threading.Event()
 
     def heartbeat() -> None:

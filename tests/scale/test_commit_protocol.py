@@ -91,8 +91,12 @@ def test_the_lease_of_a_killed_build_on_this_host_is_taken_over_at_once(tmp_path
     out.mkdir()
     killed = {"run_id": "killed-run", "host": socket.gethostname(), "pid": gone.pid, "heartbeat": time.time()}
     (out / commit.LEASE_NAME).write_text(json.dumps(killed))
+    (out / "train").mkdir()
+    (out / "train" / ".000000.tar.tmp-killed-run-0123456789ab").write_bytes(b"half a tar")
+    (out / "train" / ".000001.tar.tmp-other-run-0123456789ab").write_bytes(b"a live writer's")
     with commit.output_lease(str(out), "rerun", settle_s=0):
         assert commit.read_lease(str(out))["run_id"] == "rerun"
+        assert [p.name for p in (out / "train").iterdir()] == [".000001.tar.tmp-other-run-0123456789ab"]
     killed["pid"] = os.getpid()  # a live process on this host: its fresh lease holds
     (out / commit.LEASE_NAME).write_text(json.dumps(killed))
     with pytest.raises(commit.LeaseHeld):
