@@ -194,3 +194,16 @@ def test_a_rerun_rebuilds_a_shard_whose_tar_its_marker_does_not_name(tmp_path: P
     assert "shard train/000000: the marker names SHA-256" in captured.err and "rebuilding" in captured.err
     assert "(1 written, 1 skipped as already complete)" in captured.out
     assert tar.read_bytes() == good
+
+
+def test_a_retry_refuses_a_shard_whose_marker_does_not_name_its_tar(tmp_path: Path) -> None:
+    from pipelines import retry
+
+    tar, marker = tmp_path / "000000.tar", tmp_path / "000000.stats.json"
+    tar.write_bytes(b"a" * 10240)
+    marker.write_bytes(_marker(b"a" * 10240))
+    assert [s.bytes for s in retry.read_marker(str(marker))] == [10240]
+    tar.write_bytes(b"b" * 10240)
+    with pytest.raises(ValueError, match="rebuild the corpus .* before retrying"):
+        retry.read_marker(str(marker))
+    assert retry.read_marker(str(tmp_path / "000001.stats.json")) == []
