@@ -304,6 +304,11 @@ def target_met(name: str, mean: float, chance: dict[str, float]) -> tuple[str, s
     return "", ""
 
 
+def _loss(point: dict[str, Any]) -> str:
+    """The train loss logged at a checkpoint's step ('-' when that step was not a logging step)."""
+    return f"{point['train_loss']:.3f}" if "train_loss" in point else "-"
+
+
 def markdown_summary(results: dict[str, Any]) -> str:
     summary, chance = results["summary"], results["chance"]
     protocol = results["protocol"]
@@ -357,7 +362,7 @@ def markdown_summary(results: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for point in seeds[0]["curve"]:
         lines.append(
-            f"| {point['step']} | {point.get('train_loss', float('nan')):.3f} | {point['dev_score']:.1f} | "
+            f"| {point['step']} | {_loss(point)} | {point['dev_score']:.1f} | "
             + " | ".join(f"{point[k]:.1f}" for k in (*HEADLINE[:3], "text_to_audio/R@1"))
             + " |"
         )
