@@ -29,7 +29,11 @@ costs no retry. A failed chunk is decoded again, in two rounds, each for what st
    :data:`RETRY_WINDOW_S` (:func:`transforms.segment.longform.windows`, reaching a little into
    the pauses at their edges), the windows of every failed chunk of the batch in one decode;
 2. ``sequential``: each window still failing decoded alone with timestamps and Whisper's
-   temperature fallback (sampling seeded from the audio: the same audio gives the same words).
+   temperature fallback (sampling seeded from the audio: the same audio gives the same words);
+3. ``no_repeat``: each window still failing decoded once more, greedily, without repeating a
+   word trigram (a decode caught in a loop, "très très très ...", at every temperature).
+
+A retry's tokens are capped by its window's length (:data:`RETRY_TOKENS_PER_S`).
 
 Words that pass the check replace the chunk's. When no retry passes, the attempt with the most
 words (repetitions aside) is kept, and the clip's record says what was tried and how much speech
@@ -64,6 +68,10 @@ MAX_UNHEARD_S = 2.0
 MAX_COMPRESSION_RATIO = 2.4
 MIN_AVG_LOGPROB = -1.5
 RETRY_WINDOW_S = 15.0
+RETRY_TOKENS_PER_S = 12
+"""A retry's decode stops after this many tokens per second of its window (fast speech needs
+about 8 with timestamps): a decode caught in a loop ends early instead of at Whisper's 448."""
+RETRY_MAX_TOKENS = 400
 RETRY_PAD_S = 0.2
 ANOMALY_SPEECH_S = 2.0
 """An item rejected for lack of text while the VAD heard this much speech is an anomaly."""

@@ -29,7 +29,15 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from schemas import WordAlignment
 from transforms.segment.models import DEFAULT_MODEL, resolve_faster_whisper_model
-from transforms.segment.recovery import TEMPERATURES, ClipReport, seeded, segment_dict, transcribe_checked
+from transforms.segment.recovery import (
+    RETRY_MAX_TOKENS,
+    RETRY_TOKENS_PER_S,
+    TEMPERATURES,
+    ClipReport,
+    seeded,
+    segment_dict,
+    transcribe_checked,
+)
 
 WHISPER_SAMPLE_RATE = 16_000
 _CHUNK_S = 30.0
@@ -225,27 +233,51 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         Batched: each clip (or each ≤ 30 s piece of a longer one) one ``clip_timestamps`` chunk of
         one packed call; failed chunks again as VAD windows (packed), then one window at a time
         with temperature fallback. Unbatched: each clip whole through ``WhisperModel.transcribe``,
-        failed ones again as VAD windows the same way."""
+        failed ones again as VAD windows the same way. Last, for windows still failing, one greedy
+        decode that may not repeat a word trigram (a decode caught in a loop)."""
         clips = [request.audio for request in requests]
 
         def sequential(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
             return [self._decode_sequential(piece, language, model) for piece in pieces]
 
+        def retry(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+            return [self._decode_sequential(piece, language, model, retry=True) for piece in pieces]
+
+        def no_repeat(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+            return [self._decode_sequential(piece, language, model, retry=True, no_repeat=True) for piece in pieces]
+
+        last = ("no_repeat", seeded(no_repeat))
         if model.pipeline is None:
             units = [(c, 0, len(clip)) for c, clip in enumerate(clips) if len(clip) >= WHISPER_SAMPLE_RATE // 10]
-            return transcribe_checked(clips, units, seeded(sequential), [("vad_windows", seeded(sequential))])
+            return transcribe_checked(clips, units, seeded(sequential), [("vad_windows", seeded(retry)), last])
         units = [(c, start, end) for c, clip in enumerate(clips) for start, end in speech_chunks(clip)]
 
         def packed(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
             return self._decode_packed(pieces, language, model)
 
-        rounds = [("vad_windows", packed), ("sequential", seeded(sequential))]
+        rounds = [("vad_windows", packed), ("sequential", seeded(retry)), last]
         return transcribe_checked(clips, units, packed, rounds)
 
-    def _decode_sequential(self, audio: np.ndarray, language: str | None, model: LoadedFasterWhisper) -> list[Any]:
-        segments, _ = model.model.transcribe(
-            audio, vad_filter=False, temperature=TEMPERATURES, **self._options(language)
-        )
+    def _decode_sequential(
+        self,
+        audio: np.ndarray,
+        language: str | None,
+        model: LoadedFasterWhisper,
+        retry: bool = False,
+        no_repeat: bool = False,
+    ) -> list[Any]:
+        """``WhisperModel.transcribe`` with temperature fallback; a retry's tokens are capped by the
+        window's length (a decode caught in a loop ends early), and ``no_repeat`` is one greedy
+        decode that may not repeat a trigram."""
+        options = self._options(language)
+        if retry:  # the VAD heard speech here: Whisper's own silence test may not skip it
+            options["no_speech_threshold"] = None
+            options["max_new_tokens"] = min(
+                RETRY_MAX_TOKENS, int(RETRY_TOKENS_PER_S * len(audio) / WHISPER_SAMPLE_RATE) + 16
+            )
+        if no_repeat:
+            options.update(temperature=0.0, no_repeat_ngram_size=3)
+        segments, _ = model.model.transcribe(audio, vad_filter=False, **{"temperature": TEMPERATURES, **options})
         return [segment_dict(seg) for seg in segments]
 
     def _decode_packed(
