@@ -182,7 +182,7 @@ class BuildShardFn(beam.DoFn):
                     f"writing shard {shard.split}/{shard.name}: {again} (built twice)"
                 ) from again
 
-    def _build(self, shard_key: ShardKey, piece: Piece) -> Any:  # noqa: ANN401 - stats, or a tagged piece
+    def _build(self, shard_key: ShardKey, piece: Piece) -> Any:  # stats, or a tagged piece
         shard = ShardRef(*shard_key)
         started = time.monotonic()
         stats = StatsAccumulator(shard, len(piece.items))

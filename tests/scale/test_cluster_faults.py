@@ -153,7 +153,7 @@ def test_a_listing_that_keeps_failing_stops_the_run_with_a_clear_message(s3, mon
 
 
 @pytest.fixture
-def three(clips: Path, tmp_path: Path, s3) -> tuple[dict, list[str]]:  # noqa: ANN001
+def three(clips: Path, tmp_path: Path, s3) -> tuple[dict, list[str]]:
     """Three clips in the bucket (in/) and the tars of a fault-free local build of them."""
     client, flags = s3
     folder = tmp_path / "three"
@@ -167,13 +167,13 @@ def three(clips: Path, tmp_path: Path, s3) -> tuple[dict, list[str]]:  # noqa: A
     return _tars(str(tmp_path / "clean" / "c")), flags
 
 
-def test_an_upload_that_breaks_midway_is_written_again_with_the_same_bytes(three, monkeypatch) -> None:  # noqa: ANN001
+def test_an_upload_that_breaks_midway_is_written_again_with_the_same_bytes(three, monkeypatch) -> None:
     from pipelines.tar_writer import TarShardWriter
 
     clean, flags = three
     real, broken = TarShardWriter.add, []
 
-    def add(self, key, flac, meta):  # noqa: ANN001, ANN202 - the store drops the upload once, mid-stream
+    def add(self, key, flac, meta):  # the store drops the upload once, mid-stream
         if not broken and key.startswith("folder-clip0001"):
             broken.append(key)
             raise ConnectionResetError("upload connection reset")
@@ -184,12 +184,12 @@ def test_an_upload_that_breaks_midway_is_written_again_with_the_same_bytes(three
     assert broken and _tars("s3://corpus/out/c") == clean
 
 
-def test_an_upload_that_keeps_breaking_makes_storage_error_failures(three, monkeypatch) -> None:  # noqa: ANN001
+def test_an_upload_that_keeps_breaking_makes_storage_error_failures(three, monkeypatch) -> None:
     from pipelines.tar_writer import TarShardWriter
 
     _, flags = three
 
-    def add(self, key, flac, meta):  # noqa: ANN001, ANN202
+    def add(self, key, flac, meta):
         raise ConnectionResetError("upload connection reset")
 
     monkeypatch.setattr(TarShardWriter, "add", add)
