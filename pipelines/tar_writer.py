@@ -111,7 +111,7 @@ class TarShardWriter:
         for step in (self._file.close, lambda: storage.delete([self.tmp])):
             try:
                 step()
-            except Exception:  # noqa: BLE001 - a temporary left behind is removed as stale
+            except Exception:  # a temporary left behind is removed as stale
                 pass
 
 

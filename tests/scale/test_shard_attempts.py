@@ -135,7 +135,7 @@ def test_two_attempts_in_threads_one_crashing_at_a_random_call_leave_one_valid_s
         _assert_one_valid_shard(out, reference)
 
 
-def test_two_attempts_in_threads_on_s3_leave_one_valid_shard(clips: Path, reference: bytes, s3, monkeypatch) -> None:  # noqa: ANN001
+def test_two_attempts_in_threads_on_s3_leave_one_valid_shard(clips: Path, reference: bytes, s3, monkeypatch) -> None:
     client, flags = s3
     storage.configure(flags)
     for pieces, seed in ((1, 0), (3, 1)):
