@@ -50,6 +50,11 @@ short +0.27 ± 0.38 errors a paragraph, 66 paragraphs); 2 h 0.152 against 0.150 
 errors a paragraph of ~53 words, 390 paragraphs: no difference the bench can resolve); the
 paragraphs alone 0.143-0.144. That 2-h run: segmentation 338 s (21x real time, a quieter machine),
 1,038 segments of at most 10 s, peak RSS 1,464 MiB.
+
+How far a window reaches into the pauses at its edges (``transforms.segment.longform.windows``'s
+``pad_s``), on 8 min of the recording: WER 0.143 with no padding (the default; the VAD's regions
+carry 100 ms already), 0.145 with 0.25 s, 0.158 filling each window to its limit; the paragraphs
+as short items 0.143.
 """
 
 from __future__ import annotations
