@@ -90,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--langs", default="en,fr,de")
     p.add_argument("--items", type=int, default=400, help="demo items per language")
     p.add_argument("--config", default="tiny")
-    p.add_argument("--steps", type=int, default=4000, help="training steps (batch 16 in tiny)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=1200,
+        help="training steps per seed (batch 16 in tiny; chosen on dev, docs/trainer-ablation.md)",
+    )
     p.add_argument(
         "--budget-min", type=float, default=20.0, help="stop training (checkpointed) after this many wall minutes"
     )
