@@ -83,7 +83,7 @@ class LogMel(nn.Module):
         with torch.autocast(device_type=device.type, enabled=False):
             if device.type == "cpu" and batch > 1 and self.per_clip_on_cpu:
                 # On the CPU, clip by clip over its own samples: no work on padding, cache-sized
-                # tensors (~2× faster than one padded batch). Same frames, by the invariance above.
+                # tensors (faster than one padded batch). Same frames, by the invariance above.
                 mel = waveform.new_zeros(batch, total_frames, self.mel_filters.shape[0])
                 for i, length in enumerate(lengths.tolist()):
                     clip_mel = self._mel_power(waveform[i : i + 1, :length])

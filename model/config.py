@@ -39,7 +39,7 @@ class AudioConfig:
     clip's mean log-mel per band over its valid frames, cepstral mean normalisation: the voice's
     average spectrum and the loudness go, the phones stay); ``clip_mean+mean`` (the normalised
     frames with the clip's mean beside them, 2 × ``n_mels`` input channels). Language ID on
-    unseen voices needs the normalisation (issue 18, docs/trainer-ablation.md)."""
+    unseen voices needs the normalisation (docs/trainer-ablation.md)."""
     n_latents: int = 512
     cross_heads: int = 2
     latent_layers: int = 10

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="torch/OpenMP threads for training and evaluation: on a shared CPU, more threads than free "
-        "cores make OpenMP's spin-waits cost far more than they bring (measured 0.3 s/step at 1, 8 s at 2)",
+        "cores make OpenMP's spin-waits cost far more than they bring",
     )
     return p
 

@@ -55,7 +55,7 @@ def setup(requested_device: str = "auto") -> Context:
 
 def enable_tf32(device: torch.device) -> None:
     """TF32 tensor cores for the float32 matmuls and convolutions left outside bf16 autocast
-    (the log-mel filterbank, the loss, the optimiser's kernels): ~8× their fp32 rate on A100/H100."""
+    (the log-mel filterbank, the loss, the optimiser's kernels): several times their fp32 rate on A100/H100."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

@@ -90,7 +90,7 @@ class PerceiverAudioEncoder(nn.Module):
             for i in range(config.stem_layers)
         )
         # The stem's outputs start ~0.05 in scale against the sinusoids' ~0.7: without a norm the
-        # frames the latents read are ~95 % position and the clips look alike (measured, issue 18).
+        # frames the latents read are ~95 % position and the clips look alike (docs/trainer-ablation.md).
         self.stem_norm = nn.LayerNorm(dim) if config.stem_norm else None
         self.register_buffer("positions", sinusoidal_positions(config.max_frames, dim), persistent=False)
         self.latents = nn.Parameter(torch.randn(config.n_latents, dim) * 0.02)

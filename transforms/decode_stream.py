@@ -258,7 +258,7 @@ class AudioStream:
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
     """``audio.mean(axis=1)`` of (frames, channels) float32, bit for bit, a column at a time: numpy's
-    mean along a short inner axis ran ~20x slower (6.9 vs 0.3 ms for 8 s of stereo). Up to 7
+    mean along a short inner axis is many times slower (``bench/decode.py``). Up to 7
     channels numpy adds them in order, as here; from 8 it sums pairwise, so those keep ``mean``."""
     channels = audio.shape[1]
     if channels == 1:

@@ -1,6 +1,6 @@
 """Long-form recordings (podcasts, audiobooks, lectures: 20 min to 3 h): VAD windows, then batched ASR.
 
-Issue 15 item 4. A long recording is never handed to Whisper whole:
+A long recording is never handed to Whisper whole:
 
 1. it is never held whole: the decode stage carries it on disk (:class:`transforms.spooled.SpooledAudio`,
    past ``DecodeStage.spill_after_s``), :class:`At16k` reads and resamples to 16 kHz just the slice
@@ -120,11 +120,8 @@ def windows(
     """Windows of at most ``max_window_s`` covering every region; a pause between regions of
     ``max_pause_s`` or more is always an edge. A window reaches ``pad_s`` (never past half way) into
     the pauses at its edges: the regions carry the VAD's 100 ms of padding already, and more silence
-    made Whisper worse (8 min of the bench recording: WER 0.143 with none, 0.145 with 0.25 s,
-    0.158 filling each window to its limit; the paragraphs as short items 0.143). Differences of a
-    point or less are placement noise on that bench (tiny.en on nine paragraphs moves within
-    0.12-0.18 with 0-300 ms of silence before them): it compares with short items cut from the same
-    recording at varied placements (2 h: 0.152 here, 0.150 as short items; bench/decode.py)."""
+    does not help Whisper (``bench/decode.py`` compares the paddings, and the long-form words with
+    short items cut from the same recording)."""
     limit = int(max_window_s * WHISPER_SAMPLE_RATE)
     gap = int(max_pause_s * WHISPER_SAMPLE_RATE)
     pieces: list[tuple[int, int]] = []
