@@ -1,6 +1,6 @@
 """Streaming decode with a budget: encoded bytes -> mono float32 blocks at 48 kHz (paper §III-A1).
 
-Never trusts a header's length (issue 15): audio is read in blocks (libsndfile) or frames
+Never trusts a header's length: audio is read in blocks (libsndfile) or frames
 (PyAV/FFmpeg), downmixed and resampled block by block (``soxr.ResampleStream``, whose output
 is bit-identical to a one-shot ``soxr.resample``), and decoding stops as soon as the stream
 passes ``max_duration_s``, before anything more is allocated. A header's length is only

@@ -1,6 +1,6 @@
 """Small hostile audio files, made byte by byte: each one a way a header or a stream can lie.
 
-Issue 15 found each kind with mutated files; these are the same shapes, kept small so a test
+Each kind is one that mutated files turned up, rebuilt small so a test
 can run dozens of them: FLACs of constant frames (65535 samples for ~13 bytes), an Ogg Opus of
 TOC-only packets, an M4A whose sample table replays one AAC frame, WAV/AIFF with absurd sample
 rates, FLAC/Ogg/WAV length fields that lie, a piped FLAC (0 total samples), a WAV whose codec

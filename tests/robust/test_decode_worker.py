@@ -1,4 +1,4 @@
-"""Decoding in a child process (issue 15 item 1): timeout, crash and memory limit cost one item."""
+"""Decoding in a child process: timeout, crash and memory limit cost one item."""
 
 from __future__ import annotations
 

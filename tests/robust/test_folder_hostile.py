@@ -1,4 +1,4 @@
-"""Hostile files beside good ones through the folder pipeline, 2 workers, under a watchdog (issue 15).
+"""Hostile files beside good ones through the folder pipeline, 2 workers, under a watchdog.
 
 The job must exit 0, every good file must land, every hostile file must be a failure with a
 reason or land bounded (a header that lied is recorded, never silently truncated), and the
