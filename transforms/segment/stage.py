@@ -267,6 +267,8 @@ class SegmentStage(Stage):
         reason = error or (asr_rejection(t) if t is not None else "no_transcription")
         if reason:
             record["transcript_rejected"] = reason
+            if t is not None and "vad_speech_s" in t.extra:
+                record["vad_speech_s"] = t.extra["vad_speech_s"]
             _rejected(sample, reason, t)
             return sample.derive(original_data={**sample.original_data, "segmentation": record})
         segment = Segment(
@@ -346,8 +348,10 @@ def _asr_record(settings: SegmentSettings, t: Transcription | None) -> dict[str,
             record["language_probability"] = round(t.language_probability, 3)
         # Whisper's confidence in its transcript, for the quality stage's asr_confidence filter
         record.update(avg_logprob=_finite(t.avg_logprob, -99.0), no_speech_prob=_finite(t.no_speech_prob, 1.0))
-        # the voice activity heard and what was decoded again (transforms/segment/recovery.py)
-        record.update({k: t.extra[k] for k in _CHECK_FIELDS if k in t.extra})
+        # what was decoded again and the voice activity heard (transforms/segment/recovery.py), when
+        # something was: a transcript that passed at once keeps the record it always had
+        if t.extra.get("asr_retries"):
+            record.update({k: t.extra[k] for k in _CHECK_FIELDS if k in t.extra})
     return record
 
 
