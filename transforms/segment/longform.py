@@ -26,16 +26,14 @@ its pause-aware cut (``transforms/segment/cut.py``) from these words as for any 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import soxr
 
 from schemas import SAMPLE_RATE, WordAlignment
+from transforms.segment.clips import ClipRequest, Transcription
 from transforms.spooled import SpooledAudio
-
-if TYPE_CHECKING:  # the Whisper module pulls in apache_beam.ml and torch: imported when a window is transcribed
-    from transforms.segment.whisper import Transcription
 
 WHISPER_SAMPLE_RATE = 16_000
 
@@ -156,8 +154,6 @@ def transcribe_long(
     group: int = 8,
 ) -> Transcription:
     """One transcription of a long recording, its words in absolute time (see the module docstring)."""
-    from transforms.segment.whisper import ClipRequest, Transcription
-
     audio16 = At16k(audio48)
     spans = windows(audio16, speech_regions(audio16), max_window_s)
     words: list[WordAlignment] = []

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
 from schemas import WordAlignment
+from transforms.segment.clips import WHISPER_SAMPLE_RATE, ClipRequest, Transcription
 from transforms.segment.models import DEFAULT_MODEL, resolve_faster_whisper_model
 from transforms.segment.recovery import (
     RETRY_MAX_TOKENS,
@@ -39,38 +40,7 @@ from transforms.segment.recovery import (
     transcribe_checked,
 )
 
-WHISPER_SAMPLE_RATE = 16_000
 _CHUNK_S = 30.0
-
-
-@dataclass(frozen=True)
-class ClipRequest:
-    """One clip to transcribe: mono float32 audio at 16 kHz and the language if known."""
-
-    key: str
-    audio: np.ndarray
-    language: str | None = None
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.audio) / WHISPER_SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class Transcription:
-    """What Whisper heard in a clip, with the figures that reveal hallucinations."""
-
-    key: str
-    text: str
-    words: tuple[WordAlignment, ...]
-    language: str | None
-    language_probability: float | None
-    language_detected: bool
-    no_speech_prob: float
-    avg_logprob: float
-    compression_ratio: float
-    duration_s: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def compression_ratio(text: str) -> float:
