@@ -139,13 +139,13 @@ def _count_retry(what: str) -> None:
         pass
 
 
-_PERMANENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+_PERMANENT = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 _TRANSIENT_MODULES = ("botocore", "urllib3", "requests", "http", "google", "apache_beam.io", "socket", "ssl")
 
 
 def transient(exc: BaseException) -> bool:
     """Whether a failed storage call may succeed if tried again: an I/O or network error, throttling,
-    a 5xx; not a missing file, a refused permission, a file over the cap, or a bug (TypeError...)."""
+    a 5xx; not a missing file, a file where a folder should be (or the reverse), a refused permission, a file over the cap, or a bug (TypeError...)."""
     if isinstance(exc, StorageError):
         return False  # a nested call already spent its budget
     if isinstance(exc, _PERMANENT + (FileTooLarge,)):
