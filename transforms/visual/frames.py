@@ -126,12 +126,8 @@ def open_uri(uri: str) -> Iterator[BinaryIO]:
 
     try:
         f = storage.open_read(uri)
-    except FileNotFoundError as exc:
-        raise VideoError("missing_file", str(exc)[:200]) from None
-    except storage.StorageError as exc:  # transient faults that outlasted the retry budget
-        raise VideoError("storage_error", str(exc)[:200]) from None
-    except Exception as exc:  # permission, I/O, object-store errors
-        raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
+    except Exception as exc:
+        raise _read_error(exc) from None
     try:
         yield f
     finally:
@@ -346,12 +342,20 @@ def _read_video(uri: str, max_bytes: int) -> bytes:
         return storage.read_bytes(uri, max_bytes=max_bytes)
     except storage.FileTooLarge:
         raise VideoError("file_too_large", f"> {max_bytes} bytes") from None
-    except FileNotFoundError as exc:
-        raise VideoError("missing_file", str(exc)[:200]) from None
-    except storage.StorageError as exc:  # transient faults that outlasted the retry budget
-        raise VideoError("storage_error", str(exc)[:200]) from None
-    except Exception as exc:  # permission, I/O, object-store errors
-        raise VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200]) from None
+    except Exception as exc:
+        raise _read_error(exc) from None
+
+
+def _read_error(exc: Exception) -> VideoError:
+    """The failure a video's read raised, as its reason: missing, the store failing past its retry
+    budget, or anything else (permission, I/O, object-store errors)."""
+    from transforms import storage
+
+    if isinstance(exc, FileNotFoundError):
+        return VideoError("missing_file", str(exc)[:200])
+    if isinstance(exc, storage.StorageError):
+        return VideoError("storage_error", str(exc)[:200])
+    return VideoError("unreadable_file", f"{type(exc).__name__}: {exc}"[:200])
 
 
 def _key_frame(part: bytearray, scan: SceneScan) -> KeyFrame:
