@@ -169,13 +169,20 @@ def read_lease(out: str) -> dict[str, Any] | None:
     return lease if isinstance(lease, dict) else None
 
 
-def _take(out: str, run_id: str, lease_s: float, settle_s: float) -> dict[str, Any] | None:
+def _take(out: str, run_id: str, lease_s: float, settle_s: float, s3: _S3Lease | None = None) -> dict[str, Any] | None:
     """Write this run's lease unless a fresh one of another run is there; returns the lease it
-    replaced (an expired one) or None. On a local disk the lease is created exclusively
-    (``O_EXCL``: of two builds one gets it). Object stores have no create-if-absent: the lease is
-    written, then read back after ``settle_s``; of two builds that wrote at once, the one whose
-    record is not there gives way."""
+    replaced (an expired one) or None. Of two builds that try at once, one gets it:
+
+    - a local disk: the lease is created exclusively (``O_EXCL``);
+    - S3: a conditional put, ``If-None-Match: *`` when there is no lease, ``If-Match: <ETag>`` of
+      the expired lease it replaces (:class:`_S3Lease`), so two take-overs cannot both succeed;
+    - another object store (``gs://``...): no create-if-absent through Beam's filesystems, so the
+      lease is written, then read back after ``settle_s``; of two builds that wrote at once the one
+      whose record is not there gives way (two builds whose write and read-back straddle each
+      other by more than ``settle_s`` are not excluded there)."""
     path = storage.join(out, LEASE_NAME)
+    if s3 is not None:
+        return s3.take(run_id, lease_s)
     held = read_lease(out)
     if held and held.get("run_id") != run_id and _alive(held, lease_s):
         raise LeaseHeld(_held_message(out, held))
@@ -196,6 +203,77 @@ def _take(out: str, run_id: str, lease_s: float, settle_s: float) -> dict[str, A
     if not now or now.get("run_id") != run_id:
         raise LeaseHeld(_held_message(out, now or {}))
     return held
+
+
+class _S3Lease:
+    """The lease object on S3, written by conditional puts (S3's conditional writes; moto has them):
+    created with ``If-None-Match: *``, taken over from an expired run and refreshed with
+    ``If-Match`` on the ETag last read or written. A put refused with 412 means another build got
+    there first. Every call is retried as a storage call; a retried put whose first try landed
+    finds its own record and counts as done."""
+
+    def __init__(self, path: str) -> None:
+        from apache_beam.io.aws.clients.s3 import boto3_client
+        from apache_beam.io.filesystems import FileSystems
+
+        self.path = path
+        self.bucket, _, self.key = path[len("s3://") :].partition("/")
+        self.client = boto3_client.Client(options=FileSystems.get_filesystem(path)._options).client
+        self.etag: str | None = None
+
+    def read(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(the lease record or None, its ETag or None)."""
+
+        def get() -> tuple[bytes | None, str | None]:
+            try:
+                answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            except self.client.exceptions.NoSuchKey:
+                return None, None
+            return answer["Body"].read(), answer["ETag"]
+
+        body, etag = storage.retrying("read", self.path, get)
+        try:
+            record = json.loads(body) if body is not None else None
+        except ValueError:
+            record = None
+        return (record if isinstance(record, dict) else None), etag
+
+    def put(self, run_id: str, if_match: str | None) -> bool:
+        """Write this run's record if the lease is still the one with ETag ``if_match`` (absent when
+        None); False when S3 refused it for another build's record."""
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+
+        def put() -> str | None:
+            try:
+                answer = self.client.put_object(
+                    Bucket=self.bucket, Key=self.key, Body=_lease_record(run_id), **condition
+                )
+            except self.client.exceptions.ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
+                    return None
+                raise
+            return answer["ETag"]
+
+        etag = storage.retrying("write", self.path, put)
+        if etag is None:
+            record, etag = self.read()
+            if not record or record.get("run_id") != run_id:
+                return False
+        self.etag = etag
+        return True
+
+    def take(self, run_id: str, lease_s: float) -> dict[str, Any] | None:
+        held, etag = self.read()
+        if held and held.get("run_id") != run_id and _alive(held, lease_s):
+            raise LeaseHeld(_held_message(self.path.rsplit("/", 1)[0], held))
+        if not self.put(run_id, etag):
+            raise LeaseHeld(_held_message(self.path.rsplit("/", 1)[0], self.read()[0] or {}))
+        return held
+
+    def refresh(self, run_id: str) -> bool:
+        """The heartbeat: False when another build has taken the lease over."""
+        return self.put(run_id, self.etag)
 
 
 def _alive(held: dict[str, Any], lease_s: float) -> bool:
@@ -229,7 +307,8 @@ def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> 
     lease is fresh. The lease is refreshed every quarter of ``--lease-s`` and removed at the end."""
     run_id = run_id or new_run_id()
     lease_s = storage.policy().lease_s
-    replaced = _take(out, run_id, lease_s, settle_s)
+    s3 = _S3Lease(storage.join(out, LEASE_NAME)) if out.startswith("s3://") else None
+    replaced = _take(out, run_id, lease_s, settle_s, s3)
     storage.set_run_id(run_id)
     if replaced and replaced.get("run_id") != run_id:
         dead = str(replaced.get("run_id"))
@@ -244,6 +323,10 @@ def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> 
     def heartbeat() -> None:
         while not stop.wait(lease_s / 4):
             try:
+                if s3 is not None:
+                    if not s3.refresh(run_id):
+                        print(f"[clara] the lease on {out} was taken over by another build", file=sys.stderr)
+                    continue
                 held = read_lease(out)
                 if held and held.get("run_id") == run_id:
                     storage.write_atomic(storage.join(out, LEASE_NAME), _lease_record(run_id))
