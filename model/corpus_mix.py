@@ -25,12 +25,15 @@ from schemas.records import SPLITS
 
 @dataclass(frozen=True)
 class CorpusDataset:
-    """One built dataset of a corpus: its name, sampling weight and the shard paths of a split."""
+    """One built dataset of a corpus: its name, sampling weight and the shard paths of a split
+    (with each shard's SHA-256 and samples as the manifest lists them)."""
 
     name: str
     weight: float
     urls: tuple[str, ...]
     samples: int
+    sha256: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
 
 
 def corpus_datasets(manifest: str | Path, split: str) -> list[CorpusDataset]:
@@ -51,6 +54,8 @@ def corpus_datasets(manifest: str | Path, split: str) -> list[CorpusDataset]:
                     weight=float(entry.get("weight", 1.0)),
                     urls=tuple(str(path.parent / s["path"]) for s in shards),
                     samples=sum(int(s["samples"]) for s in shards),
+                    sha256=tuple(str(s.get("sha256", "")) for s in shards),
+                    sizes=tuple(int(s["samples"]) for s in shards),
                 )
             )
     return found
@@ -71,13 +76,18 @@ def choices(weights: dict[str, float], seed: int) -> Iterator[str]:
 
 
 def mix(
-    streams: dict[str, Callable[[int], Iterator[Any]]], weights: dict[str, float], seed: int
+    streams: dict[str, Callable[[int], Iterator[Any]]], weights: dict[str, float], seed: int, skip: int = 0
 ) -> Iterator[tuple[str, Any]]:
     """(dataset, sample) pairs drawn by weight from per-dataset streams; ``streams[name](pass)``
-    starts pass ``pass`` of that dataset's samples. Ends only if a dataset yields nothing at all."""
+    starts pass ``pass`` of that dataset's samples. Ends only if a dataset yields nothing at all.
+    ``skip``: the number of draws already made (a resumed stream: each dataset's stream then starts
+    where that many draws left it, and the draws go on from the same point of the sequence)."""
     passes = dict.fromkeys(streams, 0)
     current = {name: streams[name](0) for name in streams}
-    for name in choices({n: weights[n] for n in streams}, seed):
+    drawn = choices({n: weights[n] for n in streams}, seed)
+    for _ in range(skip):
+        next(drawn)
+    for name in drawn:
         sample = next(current[name], _END)
         if sample is _END:
             passes[name] += 1

@@ -214,29 +214,32 @@ class ShardStream(IterableDataset):
         rng.shuffle(buffer)
         yield from buffer
 
+    def _decode(self, raw: dict[str, Any], epoch: int) -> dict[str, Any] | None:
+        """One raw sample decoded (its crop and caption seeded by seed, epoch and key); None when it is
+        bad (counted and logged: a bad sample must not stop training)."""
+        rng = random.Random(_stable_seed(self.seed, epoch, raw.get("__key__")))
+        try:
+            return decode_sample(
+                raw,
+                train=self.train,
+                rng=rng,
+                max_samples=int(self.config.max_audio_s * SAMPLE_RATE),
+                min_samples=max(1, int(self.config.min_audio_s * SAMPLE_RATE)),
+                tokenizer=self.tokenizer,
+                origins=self.config.caption_origins,
+            )
+        except Exception as exn:  # a bad sample must not stop training
+            self._count_and_continue(ValueError(f"sample {raw.get('__key__')} in {raw.get('__url__')}: {exn!r}"))
+            return None
+
     def _decoded(self) -> Iterator[tuple[StreamPosition, dict[str, Any]]]:
         _, _, worker, _ = self._reader()
         epoch, skip = self.resume.get(worker, (0, 0))
-        max_samples = int(self.config.max_audio_s * SAMPLE_RATE)
-        min_samples = max(1, int(self.config.min_audio_s * SAMPLE_RATE))
         while True:
             produced = 0
             for position, raw in self._epoch_samples(epoch, skip):
-                rng = random.Random(_stable_seed(self.seed, epoch, raw.get("__key__")))
-                try:
-                    sample = decode_sample(
-                        raw,
-                        train=self.train,
-                        rng=rng,
-                        max_samples=max_samples,
-                        min_samples=min_samples,
-                        tokenizer=self.tokenizer,
-                        origins=self.config.caption_origins,
-                    )
-                except Exception as exn:  # a bad sample must not stop training
-                    self._count_and_continue(
-                        ValueError(f"sample {raw.get('__key__')} in {raw.get('__url__')}: {exn!r}")
-                    )
+                sample = self._decode(raw, epoch)
+                if sample is None:
                     continue
                 produced += 1
                 yield (epoch, position), sample
@@ -273,6 +276,88 @@ class ShardStream(IterableDataset):
         return batch
 
 
+CorpusPosition = tuple[int, tuple[tuple[str, int, int], ...]]
+"""A corpus reader's position: (draws made, ((dataset, epoch, samples read in that epoch), ...))."""
+
+
+class CorpusStream(ShardStream):
+    """The training stream of a corpus manifest: its datasets mixed by the recipe's weights.
+
+    Each dataset is read as a :class:`ShardStream` reads its shards (shuffled per epoch, split by
+    rank and loader worker, a seeded shuffle buffer), and every next raw sample of a reader comes
+    from the dataset that :func:`model.corpus_mix.mix` draws, seeded by (seed, reader): each
+    dataset's share converges to its weight over the sum, the same seed gives the same samples,
+    and a dataset that runs out starts its next epoch. The stream position of a batch is
+    :data:`CorpusPosition` (the draws made and every dataset's epoch and samples read), so a
+    resumed run skips to where it stopped, as :class:`ShardStream` does. Batches also carry
+    ``datasets``: each sample's dataset.
+    """
+
+    def __init__(
+        self,
+        datasets: tuple[tuple[str, float, tuple[str, ...]], ...],
+        config: DataConfig,
+        tokenizer: CaptionTokenizer,
+        *,
+        seed: int = 0,
+        resume: dict[int, Any] | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        first_worker: int = 0,
+    ) -> None:
+        urls = [url for _, _, dataset_urls in datasets for url in dataset_urls]
+        where = {"rank": rank, "world_size": world_size, "first_worker": first_worker}
+        super().__init__(urls, config, tokenizer, train=True, seed=seed, resume=resume, **where)
+        self.weights = {name: weight for name, weight, _ in datasets}
+        self.parts = {
+            name: ShardStream(part, config, tokenizer, train=True, seed=_stable_seed(seed, name), **where)
+            for name, _, part in datasets
+        }
+
+    def _start(self, worker: int) -> tuple[int, dict[str, tuple[int, int]]]:
+        draws, saved = self.resume.get(worker, (0, ()))
+        start = {name: (epoch, read) for name, epoch, read in saved}
+        if not set(start) <= set(self.parts):
+            log.warning("the corpus's datasets changed since the checkpoint: the mix restarts at its start")
+            return 0, {}
+        return int(draws), start
+
+    def _decoded(self) -> Iterator[tuple[CorpusPosition, dict[str, Any]]]:
+        from model.corpus_mix import mix
+
+        rank, _, worker, workers = self._reader()
+        draws, state = self._start(worker)
+
+        def passes(name: str) -> Any:
+            first_epoch, skip = state.get(name, (0, 0))
+
+            def one_pass(index: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
+                epoch = first_epoch + index
+                for position, raw in self.parts[name]._epoch_samples(epoch, skip if index == 0 else 0):
+                    yield epoch, position, raw
+
+            return one_pass
+
+        seed = _stable_seed(self.seed, rank * workers + worker, "mix")
+        failing: dict[str, int] = {}  # a dataset's epoch when its current run of bad samples began
+        for name, (epoch, position, raw) in mix({n: passes(n) for n in self.parts}, self.weights, seed, draws):
+            draws += 1
+            state[name] = (epoch, position)
+            sample = self._decode(raw, epoch)
+            if sample is None:
+                if epoch - failing.setdefault(name, epoch) >= 2:
+                    raise RuntimeError(f"dataset {name}: a whole epoch without one sample that decodes")
+                continue
+            failing.pop(name, None)
+            sample["dataset"] = name
+            yield (draws, tuple((n, *state[n]) for n in sorted(state))), sample
+
+    def _finish(self, samples: list[dict[str, Any]], worker: int, position: Any, reported: int) -> Batch:
+        batch = super()._finish(samples, worker, position, reported)
+        batch["datasets"] = [s["dataset"] for s in samples]
+        return batch
+
+
 def _quiet_worker(_: int) -> None:
     torch.set_num_threads(1)  # readers decode FLAC; leave the cores to the model
     # A preempting scheduler signals the whole process group: a worker killed by that SIGTERM
@@ -295,24 +380,21 @@ def make_loader(
     rank: int | None = None,
     world_size: int | None = None,
     first_worker: int = 0,
+    datasets: tuple[tuple[str, float, tuple[str, ...]], ...] = (),
 ) -> DataLoader:
     """A DataLoader yielding :data:`Batch` dicts (batching happens inside the readers).
 
     ``rank``/``world_size`` default to the process group's; pass ``0``/``1`` to read everything.
     ``first_worker``: the reader stream that yields the first batch (exact resume, see ``_reader``).
+    ``datasets``: a corpus manifest's (name, weight, urls) per dataset (``ShardSet.datasets``): at
+    train, they are mixed by weight (:class:`CorpusStream`) instead of reading ``urls`` as one set.
     """
     workers = config.num_workers if num_workers is None else num_workers
-    stream = ShardStream(
-        urls,
-        config,
-        tokenizer,
-        train=train,
-        seed=seed,
-        resume=resume,
-        rank=rank,
-        world_size=world_size,
-        first_worker=first_worker % max(workers, 1),
-    )
+    where = {"rank": rank, "world_size": world_size, "first_worker": first_worker % max(workers, 1)}
+    if datasets and train:
+        stream: ShardStream = CorpusStream(datasets, config, tokenizer, seed=seed, resume=resume, **where)
+    else:
+        stream = ShardStream(urls, config, tokenizer, train=train, seed=seed, resume=resume, **where)
     return DataLoader(
         stream,
         batch_size=None,

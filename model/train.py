@@ -17,6 +17,7 @@ needs, TensorBoard scalars and a console progress line, and a validation pass.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import signal
@@ -50,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "per GPU with --nproc-per-node (or under torchrun). Writes RUN/checkpoints/, "
         "RUN/tensorboard/ (tensorboard --logdir RUN) and RUN/config.yaml.",
         epilog="Shard specs: a dataset folder (<out>/<name>, its train/ and valid/ are used), a "
-        "split folder, a corpus root holding several datasets, a .tar file, or a URL/brace pattern "
+        "split folder, a corpus built by clara corpus build (its corpus.json, or the folder holding it: "
+        "its datasets mixed by the recipe's weights, recorded in RUN/corpus.json), a corpus root "
+        "holding several datasets, a .tar file, or a URL/brace pattern "
         "(gs://, s3://, http(s)://, pipe:) where {split} is replaced by train/valid. "
         "Example: python -m model.train --shards data/shards/demo-en --config tiny --run runs/tiny",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -323,6 +326,8 @@ class Trainer:
         self.forward = compile_model(wrapped, self.model, config) if config.compile else wrapped
         self.amp = config.amp and ctx.device.type == "cuda"
         self.writer = None
+        self.corpus: dict | None = None
+        """The corpus manifest's record when ``--shards`` names one (``ShardSet.manifest``)."""
 
     # -- state -------------------------------------------------------------------------
     def load(self, checkpoint: dict, src: int = 0) -> None:
@@ -376,6 +381,8 @@ class Trainer:
                 "ranks": ranks,
                 "world_size": self.ctx.world_size,
             }
+            if self.corpus:  # the corpus manifest this run reads: path, SHA-256, weights
+                state["corpus"] = self.corpus
             path = save_checkpoint(self.run_dir, self.step, state, keep=self.config.keep_checkpoints)
             log.info("checkpoint %s", path)
         distributed.barrier(self.ctx)
@@ -441,6 +448,7 @@ class Trainer:
         if not train.urls:
             raise FileNotFoundError(f"no train shards under {self.args.shards}")
         valid = resolve_shards(self.args.shards, "valid")
+        self.corpus = train.manifest
         if ctx.is_main:
             self._open_logs(train.num_samples, len(train.urls))
         loader = make_loader(
@@ -452,6 +460,7 @@ class Trainer:
             resume=self.stream_positions,
             pin_memory=ctx.device.type == "cuda",
             first_worker=self.next_worker,
+            datasets=train.datasets,  # a corpus manifest's datasets, mixed by weight (model/data.CorpusStream)
         )
         batches = iter(loader)
         window = {"wait": 0.0, "time": 0.0, "samples": 0, "steps": 0}
@@ -500,6 +509,10 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
         (self.run_dir / "config.yaml").write_text(_yaml(self.config.to_dict()))
+        if self.corpus:  # which corpus manifest the run read (and its SHA-256, and the weights)
+            (self.run_dir / "corpus.json").write_text(json.dumps(self.corpus, indent=2, sort_keys=True) + "\n")
+            log.info("corpus %s (sha256 %s): weights %s", self.corpus["manifest"], self.corpus["sha256"][:12],
+                     self.corpus["weights"])  # fmt: skip
         log.info(
             "model %s: %.2fM parameters (audio %.2fM, text %.2fM); %d train shard(s), %s samples; world %d on %s",
             self.config.name,
