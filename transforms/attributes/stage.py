@@ -1,0 +1,242 @@
+"""The attributes stage: measured speaking rate, pitch, SNR, reverberation and speech quality.
+
+Runs after segment and quality, before describe (which turns the words into a caption) and
+rewrite. ``--attributes`` names the estimators (each one a setting; off by default, and then the
+stage is not in the chain). Each value lands in the sample's ``original_data['attributes']`` with
+its estimator and version, the levels in ``attributes.words`` (:mod:`transforms.attributes.words`)
+and as tags (``speaking_rate:fast``). An estimate that can't be taken (no transcript, no voiced
+frame, too few decays) is ``null`` and says no word. The analysed audio is capped at
+``--attribute-max-seconds`` per sample, so the stage's cost has a ceiling per sample.
+
+Filters as data: :data:`FILTER_ROWS` (``--min-dnsmos-ovrl``, ``--max-rt60-s``,
+``--min-speaking-rate``, ``--max-speaking-rate``) judge the record with the rows' machinery of
+:mod:`transforms.filters`; a drop is a failure with its value.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from schemas import SAMPLE_RATE, Failure
+from schemas.settings import setting
+from transforms import filters
+from transforms.attributes import words
+from transforms.attributes.pitch import METHODS as PITCH_METHODS
+from transforms.filters import Filter, Measuring
+from transforms.stage import Sample, Stage, StageSpec
+
+STAGE = "attributes"
+ESTIMATORS = ("rate", "pitch", "snr", "reverberation", "dnsmos")
+OWN_VERSION = "1"
+"""The version of the estimators written here (the free-decay RT60, the rate's speech time)."""
+
+
+@functools.cache
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def parse_estimators(spec: Any) -> tuple[str, ...]:
+    """``"rate,pitch"`` (or a list) -> ("rate", "pitch"); ``all`` -> every estimator; ``none`` -> ()."""
+    names = [n.strip().lower() for n in (spec.split(",") if isinstance(spec, str) else spec) if str(n).strip()]
+    if names in (["none"], ["off"]):
+        return ()
+    if names == ["all"]:
+        return ESTIMATORS
+    unknown = sorted(set(names) - set(ESTIMATORS))
+    if unknown:
+        raise ValueError(f"--attributes: unknown estimator(s) {unknown}; expected some of {', '.join(ESTIMATORS)}")
+    return tuple(name for name in ESTIMATORS if name in names)
+
+
+# ----------------------------------------------------------------------------- the measures
+
+
+def _audio(m: Measuring, rate: int = SAMPLE_RATE) -> np.ndarray:
+    cap = int(m.settings.attribute_max_seconds * rate)
+    return (m.audio_16k if rate == filters.VAD_RATE else m.sample.audio)[:cap]
+
+
+def _rate(m: Measuring) -> dict[str, Any]:
+    from transforms.attributes.rate import estimate_rate
+
+    sample = m.sample
+    estimate = estimate_rate(sample.transcript, sample.item.language, sample.segment.words, _audio(m), SAMPLE_RATE)
+    record = {
+        "value": estimate.value,
+        "unit": estimate.unit,
+        "units": estimate.units,
+        "speech_s": estimate.speech_s,
+        "timing": estimate.timing,
+        "method": "phonemizer-espeak-ng" if estimate.unit == "phonemes_per_s" else "words",
+        "version": _version("phonemizer"),
+    }
+    return {"speaking_rate": record}
+
+
+def _pitch(m: Measuring) -> dict[str, Any]:
+    from transforms.attributes.pitch import estimate_pitch
+
+    method = m.settings.pitch_method
+    estimate = estimate_pitch(m.audio_16k, filters.VAD_RATE, method, m.settings.attribute_max_seconds)
+    return {
+        "pitch": {
+            "median_hz": estimate.median_hz,
+            "spread_semitones": estimate.spread_semitones,
+            "voiced_share": estimate.voiced_share,
+            "method": method,
+            "version": _version("librosa" if method == "pyin" else "torchcrepe"),
+        }
+    }
+
+
+def _snr(m: Measuring) -> dict[str, Any]:
+    from transforms.quality import wada_snr_db
+
+    measured = (m.sample.original_data.get("quality") or {}).get("snr_db")
+    if measured is None:
+        measured = wada_snr_db(_audio(m))
+    return {"snr": {"snr_db": measured, "method": "wada-snr", "version": OWN_VERSION}}
+
+
+def _reverberation(m: Measuring) -> dict[str, Any]:
+    from transforms.attributes.room import estimate_rt60
+
+    estimate = estimate_rt60(_audio(m, filters.VAD_RATE))
+    record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "method": estimate.method}
+    return {"reverberation": {**record, "version": OWN_VERSION}}
+
+
+def _dnsmos(m: Measuring) -> dict[str, Any]:
+    from transforms.attributes.dnsmos import estimate_dnsmos
+
+    audio = _audio(m, filters.VAD_RATE)
+    if audio.size < filters.VAD_RATE // 10:
+        return {"dnsmos": None}
+    estimate = estimate_dnsmos(audio)
+    record = {"sig": estimate.sig, "bak": estimate.bak, "ovrl": estimate.ovrl, "method": estimate.method}
+    return {"dnsmos": {**record, "version": _version("speechmos")}}
+
+
+FILTER_ROWS: tuple[Filter, ...] = (
+    Filter("rate", _rate, "speaking_rate.value", "<", "min_speaking_rate", "too_slow",
+           edges=(0, 6, 9, 12, 15, 18, 21, 30)),
+    Filter("rate", _rate, "speaking_rate.value", ">", "max_speaking_rate", "too_fast",
+           edges=(0, 6, 9, 12, 15, 18, 21, 30)),
+    Filter("pitch", _pitch, "pitch.median_hz", ">", "max_pitch_hz", "pitch_out_of_range",
+           edges=(40, 80, 120, 160, 200, 250, 320, 500)),
+    Filter("snr", _snr, "snr.snr_db", "<", "min_attribute_snr_db", "low_snr",
+           edges=(-20, 0, 5, 15, 25, 40, 100)),
+    Filter("reverberation", _reverberation, "reverberation.rt60_s", ">", "max_rt60_s", "too_reverberant",
+           edges=(0, 0.2, 0.3, 0.5, 0.8, 1.2, 3)),
+    Filter("dnsmos", _dnsmos, "dnsmos.ovrl", "<", "min_dnsmos_ovrl", "low_dnsmos", edges=(1, 2, 2.7, 3.2, 4, 5),
+           bounds=(1.0, 5.0)),
+)  # fmt: skip
+"""Each estimator's measure and the thresholds that can drop a sample by it (all off by default)."""
+
+
+def attribute_words(record: dict[str, Any], language: str, gender: str) -> dict[str, str]:
+    """The levels of a sample's measured attributes (only those measured and said)."""
+    rate = record.get("speaking_rate") or {}
+    pitch = record.get("pitch") or {}
+    levels = {
+        "rate": words.rate_level(rate.get("value"), rate.get("unit", ""), language),
+        "pitch": words.pitch_level(pitch.get("median_hz"), gender),
+        "expressiveness": words.spread_level(pitch.get("spread_semitones")),
+        "noise": words.noise_level((record.get("snr") or {}).get("snr_db")),
+        "reverberation": words.reverberation_level((record.get("reverberation") or {}).get("rt60_s")),
+        "quality": words.quality_level((record.get("dnsmos") or {}).get("ovrl")),
+    }
+    return {key: value for key, value in levels.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class AttributesSettings:
+    """Measured attributes of voice and recording, their words, and thresholds on them."""
+
+    attributes: tuple[str, ...] = setting(
+        (),
+        f"measured attributes, comma-separated ({', '.join(ESTIMATORS)}, or all); in original_data.attributes",
+        shapes_output=True,
+        parse=parse_estimators,
+        metavar="NAME,...",
+    )
+    pitch_method: str = setting("pyin", "pitch estimator", shapes_output=True, choices=PITCH_METHODS)
+    attribute_max_seconds: float = setting(10.0, "analyse at most this much of each sample (s)", shapes_output=True)
+    min_speaking_rate: float = setting(0.0, "drop samples spoken slower (phonemes/s)", shapes_output=True)
+    max_speaking_rate: float = setting(1000.0, "drop samples spoken faster (phonemes/s)", shapes_output=True)
+    max_pitch_hz: float = setting(1000.0, "drop samples with a higher median F0 (Hz)", shapes_output=True)
+    min_attribute_snr_db: float = setting(-100.0, "drop samples with a lower WADA-SNR (dB)", shapes_output=True)
+    max_rt60_s: float = setting(100.0, "drop samples with a longer blind RT60 (s)", shapes_output=True)
+    min_dnsmos_ovrl: float = setting(1.0, "drop samples with a lower DNSMOS OVRL (1..5)", shapes_output=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attributes", parse_estimators(self.attributes))
+        if self.pitch_method not in PITCH_METHODS:
+            raise ValueError(f"--pitch-method must be one of {PITCH_METHODS}, not {self.pitch_method!r}")
+        if self.attribute_max_seconds <= 0:
+            raise ValueError(f"--attribute-max-seconds must be positive, got {self.attribute_max_seconds}")
+        filters.check_limits(FILTER_ROWS, self)
+
+
+class AttributesStage(Stage):
+    """In-shard stage: measure the listed attributes, record them and their words, judge the thresholds."""
+
+    name = STAGE
+
+    def __init__(self, settings: AttributesSettings = AttributesSettings()) -> None:
+        self.settings = settings
+
+    def setup(self) -> None:
+        if "pitch" in self.settings.attributes:  # compile pyin's kernels once, before the first sample
+            from transforms.attributes.pitch import estimate_pitch
+
+            estimate_pitch(np.sin(np.arange(16_000) * 0.05).astype(np.float32), 16_000, self.settings.pitch_method)
+
+    def process(self, samples: list[Sample]) -> tuple[list[Sample], list[Failure]]:
+        out, failures = [], []
+        for sample in samples:
+            try:
+                record = self.measure(sample)
+            except Exception as exc:  # one bad clip must not kill the shard
+                failures.append(sample.fail(STAGE, "error", f"{type(exc).__name__}: {exc}"))
+                continue
+            verdict = filters.verdict(FILTER_ROWS, record, self.settings, speech=True)
+            if verdict is not None:
+                reason, detail = verdict
+                Metrics.counter("clara_attributes", f"dropped/{reason}").inc()
+                failures.append(sample.fail(STAGE, reason, detail))
+                continue
+            said = attribute_words(record, sample.item.language, sample.item.gender)
+            record["words"] = said
+            tags = [tag for tag in words.tags(said) if tag not in sample.tags]
+            out.append(sample.derive(original_data={**sample.original_data, STAGE: record}, tags=sample.tags + tags))
+        return out, failures
+
+    def measure(self, sample: Sample) -> dict[str, Any]:
+        """Every listed estimator's record of one sample, JSON-ready."""
+        return filters.measure(FILTER_ROWS, self.settings.attributes, Measuring(sample, self.settings, lambda: None))
+
+
+def build_attributes(config: Any) -> AttributesStage | None:
+    """The stage when ``--attributes`` names any estimator."""
+    return AttributesStage(config.attributes) if config.attributes.attributes else None
+
+
+SPEC = StageSpec(
+    name=STAGE,
+    settings=AttributesSettings,
+    build=build_attributes,
+    order=17,
+    decides=True,  # a sample past a threshold is dropped the same way again: never retried
+    writes=(STAGE,),
+)
