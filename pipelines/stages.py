@@ -1,6 +1,6 @@
 """The registry of in-shard stages, and the build config composed from their settings.
 
-decode -> segment -> quality -> describe -> visual -> augment -> rewrite -> translate -> encode.
+decode -> segment -> quality -> attributes -> describe -> visual -> augment -> rewrite -> translate -> encode.
 
 Each stage module ends with its ``StageSpec`` (``transforms/stage.py``); the chain is this
 registry, in order, keeping the stages a config turns on (no pass-through stubs). Decode (first:
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from transforms import augment, decode, describe, encode, quality, rewrite, translate
+from transforms.attributes import stage as attributes
 from transforms.segment import stage as segment
 from transforms.stage import Stage, StageSpec
 from transforms.visual import stage as visual
@@ -24,6 +25,7 @@ STAGES: tuple[StageSpec, ...] = tuple(
             decode.SPEC,
             segment.SPEC,
             quality.SPEC,
+            attributes.SPEC,
             describe.SPEC,
             visual.SPEC,
             augment.SPEC,
