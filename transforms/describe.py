@@ -77,6 +77,30 @@ def sound_caption(labels: list[str]) -> str:
     return "The sound of " + " and ".join(label.replace("_", " ") for label in labels)
 
 
+def attribute_caption(said: dict[str, str], gender: str, emotion: str | None = None, age: str | None = None) -> str:
+    """The measured attributes' template (:mod:`transforms.attributes.words`): "A woman speaks
+    quickly in a high-pitched, angry voice; the recording is clean and close-sounding"."""
+    from transforms.attributes.words import ENGLISH
+
+    def word(key: str) -> str:
+        return ENGLISH[key].get(said.get(key, ""), "")
+
+    person = who(gender, age)
+    text = f"{article(person).capitalize()} {person} speaks"
+    if word("rate"):
+        text += f" {word('rate')}"
+    voice = [
+        w for w in (word("pitch"), word("expressiveness"), emotion if emotion and emotion != "neutral" else "") if w
+    ]
+    if voice:
+        text += f" in {article(voice[0])} {', '.join(voice)} voice"
+    recording = [w for w in (word("noise"), word("reverberation"), word("quality")) if w]
+    if recording:
+        said_of_it = recording[0] if len(recording) == 1 else f"{', '.join(recording[:-1])} and {recording[-1]}"
+        text += f"; the recording is {said_of_it}"
+    return text
+
+
 def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
     """Captions and tags of a sample from its item's metadata and its segment's transcript."""
     item = sample.item
@@ -96,6 +120,9 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
                 "template",
             )
         )
+    said = (sample.original_data.get("attributes") or {}).get("words")
+    if said and (transcript or "speech" in item.labels):
+        captions.append(Caption(attribute_caption(said, item.gender, item.emotion, item.age), "en", "template"))
     if sound_labels:
         captions.append(Caption(sound_caption(sound_labels), "en", "template"))
     caption_language = item.extra.get("caption_language", "en")
