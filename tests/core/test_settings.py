@@ -115,7 +115,7 @@ def test_a_run_only_setting_keeps_the_fingerprint_and_an_output_shaping_one_chan
 
 def test_the_registry_builds_the_chain_from_the_enabled_stages():
     assert [spec.name for spec in STAGES] == [
-        "decode", "segment", "quality", "describe", "visual", "augment", "rewrite", "translate", "encode"
+        "decode", "segment", "quality", "attributes", "describe", "visual", "augment", "rewrite", "translate", "encode"
     ]  # fmt: skip
     assert [s.name for s in build_chain(config_from())] == ["decode", "segment", "describe", "encode"]
     chain = build_chain(config_from({"augment": "gain", "translate_to": "fr"}))
