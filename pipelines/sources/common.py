@@ -312,6 +312,14 @@ def freesound_origin(sound_id: str | int | None) -> str:
     return f"freesound:{int(value)}" if value.isdigit() else ""
 
 
+def commonvoice_origin(path: str | None) -> str:
+    """The origin of a Common Voice clip, ``commonvoice:<clip>`` (the file name without its extension,
+    ``common_voice_<locale>_<n>``): Common Voice's ``path`` column and MSWC's keyword clips cut from
+    it (``<word>/common_voice_<locale>_<n>.opus``) name one clip ("" for another name)."""
+    name = stem(path or "")
+    return f"commonvoice:{name}" if re.fullmatch(r"common_voice_[A-Za-z-]+_\d+", name) else ""
+
+
 def youtube_id(path: str) -> str | None:
     """The YouTube id in a downloaded file's name: ``ID.wav``, ``YID.wav``, ``ID_30.000_40.000.wav``, ``ID_000030.mp4``."""
     name = stem(path)

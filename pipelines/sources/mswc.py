@@ -37,6 +37,7 @@ from pipelines.sources.common import (
     DatasetSource,
     UnsafePath,
     any_match,
+    commonvoice_origin,
     failure,
     join,
     layout_message,
@@ -87,6 +88,7 @@ def row_to_record(row: dict[str, str], clips: str, lang: str, keep_invalid: bool
         uri=uri,
         dataset="mswc",
         source_id=f"{lang}/{link}",
+        origin=commonvoice_origin(link),  # the Common Voice clip the keyword was cut from
         language=normalize_language(lang),
         transcript=word,
         speaker_id=row.get("SPEAKER") if row.get("SPEAKER") not in ("", "NA", "NAN", None) else None,

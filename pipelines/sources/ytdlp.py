@@ -39,6 +39,7 @@ from pipelines.sources.common import (
     glob,
     join,
     limit_items,
+    youtube_origin,
 )
 from schemas import Failure, SourceItem, make_key
 from schemas.vocab import normalize_language
@@ -157,6 +158,7 @@ def download_to_records(base: str, group: dict[str, Any], language: str) -> Iter
         uri=path,
         dataset="ytdlp",
         source_id=video_id,
+        origin=_origin(info, video_id),
         language=spoken or (normalize_language(sub_lang) if sub_lang else "und"),
         transcript=transcript or None,
         captions=(title,) if title else (),
@@ -164,6 +166,15 @@ def download_to_records(base: str, group: dict[str, Any], language: str) -> Iter
         duration_hint_s=float(info["duration"]) if isinstance(info.get("duration"), (int, float)) else None,
         extra=extra,
     )
+
+
+def _origin(info: dict[str, Any], video_id: str) -> str:
+    """``youtube:<id>@<start>`` for a YouTube download (``section_start`` when yt-dlp cut a section
+    with ``--download-sections``, else 0: the whole video); "" for other sites."""
+    if str(info.get("extractor_key") or "").lower() != "youtube":
+        return ""
+    start = info.get("section_start")
+    return youtube_origin(video_id, start if isinstance(start, (int, float)) else 0)
 
 
 class YtDlpSource(DatasetSource):

@@ -84,3 +84,45 @@ def test_a_side_file_print_files_under_the_same_buckets_as_the_recording():
             == tuple(bucket_keys(fp))
             == buckets_of(fp.bits, fp.duration_s, weak_bits(fp))
         )
+
+
+def test_mswc_keywords_name_the_common_voice_clip_they_were_cut_from(tmp_path):
+    from pipelines.sources import commonvoice, mswc
+
+    # a row of Common Voice's validated.tsv and two of MSWC's de_splits.csv cut from that clip
+    cv_row = {"client_id": "0a1b2c", "path": "common_voice_de_18300130.mp3", "sentence": "Aachen ist schön.",
+              "up_votes": "2", "down_votes": "0", "age": "thirties", "gender": "male", "locale": "de"}  # fmt: skip
+    cv = commonvoice.row_to_record("common_voice_de_18300130.mp3", (0, "train", "validated", cv_row), "/cv/de", "de")
+    rows = [
+        {
+            "SET": "TRAIN",
+            "LINK": f"{w}/common_voice_de_18300130.opus",
+            "WORD": w,
+            "VALID": "True",
+            "SPEAKER": "0a1b2c",
+            "GENDER": "MALE",
+        }  # fmt: skip
+        for w in ("aachen", "schön")
+    ]
+    keywords = [mswc.row_to_record(row, "/mswc/de/clips", "de") for row in rows]
+    assert cv.origin == "commonvoice:common_voice_de_18300130"
+    assert [k.origin for k in keywords] == [cv.origin, cv.origin]
+    assert commonvoice.row_to_record("x.mp3", (0, "train", "validated", {}), "/cv/de", "de").origin == ""
+
+
+def test_a_ytdlp_youtube_download_names_its_segment_and_another_site_none(tmp_path):
+    import json
+
+    # the keys of a real yt-dlp info.json (--write-info-json; section_start with --download-sections)
+    info = {"id": "abcdefghijk", "extractor_key": "Youtube", "title": "Dog barking", "duration": 10}
+    for name, more in (("whole", {}), ("cut", {"section_start": 30.0, "section_end": 40.0})):
+        trees.write(tmp_path / name / "abcdefghijk.info.json", json.dumps({**info, **more}))
+        trees.wav(tmp_path / name / "abcdefghijk.wav", 1)
+    vimeo = {"id": "76979871", "extractor_key": "Vimeo", "title": "A talk"}
+    trees.write(tmp_path / "other" / "76979871.info.json", json.dumps(vimeo))
+    trees.wav(tmp_path / "other" / "76979871.wav", 2)
+    origins = {
+        name: [i.origin for i in items_of("ytdlp", tmp_path / name).values()] for name in ("whole", "cut", "other")
+    }
+    assert origins == {"whole": ["youtube:abcdefghijk@0"], "cut": ["youtube:abcdefghijk@30"], "other": [""]}
+    assert origins["cut"][0] == youtube_origin("abcdefghijk", "30.000")  # AudioSet's segment at 30 s
