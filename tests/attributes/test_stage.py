@@ -1,0 +1,96 @@
+"""The attributes stage: estimates against espeak-ng speech of known rate and pitch, words, captions, filters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soxr
+
+from schemas import SAMPLE_RATE, Segment, SourceItem
+from transforms.attributes import words
+from transforms.attributes.room import estimate_rt60
+from transforms.attributes.stage import AttributesSettings, AttributesStage, parse_estimators
+from transforms.describe import attribute_caption, describe
+from transforms.stage import Sample
+from transforms.tts import _word_timings
+from transforms.tts.engine import ESPEAK_SAMPLE_RATE, Style
+from transforms.tts.server import SynthesisClient
+
+TEXT = "The children play outside while the old dog sleeps under the tree."
+
+
+def _sample(wpm: int, variant: str = "f2", pitch: int = 50) -> Sample:
+    raw, events = SynthesisClient.call((TEXT, f"en+{variant}", Style("x", wpm, pitch, 50, 100)))
+    audio = raw.astype(np.float32) / 32768.0
+    timings = _word_timings(TEXT, audio, events)
+    item = SourceItem(key=f"k{wpm}", uri="tts://x", dataset="t", source_id="s", language="en",
+                      gender="female" if variant.startswith("f") else "male", emotion="happy")  # fmt: skip
+    audio48 = soxr.resample(audio, ESPEAK_SAMPLE_RATE, SAMPLE_RATE).astype(np.float32)
+    segment = Segment(item.key, 0, 0.0, len(audio48) / SAMPLE_RATE, TEXT, timings)
+    return Sample(item=item, audio=audio48, segment=segment, tags=["speech"])
+
+
+@pytest.fixture(scope="module")
+def slow_and_fast() -> tuple[Sample, Sample]:
+    return _sample(90), _sample(320)
+
+
+def test_the_rate_words_follow_espeak_speed(slow_and_fast):
+    stage = AttributesStage(AttributesSettings(attributes=("rate",)))
+    out, failures = stage.process(list(slow_and_fast))
+    assert not failures
+    slow, fast = (s.original_data["attributes"] for s in out)
+    assert slow["speaking_rate"]["unit"] == "phonemes_per_s"
+    assert slow["speaking_rate"]["value"] < 8 < 19.5 < fast["speaking_rate"]["value"]
+    assert slow["words"]["rate"] == "very_slow" and fast["words"]["rate"] == "very_fast"
+    assert "speaking_rate:very_fast" in out[1].tags
+
+
+def test_every_estimator_records_its_method_and_version(slow_and_fast):
+    stage = AttributesStage(AttributesSettings(attributes=parse_estimators("all")))
+    stage.setup()
+    [sample], failures = stage.process([slow_and_fast[1]])
+    record = sample.original_data["attributes"]
+    assert not failures
+    for key in ("speaking_rate", "pitch", "snr", "reverberation", "dnsmos"):
+        assert record[key]["method"] and record[key]["version"], key
+    assert 1.0 <= record["dnsmos"]["ovrl"] <= 5.0
+    assert record["reverberation"]["rt60_s"] < 0.3 and record["words"]["reverberation"] == "close"
+    assert record["words"]["noise"] == "clean"
+
+
+def test_a_threshold_on_an_attribute_drops_with_its_value(slow_and_fast):
+    stage = AttributesStage(AttributesSettings(attributes=("dnsmos",), min_dnsmos_ovrl=4.9))
+    out, failures = stage.process([slow_and_fast[0]])
+    assert out == [] and failures[0].reason == "low_dnsmos" and "ovrl=" in failures[0].detail
+
+
+def test_the_attribute_caption_says_the_words_and_describe_adds_it(slow_and_fast):
+    said = {"rate": "fast", "pitch": "high", "expressiveness": "moderate", "noise": "clean", "reverberation": "close"}
+    assert attribute_caption(said, "female", "angry") == (
+        "A woman speaks quickly in a high-pitched, angry voice; the recording is clean and close-sounding"
+    )
+    sample = slow_and_fast[0].derive(original_data={"attributes": {"words": {"rate": "very_slow"}}})
+    captions, _ = describe(sample)
+    assert "A woman speaks very slowly in a happy voice" in [c.text for c in captions]
+    assert not any("speaks" in c.text for c in describe(slow_and_fast[0])[0])
+
+
+def test_levels_take_the_upper_bin_at_an_edge_and_pitch_is_relative_to_gender():
+    assert words.level(15.5, words.RATE_EDGES, words.RATE_LEVELS) == "fast"
+    assert words.pitch_level(210.0, "female") == "moderate" and words.pitch_level(210.0, "male") == "very_high"
+    assert words.rate_level(2.0, "words_per_s", "xx") == "moderate"
+
+
+def test_the_blind_rt60_orders_dry_and_reverberant_speech(slow_and_fast):
+    dry = soxr.resample(slow_and_fast[0].audio, SAMPLE_RATE, 16_000)
+    t = np.arange(int(0.8 * 16_000)) / 16_000
+    rng = np.random.default_rng(0)
+    tail = rng.standard_normal(t.size) * np.exp(-6.9 * t / 0.8)  # an exponential tail of RT60 0.8 s
+    wet = np.convolve(dry, np.r_[1.0, 0.3 * tail])[: dry.size + t.size]
+    assert estimate_rt60(dry).rt60_s < 0.3 < estimate_rt60(wet / np.abs(wet).max()).rt60_s
+
+
+def test_an_unknown_estimator_is_refused():
+    with pytest.raises(ValueError, match="unknown estimator"):
+        AttributesSettings(attributes=("loudness",))
