@@ -202,6 +202,62 @@ class Quality(TypedDict, total=False):
     silence_share: Annotated[float, JsonSchema(minimum=0, maximum=1)] | None
 
 
+class AttributeRate(TypedDict, total=False):
+    """``original_data.attributes.speaking_rate``: phonemes (or words) per second of speech."""
+
+    value: Annotated[float, JsonSchema(minimum=0)] | None
+    unit: Annotated[str, JsonSchema(enum=["phonemes_per_s", "words_per_s"])]
+    units: Annotated[int, JsonSchema(minimum=0)]
+    speech_s: Annotated[float, JsonSchema(minimum=0)] | None
+    timing: Annotated[str, JsonSchema(enum=["words", "energy"])]
+    method: str
+    version: str
+
+
+class AttributePitch(TypedDict, total=False):
+    """``original_data.attributes.pitch``: median F0 over voiced frames and its spread."""
+
+    median_hz: Annotated[float, JsonSchema(minimum=0)] | None
+    spread_semitones: Annotated[float, JsonSchema(minimum=0)] | None
+    voiced_share: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+    method: str
+    version: str
+
+
+class AttributeSnr(TypedDict, total=False):
+    snr_db: Annotated[float, JsonSchema(minimum=-20, maximum=100)] | None
+    method: str
+    version: str
+
+
+class AttributeReverberation(TypedDict, total=False):
+    rt60_s: Annotated[float, JsonSchema(minimum=0)] | None
+    decays: Annotated[int, JsonSchema(minimum=0)]
+    method: str
+    version: str
+
+
+class AttributeDnsmos(TypedDict, total=False):
+    sig: Annotated[float, JsonSchema(minimum=1, maximum=5)]
+    bak: Annotated[float, JsonSchema(minimum=1, maximum=5)]
+    ovrl: Annotated[float, JsonSchema(minimum=1, maximum=5)]
+    method: str
+    version: str
+
+
+class Attributes(TypedDict, total=False):
+    """``original_data.attributes``: the attributes stage's estimates (each with its estimator and
+    version; ``null`` where one could not be taken) and their levels (``words``:
+    ``transforms.attributes.words``)."""
+
+    speaking_rate: AttributeRate
+    pitch: AttributePitch
+    snr: AttributeSnr
+    reverberation: AttributeReverberation
+    dnsmos: AttributeDnsmos | None
+    words: dict[str, str]
+
+
 class _OriginalDataRequired(TypedDict):
     language: LanguageCode
     dataset: Text
@@ -219,6 +275,7 @@ class OriginalData(_OriginalDataRequired, total=False):
     emotion: Annotated[str | None, JsonSchema(enum=[*EMOTIONS, None])]
     transcript: str | None
     quality: Quality
+    attributes: Attributes
     origin: Annotated[str, JsonSchema(pattern=_ORIGIN_RE.pattern)]
     """The recording's origin across datasets (``SourceItem.origin``); absent when it has none."""
 

@@ -24,6 +24,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas import SAMPLE_RATE, Failure
+from schemas.records import Attributes
 from schemas.settings import setting
 from transforms import filters
 from transforms.attributes import words
@@ -239,4 +240,5 @@ SPEC = StageSpec(
     order=17,
     decides=True,  # a sample past a threshold is dropped the same way again: never retried
     writes=(STAGE,),
+    record=Attributes,
 )
