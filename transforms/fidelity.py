@@ -20,6 +20,9 @@ visual fusion, translation) is checked against what its inputs said before it is
     A label the input named (gender, emotion, language, a sound) is missing.
 ``unsupported_label``
     A gender, emotion or language the input left open, or a sound it did not name.
+``attribute_contradicted``
+    A measured attribute's opposite (``transforms.attributes.words``): "slowly" for a sample
+    measured as fast, "noisy" for a clean one, "high-pitched" for a low voice.
 ``unsupported_number`` / ``unsupported_name``
     A number, or a capitalised name or place, that no input mentions.
 
@@ -52,6 +55,7 @@ CHECKS: tuple[str, ...] = (
     "label_contradicted",
     "label_dropped",
     "unsupported_label",
+    "attribute_contradicted",
     "unsupported_number",
     "unsupported_name",
 )
@@ -194,6 +198,8 @@ class Facts:
     """Sounds the answer must keep beyond those ``source`` names (e.g. the mixed-in noise)."""
     support: str = ""
     """More text whose words, numbers and names the answer may use (metadata, scene captions)."""
+    attributes: tuple[tuple[str, str], ...] = ()
+    """The sample's measured attribute levels (``("rate", "fast")``, ...) the answer may not contradict."""
 
 
 def check_fidelity(
@@ -207,6 +213,8 @@ def check_fidelity(
     reason = _check_speech(answer, facts, transcript_may_be_translated)
     if reason == "ok" and english:
         reason = _check_labels(answer, facts)
+    if reason == "ok" and english and facts.attributes:
+        reason = _check_attributes(answer, facts)
     if reason == "ok":
         reason = _check_additions(answer, facts, english)
     return reason
@@ -261,6 +269,15 @@ def _check_labels(answer: str, facts: Facts) -> str:
         if not set(words(label)) & supported:
             return "unsupported_label"
     return "ok"
+
+
+def _check_attributes(answer: str, facts: Facts) -> str:
+    from transforms.attributes.words import contradicted
+
+    outside = _outside_quotes(answer, quoted_spans(answer)).lower()
+    tokens = re.findall(r"[a-z]+(?:-[a-z]+)*", outside)
+    tokens += [part for token in tokens if "-" in token for part in token.split("-")]
+    return "attribute_contradicted" if contradicted(dict(facts.attributes), tokens) else "ok"
 
 
 def _check_additions(answer: str, facts: Facts, english: bool) -> str:

@@ -53,11 +53,14 @@ def validate_rewrite(
     max_chars: int = 400,
     min_chars: int | None = None,
     support: str = "",
+    attributes: dict[str, str] | None = None,
 ) -> tuple[str | None, str]:
     """``(clean text, "ok")`` when the answer is well-formed and faithful to ``source``, else
     ``(None, reason)`` (``transforms.fidelity``). ``required_terms`` are sounds the rewrite must
-    keep (the mixed-in noise's label); ``support`` is more input it may draw on (metadata)."""
-    facts = Facts(source=source, transcript=transcript, labels=tuple(required_terms), support=support)
+    keep (the mixed-in noise's label); ``support`` is more input it may draw on (metadata);
+    ``attributes`` are the sample's measured levels, which it may not contradict."""
+    said = tuple(sorted((attributes or {}).items()))
+    facts = Facts(source=source, transcript=transcript, labels=tuple(required_terms), support=support, attributes=said)
     return validate_answer(answer, facts, max_chars=max_chars, min_chars=min_chars)
 
 
@@ -123,7 +126,10 @@ class RewriteStage(Stage):
             text, reason = None, answer.reason
         else:
             noise = tuple(a.params["noise_label"] for a in sample.augmentations if "noise_label" in a.params)
-            text, reason = validate_rewrite(answer, source.text, sample.transcript, required_terms=noise)
+            said = _measured_words(sample)
+            text, reason = validate_rewrite(
+                answer, source.text, sample.transcript, required_terms=noise, attributes=said
+            )
         count_outcome(self.name, reason)
         captions = list(sample.captions)
         if text is None:
@@ -132,6 +138,18 @@ class RewriteStage(Stage):
             record.update(status="ok")
             captions.insert(captions.index(source) + 1, Caption(text=text, language=source.language, origin="rewrite"))
         return sample.derive(captions=captions, original_data={**sample.original_data, "rewrite": record})
+
+
+RECORDING_ATTRIBUTES = ("noise", "reverberation", "quality")
+
+
+def _measured_words(sample: Sample) -> dict[str, str]:
+    """The attribute levels the attributes stage measured; an augmented copy keeps only the voice's
+    (its noise, room and quality are no longer the measured recording's)."""
+    said = dict((sample.original_data.get("attributes") or {}).get("words") or {})
+    if sample.augmentations:
+        said = {key: value for key, value in said.items() if key not in RECORDING_ATTRIBUTES}
+    return said
 
 
 def _carried(sample: Sample, source: Caption) -> str | None:

@@ -80,6 +80,28 @@ OPPOSITES = {
     "quality": (("poor",), ("good",)),
 }
 """The two ends of each scale: a caption that says a word of one end contradicts a sample at the other."""
+SCALE_WORDS = {
+    "rate": (("slow", "slowly", "unhurried", "leisurely"), ("quick", "quickly", "fast", "rapid", "rapidly", "hurried")),
+    "pitch": (("low-pitched", "deep"), ("high-pitched", "shrill")),
+    "expressiveness": (("monotone", "monotonous", "flat"), ("expressive", "animated", "lively")),
+    "noise": (("noisy",), ("clean", "noiseless")),
+    "reverberation": (("close-sounding", "dry"), ("distant", "distant-sounding", "reverberant", "echoing", "echoey")),
+    "quality": (("poor", "bad"), ("good", "excellent")),
+}  # fmt: skip
+"""English words that place a caption at the low or high end of each scale (the fidelity check's vocabulary)."""
+
+
+def contradicted(said: dict[str, str], text_words: list[str]) -> str | None:
+    """The first attribute whose level ``text_words`` (lower-cased words, hyphens kept) contradicts."""
+    present = set(text_words) | {f"{a}-{b}" for a, b in zip(text_words, text_words[1:])}
+    for key, value in said.items():
+        ends = OPPOSITES.get(key)
+        if not ends:
+            continue
+        for side, other in ((0, 1), (1, 0)):
+            if value in ends[side] and present & set(SCALE_WORDS[key][other]):
+                return key
+    return None
 
 
 def level(value: float | None, edges: tuple[float, ...], levels: tuple[str, ...]) -> str | None:
