@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from schemas import Caption, Failure
 from schemas.vocab import language_name
+from transforms.diarize.gender import caption_gender
 from transforms.stage import Sample, Stage, StageSpec
 
 STAGE = "describe"
@@ -104,15 +105,16 @@ def attribute_caption(said: dict[str, str], gender: str, emotion: str | None = N
 def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
     """Captions and tags of a sample from its item's metadata and its segment's transcript."""
     item = sample.item
+    gender = caption_gender(item.gender, sample.original_data.get("diarization"))  # the dataset's label wins
     captions: list[Caption] = []
     transcript = (sample.segment.transcript or "").strip()
     sound_labels = [lab for lab in item.labels if lab != "speech"]
     if transcript:
-        captions.append(Caption(speech_caption(item.gender, transcript, item.emotion, item.age), "en", "template"))
+        captions.append(Caption(speech_caption(gender, transcript, item.emotion, item.age), "en", "template"))
     if item.language != "und" and (transcript or "speech" in item.labels):
-        captions.append(Caption(speaker_caption(item.language, item.gender, item.emotion, item.age), "en", "template"))
+        captions.append(Caption(speaker_caption(item.language, gender, item.emotion, item.age), "en", "template"))
     elif item.emotion and not transcript:
-        person = who(item.gender, item.age)
+        person = who(gender, item.age)
         captions.append(
             Caption(
                 f"{article(person).capitalize()} {person} talking in {article(item.emotion)} {item.emotion} voice",
@@ -122,7 +124,7 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
         )
     said = (sample.original_data.get("attributes") or {}).get("words")
     if said and (transcript or "speech" in item.labels):
-        captions.append(Caption(attribute_caption(said, item.gender, item.emotion, item.age), "en", "template"))
+        captions.append(Caption(attribute_caption(said, gender, item.emotion, item.age), "en", "template"))
     if sound_labels:
         captions.append(Caption(sound_caption(sound_labels), "en", "template"))
     caption_language = item.extra.get("caption_language", "en")
@@ -134,7 +136,7 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
             [
                 *item.labels,
                 *([item.emotion] if item.emotion else []),
-                *([item.gender] if item.gender != "unknown" else []),
+                *([gender] if gender != "unknown" else []),
             ]
         )
     )
