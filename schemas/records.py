@@ -258,6 +258,32 @@ class Attributes(TypedDict, total=False):
     words: dict[str, str]
 
 
+class SpeakerGender(TypedDict, total=False):
+    """``original_data.diarization.gender``: the speaker's gender estimated from their voice, once per
+    speaker of the recording (the dataset's own label, ``original_data.gender``, always wins)."""
+
+    value: Annotated[str, JsonSchema(enum=list(GENDERS))]
+    confidence: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+    method: str
+    median_f0_hz: Annotated[float, JsonSchema(minimum=0)] | None
+    seconds: Seconds
+
+
+class SpeakerTurn(TypedDict, total=False):
+    """``original_data.diarization``: who speaks in the sample (``--diarize``): a recording-local
+    speaker id (``S1``, ``S2``, ... in order of first appearance), the speaker's turn in the source
+    recording, how many speakers the recording has, and whether the sample holds overlapped speech."""
+
+    speaker: Annotated[str, JsonSchema(minLength=1)]
+    turn_start_s: Seconds
+    turn_end_s: Seconds
+    num_speakers: Annotated[int, JsonSchema(minimum=0)]
+    overlap: bool
+    model: str
+    gender: SpeakerGender
+    gender_min_confidence: Annotated[float, JsonSchema(minimum=0, maximum=1)]
+
+
 class _OriginalDataRequired(TypedDict):
     language: LanguageCode
     dataset: Text
@@ -276,6 +302,7 @@ class OriginalData(_OriginalDataRequired, total=False):
     transcript: str | None
     quality: Quality
     attributes: Attributes
+    diarization: SpeakerTurn
     origin: Annotated[str, JsonSchema(pattern=_ORIGIN_RE.pattern)]
     """The recording's origin across datasets (``SourceItem.origin``); absent when it has none."""
 
