@@ -102,6 +102,18 @@ def attribute_caption(said: dict[str, str], gender: str, emotion: str | None = N
     return text
 
 
+def sample_attribute_caption(sample: Sample, said: dict[str, str] | None = None) -> str | None:
+    """The attribute caption :func:`describe` gives ``sample`` for the levels ``said`` (default: its
+    measured ones), or None when it gives none (no words, or nobody speaks)."""
+    item = sample.item
+    if said is None:
+        said = (sample.original_data.get("attributes") or {}).get("words")
+    if not said or not ((sample.segment.transcript or "").strip() or "speech" in item.labels):
+        return None
+    gender = caption_gender(item.gender, sample.original_data.get("diarization"))
+    return attribute_caption(said, gender, item.emotion, item.age)
+
+
 def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
     """Captions and tags of a sample from its item's metadata and its segment's transcript."""
     item = sample.item
@@ -122,9 +134,9 @@ def describe(sample: Sample) -> tuple[list[Caption], list[str]]:
                 "template",
             )
         )
-    said = (sample.original_data.get("attributes") or {}).get("words")
-    if said and (transcript or "speech" in item.labels):
-        captions.append(Caption(attribute_caption(said, gender, item.emotion, item.age), "en", "template"))
+    measured = sample_attribute_caption(sample)
+    if measured is not None:
+        captions.append(Caption(measured, "en", "template"))
     if sound_labels:
         captions.append(Caption(sound_caption(sound_labels), "en", "template"))
     caption_language = item.extra.get("caption_language", "en")
