@@ -22,7 +22,10 @@ visual fusion, translation) is checked against what its inputs said before it is
     A gender, emotion or language the input left open, or a sound it did not name.
 ``attribute_contradicted``
     A measured attribute's opposite (``transforms.attributes.words``): "slowly" for a sample
-    measured as fast, "noisy" for a clean one, "high-pitched" for a low voice.
+    measured as fast, "noisy" for a clean one, "high-pitched" for a low voice; in a translation,
+    a word of the other end in the lexicon's words of its language ("lentement" for fast).
+``attribute_dropped``
+    A translation of an attribute caption without the lexicon's word for a level it was given.
 ``unsupported_number`` / ``unsupported_name``
     A number, or a capitalised name or place, that no input mentions.
 
@@ -30,7 +33,8 @@ Before those, :func:`validate_answer` checks the answer's form (``empty``, ``con
 ``tokenizer_artifacts``, ``too_long``, ``too_short``, ``markup``, ``prompt_echo``, ``unchanged``).
 Words inside the quotes are speech, not description: "The teacher is angry" in a transcript
 names no emotion. Label checks use English vocabularies, so a translation is checked for its
-quotation and its digits only (``english=False``).
+quotation and its digits only (``english=False``), and for the attribute levels it was given in the
+lexicon's words of its ``language``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ CHECKS: tuple[str, ...] = (
     "label_dropped",
     "unsupported_label",
     "attribute_contradicted",
+    "attribute_dropped",
     "unsupported_number",
     "unsupported_name",
 )
@@ -200,6 +205,8 @@ class Facts:
     """More text whose words, numbers and names the answer may use (metadata, scene captions)."""
     attributes: tuple[tuple[str, str], ...] = ()
     """The sample's measured attribute levels (``("rate", "fast")``, ...) the answer may not contradict."""
+    language: str = "en"
+    """The answer's language: a translation must say each of ``attributes`` in its lexicon's words."""
 
 
 def check_fidelity(
@@ -213,8 +220,8 @@ def check_fidelity(
     reason = _check_speech(answer, facts, transcript_may_be_translated)
     if reason == "ok" and english:
         reason = _check_labels(answer, facts)
-    if reason == "ok" and english and facts.attributes:
-        reason = _check_attributes(answer, facts)
+    if reason == "ok" and facts.attributes:
+        reason = _check_attributes(answer, facts) if english else _check_translated_attributes(answer, facts)
     if reason == "ok":
         reason = _check_additions(answer, facts, english)
     return reason
@@ -278,6 +285,12 @@ def _check_attributes(answer: str, facts: Facts) -> str:
     tokens = re.findall(r"[a-z]+(?:-[a-z]+)*", outside)
     tokens += [part for token in tokens if "-" in token for part in token.split("-")]
     return "attribute_contradicted" if contradicted(dict(facts.attributes), tokens) else "ok"
+
+
+def _check_translated_attributes(answer: str, facts: Facts) -> str:
+    from transforms.attributes.words import translation_check
+
+    return translation_check(dict(facts.attributes), _outside_quotes(answer, quoted_spans(answer)), facts.language)
 
 
 def _check_additions(answer: str, facts: Facts, english: bool) -> str:

@@ -8,14 +8,20 @@ pairs. Two routes, both adding captions of origin ``translation`` with their lan
   labels) in 20 languages, each with templates shaped for that language, so "A man talking in a
   happy voice" becomes "Un homme parle d'une voix joyeuse" or "Mężczyzna mówi radosnym głosem".
   The caption is built from the sample's structured facts (gender, emotion, sound labels, the
-  background noise of an augmented copy), not from English text.
+  background noise of an augmented copy), not from English text. A sample with measured
+  attributes (``transforms.attributes``) gets a second caption per language from the lexicon's
+  ``attribute`` templates and level words ("Une femme parle rapidement d'une voix aiguë, l'enregistrement
+  est propre"), recorded as ``translation[lang]["attributes"]``.
 - **LLM** (when ``--llm-url`` is set): the sample's first template caption goes through the
   versioned ``translate_v2`` prompt (the quoted transcript handed over as a constant to keep); an
   answer that fails validation (``transforms.fidelity``: form, the transcript verbatim inside its
   quotes and no other quoted speech, no digit the input lacks) falls back to the lexicon and the
   reason is recorded in ``original_data["translation"]`` and counted (``translation_rejected/<check>``).
   With ``translate_transcript=True`` the quoted speech may be translated too; the record then says
-  ``"transcript": "translated"`` (else ``"verbatim"``).
+  ``"transcript": "translated"`` (else ``"verbatim"``). The attribute caption is translated by the
+  LLM too, and the answer must say each level in the lexicon's words of its language and no word
+  of a level at the other end (``attribute_dropped`` / ``attribute_contradicted``), else the
+  lexicon's caption stands.
 
 ``--translation-mode add`` (default) appends the translations to the sample's ``text`` list (no
 duplicated audio); ``duplicate`` writes one extra sample per language instead, as the paper did,
@@ -35,6 +41,9 @@ from apache_beam.metrics import Metrics
 from schemas import Caption, Failure
 from schemas.settings import setting
 from schemas.vocab import language_name, normalize_emotion, normalize_gender
+from transforms.attributes.words import lexicon_word
+from transforms.describe import attribute_caption, sample_attribute_caption
+from transforms.diarize.gender import caption_gender
 from transforms.fidelity import Facts, count_outcome, transcript_verbatim, validate_answer
 from transforms.llm import ChatClient, LLMConfig, LLMError, load_prompt, render
 from transforms.stage import Sample, Stage, StageSpec
@@ -119,6 +128,41 @@ def lexicon_caption(
     return _capitalise(templates["sound"].replace("{sound}", sound_text))
 
 
+def lexicon_attribute_caption(
+    language: str, said: dict[str, str], gender: str | None = None, emotion: str | None = None
+) -> str | None:
+    """The measured attributes' caption in ``language`` from the lexicon's ``attribute`` templates
+    and level words (``None`` when the lexicon lacks the language or no level has a word)."""
+    entry = load_lexicon()["languages"].get(language)
+    if entry is None:
+        return None
+    if language == "en":  # the describe template itself (its articles: "an expressive voice")
+        return attribute_caption(said, normalize_gender(gender), normalize_emotion(emotion))
+    templates = entry["templates"]
+
+    def listed(keys: tuple[str, ...], extra: str | None = None) -> str:
+        found = [w for key in keys if (w := lexicon_word(key, said.get(key, ""), language))]
+        found += [extra] if extra else []
+        if len(found) < 2:
+            return "".join(found)
+        return templates["attribute_separator"].join(found[:-1]) + templates["attribute_and"] + found[-1]
+
+    feeling = translate_label("emotion", emotion, language) if emotion and normalize_emotion(emotion) else None
+    voice = listed(("pitch", "expressiveness"), feeling if emotion != "neutral" else None)
+    recording = listed(("noise", "reverberation", "quality"))
+    rate = lexicon_word("rate", said.get("rate", ""), language)
+    if not (voice or recording or rate):
+        return None
+    text = (
+        templates["attribute"]
+        .replace("{gender}", translate_label("gender", normalize_gender(gender), language) or "")
+        .replace("{rate}", rate)
+        .replace("{voice}", templates["attribute_voice"].replace("{words}", voice) if voice else "")
+        .replace("{recording}", templates["attribute_recording"].replace("{words}", recording) if recording else "")
+    )
+    return _capitalise(" ".join(text.split()).replace(" ;", ";").replace(" ,", ","))
+
+
 def sample_facts(sample: Sample) -> dict[str, str | None]:
     """The structured facts a lexicon caption is built from."""
     item = sample.item
@@ -197,12 +241,17 @@ class TranslateStage(Stage):
             return list(samples), []
         self.setup()
         jobs = [(i, lang) for i, s in enumerate(samples) for lang in self.languages if self._wanted(s, lang)]
-        llm_answers = self._ask_llm([(samples[i], lang) for i, lang in jobs])
-        found: dict[int, list[tuple[str, Caption, dict[str, Any]]]] = {}
-        for (i, lang), answer in zip(jobs, llm_answers, strict=True):
+        requests = [(samples[i], lang, self._source(samples[i])) for i, lang in jobs]
+        requests += [(samples[i], lang, measured_caption(samples[i])) for i, lang in jobs]
+        answers = self._ask_llm(requests)
+        found: dict[int, list[tuple[str, list[Caption], dict[str, Any]]]] = {}
+        for (i, lang), answer, measured in zip(jobs, answers[: len(jobs)], answers[len(jobs) :], strict=True):
             result = self._translate(samples[i], lang, answer)
-            if result is not None:
-                found.setdefault(i, []).append((lang, *result))
+            attributes = self._translate_attributes(samples[i], lang, measured)
+            captions = [r[0] for r in (result, attributes) if r is not None]
+            record = {**(result[1] if result else {}), **({"attributes": attributes[1]} if attributes else {})}
+            if captions:
+                found.setdefault(i, []).append((lang, captions, record))
         out: list[Sample] = []
         for i, sample in enumerate(samples):
             out.extend(self._emit(sample, found.get(i, [])))
@@ -214,13 +263,13 @@ class TranslateStage(Stage):
     def _source(self, sample: Sample) -> Caption | None:
         return next((c for c in sample.captions if c.origin == "template"), None)
 
-    def _ask_llm(self, pairs: list[tuple[Sample, str]]) -> list[str | LLMError | None]:
+    def _ask_llm(self, requests: list[tuple[Sample, str, Caption | None]]) -> list[str | LLMError | None]:
+        """One answer per (sample, language, caption to translate); None where there is no caption or no LLM."""
         if self.client is None:
-            return [None] * len(pairs)
+            return [None] * len(requests)
         prompt = load_prompt(TRANSLATE_PROMPT)
         chats, index = [], []
-        for k, (sample, lang) in enumerate(pairs):
-            source = self._source(sample)
+        for k, (sample, lang, source) in enumerate(requests):
             if source is not None:
                 spoken = _quoted(sample, source)
                 chats.append(
@@ -232,10 +281,37 @@ class TranslateStage(Stage):
                     )
                 )
                 index.append(k)
-        answers: list[str | LLMError | None] = [None] * len(pairs)
+        answers: list[str | LLMError | None] = [None] * len(requests)
         for k, answer in zip(index, self.client.complete_many(chats), strict=True):
             answers[k] = answer
         return answers
+
+    def _translate_attributes(
+        self, sample: Sample, language: str, answer: str | LLMError | None
+    ) -> tuple[Caption, dict[str, Any]] | None:
+        """The attribute caption in ``language``: the LLM's when it says every level in the lexicon's
+        words and none of the other end, else the lexicon's; None for a sample without one."""
+        source = measured_caption(sample)
+        if source is None:
+            return None
+        said = dict((sample.original_data.get("attributes") or {}).get("words") or {})
+        record: dict[str, Any] = {}
+        if answer is not None:
+            facts = Facts(source=source.text, attributes=tuple(sorted(said.items())), language=language)
+            text, reason = (
+                (None, answer.reason)
+                if isinstance(answer, LLMError)
+                else validate_answer(answer, facts, english=language == "en", min_chars=2)
+            )
+            count_outcome("translation", reason)
+            if text is not None:
+                return Caption(text=text, language=language, origin="translation"), {"method": "llm"}
+            record = {"llm_fallback": reason}
+        gender = caption_gender(sample.item.gender, sample.original_data.get("diarization"))
+        text = lexicon_attribute_caption(language, said, gender, sample.item.emotion)
+        if text is None:
+            return None
+        return Caption(text=text, language=language, origin="translation"), {"method": "lexicon", **record}
 
     def _translate(
         self, sample: Sample, language: str, answer: str | LLMError | None
@@ -271,27 +347,33 @@ class TranslateStage(Stage):
         Metrics.counter("stage", f"{self.name}/lexicon").inc()
         return Caption(text=text, language=language, origin="translation"), {"method": "lexicon", **record}
 
-    def _emit(self, sample: Sample, results: list[tuple[str, Caption, dict[str, Any]]]) -> list[Sample]:
+    def _emit(self, sample: Sample, results: list[tuple[str, list[Caption], dict[str, Any]]]) -> list[Sample]:
         if not results:
             return [sample]
         records = {lang: record for lang, _, record in results}
         if self.mode == "add":
             translation = {**sample.original_data.get("translation", {}), **records}
-            captions = [*sample.captions, *(caption for _, caption, _ in results)]
+            captions = [*sample.captions, *(caption for _, added, _ in results for caption in added)]
             return [
                 sample.derive(captions=captions, original_data={**sample.original_data, "translation": translation})
             ]
         duplicates = [sample]
-        for lang, caption, record in results:
+        for lang, added, record in results:
             k = self.languages.index(lang) + 1
             duplicates.append(
                 sample.derive(
                     augment_index=sample.augment_index + DUPLICATE_INDEX_STEP * k,
-                    captions=[caption],
+                    captions=added,
                     original_data={**sample.original_data, "translation": {lang: record}, "translation_of": sample.key},
                 )
             )
         return duplicates
+
+
+def measured_caption(sample: Sample) -> Caption | None:
+    """The sample's English attribute caption (the one describe made from its measured levels), if it has one."""
+    text = sample_attribute_caption(sample)
+    return next((c for c in sample.captions if c.origin == "template" and c.text == text), None) if text else None
 
 
 def _quoted(sample: Sample, source: Caption) -> str | None:

@@ -22,6 +22,8 @@ from transforms.translate import (
 )
 
 PAPER_TOP = ("en", "ca", "rw", "de", "fr", "es", "it", "pl", "ru", "fa")
+ATTRIBUTE = ("attribute", "attribute_voice", "attribute_recording", "attribute_separator", "attribute_and")
+"""The measured attributes' templates (their words: tests/attributes/test_translate.py)."""
 
 
 def test_lexicon_covers_at_least_20_languages_with_the_papers_top_ones() -> None:
@@ -40,7 +42,7 @@ def test_every_language_translates_every_vocabulary_label() -> None:
             values = entry["labels"][category]
             assert set(values) == set(terms), (language, category)
             assert all(v.strip() for v in values.values()), (language, category)
-        assert set(entry["templates"]) == {"speech", "speech_neutral", "sound", "mixed", "sound_mixed"}
+        assert set(entry["templates"]) == {"speech", "speech_neutral", "sound", "mixed", "sound_mixed", *ATTRIBUTE}
 
 
 def test_labels_are_really_translated_not_copied() -> None:

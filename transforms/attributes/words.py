@@ -14,9 +14,20 @@ of :data:`CATEGORIES`). The edges (a value equal to an edge falls in the upper l
 - **noise**: SNR in dB (:data:`SNR_EDGES_DB`), very noisy .. clean.
 - **reverberation**: RT60 in s (:data:`RT60_EDGES_S`), close-sounding .. distant-sounding.
 - **speech quality**: DNSMOS OVRL (:data:`OVRL_EDGES`), poor .. good.
+
+In the other lexicon languages each level has one word, in the form the ``attribute`` templates
+need (pitch and expressiveness agree with the word for "voice", noise, room and quality with the
+word for "recording"); a moderate spread says nothing in any language. :func:`translation_check`
+holds a translated caption to those words.
 """
 
 from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,3 +155,51 @@ def quality_level(ovrl: float | None) -> str | None:
 def tags(words: dict[str, str]) -> list[str]:
     """The sample's tags for its attribute levels: ``speaking_rate:fast``, ``pitch_level:high``, ..."""
     return [f"{CATEGORIES[key]}:{value}" for key, value in words.items() if key in CATEGORIES and value]
+
+
+# -- the words in the lexicon's languages ---------------------------------------------------------
+
+LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon.json"
+UNSPACED_LANGUAGES = ("ja", "zh")
+"""Languages written without spaces between words: a word is found as a substring."""
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon_languages() -> dict[str, Any]:
+    return json.loads(LEXICON_PATH.read_text(encoding="utf-8"))["languages"]
+
+
+def lexicon_word(key: str, value: str, language: str) -> str:
+    """The word of attribute ``key`` at level ``value`` in ``language`` ("" when it says nothing)."""
+    entry = _lexicon_languages().get(language)
+    category = CATEGORIES.get(key)
+    if entry is None or category is None:
+        return ""
+    return entry["labels"].get(category, {}).get(value, "")
+
+
+def _stem(token: str) -> str:
+    return token[:-2] if len(token) >= 6 else token  # lets an inflected form match: "rapide" ~ "rapides"
+
+
+def says(phrase: str, text: str, language: str) -> bool:
+    """Whether ``text`` says ``phrase`` (every word of it, inflected or not; a substring without spaces)."""
+    if language in UNSPACED_LANGUAGES:
+        return "".join(phrase.split()) in "".join(text.split())
+    tokens = re.findall(r"\w+", text.lower())
+    return all(any(t.startswith(_stem(p)) for t in tokens) for p in re.findall(r"\w+", phrase.lower()))
+
+
+def translation_check(said: dict[str, str], text: str, language: str) -> str:
+    """``"ok"``, ``"attribute_contradicted"`` (``text`` says a level at the other end of a scale, in
+    the lexicon's words of ``language``) or ``"attribute_dropped"`` (a level's word is missing)."""
+    for key, value in said.items():
+        ends = OPPOSITES.get(key, ())
+        other = next((ends[1 - side] for side in (0, 1) if ends and value in ends[side]), ())
+        if any(says(word, text, language) for level in other if (word := lexicon_word(key, level, language))):
+            return "attribute_contradicted"
+    for key, value in said.items():
+        word = lexicon_word(key, value, language)
+        if word and not says(word, text, language):
+            return "attribute_dropped"
+    return "ok"
