@@ -256,6 +256,8 @@ class Attributes(TypedDict, total=False):
     reverberation: AttributeReverberation
     dnsmos: AttributeDnsmos | None
     words: dict[str, str]
+    remeasured: list[Annotated[str, JsonSchema(enum=["rate", "pitch", "snr", "reverberation", "dnsmos"])]]
+    """On an augmented copy: the estimates taken again on its audio (the others are its original's)."""
 
 
 class SpeakerGender(TypedDict, total=False):
