@@ -15,6 +15,11 @@ environment), mask, clip (the channel) — and recorded as ``Augmentation(name, 
 every parameter needed to redo them. The copy's first caption is the combined
 t̂ = f(p^t + t_i + t_j) (origin ``template``, ``text.py``); the original captions follow, and the
 noise label joins the tags. A copy that fails becomes a ``Failure``; its original still goes on.
+
+With the attributes stage on, the estimates a copy's effects made stale (its noise, room and
+quality after noise, reverb, masks or clipping; its pitch after a pitch shift) are measured again
+on the copy (:func:`transforms.attributes.stage.remeasure_copy`), so its attribute caption and
+tags say what the copy sounds like, not what its original did.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from augment.noise import NoiseBank
 from augment.text import combine_caption
 from schemas import SAMPLE_RATE, Augmentation, Caption, Failure
 from schemas.settings import setting
+from transforms.attributes.stage import AttributesSettings, remeasure_copy
 from transforms.noise_bank import NOISE_MAX_S, NOISE_SOURCES, NoiseBankLoader, NoiseDecoding, NoiseFileFailures
 from transforms.stage import Sample, Stage, StageSpec
 
@@ -136,8 +142,11 @@ class AugmentStage(Stage):
         noise_bank: NoiseBank | None = None,
         noise_bank_factory: Callable[[], NoiseBank] | None = None,
         sample_rate: int = SAMPLE_RATE,
+        attributes: AttributesSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.attributes = attributes
+        """The attributes stage's settings when it runs: a copy's stale estimates are taken again."""
         self.noise_bank = noise_bank
         self._noise_bank_factory = noise_bank_factory
         self._no_bank: str | None = None
@@ -199,7 +208,7 @@ class AugmentStage(Stage):
             effects=[(a.name, a.params) for a in applied if a.name != "noise"],
         )
         tags = sample.tags + ([noise_label] if noise_label and noise_label not in sample.tags else [])
-        return sample.derive(
+        copy = sample.derive(
             augment_index=copy_index,
             audio=audio,
             captions=[Caption(text=caption, language=CAPTION_LANGUAGE, origin="template"), *sample.captions],
@@ -207,6 +216,9 @@ class AugmentStage(Stage):
             augmentations=[*sample.augmentations, *applied],
             original_data={**sample.original_data, "augmented_from": sample.key},
         )
+        if self.attributes is not None:
+            copy = remeasure_copy(copy, [a.name for a in applied], self.attributes)
+        return copy
 
     def _choose_effects(self, rng: np.random.Generator) -> list[str]:
         enabled = [n for n in ORDER if n in self.settings.augmentations]
@@ -251,7 +263,10 @@ def build_augment(config: Any) -> AugmentStage | None:
         return None
     seed = settings.seed if settings.seed is not None else config.corpus.seed
     settings = AugmentSettings(**{**settings.__dict__, "seed": seed})
-    return AugmentStage(settings, noise_bank_factory=settings.noise_bank_loader(seed, config.decode))
+    attributes = config.attributes if config.attributes.attributes else None
+    return AugmentStage(
+        settings, noise_bank_factory=settings.noise_bank_loader(seed, config.decode), attributes=attributes
+    )
 
 
 def noise_file_failures(root: Any, config: Any, storage_options: dict[str, Any] | None = None) -> list[Any]:

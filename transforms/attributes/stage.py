@@ -15,6 +15,7 @@ Filters as data: :data:`FILTER_ROWS` (``--min-dnsmos-ovrl``, ``--max-rt60-s``,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from importlib import metadata
@@ -158,6 +159,51 @@ def attribute_words(record: dict[str, Any], language: str, gender: str) -> dict[
         "quality": words.quality_level((record.get("dnsmos") or {}).get("ovrl")),
     }
     return {key: value for key, value in levels.items() if value is not None}
+
+
+RECORDING_ESTIMATORS = ("snr", "reverberation", "dnsmos")
+CHANGED_BY: dict[str, tuple[str, ...]] = {
+    "pitch": ("pitch",),
+    "gain": (),
+    "reverb": RECORDING_ESTIMATORS,
+    "noise": RECORDING_ESTIMATORS,
+    "mask": RECORDING_ESTIMATORS,
+    "clip": RECORDING_ESTIMATORS,
+}
+"""The estimates each augmentation (``transforms/augment.py``) makes stale: a pitch shift the
+voice's pitch (it keeps the duration, so the rate holds), noise, reverb, masks and clipping the
+recording's SNR, room and quality; a gain changes none (each estimate is level-free)."""
+ATTRIBUTE_TAG_PREFIXES = tuple(f"{category}:" for category in words.CATEGORIES.values())
+
+
+def remeasure_copy(copy: Sample, effects: list[str], settings: AttributesSettings) -> Sample:
+    """An augmented copy whose attributes record, words, tags and attribute caption are its own.
+
+    Its original was measured before augmentation; the estimates the applied ``effects`` change
+    (:data:`CHANGED_BY`) are taken again on the copy's audio and named in ``remeasured``; the others
+    stay the original's. Thresholds are not judged again: an augmented copy is noisier on purpose.
+    """
+    from transforms.describe import sample_attribute_caption
+
+    record = copy.original_data.get(STAGE)
+    stale = [name for name in settings.attributes if any(name in CHANGED_BY.get(e, ()) for e in effects)]
+    if not record or not stale:
+        return copy
+    own_audio = copy.derive(original_data={k: v for k, v in copy.original_data.items() if k != "quality"})
+    fresh = filters.measure(FILTER_ROWS, stale, Measuring(own_audio, settings, lambda: None))
+    Metrics.counter("clara_attributes", "remeasured_copies").inc()
+    updated = {**record, **fresh, "remeasured": stale}
+    updated["words"] = attribute_words(updated, copy.item.language, copy.item.gender)
+    old_caption = sample_attribute_caption(copy)
+    new_caption = sample_attribute_caption(copy, updated["words"])
+    captions = list(copy.captions)
+    at = next((i for i, c in enumerate(captions) if c.origin == "template" and c.text == old_caption), None)
+    if at is not None and new_caption is None:
+        del captions[at]
+    elif at is not None:
+        captions[at] = dataclasses.replace(captions[at], text=new_caption)
+    tags = [t for t in copy.tags if not t.startswith(ATTRIBUTE_TAG_PREFIXES)] + words.tags(updated["words"])
+    return copy.derive(original_data={**copy.original_data, STAGE: updated}, captions=captions, tags=tags)
 
 
 @dataclass(frozen=True)
