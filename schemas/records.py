@@ -286,6 +286,29 @@ class SpeakerTurn(TypedDict, total=False):
     gender_min_confidence: Annotated[float, JsonSchema(minimum=0, maximum=1)]
 
 
+class DemoTruth(TypedDict, total=False):
+    """``original_data.extra.truth``: what a controlled demo item was made with
+    (``pipelines.sources.demo``): espeak-ng's speed and base pitch and the levels they were chosen
+    for, the room's RT60 (``null``: dry) and the noise's SNR and clip (``null``: none)."""
+
+    speed_wpm: Annotated[int, JsonSchema(minimum=80, maximum=450)]
+    rate_level: Annotated[str, JsonSchema(enum=["very_slow", "slow", "moderate", "fast", "very_fast"])]
+    pitch: Annotated[int, JsonSchema(minimum=0, maximum=99)]
+    pitch_level: Annotated[str, JsonSchema(enum=["very_low", "low", "moderate", "high", "very_high"])]
+    pitch_hz: Annotated[float, JsonSchema(minimum=0)]
+    rt60_s: Annotated[float, JsonSchema(minimum=0)] | None
+    reverberation_level: Annotated[str, JsonSchema(enum=["close", "slightly_reverberant", "distant"])]
+    snr_db: float | None
+    noise: str | None
+    noise_level: Annotated[str, JsonSchema(enum=["very_noisy", "noisy", "slightly_noisy", "clean"])]
+
+
+class SourceExtra(TypedDict, total=False):
+    """``original_data.extra``: a source's own fields (open); the demo's ground truth is typed."""
+
+    truth: DemoTruth
+
+
 class _OriginalDataRequired(TypedDict):
     language: LanguageCode
     dataset: Text
@@ -304,6 +327,7 @@ class OriginalData(_OriginalDataRequired, total=False):
     transcript: str | None
     quality: Quality
     attributes: Attributes
+    extra: SourceExtra
     diarization: SpeakerTurn
     origin: Annotated[str, JsonSchema(pattern=_ORIGIN_RE.pattern)]
     """The recording's origin across datasets (``SourceItem.origin``); absent when it has none."""

@@ -90,3 +90,65 @@ def test_an_utterance_does_not_depend_on_what_was_spoken_before_it():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
     assert _digest(synthesize(text, *voice)) == fresh.stdout.split()[-1]
+
+
+def test_sentences_of_the_protocol_languages_are_the_hundred_sentence_set():
+    assert all(len(sentences_for(lang)) == 100 for lang in ("en", "fr", "de"))
+    assert len(sentences_for("es")) == 16
+
+
+def test_items_record_their_truth_and_populate_every_level():
+    from transforms.attributes import words
+
+    truths = [i.extra["truth"] for lang in ("en", "de") for i in _items(lang=lang, n=80)]
+    assert {t["rate_level"] for t in truths} == set(words.RATE_LEVELS)
+    assert {t["pitch_level"] for t in truths} == set(words.PITCH_LEVELS)
+    assert {t["noise_level"] for t in truths} == set(words.SNR_LEVELS)
+    assert {t["reverberation_level"] for t in truths} == set(words.RT60_LEVELS)
+    assert 0.35 < sum(t["snr_db"] is not None for t in truths) / len(truths) < 0.65
+    assert 0.35 < sum(t["rt60_s"] is not None for t in truths) / len(truths) < 0.65
+    for t in truths:  # the levels are the ones the recorded values fall in
+        assert t["reverberation_level"] == words.reverberation_level(t["rt60_s"] or 0.0)
+        assert t["noise_level"] == (words.noise_level(t["snr_db"]) if t["snr_db"] is not None else "clean")
+
+
+def test_items_speed_and_pitch_move_the_measured_rate_and_f0():
+    """espeak-ng at the item's speed and pitch lands in the level the item records."""
+    import soxr
+
+    from transforms.attributes.pitch import estimate_pitch
+    from transforms.attributes.rate import estimate_rate
+    from transforms.attributes.words import pitch_level, rate_level
+    from transforms.tts import uri_scene
+
+    items = [i for i in _items(n=24) if i.duration_hint_s < 8 and i.extra["truth"]["snr_db"] is None]
+    items = [i for i in items if i.extra["truth"]["rt60_s"] is None][:4]
+    assert items
+    for item in items:
+        truth, (prosody, _) = item.extra["truth"], uri_scene(item.uri)
+        assert prosody == {"speed_wpm": truth["speed_wpm"], "pitch": truth["pitch"]}
+        speech = synthesize_uri(item.uri)
+        rate = estimate_rate(item.transcript, "en", speech.words)
+        assert rate_level(rate.value, rate.unit, "en") == truth["rate_level"]
+        f0 = estimate_pitch(soxr.resample(speech.audio, speech.sample_rate, 16_000), 16_000)
+        assert pitch_level(f0.median_hz, item.gender) == truth["pitch_level"]
+
+
+def test_scene_mixes_noise_at_the_recorded_snr_and_is_deterministic():
+    from transforms.tts import Scene, tts_uri
+
+    text = "The children are playing football in the park."
+    dry = synthesize(text, "en", "m3", "neutral")
+    for snr in (0.0, 12.5):
+        uri = tts_uri(text, "en", "m3", "neutral", scene=Scene(snr_db=snr, noise=1, noise_offset=500))
+        mixed = synthesize_uri(uri).audio
+        assert np.array_equal(mixed, synthesize_uri(uri).audio)
+        weight = 1.0 / (1.0 + 10.0 ** (snr / 20.0))
+        speech_part = (1.0 - weight) * dry.audio.astype(np.float64)
+        noise = mixed - speech_part
+        measured = 20 * np.log10(np.sqrt(np.mean(speech_part**2)) / np.sqrt(np.mean(noise**2)))
+        assert abs(measured - snr) < 0.05
+    room = synthesize_uri(tts_uri(text, "en", "m3", "neutral", scene=Scene(rt60_s=0.8, rir_seed=7))).audio
+    assert room.shape == dry.audio.shape and not np.allclose(room, dry.audio, atol=1e-3)
+    rms = np.sqrt(np.mean(room.astype(np.float64) ** 2))
+    assert abs(rms / np.sqrt(np.mean(dry.audio.astype(np.float64) ** 2)) - 1) < 0.01

@@ -5,16 +5,45 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from augment.noise import DEFAULT_LABELS
 from pipelines.sources.base import Source, SourceError
+from pipelines.sources.demo.prosody import draw_prosody
 from pipelines.sources.demo.texts import sentences_for
 from pipelines.sources.demo.video import DEFAULT_CACHE, video_items
 from schemas import SourceItem, make_key
 from schemas.vocab import normalize_language
-from transforms.tts import STYLES, VARIANTS, available_languages, tts_uri
+from transforms.attributes.words import noise_level, reverberation_level
+from transforms.tts import STYLES, VARIANTS, Scene, available_languages, tts_uri
 
 DEFAULT_ITEMS = 60
 LONG_EVERY = 4
 LONG_SENTENCES = (5, 7)
+NOISY_SHARE, NOISE_SNR_DB = 0.5, (-5.0, 30.0)
+"""Half the items get a noise of the generated bank at an SNR drawn uniformly in this range."""
+ROOM_SHARE, ROOM_RT60_S = 0.5, (0.2, 1.2)
+"""Half the items are heard in a room at an RT60 drawn uniformly in this range (the others dry)."""
+
+
+def draw_scene(rng: random.Random) -> Scene:
+    """The item's room and noise (each present for its share of the items)."""
+    room = rng.random() < ROOM_SHARE
+    rt60, rir_seed = round(rng.uniform(*ROOM_RT60_S), 3), rng.randrange(2**31)
+    noisy = rng.random() < NOISY_SHARE
+    snr, noise, offset = round(rng.uniform(*NOISE_SNR_DB), 1), rng.randrange(len(DEFAULT_LABELS)), rng.randrange(10**5)
+    return Scene(rt60 if room else None, rir_seed if room else 0, snr if noisy else None, noise if noisy else 0,
+                 offset if noisy else 0)  # fmt: skip
+
+
+def truth_of(prosody: dict, scene: Scene) -> dict:
+    """``original_data.extra.truth``: what the item was made with (``schemas.records.DemoTruth``)."""
+    return {
+        **prosody,
+        "rt60_s": scene.rt60_s,
+        "reverberation_level": reverberation_level(scene.rt60_s or 0.0),
+        "snr_db": scene.snr_db,
+        "noise": DEFAULT_LABELS[scene.noise] if scene.snr_db is not None else None,
+        "noise_level": noise_level(scene.snr_db) if scene.snr_db is not None else "clean",
+    }
 
 
 class DemoSource(Source):
@@ -22,9 +51,15 @@ class DemoSource(Source):
     description = "Embedded TTS corpus (espeak-ng): speech in any espeak-ng language, 6 voices, 4 styles"
     layout = "no input: synthesised in-process for --lang (--demo-items, default 60; --demo-videos, default 0)"
     needs_input = False
-    stage_defaults = {"augment": "noise,reverb", "augment_copies": 1, "translate_to": "fr,de,es"}
-    """What the demo shows unless told otherwise: one noise-mixed/reverberated copy per sample
-    and lexicon translations of the label captions (``--augment none --translate-to none`` to skip)."""
+    stage_defaults = {
+        "augment": "noise,reverb",
+        "augment_copies": 1,
+        "translate_to": "fr,de,es",
+        "attributes": "all",
+    }
+    """What the demo shows unless told otherwise: one noise-mixed/reverberated copy per sample,
+    lexicon translations of the label captions (``--augment none --translate-to none`` to skip)
+    and the measured attributes (``--attributes none`` to skip)."""
 
     def check(self) -> None:
         lang = self.settings.language
@@ -45,11 +80,15 @@ class DemoSource(Source):
         for i in range(self.count):
             rng = random.Random(f"demo:{lang}:{seed}:{i}")
             variant, style = rng.choice(variants), rng.choice(styles)
-            n_sentences = rng.randint(*LONG_SENTENCES) if i % LONG_EVERY == LONG_EVERY - 1 else 1
+            prosody = draw_prosody(rng, lang, variant, style, VARIANTS[variant])
+            n_sentences = 1
+            if i % LONG_EVERY == LONG_EVERY - 1:  # a paragraph: more sentences when spoken fast, so it stays > 10 s
+                n_sentences = round(rng.randint(*LONG_SENTENCES) * max(1.0, prosody["speed_wpm"] / 175))
             text = " ".join(rng.sample(sentences, n_sentences))
+            scene = draw_scene(rng)
             yield SourceItem(
                 key=make_key("demo", lang, f"{seed}", f"{i:05d}"),
-                uri=tts_uri(text, lang, variant, style),
+                uri=tts_uri(text, lang, variant, style, prosody["speed_wpm"], prosody["pitch"], scene),
                 dataset="demo",
                 source_id=f"{lang}/{seed}/{i:05d}",
                 language=normalize_language(lang),
@@ -59,8 +98,8 @@ class DemoSource(Source):
                 emotion=style,
                 labels=("speech",),
                 license="synthetic (espeak-ng, GPL-3.0 voices); text CC0 by clara-corpus",
-                duration_hint_s=round(len(text) / 14.0, 2),
-                extra={"tts_voice": f"{lang}+{variant}", "tts_style": style},
+                duration_hint_s=round(len(text) / 14.0 * 175 / prosody["speed_wpm"], 2),
+                extra={"tts_voice": f"{lang}+{variant}", "tts_style": style, "truth": truth_of(prosody, scene)},
             )
         videos = int(self.settings.options.get("videos", 0))
         if videos:  # short synthetic videos with TTS narration, for the visual stage

@@ -1,5 +1,6 @@
-"""The demo corpus's sentences: a built-in set for en, fr, de, es, it, pt, nl; spelled-out numbers
-(``num2words``) for any other language."""
+"""The demo corpus's sentences: 100 per language for en, fr, de (``demo_sentences.json``: no two
+share a 3-word run, so protocol v2 can hold sentences out), a smaller built-in set for es, it, pt,
+nl (``demo_texts.json``); spelled-out numbers (``num2words``) for any other language."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from pathlib import Path
 from pipelines.sources.base import SourceError
 
 TEXTS_PATH = Path(__file__).parents[1] / "data" / "demo_texts.json"
+SENTENCES_PATH = Path(__file__).parents[1] / "data" / "demo_sentences.json"
 
 
 @cache
 def _builtin_texts() -> dict[str, list[str]]:
-    return json.loads(TEXTS_PATH.read_text(encoding="utf-8"))
+    """Each built-in language's sentences: the 100-sentence set where it has the language."""
+    texts = json.loads(TEXTS_PATH.read_text(encoding="utf-8"))
+    return {**texts, **json.loads(SENTENCES_PATH.read_text(encoding="utf-8"))}
 
 
 def sentences_for(language: str, count: int = 20, seed: int = 0) -> list[str]:
