@@ -23,7 +23,7 @@ from transforms.diarize.turns import Diarization, Turn
 class DiarizeParams:
     """How the recording is diarized (the segment stage fills it from its settings)."""
 
-    threshold: float = 0.25
+    threshold: float = 0.15
     """Cosine distance at which two clusters of speech stay apart (average linkage)."""
     num_speakers: int | None = None
     max_speakers: int | None = None
@@ -51,14 +51,32 @@ def diarize(audio16: Any, regions: list[tuple[int, int]], encoder: Any, params: 
     centres = cluster_regions(
         means, durations, starts, params.threshold, params.num_speakers, params.max_speakers, params.block_s
     )
+    paths = _resegment(per_region, centres, params)
     spans: list[tuple[float, float, int]] = []
     overlaps: list[tuple[float, float]] = []
-    for (a, b), emb in zip(regions, per_region):
-        scores = emb @ centres.T
-        path = viterbi(scores, params.switch_cost)
+    for (a, b), emb, path in zip(regions, per_region, paths):
         spans += _region_spans(a, b, path, window, hop)
-        overlaps += _overlaps(a, b, scores, path, window, hop, params.overlap_margin)
+        overlaps += _overlaps(a, b, emb @ centres.T, path, window, hop, params.overlap_margin)
     return _as_diarization(spans, overlaps, params.merge_gap_s, model)
+
+
+def _resegment(per_region: list[np.ndarray], centres: np.ndarray, params: DiarizeParams) -> list[np.ndarray]:
+    """Viterbi paths of every region's windows; then the speakers' centroids again from the windows
+    they won, speakers whose centroids lie within ``threshold`` merged (their centroids now rest on
+    all of their speech, not one block's regions), and the paths again, until nothing merges."""
+    from transforms.diarize.cluster import ahc, centroids
+
+    while True:
+        paths = [viterbi(emb @ centres.T, params.switch_cost) for emb in per_region]
+        if params.num_speakers or len(centres) == 1:
+            return paths
+        windows, labels = np.concatenate(per_region), np.concatenate(paths)
+        used = np.unique(labels)
+        refined = centroids(windows, np.searchsorted(used, labels), np.ones(len(labels)))
+        merged = ahc(refined, params.threshold)
+        if merged.max() + 1 == len(centres):
+            return paths
+        centres = centroids(refined, merged, np.bincount(np.searchsorted(used, labels)).astype(float))
 
 
 def _window_centres(a: int, b: int, n: int, window: int, hop: int) -> np.ndarray:

@@ -10,7 +10,8 @@ pure part: given word timings (and, when available, the audio) it
 2. chooses the boundaries with a dynamic programme: every segment's words span at most
    ``max_seconds``; each segment costs 1, each cut earns its pause length (capped) plus a bonus
    after sentence punctuation, segments under ``min_seconds`` are penalised. So the plan uses
-   few segments and cuts at the longest pauses, never inside a word;
+   few segments and cuts at the longest pauses, never inside a word; a ``forced`` boundary (a
+   change of speaker, :mod:`transforms.diarize`) is always cut, whatever it costs;
 3. builds :class:`~schemas.Segment` records with their transcript and word timings relative to
    the segment start.
 """
@@ -165,8 +166,10 @@ def plan_segments(
     pauses: list[Pause] | None = None,
     pad_s: float = EDGE_PAD_S,
     safety_s: float = SAFETY_S,
+    forced: frozenset[int] = frozenset(),
 ) -> list[PlannedSegment]:
-    """Choose segments covering every word exactly once, each at most ``max_seconds`` long.
+    """Choose segments covering every word exactly once, each at most ``max_seconds`` long; no
+    segment holds both word ``k`` and word ``k + 1`` for ``k`` in ``forced``.
 
     Raises :class:`UnsplittableError` when one word alone is longer than ``max_seconds``.
     """
@@ -188,6 +191,8 @@ def plan_segments(
     for j in range(1, n + 1):  # a segment ends after word j-1
         cut_reward = _cut_score(words[j - 1], pauses[j - 1]) if j < n else 0.0
         for i in range(j - 1, -1, -1):  # ... and starts at word i
+            if i in forced and i < j - 1:  # it would hold a forced boundary: no segment may
+                break
             core = ends[j - 1] - starts[i]
             if core > max_seconds and i < j - 1:
                 break

@@ -13,6 +13,8 @@ from transforms.segment.models import DEFAULT_MODEL
 ALIGNERS = ("whisper", "mfa", "given", "auto")
 ENGINES = ("faster", "openai")
 NON_SPEECH = ("fail", "split")
+OVERLAPPED = ("flag", "drop")
+SPEAKER_MODELS = ("resemblyzer", "pyannote", "speechbrain")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,40 @@ class SegmentSettings:
         shapes_output=True,
         choices=NON_SPEECH,
     )
+    diarize: bool = setting(
+        False,
+        "who speaks when (transforms/diarize): items of at least --diarize-min-s are diarized and their cut "
+        "never crosses a change of speaker; each sample gets its speaker, turn and the number of speakers",
+        shapes_output=True,
+    )
+    diarize_min_s: float = setting(
+        30.0, "with --diarize: diarize items at least this long (0: every item the stage cuts)", shapes_output=True
+    )
+    num_speakers: int | None = setting(None, "with --diarize: the number of speakers, when known", shapes_output=True)
+    max_speakers: int | None = setting(None, "with --diarize: at most this many speakers", shapes_output=True)
+    diarize_model: str = setting(
+        "resemblyzer",
+        "speaker embeddings: resemblyzer (weights from PyPI), pyannote or speechbrain (need --diarize-weights)",
+        shapes_output=True,
+        choices=SPEAKER_MODELS,
+    )
+    diarize_weights: str | None = setting(
+        None, "local weights of the speaker embedding model (a checkpoint file or folder)", shapes_output=True
+    )
+    diarize_threshold: float = setting(
+        0.15, "cosine distance at which two clusters of speech are different speakers", shapes_output=True
+    )
+    overlapped_speech: str = setting(
+        "flag",
+        "segments with overlapped speech (two voices at once): flag them in original_data.diarization or drop them",
+        shapes_output=True,
+        choices=OVERLAPPED,
+    )
+    gender_min_confidence: float = setting(
+        0.9,
+        "a speaker's estimated gender enters captions at or above this confidence (the dataset's label always wins)",
+        shapes_output=True,
+    )
 
     def __post_init__(self) -> None:
         if self.aligner not in ALIGNERS:
@@ -68,5 +104,18 @@ class SegmentSettings:
             raise ValueError(f"--whisper-engine must be one of {ENGINES}, not {self.whisper_engine!r}")
         if self.non_speech not in NON_SPEECH:
             raise ValueError(f"--non-speech must be one of {NON_SPEECH}, not {self.non_speech!r}")
+        if self.overlapped_speech not in OVERLAPPED:
+            raise ValueError(f"--overlapped-speech must be one of {OVERLAPPED}, not {self.overlapped_speech!r}")
+        if self.diarize_model not in SPEAKER_MODELS:
+            raise ValueError(f"--diarize-model must be one of {SPEAKER_MODELS}, not {self.diarize_model!r}")
+        if self.diarize_model != "resemblyzer" and not self.diarize_weights:
+            raise ValueError(f"--diarize-model {self.diarize_model} needs --diarize-weights (nothing is downloaded)")
+        for name in ("num_speakers", "max_speakers"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 <= self.gender_min_confidence <= 1:
+            raise ValueError("--gender-min-confidence must be within 0..1")
+        if not 0 < self.diarize_threshold < 2:
+            raise ValueError("--diarize-threshold must be within 0..2 (a cosine distance)")
         if not 0 <= self.min_segment_s < self.max_segment_s:
             raise ValueError("need 0 <= --min-segment-s < --max-segment-s")

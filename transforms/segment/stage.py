@@ -22,6 +22,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas import SAMPLE_RATE, Failure, Segment, WordAlignment
+from transforms.diarize.turns import Diarization, forced_cuts
 from transforms.segment.cut import (
     UnsplittableError,
     build_segments,
@@ -31,6 +32,7 @@ from transforms.segment.cut import (
 from transforms.segment.mfa import AlignRequest, MfaAligner, MfaUnavailableError
 from transforms.segment.options import SegmentSettings
 from transforms.segment.recovery import ANOMALY_SPEECH_S, METRICS_NAMESPACE, speech_anomaly
+from transforms.segment.speakers import diarize_recording, segment_records, wants_diarization
 from transforms.shared_models import load_shared
 from transforms.spooled import span_of
 from transforms.stage import Sample, Stage, StageSpec
@@ -119,6 +121,7 @@ class SegmentStage(Stage):
         self._handler: FasterWhisperModelHandler | OpenAIWhisperModelHandler | None = None
         self.model: Any = None
         self.mfa: MfaAligner | None = None
+        self.speaker_encoder: Any = None
 
     @property
     def handler(self) -> FasterWhisperModelHandler | OpenAIWhisperModelHandler:
@@ -143,6 +146,10 @@ class SegmentStage(Stage):
             self.mfa.setup()
         if s.aligner == "whisper" or s.transcribe_missing:
             self._ensure_model()  # other aligners load Whisper lazily, only if an item needs it
+        if s.diarize:
+            from transforms.diarize.embed import shared_encoder
+
+            self.speaker_encoder = shared_encoder(s.diarize_model, s.diarize_weights, s.whisper_device)
 
     def _ensure_model(self) -> Any:
         if self.model is None:  # one Whisper per worker process, whatever its threads (transforms/shared_models.py)
@@ -311,12 +318,21 @@ class SegmentStage(Stage):
         # a long recording is seen at 16 kHz a block at a time, not copied whole
         audio16 = At16k(sample.audio) if duration >= LONGFORM_S else to_whisper_rate(sample.audio)
         pauses = find_pauses(words[i], audio16, WHISPER_SAMPLE_RATE)
+        speakers = self._diarize(audio16, duration)
+        forced = forced_cuts(words[i], speakers.turns) if speakers is not None else frozenset()
         try:
-            plan = plan_segments(words[i], duration, s.max_segment_s, s.min_segment_s, pauses)
+            plan = plan_segments(words[i], duration, s.max_segment_s, s.min_segment_s, pauses, forced=forced)
         except UnsplittableError as exc:
             failures.append(sample.fail(STAGE, "unsplittable", str(exc)))
             return
-        for segment in build_segments(sample.item.key, words[i], plan, transcript):
+        who = segment_records(speakers, words[i], plan, s) if speakers is not None else [None] * len(plan)
+        for segment, said_by in zip(build_segments(sample.item.key, words[i], plan, transcript), who):
+            extra = {} if said_by is None else {"diarization": said_by}
+            if said_by is not None and said_by.get("overlap") and s.overlapped_speech == "drop":
+                failures.append(
+                    sample.fail(STAGE, "overlapped_speech", f"segment {segment.index} at {segment.start_s:.2f} s")
+                )
+                continue
             first = round(segment.start_s * SAMPLE_RATE)
             last = min(
                 round((segment.start_s + segment.duration_s) * SAMPLE_RATE),
@@ -330,9 +346,21 @@ class SegmentStage(Stage):
                     original_data={
                         **sample.original_data,
                         "segmentation": dict(record, segments=len(plan)),
+                        **extra,
                     },
                 )
             )
+
+    def _diarize(self, audio16: Any, duration_s: float) -> Diarization | None:
+        """Who speaks when in the recording, when the settings ask for it (transforms/segment/speakers.py)."""
+        if not wants_diarization(self.settings, duration_s):
+            return None
+        if self.speaker_encoder is None:
+            from transforms.diarize.embed import shared_encoder
+
+            s = self.settings
+            self.speaker_encoder = shared_encoder(s.diarize_model, s.diarize_weights, s.whisper_device)
+        return diarize_recording(audio16, self.speaker_encoder, self.settings)
 
 
 def _language(sample: Sample) -> str | None:
@@ -421,5 +449,5 @@ SPEC = StageSpec(
     build=lambda config: SegmentStage(config.segment),  # always on: items of at most max_segment_s pass
     order=10,
     check=check_segment,
-    writes=("segmentation",),
+    writes=("segmentation", "diarization"),
 )
