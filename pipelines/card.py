@@ -14,7 +14,10 @@ from typing import Any
 
 from pipelines.plan import ShardRef
 from schemas import SCHEMA_VERSION, SPLITS, Failure, SampleMeta, ShardStats
+from transforms.attributes import stage as attributes
 from transforms.quality import histogram_entries, histogram_figures
+
+ATTRIBUTE_HISTOGRAMS = (attributes.VALUE_PREFIX, attributes.LEVEL_PREFIX)
 
 
 class StatsAccumulator:
@@ -37,6 +40,11 @@ class StatsAccumulator:
     def add_sample(self, meta: SampleMeta, source_key: str) -> None:
         od = meta.original_data
         quality = od.get("quality")
+        # copies repeat their original's quality: only originals count in the histograms
+        counted = histogram_entries(quality) if isinstance(quality, dict) and not meta.augmentations else []
+        # a copy's attributes are its own (those its effects changed are measured again): every sample counts
+        measured = od.get("attributes")
+        counted += attributes.histogram_entries(measured) if isinstance(measured, dict) else []
         figures = (
             meta.duration_s,
             source_key,
@@ -46,8 +54,7 @@ class StatsAccumulator:
                 ("emotion", str(od.get("emotion") or "none")),
                 ("dataset", str(od.get("dataset"))),
             ),
-            # copies repeat their original's quality: only originals count in the histograms
-            tuple(histogram_entries(quality)) if isinstance(quality, dict) and not meta.augmentations else (),
+            tuple(counted),
         )
         self.figures.append(figures)
         self._add(figures)
@@ -152,8 +159,18 @@ def card_figures(stats: list[ShardStats], other_failure_reasons: Counter) -> dic
         "hours_by_dataset": total("seconds_by_dataset"),
         "samples_by_gender": dict(sorted(gender_samples.items())),
         "failures_by_reason": dict(sorted(reasons.items())),
-        **({"quality": quality_figures(quality, reasons)} if quality else {}),
+        **({"quality": quality_figures(own, reasons)} if (own := _without(quality, ATTRIBUTE_HISTOGRAMS)) else {}),
+        **({"attributes": attributes.attribute_figures(measured, reasons)} if (measured := _only(quality)) else {}),
     }
+
+
+def _without(histograms: dict[str, Counter], prefixes: tuple[str, ...]) -> dict[str, Counter]:
+    return {k: v for k, v in histograms.items() if not k.startswith(prefixes)}
+
+
+def _only(histograms: dict[str, Counter]) -> dict[str, Counter]:
+    """The measured attributes' histograms (in the stats beside the quality filters')."""
+    return {k: v for k, v in histograms.items() if k.startswith(ATTRIBUTE_HISTOGRAMS)}
 
 
 def quality_figures(histograms: dict[str, Counter], reasons: Counter) -> dict[str, Any]:
@@ -210,6 +227,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Failures by stage/reason", "", "| stage/reason | items |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in card["failures_by_reason"].items()] or ["| none | 0 |"]
     lines += _quality_markdown(card.get("quality"))
+    lines += _attributes_markdown(card.get("attributes"))
     if card.get("eval_decontamination"):
         lines += ["", "## Removed for overlapping an eval set", "", "| eval set | items |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in card["eval_decontamination"].items()]
@@ -230,4 +248,16 @@ def _quality_markdown(quality: dict[str, Any] | None) -> list[str]:
     for measure, bins in quality["histograms"].items():
         lines.append(f"- {measure}: " + ", ".join(f"{label}: {n}" for label, n in bins.items()))
     dropped = ", ".join(f"{reason}: {n}" for reason, n in quality["dropped"].items()) or "none"
+    return [*lines, f"- dropped: {dropped}"]
+
+
+def _attributes_markdown(measured: dict[str, Any] | None) -> list[str]:
+    if not measured:
+        return []
+    lines = ["", "## Measured attributes (samples written, per level and per bin)", ""]
+    for key, levels in measured["levels"].items():
+        lines.append(f"- {key}: " + ", ".join(f"{level}: {n}" for level, n in levels.items()))
+    for value, bins in measured["histograms"].items():
+        lines.append(f"- {value}: " + ", ".join(f"{label}: {n}" for label, n in bins.items()))
+    dropped = ", ".join(f"{reason}: {n}" for reason, n in measured["dropped"].items()) or "none"
     return [*lines, f"- dropped: {dropped}"]

@@ -150,6 +150,11 @@ def summarize(name: str, figures: CorpusFigures, card: dict[str, Any] | None, to
             "lambda": distribution(figures.noise_lambda, 30),
         },
         "quality": quality_section(figures, recomputed.get("quality")),
+        **(
+            {"attributes": attributes_section(figures, recomputed.get("attributes"))}
+            if figures.attribute_samples
+            else {}
+        ),
         "failures": {
             "total": sum(figures.failures.values()),
             "by_stage": _by_stage(figures.failures),
@@ -181,6 +186,19 @@ def quality_section(figures: CorpusFigures, card_quality: dict[str, Any] | None)
         "language": {"verdicts": dict(verdicts.most_common()), "declared_to_detected": dict(pairs.most_common(20))},
         "dropped": dropped,
         "dropped_total": sum(dropped.values()),
+    }
+
+
+def attributes_section(figures: CorpusFigures, card_attributes: dict[str, Any] | None) -> dict[str, Any]:
+    """The measured attributes (``--attributes``): each value's distribution and each attribute's
+    samples per level over every sample written (a copy's own), the card's bins, and the drops."""
+    card_attributes = card_attributes or {"levels": {}, "histograms": {}, "dropped": {}}
+    return {
+        "samples_measured": figures.attribute_samples,
+        "distributions": {m: distribution(c, 30) for m, c in sorted(figures.attribute_values.items())},
+        "levels": {key: dict(counts.most_common()) for key, counts in sorted(figures.attribute_levels.items())},
+        "histograms": card_attributes["histograms"],
+        "dropped": card_attributes["dropped"],
     }
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas import SPLITS, Failure, ShardStats
+from transforms.attributes.stage import histogram_values as attribute_values
+from transforms.attributes.stage import value_digits
 from transforms.fidelity import outcome
 from transforms.quality import filter_row, histogram_values
 from transforms.segment.recovery import anomalous_failure, anomalous_sample
@@ -129,6 +131,11 @@ class CorpusFigures:
     quality_language: Counter = field(default_factory=Counter)
     """(declared, detected, verdict) → samples of the language check."""
     quality_samples: int = 0
+    attribute_values: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    """Measured attribute → rounded value → samples (``original_data.attributes``, every sample written)."""
+    attribute_levels: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    """Attribute → level (``attributes.words``) → samples."""
+    attribute_samples: int = 0
     samples_read: int = 0
     failures: Counter = field(default_factory=Counter)
     speech_without_text: int = 0
@@ -185,6 +192,8 @@ class CorpusFigures:
         self.speech_without_text += not augmentations and anomalous_sample(od)
         if isinstance(od.get("quality"), dict) and not augmentations:  # copies repeat their original's
             self._add_quality(od["quality"])
+        if isinstance(od.get("attributes"), dict):  # a copy's own: those its effects changed are measured again
+            self._add_attributes(od["attributes"])
         picks = self.sample_picks.setdefault(dataset, Reservoir(self.samples_per_source, self._rng))
         picks.offer({"meta": meta, "tar": str(tar_path), "split": split})
 
@@ -213,6 +222,15 @@ class CorpusFigures:
             elif _finite(value):
                 self.quality_values[measure][round(float(value), row.digits)] += 1
 
+    def _add_attributes(self, record: dict[str, Any]) -> None:
+        """One sample's measured attributes (``transforms.attributes``) and their levels."""
+        self.attribute_samples += 1
+        for measure, value in attribute_values(record).items():
+            if _finite(value):
+                self.attribute_values[measure][round(float(value), value_digits(measure))] += 1
+        for key, level in (record.get("words") or {}).items():
+            self.attribute_levels[str(key)][str(level)] += 1
+
     def _add_llm_outcomes(self, od: dict[str, Any]) -> None:
         """What became of each LLM answer the sample's JSON records (accepted, rejected by which check, failed)."""
         found: list[tuple[str, str]] = []
@@ -223,9 +241,11 @@ class CorpusFigures:
         if isinstance(fusion, dict) and fusion.get("reason") != "no_llm":
             found.append(("fusion", "ok" if fusion.get("method") == "llm" else str(fusion.get("reason"))))
         translations = od.get("translation")
-        for record in translations.values() if isinstance(translations, dict) else ():
-            if isinstance(record, dict) and (record.get("method") == "llm" or "llm_fallback" in record):
-                found.append(("translation", str(record.get("llm_fallback", "ok"))))
+        for language in translations.values() if isinstance(translations, dict) else ():
+            measured = language.get("attributes") if isinstance(language, dict) else None  # the attribute caption's
+            for record in (language, measured):
+                if isinstance(record, dict) and (record.get("method") == "llm" or "llm_fallback" in record):
+                    found.append(("translation", str(record.get("llm_fallback", "ok"))))
         for stage, reason in found:
             self.llm_outcomes[(stage, outcome(reason), reason)] += 1
 

@@ -1,7 +1,8 @@
 """``report/index.html``: the report's figures as one offline page (no script, no external resource).
 
 Sections (their ids are stable; tests and links rely on them): ``overview``, ``table-vii``,
-``hours``, ``durations``, ``captions``, ``augmentations``, ``quality``, ``failures``, ``samples``, ``checks``.
+``hours``, ``durations``, ``captions``, ``augmentations``, ``quality``, ``attributes`` (only when measured),
+``failures``, ``samples``, ``checks``.
 Every value is escaped; plots and audio are linked relatively, so the folder can be published
 as it is.
 """
@@ -21,6 +22,7 @@ SECTIONS: dict[str, str] = {
     "captions": "Captions",
     "augmentations": "Augmentations",
     "quality": "Quality",
+    "attributes": "Attributes",
     "failures": "Failures",
     "samples": "Samples",
     "checks": "Checks",
@@ -225,6 +227,24 @@ def _quality(r: dict[str, Any], plots: dict[str, str]) -> str:
     return _section("quality", body)
 
 
+def _attributes(r: dict[str, Any], plots: dict[str, str]) -> str:
+    """The measured attributes (``--attributes``): samples per level, value distributions, drops."""
+    a = r.get("attributes")
+    if not a:
+        return ""
+    body = (
+        f"<p>{_num(a['samples_measured'])} samples written with measured attributes "
+        "(<code>original_data.attributes</code>; an augmented copy's are its own: those its effects changed "
+        "are measured again).</p>"
+    )
+    for key, levels in a["levels"].items():
+        body += _pairs(levels, f"{key} (level)", "samples")
+    rows = [_dist_row(m, d) for m, d in a["distributions"].items()]
+    body += _figure(plots, "attributes") + _table(["measure", "samples", "mean", "median", "min", "max"], rows)
+    body += _pairs(a["dropped"], "dropped by", "samples") if a["dropped"] else "<p>Nothing dropped.</p>"
+    return _section("attributes", body)
+
+
 def _failures(r: dict[str, Any], plots: dict[str, str]) -> str:
     f = r["failures"]
     body = f"<p>{_num(f['total'])} failure records in <code>failures/</code>.</p>"
@@ -286,7 +306,8 @@ def _checks(r: dict[str, Any]) -> str:
 def render(report: dict[str, Any]) -> str:
     """The whole page."""
     plots = report["plots"]
-    nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS.items())
+    shown = {sid: title for sid, title in SECTIONS.items() if sid != "attributes" or report.get("attributes")}
+    nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in shown.items())
     body = "".join(
         [
             _overview(report),
@@ -296,6 +317,7 @@ def render(report: dict[str, Any]) -> str:
             _captions(report, plots),
             _augmentations(report, plots),
             _quality(report, plots),
+            _attributes(report, plots),
             _failures(report, plots),
             _samples(report["samples"]),
             _checks(report),

@@ -27,6 +27,7 @@ PLOTS: dict[str, str] = {
     "augmentations": "Augmentations applied",
     "failures": "Failures by stage and reason",
     "quality": "Measured quality filters over the samples written (--filters)",
+    "attributes": "Measured attributes over the samples written (--attributes)",
 }
 """Plot name → caption; files are ``plots/<name>.png``."""
 
@@ -94,6 +95,8 @@ def draw_all(report: dict[str, Any], folder: Path) -> dict[str, str]:
         "failures": lambda: _one_bar(report["failures"]["by_reason"], "items", True),
         "quality": lambda: _quality(report["quality"]),
     }
+    if "attributes" in report:  # only when the attributes stage ran
+        drawers["attributes"] = lambda: _quality(report["attributes"])
     written = {}
     for name, draw in drawers.items():
         fig = draw()

@@ -161,6 +161,44 @@ def attribute_words(record: dict[str, Any], language: str, gender: str) -> dict[
     return {key: value for key, value in levels.items() if value is not None}
 
 
+VALUE_PREFIX = "attributes:"
+LEVEL_PREFIX = "attribute_words:"
+"""Names of the attributes' histograms in the shard stats (beside the quality filters')."""
+
+
+def histogram_entries(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """(histogram, bin) pairs of one sample's attributes record, for the shard stats: each measured
+    value's bin (``attributes:pitch_median_hz``) and each level (``attribute_words:pitch``)."""
+    entries = [(VALUE_PREFIX + name, label) for name, label in filters.histogram_entries(FILTER_ROWS, record)]
+    return entries + [(LEVEL_PREFIX + key, value) for key, value in sorted((record.get("words") or {}).items())]
+
+
+def histogram_values(record: dict[str, Any]) -> dict[str, Any]:
+    """Each measured value of one sample's attributes record by its histogram's name (for the report)."""
+    return filters.histogram_values(FILTER_ROWS, record)
+
+
+def value_digits(histogram: str) -> int:
+    """How the report rounds a value's distribution (its row's ``digits``)."""
+    return next(row.digits for row in FILTER_ROWS if row.histogram == histogram)
+
+
+def attribute_figures(histograms: dict[str, Any], reasons: dict[str, int]) -> dict[str, Any]:
+    """The card's attributes section from the summed stats: samples per level of each attribute (levels
+    in order), per bin of each measured value, and the samples each threshold dropped."""
+    levels = {
+        key: {level: n for level in words.LEVELS[key] if (n := histograms[LEVEL_PREFIX + key].get(level))}
+        for key in words.LEVELS
+        if LEVEL_PREFIX + key in histograms
+    }
+    values = {k[len(VALUE_PREFIX) :]: v for k, v in histograms.items() if k.startswith(VALUE_PREFIX)}
+    return {
+        "levels": levels,
+        "histograms": filters.histogram_figures(FILTER_ROWS, values),
+        "dropped": {k.split("/", 1)[1]: v for k, v in sorted(reasons.items()) if k.startswith(f"{STAGE}/")},
+    }
+
+
 RECORDING_ESTIMATORS = ("snr", "reverberation", "dnsmos")
 CHANGED_BY: dict[str, tuple[str, ...]] = {
     "pitch": ("pitch",),
