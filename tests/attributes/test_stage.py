@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
+from scipy.signal import fftconvolve
 
 from schemas import SAMPLE_RATE, Segment, SourceItem
 from transforms.attributes import words
@@ -87,10 +88,22 @@ def test_the_blind_rt60_orders_dry_and_reverberant_speech(slow_and_fast):
     t = np.arange(int(0.8 * 16_000)) / 16_000
     rng = np.random.default_rng(0)
     tail = rng.standard_normal(t.size) * np.exp(-6.9 * t / 0.8)  # an exponential tail of RT60 0.8 s
-    wet = np.convolve(dry, np.r_[1.0, 0.3 * tail])[: dry.size + t.size]
+    wet = fftconvolve(dry, np.r_[1.0, 0.3 * tail])[: dry.size + t.size]  # np.convolve: ~8 s of the directory's time
     assert estimate_rt60(dry).rt60_s < 0.3 < estimate_rt60(wet / np.abs(wet).max()).rt60_s
 
 
 def test_an_unknown_estimator_is_refused():
     with pytest.raises(ValueError, match="unknown estimator"):
         AttributesSettings(attributes=("loudness",))
+
+
+def test_phoneme_counts_do_not_depend_on_other_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from transforms.attributes.rate import count_phonemes
+
+    texts = [(TEXT, "en"), ("Une jeune fille vendait de la limonade au coin de la rue.", "fr")]
+    alone = [count_phonemes(text, language) for text, language in texts]
+    with ThreadPoolExecutor(8) as pool:  # the direct runner's workers are threads of one process
+        counts = list(pool.map(lambda i: count_phonemes(*texts[i % 2]), range(64)))
+    assert counts == alone * 32

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ class RateEstimate:
     """Where the speech time came from: ``words`` (word timings) or ``energy`` (voiced frames)."""
 
 
+_ESPEAK_LOCK = threading.Lock()
+
+
 @functools.cache
 def _backend(language: str):  # phonemizer.backend.EspeakBackend, or None for a language espeak-ng lacks
     import espeakng_loader
@@ -59,10 +63,11 @@ def count_phonemes(text: str, language: str) -> int | None:
     """The number of phonemes espeak-ng speaks for ``text`` (None: espeak-ng has no such language)."""
     from phonemizer.separator import Separator
 
-    backend = _backend(language)
-    if backend is None:
-        return None
-    [phones] = backend.phonemize([text], separator=Separator(phone=" ", word=" | ", syllable=""), strip=True)
+    with _ESPEAK_LOCK:  # one espeak-ng instance per process, not thread-safe: concurrent calls garble the phonemes
+        backend = _backend(language)
+        if backend is None:
+            return None
+        [phones] = backend.phonemize([text], separator=Separator(phone=" ", word=" | ", syllable=""), strip=True)
     return sum(1 for phone in phones.split() if phone != "|")
 
 
