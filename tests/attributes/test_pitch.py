@@ -33,6 +33,15 @@ def test_both_methods_find_the_flat_voice_pitch_within_two_percent(low_and_high,
     assert low.method == method and 0.3 < high.voiced_share <= 1.0
 
 
+def test_a_low_male_voice_is_voiced_in_any_sentence_and_noise_is_not():
+    sentence = "The children play outside while the old dog sleeps under the tree."
+    raw, _ = SynthesisClient.call((sentence, "en+m1", Style("flat", 200, 40, 0, 100)))
+    low = estimate_pitch(raw.astype(np.float32) / 32768.0, ESPEAK_SAMPLE_RATE)  # none voiced with pYIN's default prior
+    assert low.median_hz == pytest.approx(73.6, rel=0.02) and low.voiced_share > 0.5
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16_000).astype(np.float32)
+    assert estimate_pitch(noise, 16_000).median_hz is None
+
+
 def test_silence_has_no_pitch():
     estimate = estimate_pitch(np.zeros(22_050, dtype=np.float32), 22_050)
     assert estimate.median_hz is None and estimate.spread_semitones is None and estimate.voiced_share == 0.0
