@@ -56,9 +56,12 @@ from model.evalset import EvalSet, iter_samples, load_eval_set
 from model.metrics import ATTRIBUTE_FIELDS, attribute_only_retrieval, uniform_retrieval
 from model.protocol import caption_families, prompt_overlap, resplit
 from model.retrieval import evaluate_retrieval
-from model.zeroshot import clip_labels, task_field, templates_for, zero_shot
+from model.zeroshot import clip_labels, task_field, task_values, templates_for, zero_shot
 
-ZERO_SHOT_TASKS: tuple[str, ...] = ("language", "gender", "emotion")
+ZERO_SHOT_TASKS: tuple[str, ...] = ("language", "gender", "emotion", "rate", "pitch")
+"""``rate`` / ``pitch``: slow vs fast and low vs high against the controlled corpus's ground truth
+(``extra.truth``; the moderate level left out), prompts 'A person speaking {quickly, slowly}' and
+'A {high-pitched, low-pitched} voice'."""
 
 TARGETS: dict[str, float] = {
     "zeroshot/language/top1_accuracy": 90.0,
@@ -70,6 +73,8 @@ HEADLINE = (
     "zeroshot/language/top1_accuracy",
     "zeroshot/gender/top1_accuracy",
     "zeroshot/emotion/top1_accuracy",
+    "zeroshot/rate/top1_accuracy",
+    "zeroshot/pitch/top1_accuracy",
     "text_to_audio/R@1",
     "text_to_audio/R@5",
     "text_to_audio/R@10",
@@ -200,6 +205,8 @@ def evaluate_checkpoint(checkpoint: Path, shards: Path, device: str, split: str 
     clips = load_eval_set(model, [str(shards)], split)
     metrics: dict[str, float] = {}
     for task in ZERO_SHOT_TASKS:
+        if not any(clip_labels(task_values(task, clips.field_values(task_field(task))))):
+            continue  # shards without the task's labels (rate/pitch: built before the controlled corpus)
         result = zero_shot(model, clips, task, templates=[table_ii_prompt(task)])
         metrics.update({f"zeroshot/{task}/{k}": v for k, v in result.metrics.items()})
         # All of the task's templates, in the clip's own language (gender, emotion) or each class's (language ID).
@@ -226,7 +233,7 @@ def chance_levels(test: EvalSet) -> dict[str, float]:
     inside each clip's (language, gender, emotion) group, :func:`model.metrics.attribute_only_retrieval`)."""
     out: dict[str, float] = {}
     for task in ZERO_SHOT_TASKS:
-        labels = [row[0] for row in clip_labels(test.field_values(task_field(task))) if row]
+        labels = [row[0] for row in clip_labels(task_values(task, test.field_values(task_field(task)))) if row]
         if labels:
             out[f"zeroshot/{task}/top1_accuracy"] = 100.0 / len(set(labels))
             out[f"zeroshot/{task}/majority"] = 100.0 * max(labels.count(x) for x in set(labels)) / len(labels)

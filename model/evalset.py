@@ -40,11 +40,20 @@ class EvalSet:
         return len(self.keys)
 
     def field_values(self, name: str) -> list[Any]:
-        """``original_data[name]`` per clip (None where missing)."""
-        return [meta.get(name) for meta in self.original]
+        """``original_data[name]`` per clip (None where missing); a dotted name reads nested
+        records (``extra.truth.rate_level``)."""
+        return [nested_value(meta, name) for meta in self.original]
 
     def languages(self) -> list[str | None]:
         return self.field_values("language")
+
+
+def nested_value(record: dict[str, Any], name: str) -> Any:
+    """``record[a][b]...`` for the dotted name ``a.b...`` (None where a step is missing)."""
+    node: Any = record
+    for part in name.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def read_meta(raw_json: bytes | str, split: str) -> SampleMeta:

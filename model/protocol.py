@@ -245,6 +245,8 @@ def resplit(
 
 
 _TASK_FIELDS = {"gender": "gender", "emotion": "emotion", "language": "language"}
+_LEVEL_TASKS = {"rate": ("slow", "fast"), "pitch": ("low", "high")}
+"""Zero-shot tasks on the attribute captions' words (``quickly``, ``high-pitched``): abstracted in a family too."""
 
 
 def caption_family(text: str, meta: SampleMeta, language: str) -> str:
@@ -260,6 +262,11 @@ def caption_family(text: str, meta: SampleMeta, language: str) -> str:
         for word in sorted({render_label(task, str(value), language), str(value)}, key=len, reverse=True):
             if word:
                 family = re.sub(rf"\b{re.escape(word)}\b", "{" + task + "}", family, flags=re.IGNORECASE)
+    for task in _LEVEL_TASKS:  # the measured level's words, whichever level the caption says
+        for word in sorted(
+            {render_label(task, label, language) for label in _LEVEL_TASKS[task]}, key=len, reverse=True
+        ):
+            family = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", "{" + task + "}", family, flags=re.IGNORECASE)
     return family
 
 

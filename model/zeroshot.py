@@ -2,7 +2,9 @@
 
 Each class label is rendered into several prompts from the task's templates (Table II's
 first: 'A {label}' for gender, 'A person talking in a {label} voice' for emotion, 'The sound
-of {label}' for sounds, '{label} speaker' for language, 'A {label} year old' for age), in the
+of {label}' for sounds, '{label} speaker' for language, 'A {label} year old' for age; and for
+the controlled demo corpus 'A person speaking {label}' for speaking rate, 'A {label} voice'
+for pitch), in the
 requested language (``model/prompts.json``: en, fr, de, es; others fall back to English). The
 prompts' text embeddings are averaged per class and renormalised (CLIP's prompt ensembling);
 a clip's class scores are its cosine similarities to those class embeddings.
@@ -38,7 +40,9 @@ from model.metrics import classification_metrics, multilabel_metrics, recall_at_
 from schemas.vocab import language_name, normalize_language
 
 PROMPTS_PATH = Path(__file__).with_name("prompts.json")
-TASKS: tuple[str, ...] = ("age", "gender", "emotion", "sound", "language", "keyword")
+TASKS: tuple[str, ...] = ("age", "gender", "emotion", "sound", "language", "keyword", "rate", "pitch")
+"""``rate`` and ``pitch`` read the controlled demo corpus's ground truth (``extra.truth``), grouped
+into two classes (``label_groups`` in prompts.json: slow/fast, low/high; the middle level unlabelled)."""
 UNLABELLED = {None, "", "unknown", "und"}
 
 Prompt = tuple[str, str]
@@ -55,6 +59,15 @@ def task_field(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"unknown zero-shot task {task!r}; tasks: {', '.join(TASKS)}")
     return prompt_data()["fields"][task]
+
+
+def task_values(task: str, values: Sequence[Any]) -> list[Any]:
+    """A task's per-clip ground truth with its label groups applied (``very_fast`` → ``fast``;
+    a value outside every group, such as ``moderate``, reads as unlabelled)."""
+    groups = prompt_data().get("label_groups", {}).get(task)
+    if groups is None:
+        return list(values)
+    return [groups.get(value) if isinstance(value, str) else None for value in values]
 
 
 def templates_for(task: str, language: str = "en") -> tuple[list[str], str]:
@@ -183,7 +196,7 @@ def zero_shot(
     templates: Sequence[str] | None = None,
 ) -> ZeroShotResult:
     """Classify ``eval_set``'s clips among ``labels`` (default: the labels its metadata holds)."""
-    truth = clip_labels(eval_set.field_values(task_field(task)))
+    truth = clip_labels(task_values(task, eval_set.field_values(task_field(task))))
     labels = list(labels) if labels is not None else sorted({label for row in truth for label in row})
     if not labels:
         raise ValueError(f"no {task} labels in the evaluation set's metadata and none given")

@@ -87,3 +87,37 @@ def test_the_checkpoint_is_chosen_on_dev_and_targets_are_read_against_baselines(
     text = markdown_summary(results)
     assert "| text_to_audio/R@1 | 30.0 ± 1.0 | 29.0 / 31.0 | chance 2.0, attribute-only 15.0 |" in text
     assert "Test voices espeak-en-m7; dev voices espeak-en-f2" in text and "seed 0: step 800" in text
+
+
+def test_rate_and_pitch_zero_shot_read_the_truth_grouped_slow_fast_and_low_high() -> None:
+    from model.zeroshot import build_prompts, task_values
+
+    levels = ["very_slow", "slow", "moderate", "fast", "very_fast", None]
+    original = [{"language": "en", "extra": {"truth": {"rate_level": r, "pitch_level": "very_high"}}} for r in levels]
+    clips = EvalSet(keys=[str(i) for i in range(len(levels))], original=original)
+    assert clips.field_values("extra.truth.rate_level") == levels
+    assert task_values("rate", clips.field_values("extra.truth.rate_level")) == [
+        "slow", "slow", None, "fast", "fast", None
+    ]  # fmt: skip
+    chance = chance_levels(clips)
+    assert chance["zeroshot/rate/top1_accuracy"] == pytest.approx(50.0)
+    assert chance["zeroshot/rate/majority"] == pytest.approx(50.0)
+    assert chance["zeroshot/pitch/majority"] == pytest.approx(100.0)  # one class only
+    assert build_prompts("rate", ["fast"])["fast"][0] == ("A person speaking quickly", "en")
+    assert build_prompts("pitch", ["low"])["low"][0] == ("A low-pitched voice", "en")
+    assert ("Une personne qui parle lentement", "fr") in build_prompts("rate", ["slow"], "fr")["slow"]
+    assert ("Eine hohe Stimme", "de") in build_prompts("pitch", ["high"], "de")["high"]
+
+
+def test_attribute_words_are_abstracted_in_caption_families_and_prompts_overlap_is_measured() -> None:
+    from types import SimpleNamespace
+
+    from model.protocol import caption_family, prompt_overlap
+
+    meta = SimpleNamespace(original_data={"language": "en", "gender": "female", "emotion": "angry"})
+    caption = "A woman speaks very quickly in a low-pitched, angry voice; the recording is clean"
+    family = caption_family(caption, meta, "en")
+    assert family == "A {gender} speaks very {rate} in a {pitch}, {emotion} voice; the recording is clean"
+    families = [{"family": family}]
+    assert prompt_overlap("A person speaking {label}", families, "rate")["word_overlap"] == pytest.approx(0.5)
+    assert prompt_overlap("A {label} voice", families, "pitch")["near_training"]
