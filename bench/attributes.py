@@ -1,0 +1,254 @@
+"""The attributes stage against the controlled demo corpus's ground truth (issue [describe]).
+
+    python bench/attributes.py --out /tmp/attr [--items 40] [--langs en,fr,de] [--dnsmos-clips 24]
+                               [--whisper-items 12] [--skip-build]
+
+1. builds the demo corpus (``--demo-items`` per language, no augmentation, no translation, no
+   video; the attributes stage on, as the demo source defaults) into ``--out/controlled``: each
+   item's espeak-ng speed and pitch, room RT60 and noise SNR are its ``original_data.extra.truth``;
+2. **bin accuracy** per attribute: the level the stage wrote against the level the item was made
+   for (a neighbouring level counts wrong); rate, pitch, noise (clean = no noise mixed) and
+   reverberation (close = dry or RT60 < 0.3 s); a sample without an estimate counts wrong;
+3. **Spearman rho** of estimate vs truth: rate (phonemes/s vs espeak-ng words/min, per language,
+   then pooled by rank within language), pitch (median F0 vs the calibrated F0 of the voice,
+   style and base pitch), RT60 (the reverberant items), SNR (the noise-mixed items);
+4. **DNSMOS ordering**: ``--dnsmos-clips`` clean, dry samples mixed with each noise of the
+   generated bank at 15 dB (noisy) and 0 dB (very noisy): the share of pairs (same clip, same
+   noise) ordered clean > noisy > very noisy by OVRL;
+5. **cost** of each estimator in audio-seconds per CPU-second (this process, one thread), on the
+   controlled samples' audio;
+6. **the stage beside Whisper**: the same ``--whisper-items`` items (en) built twice with
+   ``--aligner whisper``, with ``--attributes none`` and ``--attributes all`` (one run each, one
+   worker); the CPU of each build process (user + system) and the ratio.
+
+Targets (issue [describe]): rate and pitch bins >= 95 %, RT60 and SNR rho >= 0.9, DNSMOS ordering
+>= 95 %, the stage <= 25 % CPU on top of a Whisper build. Writes ``--out/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tarfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+ATTRIBUTES = {  # attribute word key -> truth level field
+    "rate": "rate_level",
+    "pitch": "pitch_level",
+    "noise": "noise_level",
+    "reverberation": "reverberation_level",
+}
+
+
+def build(out: Path, lang: str, items: int, extra: list[str]) -> float:
+    """One ``clara shards`` build of the demo; returns its CPU seconds (user + system)."""
+    command = [
+        sys.executable, "-m", "pipelines.cli", "shards", "--source", "demo", "--lang", lang, "--output", str(out),
+        "--demo-items", str(items), "--demo-videos", "0", "--augment", "none", "--translate-to", "none",
+        "--workers", "1", "--overwrite", *extra,
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with (out.parent / f"{out.name}-{lang}.log").open("w") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def read_samples(root: Path) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """(sample JSON, 48 kHz audio) of every sample under ``root``."""
+    import soundfile as sf
+
+    out = []
+    for path in sorted(root.rglob("*.tar")):
+        members: dict[str, dict[str, bytes]] = defaultdict(dict)
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.isfile():
+                    key, _, ext = member.name.partition(".")
+                    members[key][ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
+        for key in sorted(members):
+            audio_ext = next((e for e in members[key] if e in ("flac", "wav")), None)
+            if "json" in members[key] and audio_ext:
+                audio, _ = sf.read(io.BytesIO(members[key][audio_ext]), dtype="float32")
+                out.append((json.loads(members[key]["json"]), audio))
+    return out
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    from scipy.stats import spearmanr
+
+    return round(float(spearmanr(a, b).statistic), 3) if len(a) > 2 else None
+
+
+def bin_accuracy(metas: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for key, field in ATTRIBUTES.items():
+        pairs = [(m["original_data"]["attributes"]["words"].get(key), m["original_data"]["extra"]["truth"][field])
+                 for m in metas]  # fmt: skip
+        right = sum(said == truth for said, truth in pairs)
+        missing = sum(said is None for said, _ in pairs)
+        confusion: dict[str, int] = defaultdict(int)
+        for said, truth in pairs:
+            if said != truth:
+                confusion[f"{truth}->{said}"] += 1
+        out[key] = {"accuracy": round(100 * right / len(pairs), 1), "samples": len(pairs), "no_estimate": missing,
+                    "wrong": dict(sorted(confusion.items(), key=lambda kv: -kv[1]))}  # fmt: skip
+    return out
+
+
+def correlations(metas: list[dict[str, Any]]) -> dict[str, Any]:
+    def attr(m: dict[str, Any], *path: str) -> Any:
+        node: Any = m["original_data"]["attributes"]
+        for part in path:
+            node = (node or {}).get(part)
+        return node
+
+    out: dict[str, Any] = {}
+    by_lang: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in metas:
+        by_lang[m["original_data"]["language"]].append(m)
+    rate = {}
+    for lang, group in by_lang.items():
+        rows = [(attr(m, "speaking_rate", "value"), m["original_data"]["extra"]["truth"]["speed_wpm"]) for m in group]
+        rows = [r for r in rows if r[0] is not None]
+        rate[lang] = spearman([r[0] for r in rows], [r[1] for r in rows])
+    out["rate_by_language"] = rate
+    checks = {
+        "pitch": (("pitch", "median_hz"), "pitch_hz", lambda t: True),
+        "rt60": (("reverberation", "rt60_s"), "rt60_s", lambda t: t["rt60_s"] is not None),
+        "snr": (("snr", "snr_db"), "snr_db", lambda t: t["snr_db"] is not None),
+    }
+    for name, (path, field, keep) in checks.items():
+        rows = [(attr(m, *path), m["original_data"]["extra"]["truth"][field]) for m in metas
+                if keep(m["original_data"]["extra"]["truth"])]  # fmt: skip
+        estimated = [r for r in rows if r[0] is not None]
+        out[name] = {"rho": spearman([r[0] for r in estimated], [r[1] for r in estimated]),
+                     "samples": len(rows), "no_estimate": len(rows) - len(estimated)}  # fmt: skip
+    # RT60 over every sample, dry ones at 0 s (does the estimate separate dry from reverberant?)
+    rows = [(attr(m, "reverberation", "rt60_s"), m["original_data"]["extra"]["truth"]["rt60_s"] or 0.0) for m in metas]
+    rows = [r for r in rows if r[0] is not None]
+    out["rt60_with_dry"] = {"rho": spearman([r[0] for r in rows], [r[1] for r in rows]), "samples": len(rows)}
+    return out
+
+
+def to_16k(audio: np.ndarray) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(audio, 48_000, 16_000).astype(np.float32)
+
+
+def dnsmos_ordering(samples: list[tuple[dict[str, Any], np.ndarray]], clips: int) -> dict[str, Any]:
+    from augment.mix import mix_noise, weight_for_snr_db
+    from transforms.attributes.dnsmos import estimate_dnsmos
+    from transforms.tts.scene import noise_bank
+
+    truth = [(m, a) for m, a in samples if m["original_data"]["extra"]["truth"]["snr_db"] is None
+             and m["original_data"]["extra"]["truth"]["rt60_s"] is None and a.size > 48_000]  # fmt: skip
+    bank = noise_bank(48_000)
+    pairs, ordered, means = 0, 0, defaultdict(list)
+    for _, audio in truth[:clips]:
+        clean = estimate_dnsmos(to_16k(audio)).ovrl
+        means["clean"].append(clean)
+        for index, (_, noise) in enumerate(bank.entries):
+            scores = [clean]
+            for level, snr in (("noisy", 15.0), ("very_noisy", 0.0)):
+                mixed = mix_noise(audio, noise, weight_for_snr_db(snr), 4_800 * index).audio
+                scores.append(estimate_dnsmos(to_16k(mixed)).ovrl)
+                means[level].append(scores[-1])
+            pairs += 2
+            ordered += (scores[0] > scores[1]) + (scores[1] > scores[2])
+    return {
+        "clips": min(clips, len(truth)),
+        "noises": len(bank),
+        "pairs": pairs,
+        "ordered_percent": round(100 * ordered / pairs, 1) if pairs else None,
+        "mean_ovrl": {k: round(float(np.mean(v)), 3) for k, v in means.items()},
+    }
+
+
+def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[str, Any]:
+    """Audio-seconds per CPU-second of each estimator (this process, on the samples' audio)."""
+    from schemas import WordAlignment
+    from transforms.attributes.dnsmos import estimate_dnsmos
+    from transforms.attributes.pitch import estimate_pitch
+    from transforms.attributes.rate import estimate_rate
+    from transforms.attributes.room import estimate_rt60
+    from transforms.quality import wada_snr_db
+
+    audio16 = [to_16k(a[: 10 * 48_000]) for _, a in samples]
+    seconds = sum(a.size for a in audio16) / 16_000
+    estimate_pitch(audio16[0], 16_000)  # warm: pyin's kernels, the ONNX session
+    estimate_dnsmos(audio16[0])
+    jobs = {
+        "rate": lambda i, m, a: estimate_rate(
+            m["original_data"].get("transcript"), m["original_data"]["language"],
+            [WordAlignment(**w) for w in m.get("alignment") or []], a, 48_000),
+        "pitch": lambda i, m, a: estimate_pitch(audio16[i], 16_000),
+        "snr": lambda i, m, a: wada_snr_db(a[: 10 * 48_000]),
+        "reverberation": lambda i, m, a: estimate_rt60(audio16[i]),
+        "dnsmos": lambda i, m, a: estimate_dnsmos(audio16[i]),
+    }  # fmt: skip
+    out = {}
+    for name, job in jobs.items():
+        started = time.process_time()
+        for i, (m, a) in enumerate(samples):
+            job(i, m, a)
+        cpu = time.process_time() - started
+        out[name] = {"audio_s_per_cpu_s": round(seconds / cpu, 1), "cpu_s": round(cpu, 2)}
+    out["audio_s"] = round(seconds, 1)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--items", type=int, default=40, help="demo items per language for the controlled corpus")
+    p.add_argument("--langs", default="en,fr,de")
+    p.add_argument("--dnsmos-clips", type=int, default=24)
+    p.add_argument("--whisper-items", type=int, default=12, help="0: skip the Whisper comparison")
+    p.add_argument("--skip-build", action="store_true", help="read an existing --out/controlled")
+    args = p.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"items_per_language": args.items, "languages": args.langs}
+    if not args.skip_build:
+        results["build_cpu_s"] = {
+            lang: round(build(args.out / "controlled", lang, args.items, []), 1) for lang in args.langs.split(",")
+        }
+    samples = read_samples(args.out / "controlled")
+    metas = [m for m, _ in samples]
+    results["samples"] = len(metas)
+    results["bins"] = bin_accuracy(metas)
+    results["spearman"] = correlations(metas)
+    print(json.dumps({k: results[k] for k in ("samples", "bins", "spearman")}, indent=1), flush=True)
+    results["dnsmos_ordering"] = dnsmos_ordering(samples, args.dnsmos_clips)
+    print(json.dumps(results["dnsmos_ordering"]), flush=True)
+    results["estimator_cost"] = estimator_costs(samples)
+    print(json.dumps(results["estimator_cost"]), flush=True)
+    if args.whisper_items:
+        whisper = ["--aligner", "whisper"]
+        base = build(args.out / "whisper", "en", args.whisper_items, [*whisper, "--attributes", "none"])
+        with_stage = build(args.out / "whisper_attr", "en", args.whisper_items, [*whisper, "--attributes", "all"])
+        results["whisper_build"] = {"items": args.whisper_items, "cpu_s_without": round(base, 1),
+                                    "cpu_s_with_attributes": round(with_stage, 1),
+                                    "added_percent": round(100 * (with_stage - base) / base, 1)}  # fmt: skip
+        print(json.dumps(results["whisper_build"]), flush=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
