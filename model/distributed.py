@@ -6,12 +6,25 @@ and gloo on the CPU.
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+# Imported here, before any process group exists, on purpose. ``torch.distributed.nn``'s
+# functions take ``group=group.WORLD`` as a default argument, evaluated at import; DDP imports
+# the module lazily, so without this line the first DDP wrapper pins the default group in ten
+# function defaults for the life of the interpreter. ``destroy_process_group`` then cannot free
+# it, gloo's worker threads outlive it, and one of them releasing DDP's last all-reduce while
+# the interpreter finalises needs the GIL it can no longer take: ``terminate called without an
+# active exception``, SIGABRT at exit (issue #24; see ``teardown``).
+import torch.distributed.nn  # noqa: F401,E402
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,9 +75,39 @@ def enable_tf32(device: torch.device) -> None:
         torch.set_float32_matmul_precision("high")
 
 
+def live_gloo_threads() -> int:
+    """Gloo worker threads alive in this process (Linux; 0 where ``/proc`` is absent)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    count = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                count += comm.read().strip() == "pt_gloo_runloop"
+        except OSError:
+            continue
+    return count
+
+
 def teardown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Destroy the process group and join its worker threads before the interpreter exits.
+
+    Callers drop what holds the group first (the ``DistributedDataParallel`` wrapper, a
+    ``Trainer``). A gloo group still alive at interpreter exit can abort the process (issue #24):
+    its threads free finished work whose thread-local state holds Python objects, and taking
+    the GIL during finalisation kills the thread inside a ``noexcept`` destructor."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.destroy_process_group()
+    gc.collect()  # the group dies here, joining its threads with the interpreter still whole
+    if live_gloo_threads():
+        log.warning(
+            "%d gloo worker threads outlive the destroyed process group: something still holds it "
+            "(a DistributedDataParallel wrapper not yet dropped?); exit may abort",
+            live_gloo_threads(),
+        )
 
 
 def gather_objects(value: Any, context: Context) -> list[Any]:

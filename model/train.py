@@ -599,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         distributed.teardown()
         return 2
     previous_handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    trainer = None
     try:
         if ctx.distributed:
             logging.getLogger().setLevel(logging.INFO if ctx.is_main else logging.WARNING)
@@ -616,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
+        del trainer  # its DDP wrapper holds the process group: drop it so teardown can free it
         distributed.teardown()
     return 0
 
