@@ -22,7 +22,7 @@ import torch.distributed as dist
 # it, gloo's worker threads outlive it, and one of them releasing DDP's last all-reduce while
 # the interpreter finalises needs the GIL it can no longer take: ``terminate called without an
 # active exception``, SIGABRT at exit (issue #24; see ``teardown``).
-import torch.distributed.nn  # noqa: F401,E402
+import torch.distributed.nn
 
 log = logging.getLogger(__name__)
 
