@@ -79,6 +79,8 @@ def test_errors_are_retried_but_decisions_and_items_with_samples_are_not():
     assert retryable({**item, "stage": "quality", "reason": "stage_error"})
     assert not retryable({**item, "stage": "dedupe", "reason": "duplicate_audio"})
     assert not retryable({**item, "stage": "quality", "reason": "too_quiet"})
+    assert not retryable({**item, "stage": "attributes", "reason": "too_reverberant"})  # a threshold: decided
+    assert retryable({**item, "stage": "attributes", "reason": "error"})  # its code raised: an error
     assert not retryable({**item, "stage": "plan", "reason": "duplicate_key"})
     segment = {"key": "a_001_0", "source_key": "a", "stage": "augment", "reason": "stage_error"}
     assert retryable({**segment, "item_written": False})
@@ -92,7 +94,7 @@ def test_the_stages_whose_drops_are_decisions_are_the_plan_the_screen_and_the_sp
     from pipelines.stages import STAGES
 
     deciding = [spec.name for spec in STAGES if spec.decides]
-    assert deciding == ["quality"]
+    assert deciding == ["quality", "attributes"]  # the two screens whose thresholds are data (filters)
     assert set(DECISION_STAGES) == {plan.STAGE, dedupe.STAGE, *deciding}  # every name is a real stage
 
 
