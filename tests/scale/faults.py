@@ -3,9 +3,12 @@
 Every call to the store goes through ``transforms.storage._call`` (one attempt of one operation:
 exists, size, list, open, read, create, write, rename, delete); :class:`FaultyStorage` replaces it
 with one that raises a transient ``OSError`` for a seeded fraction of the attempts. Whether an
-attempt fails depends only on the seed, the operation, the path (temporary names' unique parts
-taken out) and how many times that operation on that path was attempted before: the same faults
-in every run, whichever thread makes the call.
+attempt fails depends only on the seed, the operation, the path (temporary names' unique parts,
+run ids and pytest's numbered folder taken out: :func:`stable_name`) and how many times that
+operation on that path was attempted before: the same faults in every run, whichever thread makes
+the call. (Before the folder was taken out, each pytest session drew other faults: a test asking
+for a create fault failed about one session in fifteen.) Deletes of temporaries left by injected
+faults are the exception: how many there are depends on timing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from typing import Any
 from transforms import storage
 
 _UNIQUE = re.compile(r"\.tmp-[0-9a-zA-Z-]+")
+_RUN_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
+_TEST_ROOT = re.compile(r"^.*?/pytest-\d+/[^/]+/")  # pytest's numbered base folder differs per session
+
+
+def stable_name(path: str) -> str:
+    """``path`` without what differs between two runs of the same test: temporaries' unique
+    parts, run ids and pytest's numbered temporary folder."""
+    return _TEST_ROOT.sub("", _RUN_ID.sub("RUN", _UNIQUE.sub(".tmp-*", path)))
 
 
 class InjectedFault(OSError):
@@ -37,7 +48,7 @@ class FaultyStorage:
         self._real = storage._call
 
     def __call__(self, what: str, path: str, fn: Any) -> Any:
-        name = _UNIQUE.sub(".tmp-*", path)
+        name = stable_name(path)
         with self._lock:
             self.calls[what] += 1
             nth = self._seen[(what, name)]
