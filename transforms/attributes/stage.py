@@ -30,6 +30,7 @@ from schemas.settings import setting
 from transforms import filters
 from transforms.attributes import words
 from transforms.attributes.pitch import METHODS as PITCH_METHODS
+from transforms.attributes.pitch import VERSION as PITCH_VERSION
 from transforms.filters import Filter, Measuring
 from transforms.stage import Sample, Stage, StageSpec
 
@@ -96,7 +97,7 @@ def _pitch(m: Measuring) -> dict[str, Any]:
             "spread_semitones": estimate.spread_semitones,
             "voiced_share": estimate.voiced_share,
             "method": method,
-            "version": _version("librosa" if method == "pyin" else "torchcrepe"),
+            "version": {"yin": PITCH_VERSION, "pyin": _version("librosa")}.get(method) or _version("torchcrepe"),
         }
     }
 
@@ -255,7 +256,7 @@ class AttributesSettings:
         parse=parse_estimators,
         metavar="NAME,...",
     )
-    pitch_method: str = setting("pyin", "pitch estimator", shapes_output=True, choices=PITCH_METHODS)
+    pitch_method: str = setting("yin", "pitch estimator", shapes_output=True, choices=PITCH_METHODS)
     attribute_max_seconds: float = setting(10.0, "analyse at most this much of each sample (s)", shapes_output=True)
     min_speaking_rate: float = setting(0.0, "drop samples spoken slower (phonemes/s)", shapes_output=True)
     max_speaking_rate: float = setting(1000.0, "drop samples spoken faster (phonemes/s)", shapes_output=True)
@@ -282,7 +283,7 @@ class AttributesStage(Stage):
         self.settings = settings
 
     def setup(self) -> None:
-        if "pitch" in self.settings.attributes:  # compile pyin's kernels once, before the first sample
+        if "pitch" in self.settings.attributes and self.settings.pitch_method == "pyin":  # compile its kernels once
             from transforms.attributes.pitch import estimate_pitch
 
             estimate_pitch(np.sin(np.arange(16_000) * 0.05).astype(np.float32), 16_000, self.settings.pitch_method)
