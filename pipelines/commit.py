@@ -16,7 +16,9 @@ rename lands last leaves one valid shard, and the marker both write is the same.
 
 A build holds a lease on its corpus folder (:func:`output_lease`: ``.clara-lease.json`` naming
 its run id, host, process and a heartbeat); a second build into the same folder is refused while
-the lease is fresh. Clean-up removes a temporary file only when it is provably stale
+the lease is fresh; of builds that take it at once (also over an expired lease) exactly one gets it
+(locally its read, judgement and write are one step under an ``flock``; on S3 conditional puts).
+Clean-up removes a temporary file only when it is provably stale
 (:func:`remove_stale_temps`): its name carries this run's id, or the id of a run whose lease was
 taken over (expired, or its launcher's process gone from this host), or it is older than
 ``--stale-temp-s``.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -42,6 +45,7 @@ from transforms import storage
 
 MARKER_SUFFIX = ".stats.json"
 LEASE_NAME = ".clara-lease.json"
+LOCK_NAME = ".clara-lease.lock"
 TEMP_PATTERNS = ("*/.*.tmp-*", ".*.tmp-*")
 """Where temporary files of a corpus folder lie: its subfolders (splits, failures/) and itself."""
 
@@ -169,11 +173,75 @@ def read_lease(out: str) -> dict[str, Any] | None:
     return lease if isinstance(lease, dict) else None
 
 
+def _local(out: str) -> bool:
+    return "://" not in out
+
+
+@contextlib.contextmanager
+def _lease_lock(out: str, remove: bool = False) -> Iterator[None]:
+    """Hold ``<out>/.clara-lease.lock`` exclusively (``flock``) around a read, judgement and write of
+    a local lease, so that of builds acting on the same lease record one at a time acts: reading an
+    expired lease and replacing it are one step. The kernel drops the lock when its process dies, so
+    a killed build never leaves the folder locked (a lock *file* left by a crash is reused). With
+    ``remove`` the lock file is deleted before it is let go (the build's end); a waiter that then gets
+    the deleted file's lock sees the path name another file (or none) and locks again."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, LOCK_NAME)
+    fd = _locked(path)
+    try:
+        yield
+        if remove and fd is not None:
+            os.unlink(path)
+    finally:
+        if fd is not None:
+            os.close(fd)  # lets the lock go
+
+
+def _locked(path: str) -> int | None:
+    """A descriptor of ``path`` holding its exclusive lock; None where the file system has no locks."""
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a file system without locks (some network mounts): O_EXCL alone
+            os.close(fd)
+            print(f"[clara] cannot lock {path} ({exc}); the lease is taken without the lock", file=sys.stderr)
+            return None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the file was deleted (a build ended) while this one waited: lock the new one
+
+
+def _take_local(out: str, run_id: str, lease_s: float) -> dict[str, Any] | None:
+    """:func:`_take` on a local disk, under :func:`_lease_lock`: no lease, created exclusively
+    (``O_EXCL``); an expired one (or this run's own), replaced by an atomic rename, so the lease is
+    never absent for a moment in which a build that does not lock could create it."""
+    path = storage.join(out, LEASE_NAME)
+    held = read_lease(out)
+    if held and held.get("run_id") != run_id and _alive(held, lease_s):
+        raise LeaseHeld(_held_message(out, held))
+    if held:  # expired, or this run's own
+        storage.write_atomic(path, _lease_record(run_id))
+        return held
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise LeaseHeld(_held_message(out, read_lease(out) or {})) from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(_lease_record(run_id))
+    return held
+
+
 def _take(out: str, run_id: str, lease_s: float, settle_s: float, s3: _S3Lease | None = None) -> dict[str, Any] | None:
     """Write this run's lease unless a fresh one of another run is there; returns the lease it
     replaced (an expired one) or None. Of two builds that try at once, one gets it:
 
-    - a local disk: the lease is created exclusively (``O_EXCL``);
+    - a local disk: reading the lease, judging it and writing this run's are one step under an
+      exclusive lock (:func:`_lease_lock`), so two builds cannot both read an expired lease and
+      both take it over; a new lease is created exclusively (``O_EXCL``) besides;
     - S3: a conditional put, ``If-None-Match: *`` when there is no lease, ``If-Match: <ETag>`` of
       the expired lease it replaces (:class:`_S3Lease`), so two take-overs cannot both succeed;
     - another object store (``gs://``...): no create-if-absent through Beam's filesystems, so the
@@ -183,20 +251,12 @@ def _take(out: str, run_id: str, lease_s: float, settle_s: float, s3: _S3Lease |
     path = storage.join(out, LEASE_NAME)
     if s3 is not None:
         return s3.take(run_id, lease_s)
+    if _local(out):
+        with _lease_lock(out):
+            return _take_local(out, run_id, lease_s)
     held = read_lease(out)
     if held and held.get("run_id") != run_id and _alive(held, lease_s):
         raise LeaseHeld(_held_message(out, held))
-    if "://" not in out:
-        if held:  # expired, or this run's own
-            storage.delete([path])
-        os.makedirs(out, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            raise LeaseHeld(_held_message(out, read_lease(out) or {})) from None
-        with os.fdopen(fd, "wb") as f:
-            f.write(_lease_record(run_id))
-        return held
     storage.write_atomic(path, _lease_record(run_id))
     time.sleep(settle_s)
     now = read_lease(out)
@@ -276,6 +336,29 @@ class _S3Lease:
         return self.put(run_id, self.etag)
 
 
+def _refresh(out: str, run_id: str, s3: _S3Lease | None) -> bool:
+    """The heartbeat: write a new heartbeat into this run's lease; False when another build has
+    taken it over (then it is left alone). Locally under the lease lock, so a heartbeat cannot land
+    between another build's read of the expired lease and its take-over, nor overwrite it after."""
+    if s3 is not None:
+        return s3.refresh(run_id)
+    with _lease_lock(out) if _local(out) else contextlib.nullcontext():
+        held = read_lease(out)
+        if not held or held.get("run_id") != run_id:
+            return False
+        storage.write_atomic(storage.join(out, LEASE_NAME), _lease_record(run_id))
+        return True
+
+
+def _release(out: str, run_id: str) -> None:
+    """Remove this run's lease at the build's end (not another's that took it over); locally, under
+    the lease lock, whose file goes with it."""
+    with _lease_lock(out, remove=True) if _local(out) else contextlib.nullcontext():
+        held = read_lease(out)
+        if held and held.get("run_id") == run_id:
+            storage.delete([storage.join(out, LEASE_NAME)])
+
+
 def _alive(held: dict[str, Any], lease_s: float) -> bool:
     """Whether a lease's build may still run: its heartbeat is fresh, unless it ran on this host
     in a process that is gone (a killed build, rerun here, need not wait for its lease to expire)."""
@@ -323,13 +406,8 @@ def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> 
     def heartbeat() -> None:
         while not stop.wait(lease_s / 4):
             try:
-                if s3 is not None:
-                    if not s3.refresh(run_id):
-                        print(f"[clara] the lease on {out} was taken over by another build", file=sys.stderr)
-                    continue
-                held = read_lease(out)
-                if held and held.get("run_id") == run_id:
-                    storage.write_atomic(storage.join(out, LEASE_NAME), _lease_record(run_id))
+                if not _refresh(out, run_id, s3):
+                    print(f"[clara] the lease on {out} was taken over by another build", file=sys.stderr)
             except OSError as exc:  # a missed heartbeat: the next one may land
                 print(f"[clara] lease heartbeat on {out} failed: {exc}", file=sys.stderr)
 
@@ -340,6 +418,4 @@ def output_lease(out: str, run_id: str | None = None, settle_s: float = 1.0) -> 
     finally:
         stop.set()
         beat.join()
-        held = read_lease(out)
-        if held and held.get("run_id") == run_id:
-            storage.delete([storage.join(out, LEASE_NAME)])
+        _release(out, run_id)

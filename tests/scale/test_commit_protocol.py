@@ -3,9 +3,11 @@ and SHA-256; clean-up removes only provably stale temporaries; one build at a ti
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -102,6 +104,83 @@ def test_the_lease_of_a_killed_build_on_this_host_is_taken_over_at_once(tmp_path
     with pytest.raises(commit.LeaseHeld):
         with commit.output_lease(str(out), "rerun", settle_s=0):
             pass
+
+
+def _race_for_lease(out: Path, racers: int, wait_for_all: threading.Barrier) -> list[str]:
+    """``racers`` threads take the lease of ``out`` at once (``_take``, as ``output_lease`` does): the winners."""
+    start, won, lock = threading.Barrier(racers), [], threading.Lock()
+
+    def racer(i: int) -> None:
+        _RACER.index, _RACER.barrier = i, wait_for_all
+        start.wait()
+        try:
+            commit._take(str(out), f"racer-{i}", 120.0, 0.0)
+        except commit.LeaseHeld:
+            return
+        with lock:
+            won.append(f"racer-{i}")
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return won
+
+
+_RACER = threading.local()
+
+
+def test_of_builds_taking_over_an_expired_local_lease_at_once_exactly_one_gets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four builds take over a dead run's expired lease at once, 20 times (and a folder with no
+    lease, 20 times). The worst interleaving is forced: a racer that has read the expired lease
+    waits (up to 0.1 s) until every racer has read it, then they act 10 ms apart. Reading and
+    replacing the lease are one step under the lease lock, so one racer reads the expired lease and
+    the others the winner's fresh one. (The read, delete, O_EXCL create before it let each later
+    racer delete the earlier one's new lease and create its own: 4 winners in 20 of 20 rounds.)"""
+    rounds, racers = 20, 4
+    real_read = commit.read_lease
+
+    def read_lease(out: str) -> dict | None:
+        lease = real_read(out)
+        if lease and lease.get("run_id") == "dead" and hasattr(_RACER, "barrier"):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                _RACER.barrier.wait(timeout=0.1)  # the others read it too (unless they cannot)
+            time.sleep(0.01 * _RACER.index)
+        return lease
+
+    monkeypatch.setattr(commit, "read_lease", read_lease)
+    dead = {"run_id": "dead", "host": "gone", "pid": 1, "heartbeat": time.time() - 3600}
+    winners: dict[str, list[int]] = {"over": [], "new": []}
+    for round_ in range(rounds):
+        for kind in ("over", "new"):
+            out = tmp_path / f"{kind}{round_}"
+            out.mkdir()
+            if kind == "over":
+                (out / commit.LEASE_NAME).write_text(json.dumps(dead))
+            won = _race_for_lease(out, racers, threading.Barrier(racers))
+            winners[kind].append(len(won))
+            assert not won or real_read(str(out))["run_id"] in won
+    doubles = {kind: sum(n > 1 for n in counts) for kind, counts in winners.items()}
+    assert doubles == {"over": 0, "new": 0}, f"rounds with more than one winner of {rounds}: {doubles}, {winners}"
+    assert winners == {"over": [1] * rounds, "new": [1] * rounds}
+
+
+def test_a_heartbeat_after_the_lease_was_taken_over_is_refused_and_leaves_it_alone(tmp_path: Path) -> None:
+    out = str(tmp_path / "corpus")
+    commit._take(out, "slow-run", 120.0, 0.0)
+    assert commit._refresh(out, "slow-run", None)
+    stale = json.loads((tmp_path / "corpus" / commit.LEASE_NAME).read_text())
+    (tmp_path / "corpus" / commit.LEASE_NAME).write_text(json.dumps({**stale, "heartbeat": time.time() - 3600}))
+    assert commit._take(out, "next-run", 120.0, 0.0)["run_id"] == "slow-run"  # expired: taken over
+    assert not commit._refresh(out, "slow-run", None)
+    assert commit.read_lease(out)["run_id"] == "next-run"
+    commit._release(out, "slow-run")  # the end of the slow run does not remove the new lease
+    assert commit.read_lease(out)["run_id"] == "next-run"
+    commit._release(out, "next-run")
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == []  # the lease and its lock file gone
 
 
 def test_the_protocol_holds_on_object_storage(s3) -> None:
