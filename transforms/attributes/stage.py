@@ -36,8 +36,6 @@ from transforms.stage import Sample, Stage, StageSpec
 
 STAGE = "attributes"
 ESTIMATORS = ("rate", "pitch", "snr", "reverberation", "dnsmos")
-OWN_VERSION = "1"
-"""The version of the estimators written here (the free-decay RT60, the rate's speech time)."""
 
 
 @functools.cache
@@ -103,20 +101,20 @@ def _pitch(m: Measuring) -> dict[str, Any]:
 
 
 def _snr(m: Measuring) -> dict[str, Any]:
-    from transforms.quality import wada_snr_db
+    from transforms.attributes import snr
+    from transforms.attributes.room import estimate_rt60
 
-    measured = (m.sample.original_data.get("quality") or {}).get("snr_db")
-    if measured is None:
-        measured = wada_snr_db(_audio(m))
-    return {"snr": {"snr_db": measured, "method": "wada-snr", "version": OWN_VERSION}}
+    audio = _audio(m, filters.VAD_RATE)
+    measured = snr.estimate_snr_db(audio, estimate_rt60(audio).rt60_s)  # the room's tail is not noise
+    return {"snr": {"snr_db": measured, "method": snr.METHOD, "version": snr.VERSION}}
 
 
 def _reverberation(m: Measuring) -> dict[str, Any]:
-    from transforms.attributes.room import estimate_rt60
+    from transforms.attributes import room
 
-    estimate = estimate_rt60(_audio(m, filters.VAD_RATE))
+    estimate = room.estimate_rt60(_audio(m, filters.VAD_RATE))
     record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "method": estimate.method}
-    return {"reverberation": {**record, "version": OWN_VERSION}}
+    return {"reverberation": {**record, "version": room.VERSION}}
 
 
 def _dnsmos(m: Measuring) -> dict[str, Any]:
@@ -261,7 +259,7 @@ class AttributesSettings:
     min_speaking_rate: float = setting(0.0, "drop samples spoken slower (phonemes/s)", shapes_output=True)
     max_speaking_rate: float = setting(1000.0, "drop samples spoken faster (phonemes/s)", shapes_output=True)
     max_pitch_hz: float = setting(1000.0, "drop samples with a higher median F0 (Hz)", shapes_output=True)
-    min_attribute_snr_db: float = setting(-100.0, "drop samples with a lower WADA-SNR (dB)", shapes_output=True)
+    min_attribute_snr_db: float = setting(-100.0, "drop samples with a lower SNR (dB, noise floor)", shapes_output=True)
     max_rt60_s: float = setting(100.0, "drop samples with a longer blind RT60 (s)", shapes_output=True)
     min_dnsmos_ovrl: float = setting(1.0, "drop samples with a lower DNSMOS OVRL (1..5)", shapes_output=True)
 
