@@ -37,10 +37,11 @@ class InjectedFault(OSError):
 
 
 class FaultyStorage:
-    """Fail ``rate`` of the attempts of the operations in ``ops`` (all when None)."""
+    """Fail ``rate`` of the attempts of the operations in ``ops`` (all when None); with ``first``,
+    also the first attempt of each of them (a call made only a few times then meets a fault too)."""
 
-    def __init__(self, rate: float, seed: int = 0, ops: tuple[str, ...] | None = None) -> None:
-        self.rate, self.seed, self.ops = rate, seed, ops
+    def __init__(self, rate: float, seed: int = 0, ops: tuple[str, ...] | None = None, first: bool = False) -> None:
+        self.rate, self.seed, self.ops, self.first = rate, seed, ops, first
         self.calls: Counter = Counter()
         self.injected: Counter = Counter()
         self._seen: Counter = Counter()
@@ -55,7 +56,7 @@ class FaultyStorage:
             self._seen[(what, name)] += 1
         if self.ops is None or what in self.ops:
             digest = hashlib.sha256(f"{self.seed}|{what}|{name}|{nth}".encode()).digest()
-            if int.from_bytes(digest[:8], "big") / 2**64 < self.rate:
+            if (self.first and nth == 0) or int.from_bytes(digest[:8], "big") / 2**64 < self.rate:
                 with self._lock:
                     self.injected[what] += 1
                 raise InjectedFault(f"injected {what} fault on {name}")
