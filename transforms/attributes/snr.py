@@ -11,7 +11,8 @@ or babble off by up to 12 dB. Here the noise is what every frequency bin holds a
    spectral subtraction for speech dereverberation", Acta Acustica 2001): :data:`DELAY_FRAMES`
    frames later a room at RT60 ``T`` has let the power fall by ``10^(-6 D/T)``; that much of the
    earlier power is subtracted (and the rest scaled back, so a stationary noise keeps its power);
-   the RT60 is the blind estimate of :mod:`transforms.attributes.room` (none: no subtraction);
+   the RT60 is the blind estimate of :mod:`transforms.attributes.room` from the median of the free
+   decays' times (:data:`REVERB_QUANTILE`: the slower tails; none: no subtraction);
 3. the noise power per bin is a low quantile over time (:data:`QUANTILE`), unbiased for a
    stationary noise (:func:`transforms.attributes.spectral.noise_floor`). Short clips rarely pause,
    so the quantile and the smoothing are a trade: more smoothing ranks noisy clips better (rho
@@ -40,6 +41,7 @@ QUANTILE = 0.02
 SMOOTH_FRAMES = 4
 SMOOTH_BINS = 5
 DELAY_FRAMES = 6
+REVERB_QUANTILE = 0.5
 SNR_RANGE_DB = (-20.0, 100.0)
 
 

@@ -105,7 +105,7 @@ def _snr(m: Measuring) -> dict[str, Any]:
     from transforms.attributes.room import estimate_rt60
 
     audio = _audio(m, filters.VAD_RATE)
-    measured = snr.estimate_snr_db(audio, estimate_rt60(audio).rt60_s)  # the room's tail is not noise
+    measured = snr.estimate_snr_db(audio, estimate_rt60(audio, snr.REVERB_QUANTILE).rt60_s)  # the tail is not noise
     return {"snr": {"snr_db": measured, "method": snr.METHOD, "version": snr.VERSION}}
 
 
