@@ -14,12 +14,13 @@
    style and base pitch), RT60 (the reverberant items), SNR (the noise-mixed items);
 4. **DNSMOS ordering**: ``--dnsmos-clips`` clean, dry samples mixed with each noise of the
    generated bank at 15 dB (noisy) and 0 dB (very noisy): the share of pairs (same clip, same
-   noise) ordered clean > noisy > very noisy by OVRL;
+   noise) ordered clean > noisy > very noisy by OVRL (the target), and by SIG and BAK beside it;
 5. **cost** of each estimator in audio-seconds per CPU-second (this process, one thread), on the
-   controlled samples' audio;
-6. **the stage beside Whisper**: the same ``--whisper-items`` items (en) built twice with
-   ``--aligner whisper``, with ``--attributes none`` and ``--attributes all`` (one run each, one
-   worker); the CPU of each build process (user + system) and the ratio.
+   controlled samples' audio (pitch by the stage's default ``yin`` and by ``pyin``, SNR by the
+   stage's noise floor and by WADA-SNR, side by side);
+6. **the stage beside Whisper**: the same ``--whisper-items`` items (en) built three times with
+   ``--aligner whisper``: ``--attributes none``, ``all``, and ``all`` but DNSMOS (one run each,
+   one worker, in this order); the CPU of each build process (user + system) and the ratios.
 
 Targets (issue [describe]): rate and pitch bins >= 95 %, RT60 and SNR rho >= 0.9, DNSMOS ordering
 >= 95 %, the stage <= 25 % CPU on top of a Whisper build. Writes ``--out/results.json``.
@@ -158,23 +159,27 @@ def dnsmos_ordering(samples: list[tuple[dict[str, Any], np.ndarray]], clips: int
     truth = [(m, a) for m, a in samples if m["original_data"]["extra"]["truth"]["snr_db"] is None
              and m["original_data"]["extra"]["truth"]["rt60_s"] is None and a.size > 48_000]  # fmt: skip
     bank = noise_bank(48_000)
-    pairs, ordered, means = 0, 0, defaultdict(list)
+    scores_of = ("ovrl", "sig", "bak")
+    pairs, ordered, means = 0, dict.fromkeys(scores_of, 0), defaultdict(list)
     for _, audio in truth[:clips]:
-        clean = estimate_dnsmos(to_16k(audio)).ovrl
-        means["clean"].append(clean)
+        clean = estimate_dnsmos(to_16k(audio))
+        means["clean"].append(clean.ovrl)
         for index, (_, noise) in enumerate(bank.entries):
             scores = [clean]
             for level, snr in (("noisy", 15.0), ("very_noisy", 0.0)):
                 mixed = mix_noise(audio, noise, weight_for_snr_db(snr), 4_800 * index).audio
-                scores.append(estimate_dnsmos(to_16k(mixed)).ovrl)
-                means[level].append(scores[-1])
+                scores.append(estimate_dnsmos(to_16k(mixed)))
+                means[level].append(scores[-1].ovrl)
             pairs += 2
-            ordered += (scores[0] > scores[1]) + (scores[1] > scores[2])
+            for name in scores_of:
+                values = [getattr(score, name) for score in scores]
+                ordered[name] += (values[0] > values[1]) + (values[1] > values[2])
     return {
         "clips": min(clips, len(truth)),
         "noises": len(bank),
         "pairs": pairs,
-        "ordered_percent": round(100 * ordered / pairs, 1) if pairs else None,
+        "ordered_percent": round(100 * ordered["ovrl"] / pairs, 1) if pairs else None,
+        "ordered_percent_by": {k: round(100 * v / pairs, 1) if pairs else None for k, v in ordered.items()},
         "mean_ovrl": {k: round(float(np.mean(v)), 3) for k, v in means.items()},
     }
 
@@ -186,18 +191,22 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
     from transforms.attributes.pitch import estimate_pitch
     from transforms.attributes.rate import estimate_rate
     from transforms.attributes.room import estimate_rt60
+    from transforms.attributes.snr import estimate_snr_db
     from transforms.quality import wada_snr_db
 
     audio16 = [to_16k(a[: 10 * 48_000]) for _, a in samples]
     seconds = sum(a.size for a in audio16) / 16_000
-    estimate_pitch(audio16[0], 16_000)  # warm: pyin's kernels, the ONNX session
+    estimate_pitch(audio16[0], 16_000, "pyin")  # warm: pyin's kernels, the ONNX session
+    estimate_pitch(audio16[0], 16_000, "yin")
     estimate_dnsmos(audio16[0])
     jobs = {
         "rate": lambda i, m, a: estimate_rate(
             m["original_data"].get("transcript"), m["original_data"]["language"],
             [WordAlignment(**w) for w in m.get("alignment") or []], a, 48_000),
-        "pitch": lambda i, m, a: estimate_pitch(audio16[i], 16_000),
-        "snr": lambda i, m, a: wada_snr_db(a[: 10 * 48_000]),
+        "pitch": lambda i, m, a: estimate_pitch(audio16[i], 16_000, "yin"),
+        "pitch_pyin": lambda i, m, a: estimate_pitch(audio16[i], 16_000, "pyin"),
+        "snr": lambda i, m, a: estimate_snr_db(audio16[i], estimate_rt60(audio16[i]).rt60_s),
+        "snr_wada": lambda i, m, a: wada_snr_db(a[: 10 * 48_000]),
         "reverberation": lambda i, m, a: estimate_rt60(audio16[i]),
         "dnsmos": lambda i, m, a: estimate_dnsmos(audio16[i]),
     }  # fmt: skip
@@ -242,9 +251,16 @@ def main() -> int:
         whisper = ["--aligner", "whisper"]
         base = build(args.out / "whisper", "en", args.whisper_items, [*whisper, "--attributes", "none"])
         with_stage = build(args.out / "whisper_attr", "en", args.whisper_items, [*whisper, "--attributes", "all"])
+        no_dnsmos = "rate,pitch,snr,reverberation"
+        without_dnsmos = build(
+            args.out / "whisper_attr4", "en", args.whisper_items, [*whisper, "--attributes", no_dnsmos]
+        )
         results["whisper_build"] = {"items": args.whisper_items, "cpu_s_without": round(base, 1),
                                     "cpu_s_with_attributes": round(with_stage, 1),
-                                    "added_percent": round(100 * (with_stage - base) / base, 1)}  # fmt: skip
+                                    "added_percent": round(100 * (with_stage - base) / base, 1),
+                                    "cpu_s_with_all_but_dnsmos": round(without_dnsmos, 1),
+                                    "added_percent_all_but_dnsmos": round(100 * (without_dnsmos - base) / base, 1),
+                                    "samples": len(read_samples(args.out / "whisper_attr"))}  # fmt: skip
         print(json.dumps(results["whisper_build"]), flush=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return 0
