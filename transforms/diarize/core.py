@@ -4,7 +4,11 @@ The regions come from the caller's voice activity detection (the segment stage's
 one :mod:`transforms.segment.longform` uses); the audio is 16 kHz, an array or anything sliced
 like one (``At16k`` over a recording spooled on disk), read a region at a time. What is kept over
 the whole recording is one embedding per window (256 floats every ``hop_s``: 9 MB for 2 h of
-speech) and the labels; the clustering works a block at a time (:mod:`transforms.diarize.cluster`).
+speech), each region's F0 track (one float every 20 ms: 1.4 MB for 2 h) and the labels; the
+clustering works a block at a time (:mod:`transforms.diarize.cluster`). Pitch is the second feature
+of the clustering and of the resegmentation (``pitch_weight``: cosine distance added per semitone
+between two speakers' median F0, up to ``pitch_cap``), and the detected changes of speaker
+(:mod:`transforms.diarize.changes`) are the cut points the clustering does not need to get right.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from transforms.diarize.changes import speaker_changes
 from transforms.diarize.cluster import cluster_regions, viterbi
-from transforms.diarize.embed import SAMPLE_RATE
+from transforms.diarize.embed import SAMPLE_RATE, window_starts
+from transforms.diarize.pitch_track import PitchTerm, region_f0, semitones, window_semitones
 from transforms.diarize.turns import Diarization, Turn
 
 
@@ -34,6 +40,49 @@ class DiarizeParams:
     merge_gap_s: float = 1.0
     overlap_margin: float = 0.04
     """A window next to a change of speaker whose two best speakers score within this much is overlapped."""
+    min_speaker_s: float = 5.0
+    """A speaker with less speech than this is joined to the nearest one (unless ``num_speakers`` is given)."""
+    pitch_weight: float = 0.1
+    """Cosine distance added per semitone between two speakers' (or a window's and a speaker's) median F0."""
+    pitch_cap: float = 3.0
+    pitch_tolerance: float = 0.0
+    """Semitones beyond which a pitch difference adds nothing more (octave errors, expressive speech)."""
+    changes: bool = True
+    """Detect changes of speaker between adjacent speech (cut points even where the clustering merges)."""
+    change_context_s: float = 5.0
+    change_distance: float = 0.18
+    change_semitones: float = 3.0
+    inner_change_distance: float = 0.3
+    inner_change_semitones: float = 6.0
+
+    @property
+    def pitch_term(self) -> PitchTerm | None:
+        return PitchTerm(self.pitch_weight, self.pitch_cap, self.pitch_tolerance) if self.pitch_weight > 0 else None
+
+    @property
+    def needs_pitch(self) -> bool:
+        return self.changes or self.pitch_weight > 0
+
+
+@dataclass
+class Features:
+    """What the clustering sees of a recording: per speech region, its windows' embeddings and F0 track."""
+
+    regions: list[tuple[int, int]]
+    windows: list[np.ndarray]
+    f0: list[np.ndarray] | None
+
+
+def features(audio16: Any, regions: list[tuple[int, int]], encoder: Any, params: DiarizeParams) -> Features:
+    """Embeddings of every region's windows (and its F0 track when the settings use pitch)."""
+    window, hop = int(params.window_s * SAMPLE_RATE), int(params.hop_s * SAMPLE_RATE)
+    embedded, tracks = [], []
+    for a, b in regions:
+        region = np.asarray(audio16[a:b], dtype=np.float32)
+        embedded.append(encoder.embed(region, window, hop))
+        if params.needs_pitch:
+            tracks.append(region_f0(region, 0, len(region), SAMPLE_RATE))
+    return Features(regions, embedded, tracks if params.needs_pitch else None)
 
 
 def diarize(audio16: Any, regions: list[tuple[int, int]], encoder: Any, params: DiarizeParams) -> Diarization:
@@ -42,41 +91,90 @@ def diarize(audio16: Any, regions: list[tuple[int, int]], encoder: Any, params: 
     regions = [(int(a), int(b)) for a, b in regions if b > a]
     if not regions:
         return Diarization((), (), (), model)
+    return diarize_features(features(audio16, regions, encoder, params), params, model)
+
+
+def diarize_features(feats: Features, params: DiarizeParams, model: str = "") -> Diarization:
+    """Turns from a recording's :class:`Features` (the clustering, resegmentation and changes)."""
+    regions, per_region = feats.regions, feats.windows
     window, hop = int(params.window_s * SAMPLE_RATE), int(params.hop_s * SAMPLE_RATE)
-    per_region = [encoder.embed(np.asarray(audio16[a:b], dtype=np.float32), window, hop) for a, b in regions]
     means = np.stack([e.mean(axis=0) for e in per_region])
     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-8)
     durations = np.array([(b - a) / SAMPLE_RATE for a, b in regions])
     starts = np.array([a / SAMPLE_RATE for a, _ in regions])
-    centres = cluster_regions(
-        means, durations, starts, params.threshold, params.num_speakers, params.max_speakers, params.block_s
+    term = params.pitch_term if feats.f0 is not None else None
+    region_pitch = np.array([semitones(t) for t in feats.f0]) if term else None
+    window_pitch = (
+        [
+            window_semitones(t, np.array(window_starts(b - a, window, hop)[: len(e)]) / SAMPLE_RATE, params.window_s)
+            for (a, b), e, t in zip(regions, per_region, feats.f0)
+        ]
+        if term
+        else None
     )
-    paths = _resegment(per_region, centres, params)
+    centres, centre_pitch = cluster_regions(
+        means,
+        durations,
+        starts,
+        params.threshold,
+        params.num_speakers,
+        params.max_speakers,
+        params.block_s,
+        pitch=region_pitch,
+        min_speaker_s=params.min_speaker_s,
+        term=term,
+    )
+    paths = _resegment(per_region, window_pitch, centres, centre_pitch, params, term)
     spans: list[tuple[float, float, int]] = []
     overlaps: list[tuple[float, float]] = []
-    for (a, b), emb, path in zip(regions, per_region, paths):
+    for r, ((a, b), emb, path) in enumerate(zip(regions, per_region, paths)):
         spans += _region_spans(a, b, path, window, hop)
-        overlaps += _overlaps(a, b, emb @ centres.T, path, window, hop, params.overlap_margin)
-    return _as_diarization(spans, overlaps, params.merge_gap_s, model)
+        scores = _scores(emb, window_pitch[r] if window_pitch else None, centres, centre_pitch, term)
+        overlaps += _overlaps(a, b, scores, path, window, hop, params.overlap_margin)
+    changes = speaker_changes(regions, per_region, feats.f0, params, SAMPLE_RATE) if params.changes else []
+    found = _as_diarization(spans, overlaps, params.merge_gap_s, model)
+    return Diarization(found.turns, found.speakers, found.overlaps, found.model, changes=tuple(changes))
 
 
-def _resegment(per_region: list[np.ndarray], centres: np.ndarray, params: DiarizeParams) -> list[np.ndarray]:
+def _scores(emb, pitch, centres, centre_pitch, term: PitchTerm | None) -> np.ndarray:
+    """Each window's score for each speaker: cosine similarity, less the pitch term's distance."""
+    scores = emb @ centres.T
+    if term is not None and pitch is not None and centre_pitch is not None:
+        scores = scores - term.distance(pitch[:, None], centre_pitch[None, :])
+    return scores
+
+
+def _resegment(
+    per_region, window_pitch, centres, centre_pitch, params: DiarizeParams, term: PitchTerm | None
+) -> list[np.ndarray]:
     """Viterbi paths of every region's windows; then the speakers' centroids again from the windows
     they won, speakers whose centroids lie within ``threshold`` merged (their centroids now rest on
     all of their speech, not one block's regions), and the paths again, until nothing merges."""
-    from transforms.diarize.cluster import ahc, centroids
+    from transforms.diarize.cluster import ahc, centroids, pitch_centroids
 
     while True:
-        paths = [viterbi(emb @ centres.T, params.switch_cost) for emb in per_region]
+        paths = [
+            viterbi(
+                _scores(emb, window_pitch[r] if window_pitch else None, centres, centre_pitch, term),
+                params.switch_cost,
+            )
+            for r, emb in enumerate(per_region)
+        ]
         if params.num_speakers or len(centres) == 1:
             return paths
         windows, labels = np.concatenate(per_region), np.concatenate(paths)
         used = np.unique(labels)
-        refined = centroids(windows, np.searchsorted(used, labels), np.ones(len(labels)))
-        merged = ahc(refined, params.threshold)
+        dense = np.searchsorted(used, labels)
+        refined = centroids(windows, dense, np.ones(len(labels)))
+        refined_pitch = (
+            pitch_centroids(np.concatenate(window_pitch), dense, np.ones(len(labels))) if window_pitch else None
+        )
+        merged = ahc(refined, params.threshold, pitch=refined_pitch, term=term)
         if merged.max() + 1 == len(centres):
             return paths
-        centres = centroids(refined, merged, np.bincount(np.searchsorted(used, labels)).astype(float))
+        counts = np.bincount(dense).astype(float)
+        centres = centroids(refined, merged, counts)
+        centre_pitch = pitch_centroids(refined_pitch, merged, counts) if refined_pitch is not None else None
 
 
 def _window_centres(a: int, b: int, n: int, window: int, hop: int) -> np.ndarray:

@@ -3,12 +3,20 @@
 A :class:`Turn` is a stretch of one speaker's speech (pauses of less than ``merge_gap_s`` inside
 it); turns of different speakers may touch, and where two voices overlap the recording's
 ``overlaps`` say so. :func:`word_speakers` gives each word the speaker whose turn covers most of
-it (by the word's timestamps), :func:`forced_cuts` the word boundaries where the speaker changes:
-the pause-aware cut (``transforms/segment/cut.py``) must cut there.
+it (by the word's timestamps), :func:`forced_cuts` the word boundaries the pause-aware cut
+(``transforms/segment/cut.py``) must cut at:
+
+- where the turns' speaker changes;
+- at each detected change of speaker (``Diarization.changes``, :mod:`transforms.diarize.changes`),
+  even where the clustering gave both sides one speaker: the word boundary at the change's time;
+- on both sides of a word that overlaps another in time (:func:`overlapping_words`): one voice
+  does not say two words at once, so words overlapping in time are two speakers' (overlapped turns,
+  interleaved in time order); each becomes a segment of its own, flagged overlapped.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +43,8 @@ class Diarization:
     overlaps: tuple[tuple[float, float], ...] = ()
     model: str = ""
     genders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    changes: tuple[float, ...] = ()
+    """Times (s) of detected changes of speaker, whatever the speakers on their two sides."""
 
     @property
     def num_speakers(self) -> int:
@@ -73,14 +83,60 @@ def word_speakers(words: list[WordAlignment] | tuple[WordAlignment, ...], turns:
     return out
 
 
-def forced_cuts(words: list[WordAlignment] | tuple[WordAlignment, ...], turns: tuple[Turn, ...]) -> frozenset[int]:
-    """Word boundaries ``k`` (between word k and k + 1) where the speaker changes."""
+def forced_cuts(
+    words: list[WordAlignment] | tuple[WordAlignment, ...], turns: tuple[Turn, ...], changes: tuple[float, ...] = ()
+) -> frozenset[int]:
+    """Word boundaries ``k`` (between word k and k + 1) where the speaker changes: between the turns
+    of two speakers, at a detected change, around a word overlapping another in time."""
     owners = word_speakers(words, turns)
-    return frozenset(
+    cuts = {
         k
         for k in range(len(words) - 1)
         if owners[k] >= 0 and owners[k + 1] >= 0 and turns[owners[k]].speaker != turns[owners[k + 1]].speaker
-    )
+    }
+    cuts |= {k for i in overlapping_words(words) for k in (i - 1, i) if 0 <= k < len(words) - 1}
+    cuts |= change_boundaries(words, changes)
+    return frozenset(cuts)
+
+
+OVERLAP_TOLERANCE_S = 0.05
+"""Words overlapping by less are one speaker's (aligners' word edges touch or err by a few 10 ms)."""
+CHANGE_REACH_S = 0.6
+"""A change inside speech goes to the widest word gap within this of it (window resolution: 0.4 s)."""
+
+
+def overlapping_words(words: list[WordAlignment] | tuple[WordAlignment, ...]) -> set[int]:
+    """Indices of the words (in time order) whose span overlaps another word's."""
+    out: set[int] = set()
+    for i in range(1, len(words)):
+        j = i - 1
+        while j >= 0 and i - j <= 16:
+            if words[j].end_s - OVERLAP_TOLERANCE_S > words[i].start_s:
+                out.update((i, j))
+            j -= 1
+    return out
+
+
+def change_boundaries(words: list[WordAlignment] | tuple[WordAlignment, ...], changes: tuple[float, ...]) -> set[int]:
+    """The word boundary at each change time: the gap between two words that holds it, else the
+    widest gap within ``CHANGE_REACH_S`` of it; none where no word is near (a change in silence)."""
+    if len(words) < 2 or not changes:
+        return set()
+    starts = [w.start_s for w in words]
+    out: set[int] = set()
+    for t in changes:
+        k = bisect.bisect_right(starts, t) - 1  # the last word starting at or before t
+        if 0 <= k < len(words) - 1 and words[k].end_s - OVERLAP_TOLERANCE_S <= t:
+            out.add(k)  # t lies in the gap after word k
+            continue
+        near = [
+            j
+            for j in range(max(0, k - 8), min(len(words) - 1, k + 8))
+            if abs((words[j].end_s + words[j + 1].start_s) / 2 - t) <= CHANGE_REACH_S
+        ]
+        if near:
+            out.add(max(near, key=lambda j: (words[j + 1].start_s - words[j].end_s, -abs(words[j].end_s - t))))
+    return out
 
 
 def overlapped(start_s: float, end_s: float, overlaps: tuple[tuple[float, float], ...]) -> bool:

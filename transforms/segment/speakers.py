@@ -4,9 +4,11 @@ With ``--diarize``, an item the stage cuts (longer than ``max_segment_s``) and a
 ``diarize_min_s`` long is diarized before its cut: the Silero VAD regions the long-form path uses
 (:func:`transforms.segment.longform.speech_regions`, a piece at a time), speaker embeddings of
 their windows, clustering and turns. Each word belongs to the speaker whose turn covers most of it
-(by its timestamps); a boundary between words of two speakers is a forced cut of the plan
-(:func:`transforms.segment.cut.plan_segments`), so no segment and no transcript holds two speakers'
-words. Each segment's ``original_data.diarization`` says its speaker (recording-local ``S1``,
+(by its timestamps); a boundary between words of two speakers, the word boundary at a detected
+change of speaker (even where the clustering merged the two voices) and the boundaries around a word
+that overlaps another in time are forced cuts of the plan
+(:func:`transforms.segment.cut.plan_segments`, :func:`transforms.diarize.turns.forced_cuts`), so no
+segment and no transcript holds two speakers' words. Each segment's ``original_data.diarization`` says its speaker (recording-local ``S1``,
 ``S2``, ... in order of first appearance), its turn, the number of speakers, whether it holds
 overlapped speech, the model, and the speaker's estimated gender (``transforms/diarize/gender.py``).
 With one speaker there is no forced cut: the segments are those of the stage without ``--diarize``.
@@ -19,7 +21,7 @@ from typing import Any
 from schemas import WordAlignment
 from transforms.diarize.core import DiarizeParams, diarize
 from transforms.diarize.gender import speaker_genders
-from transforms.diarize.turns import Diarization, overlapped, word_speakers
+from transforms.diarize.turns import Diarization, overlapped, overlapping_words, word_speakers
 from transforms.segment.cut import PlannedSegment
 from transforms.segment.options import SegmentSettings
 
@@ -56,6 +58,7 @@ def segment_records(
 ) -> list[dict[str, Any]]:
     """``original_data.diarization`` of each planned segment."""
     owners = word_speakers(words, diarization.turns)
+    two_at_once = overlapping_words(words)  # words of two voices at once: overlapped speech
     base: dict[str, Any] = {"num_speakers": diarization.num_speakers, "model": diarization.model}
     out = []
     for part in plan:
@@ -67,7 +70,8 @@ def segment_records(
                 speaker=turn.speaker,
                 turn_start_s=turn.start_s,
                 turn_end_s=diarization.turns[last].end_s,
-                overlap=overlapped(part.start_s, part.end_s, diarization.overlaps),
+                overlap=overlapped(part.start_s, part.end_s, diarization.overlaps)
+                or any(k in two_at_once for k in range(part.first_word, part.last_word + 1)),
             )
             gender = diarization.genders.get(turn.speaker)
             if gender is not None:

@@ -319,7 +319,7 @@ class SegmentStage(Stage):
         audio16 = At16k(sample.audio) if duration >= LONGFORM_S else to_whisper_rate(sample.audio)
         pauses = find_pauses(words[i], audio16, WHISPER_SAMPLE_RATE)
         speakers = self._diarize(audio16, duration)
-        forced = forced_cuts(words[i], speakers.turns) if speakers is not None else frozenset()
+        forced = forced_cuts(words[i], speakers.turns, speakers.changes) if speakers is not None else frozenset()
         try:
             plan = plan_segments(words[i], duration, s.max_segment_s, s.min_segment_s, pauses, forced=forced)
         except UnsplittableError as exc:
