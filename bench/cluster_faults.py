@@ -205,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         + f"; {os.cpu_count()} CPUs, load {load:.2f}",
         flush=True,
     )
-    scratch = Path(tempfile.mkdtemp(prefix="clara-cluster-faults-"))
+    # a fixed folder: the injected faults depend on the paths, so the same seed hits the same calls
+    scratch = Path(tempfile.gettempdir()) / f"clara-cluster-faults-{args.seed}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
     rows, local_clean = [], None
     try:
         clips = scratch / "clips"
