@@ -45,7 +45,7 @@ def ahc(
     distances = pdist(np.asarray(embeddings, dtype=np.float64), metric="cosine")
     if pitch is not None and term is not None and term.weight > 0:
         column = np.asarray(pitch, dtype=np.float64)[:, None]
-        distances = distances + pdist(column, lambda u, v: float(term.distance(u[0], v[0])))
+        distances = distances + term.distance(pdist(column, metric="cityblock"), 0.0)  # |a - b|, NaN: unvoiced
     tree = linkage(np.maximum(distances, 0.0), method="average")
     if n_clusters:
         labels = fcluster(tree, t=min(n_clusters, n), criterion="maxclust")
