@@ -65,8 +65,10 @@ def test_words_overlapping_in_time_are_cut_apart_whatever_the_turns_say() -> Non
     words = [_w("a1", 0.0, 0.3), _w("a2", 0.35, 0.7), _w("b1", 0.6, 0.9), _w("a3", 0.75, 1.1), _w("b2", 1.2, 1.5)]
     assert overlapping_words(words) == {1, 2, 3}
     one_turn = (Turn(0.0, 1.5, "S1"),)
+    assert forced_cuts(words, one_turn) == frozenset({0, 1, 2, 3})  # a1 | a2 | b1 | a3 | b2 b3: B goes on
+    words.append(_w("b3", 1.55, 1.8))
     assert forced_cuts(words, one_turn) == frozenset({0, 1, 2, 3})
-    touching = [_w("a", 0.0, 0.32), _w("b", 0.3, 0.6)]  # 20 ms: aligners' word edges, one voice
+    touching = [_w("a", 0.0, 0.305), _w("b", 0.3, 0.6)]  # 5 ms: aligners' word edges, one voice
     assert overlapping_words(touching) == set()
 
 

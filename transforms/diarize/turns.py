@@ -9,9 +9,9 @@ it (by the word's timestamps), :func:`forced_cuts` the word boundaries the pause
 - where the turns' speaker changes;
 - at each detected change of speaker (``Diarization.changes``, :mod:`transforms.diarize.changes`),
   even where the clustering gave both sides one speaker: the word boundary at the change's time;
-- on both sides of a word that overlaps another in time (:func:`overlapping_words`): one voice
-  does not say two words at once, so words overlapping in time are two speakers' (overlapped turns,
-  interleaved in time order); each becomes a segment of its own, flagged overlapped.
+- where two voices speaking at once alternate (:func:`overlap_cuts`): one voice does not say two
+  words at once, so words overlapping in time are two speakers' (overlapped turns, interleaved in
+  time order); the segments holding them are flagged overlapped.
 """
 
 from __future__ import annotations
@@ -94,27 +94,70 @@ def forced_cuts(
         for k in range(len(words) - 1)
         if owners[k] >= 0 and owners[k + 1] >= 0 and turns[owners[k]].speaker != turns[owners[k + 1]].speaker
     }
-    cuts |= {k for i in overlapping_words(words) for k in (i - 1, i) if 0 <= k < len(words) - 1}
+    cuts |= overlap_cuts(words)
     cuts |= change_boundaries(words, changes)
     return frozenset(cuts)
 
 
-OVERLAP_TOLERANCE_S = 0.05
-"""Words overlapping by less are one speaker's (aligners' word edges touch or err by a few 10 ms)."""
+OVERLAP_TOLERANCE_S = 0.01
+"""Words overlapping by no more are one speaker's (aligners' word edges touch; espeak-ng's overlapped turns start with overlaps of 20-50 ms)."""
 CHANGE_REACH_S = 0.6
 """A change inside speech goes to the widest word gap within this of it (window resolution: 0.4 s)."""
 
 
+def _overlap_pairs(words: list[WordAlignment] | tuple[WordAlignment, ...]) -> list[tuple[int, int]]:
+    """(j, i), j < i: words (in time order) whose spans overlap by more than the tolerance."""
+    return [
+        (j, i)
+        for i in range(1, len(words))
+        for j in range(max(0, i - 16), i)
+        if words[j].end_s - OVERLAP_TOLERANCE_S > words[i].start_s
+    ]
+
+
 def overlapping_words(words: list[WordAlignment] | tuple[WordAlignment, ...]) -> set[int]:
     """Indices of the words (in time order) whose span overlaps another word's."""
-    out: set[int] = set()
-    for i in range(1, len(words)):
-        j = i - 1
-        while j >= 0 and i - j <= 16:
-            if words[j].end_s - OVERLAP_TOLERANCE_S > words[i].start_s:
-                out.update((i, j))
-            j -= 1
-    return out
+    return {k for pair in _overlap_pairs(words) for k in pair}
+
+
+def overlap_cuts(words: list[WordAlignment] | tuple[WordAlignment, ...]) -> set[int]:
+    """Word boundaries that part two voices speaking at once. Words overlapping in time (and those
+    they overlap, and so on) form a stretch of overlapped speech whose words are two voices': the
+    first word's and the other's, coloured apart by their overlaps. A cut goes before the stretch
+    (the voice coming in may say its first word in a pause of the other), wherever the voice changes
+    inside it, and after it when its last word is the first word's voice (the voice coming in goes
+    on). Three voices at once (the overlaps cannot be coloured in two): a cut on both sides of every
+    word of the stretch. Dev recordings: 492 segments, 8 spanning two voices, against 525 and 9 with
+    a cut on both sides of every overlapping word (simulated plan, true word timings)."""
+    links: dict[int, set[int]] = {}
+    for j, i in _overlap_pairs(words):
+        links.setdefault(j, set()).add(i)
+        links.setdefault(i, set()).add(j)
+    cuts: set[int] = set()
+    seen: set[int] = set()
+    for first in sorted(links):
+        if first in seen:
+            continue
+        voice, stack, two = {first: 0}, [first], True
+        while stack:
+            k = stack.pop()
+            for other in links[k]:
+                if other not in voice:
+                    voice[other] = 1 - voice[k]
+                    stack.append(other)
+                two &= voice[other] != voice[k]
+        seen |= set(voice)
+        lo, hi = min(voice), max(voice)
+        if not two:
+            cuts |= {k for k in range(lo - 1, hi + 1) if 0 <= k < len(words) - 1}
+            continue
+        stretch = [voice.get(k, -1) for k in range(lo, hi + 1)]  # -1: a word inside it overlapping none
+        for k in range(lo, hi):
+            a, b = stretch[k - lo], stretch[k + 1 - lo]
+            if a != b or a < 0:
+                cuts.add(k)
+        cuts |= {k for k in (lo - 1, hi) if 0 <= k < len(words) - 1 and (k < lo or stretch[-1] == 0)}
+    return cuts
 
 
 def change_boundaries(words: list[WordAlignment] | tuple[WordAlignment, ...], changes: tuple[float, ...]) -> set[int]:
