@@ -85,3 +85,19 @@ def test_a_speaker_with_a_few_seconds_of_speech_joins_the_nearest() -> None:
     labels = absorb_small(points, None, np.array([30.0, 20.0, 3.0]), np.array([0, 1, 2]), 5.0)
     assert labels.tolist() == [0, 1, 0]
     assert absorb_small(points, None, np.array([30.0, 20.0, 6.0]), np.array([0, 1, 2]), 5.0).tolist() == [0, 1, 2]
+
+
+def test_the_gender_is_read_from_the_diarizations_pitch_tracks_not_measured_again(monkeypatch) -> None:
+    import transforms.attributes.pitch as pitch
+    from transforms.diarize.gender import speaker_genders
+    from transforms.diarize.turns import Diarization
+
+    def measured_again(*args, **kwargs):
+        raise AssertionError("pYIN ran again")
+
+    monkeypatch.setattr(pitch, "estimate_pitch", measured_again)
+    low, high = np.full(100, 95.0, dtype=np.float32), np.full(100, 200.0, dtype=np.float32)  # 2 s each
+    found = Diarization((Turn(0.0, 2.0, "S1"), Turn(3.0, 5.0, "S2")), ("S1", "S2"), f0=((0.0, low), (3.0, high)))
+    genders = speaker_genders(np.zeros(16_000 * 6, dtype=np.float32), found)
+    assert [genders[s]["value"] for s in ("S1", "S2")] == ["male", "female"]
+    assert genders["S1"]["median_f0_hz"] == 95.0 and genders["S2"]["seconds"] == 2.0

@@ -133,7 +133,8 @@ def diarize_features(feats: Features, params: DiarizeParams, model: str = "") ->
         overlaps += _overlaps(a, b, scores, path, window, hop, params.overlap_margin)
     changes = speaker_changes(regions, per_region, feats.f0, params, SAMPLE_RATE) if params.changes else []
     found = _as_diarization(spans, overlaps, params.merge_gap_s, model)
-    return Diarization(found.turns, found.speakers, found.overlaps, found.model, changes=tuple(changes))
+    tracks = tuple((a / SAMPLE_RATE, t) for (a, _), t in zip(regions, feats.f0)) if feats.f0 is not None else ()
+    return Diarization(found.turns, found.speakers, found.overlaps, found.model, changes=tuple(changes), f0=tracks)
 
 
 def _scores(emb, pitch, centres, centre_pitch, term: PitchTerm | None) -> np.ndarray:

@@ -1,7 +1,8 @@
 """A speaker's gender from the pitch of their voice, estimated once per speaker (not per segment).
 
-The median F0 over the speaker's voiced frames (:func:`transforms.attributes.pitch.estimate_pitch`,
-pYIN) on up to ``max_seconds`` of their longest turns (overlapped speech left out) is compared with
+The median F0 over the speaker's voiced frames (pYIN, :mod:`transforms.attributes.pitch`: the F0
+tracks the diarization measured, else :func:`~transforms.attributes.pitch.estimate_pitch` on the
+audio) on up to ``max_seconds`` of their longest turns (overlapped speech left out) is compared with
 the boundary between typical adult male (about 85-155 Hz) and female (165-255 Hz) voices,
 ``BOUNDARY_HZ``. The confidence is a logistic function of the distance from it in semitones:
 0.5 at the boundary, 0.97 at 120 or 210 Hz. Children, falsetto, very low female and high male
@@ -51,25 +52,46 @@ def speaker_genders(
             ),
             key=lambda t: -t.duration_s,
         ) or sorted((t for t in diarization.turns if t.speaker == speaker), key=lambda t: -t.duration_s)
-        pieces, total = [], 0.0
+        spans, total = [], 0.0
         for t in mine:
             take = min(t.duration_s, max_seconds - total)
             if take <= 0.1:
                 break
-            first = int(t.start_s * sample_rate)
-            pieces.append(np.asarray(audio16[first : first + int(take * sample_rate)], dtype=np.float32))
+            spans.append((t.start_s, t.start_s + take))
             total += take
-        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-        pitch = estimate_pitch(audio, sample_rate, max_seconds=max_seconds)
-        value, confidence = gender_from_f0(pitch.median_hz)
+        if diarization.f0:
+            median_hz = _tracked_median(diarization.f0, spans)
+        else:
+            pieces = [
+                np.asarray(audio16[int(a * sample_rate) : int(b * sample_rate)], dtype=np.float32) for a, b in spans
+            ]
+            audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+            median_hz = estimate_pitch(audio, sample_rate, max_seconds=max_seconds).median_hz
+        value, confidence = gender_from_f0(median_hz)
         out[speaker] = {
             "value": value,
             "confidence": confidence,
             "method": METHOD,
-            "median_f0_hz": pitch.median_hz,
+            "median_f0_hz": median_hz,
             "seconds": round(total, 2),
         }
     return out
+
+
+def _tracked_median(tracks: tuple[tuple[float, Any], ...], spans: list[tuple[float, float]]) -> float | None:
+    """The median F0 of the voiced frames the diarization's tracks hold inside ``spans`` (s)."""
+    from transforms.diarize.pitch_track import FRAME_S
+
+    voiced = []
+    for start_s, track in tracks:
+        end_s = start_s + len(track) * FRAME_S
+        for a, b in spans:
+            if b > start_s and a < end_s:
+                lo, hi = max(0, int((a - start_s) / FRAME_S)), int(np.ceil((b - start_s) / FRAME_S))
+                frames = track[lo:hi]
+                voiced.append(frames[frames > 0])
+    hz = np.concatenate(voiced) if voiced else np.zeros(0)
+    return round(float(np.median(hz)), 2) if len(hz) else None
 
 
 def caption_gender(item_gender: str, diarization_record: dict[str, Any] | None) -> str:

@@ -45,6 +45,9 @@ class Diarization:
     genders: dict[str, dict[str, Any]] = field(default_factory=dict)
     changes: tuple[float, ...] = ()
     """Times (s) of detected changes of speaker, whatever the speakers on their two sides."""
+    f0: tuple[tuple[float, Any], ...] = ()
+    """Each speech region's start (s) and F0 track (Hz per 20-ms frame, 0 unvoiced), when pitch was
+    measured: the speakers' gender is read from it rather than measured again."""
 
     @property
     def num_speakers(self) -> int:
