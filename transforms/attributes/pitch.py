@@ -11,9 +11,9 @@ pitch and the controlled demo corpus, one core):
   :data:`YIN_THRESHOLD` (else its minimum); a frame is voiced when that dip is below
   :data:`YIN_VOICED` and its energy within 40 dB of the loudest frame's. Octave errors are folded
   back: each voiced frame's F0 is moved by whole octaves to the nearest of the median F0 of the
-  more periodic half of the voiced frames. On the controlled demo (127 samples, half noise-mixed
-  at -5..30 dB) the pitch word is right in 96 % of samples against pYIN's 88 %, at ~250x real
-  time against ~20x.
+  more periodic half of the voiced frames. On the controlled demo (126 samples, half noise-mixed
+  at -5..30 dB) the pitch word is right in 96 % of samples against pYIN's 88 %, at ~320x real
+  time against ~29x (``bench/attributes.py``).
 - ``pyin``: probabilistic YIN (Mauch & Dixon, ICASSP 2014) from ``librosa``, on the
   signal resampled to 8 kHz, 20 ms hop, 96 ms frames, F0 searched over 40..500 Hz. Within 0.5 % of the
   espeak-ng voice's F0 from 54 to 285 Hz, about 35x real time on one core.
