@@ -50,3 +50,13 @@ def test_dry_speech_reads_close_and_rooms_read_in_order():
     speech = _speech(175)
     readings = [estimate_rt60(audio).rt60_s for audio in (speech, _in_room(speech, 0.4), _in_room(speech, 1.0))]
     assert readings[0] < 0.3 and readings == sorted(readings) and readings[2] > 0.6
+
+
+def test_each_window_of_a_pure_exponential_decay_reads_its_decay_time():
+    from transforms.attributes.room import ANALYSIS_RATE, BLOCK, window_decay_times
+
+    for rt60_s in (0.3, 0.6, 1.2):
+        t = np.arange(int(1.5 * ANALYSIS_RATE / BLOCK)) * BLOCK / ANALYSIS_RATE
+        energies = np.random.default_rng(0).chisquare(BLOCK, t.size) / BLOCK * 10.0 ** (-6.0 * t / rt60_s)
+        times = window_decay_times(energies)
+        assert np.median(times) == pytest.approx(rt60_s, rel=0.15), rt60_s
