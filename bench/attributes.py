@@ -191,7 +191,7 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
     from transforms.attributes.pitch import estimate_pitch
     from transforms.attributes.rate import estimate_rate
     from transforms.attributes.room import estimate_rt60
-    from transforms.attributes.snr import estimate_snr_db
+    from transforms.attributes.snr import REVERB_QUANTILE, estimate_snr_db
     from transforms.quality import wada_snr_db
 
     audio16 = [to_16k(a[: 10 * 48_000]) for _, a in samples]
@@ -205,7 +205,7 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
             [WordAlignment(**w) for w in m.get("alignment") or []], a, 48_000),
         "pitch": lambda i, m, a: estimate_pitch(audio16[i], 16_000, "yin"),
         "pitch_pyin": lambda i, m, a: estimate_pitch(audio16[i], 16_000, "pyin"),
-        "snr": lambda i, m, a: estimate_snr_db(audio16[i], estimate_rt60(audio16[i]).rt60_s),
+        "snr": lambda i, m, a: estimate_snr_db(audio16[i], estimate_rt60(audio16[i], REVERB_QUANTILE).rt60_s),
         "snr_wada": lambda i, m, a: wada_snr_db(a[: 10 * 48_000]),
         "reverberation": lambda i, m, a: estimate_rt60(audio16[i]),
         "dnsmos": lambda i, m, a: estimate_dnsmos(audio16[i]),

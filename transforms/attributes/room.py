@@ -93,12 +93,21 @@ def window_decay_times(energies: np.ndarray) -> np.ndarray:
     return times[best[(best > 0) & (best < times.size - 1)]]
 
 
-def estimate_rt60(audio_16k: np.ndarray, quantile: float = QUANTILE) -> ReverbEstimate:
-    """The blind RT60 (s) of a 16 kHz speech clip (``quantile``: of its windows' decay times)."""
+def clip_decay_times(audio_16k: np.ndarray) -> np.ndarray:
+    """The decay times (s) of a 16 kHz clip's windows (none for a silent or too short clip)."""
     audio = np.asarray(audio_16k, dtype=np.float32)
     if audio.size < int(WINDOW_S * RATE) or not np.any(audio):
-        return ReverbEstimate(None, 0)
-    times = window_decay_times(block_energies(audio))
+        return np.zeros(0)
+    return window_decay_times(block_energies(audio))
+
+
+def rt60_of(times: np.ndarray, quantile: float = QUANTILE) -> ReverbEstimate:
+    """The RT60 from a clip's window decay times (``quantile`` of them)."""
     if len(times) < MIN_WINDOWS:
         return ReverbEstimate(None, len(times))
     return ReverbEstimate(round(float(np.quantile(times, quantile)), 3), len(times))
+
+
+def estimate_rt60(audio_16k: np.ndarray, quantile: float = QUANTILE) -> ReverbEstimate:
+    """The blind RT60 (s) of a 16 kHz speech clip (``quantile``: of its windows' decay times)."""
+    return rt60_of(clip_decay_times(audio_16k), quantile)

@@ -100,19 +100,37 @@ def _pitch(m: Measuring) -> dict[str, Any]:
     }
 
 
-def _snr(m: Measuring) -> dict[str, Any]:
-    from transforms.attributes import snr
-    from transforms.attributes.room import estimate_rt60
+class _Measuring(Measuring):
+    """:class:`~transforms.filters.Measuring` that also keeps the room's window decay times, which the
+    SNR (its late-reverberation subtraction) and the RT60 both read: taken once per sample."""
 
-    audio = _audio(m, filters.VAD_RATE)
-    measured = snr.estimate_snr_db(audio, estimate_rt60(audio, snr.REVERB_QUANTILE).rt60_s)  # the tail is not noise
+    @functools.cached_property
+    def decay_times(self) -> np.ndarray:
+        from transforms.attributes import room
+
+        return room.clip_decay_times(_audio(self, filters.VAD_RATE))
+
+
+def _decay_times(m: Measuring) -> np.ndarray:
+    if isinstance(m, _Measuring):
+        return m.decay_times
+    from transforms.attributes import room
+
+    return room.clip_decay_times(_audio(m, filters.VAD_RATE))
+
+
+def _snr(m: Measuring) -> dict[str, Any]:
+    from transforms.attributes import room, snr
+
+    rt60 = room.rt60_of(_decay_times(m), snr.REVERB_QUANTILE).rt60_s  # the room's tail is not noise
+    measured = snr.estimate_snr_db(_audio(m, filters.VAD_RATE), rt60)
     return {"snr": {"snr_db": measured, "method": snr.METHOD, "version": snr.VERSION}}
 
 
 def _reverberation(m: Measuring) -> dict[str, Any]:
     from transforms.attributes import room
 
-    estimate = room.estimate_rt60(_audio(m, filters.VAD_RATE))
+    estimate = room.rt60_of(_decay_times(m))
     record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "method": estimate.method}
     return {"reverberation": {**record, "version": room.VERSION}}
 
@@ -227,7 +245,7 @@ def remeasure_copy(copy: Sample, effects: list[str], settings: AttributesSetting
     if not record or not stale:
         return copy
     own_audio = copy.derive(original_data={k: v for k, v in copy.original_data.items() if k != "quality"})
-    fresh = filters.measure(FILTER_ROWS, stale, Measuring(own_audio, settings, lambda: None))
+    fresh = filters.measure(FILTER_ROWS, stale, _Measuring(own_audio, settings, lambda: None))
     Metrics.counter("clara_attributes", "remeasured_copies").inc()
     updated = {**record, **fresh, "remeasured": stale}
     updated["words"] = attribute_words(updated, copy.item.language, copy.item.gender)
@@ -308,7 +326,7 @@ class AttributesStage(Stage):
 
     def measure(self, sample: Sample) -> dict[str, Any]:
         """Every listed estimator's record of one sample, JSON-ready."""
-        return filters.measure(FILTER_ROWS, self.settings.attributes, Measuring(sample, self.settings, lambda: None))
+        return filters.measure(FILTER_ROWS, self.settings.attributes, _Measuring(sample, self.settings, lambda: None))
 
 
 def build_attributes(config: Any) -> AttributesStage | None:
