@@ -121,7 +121,8 @@ def yin_track(signal: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.n
     rows, at = np.arange(len(d)), np.clip(best, 1, d.shape[1] - 2)
     left, middle, right = d[rows, at - 1], d[rows, at], d[rows, at + 1]
     curvature = left - 2.0 * middle + right
-    shift = np.clip(np.where(np.abs(curvature) > 1e-12, 0.5 * (left - right) / curvature, 0.0), -1.0, 1.0)
+    flat = np.abs(curvature) <= 1e-12
+    shift = np.clip(np.where(flat, 0.0, 0.5 * (left - right) / np.where(flat, 1.0, curvature)), -1.0, 1.0)
     f0 = sr / (lag_min + at + shift)  # parabolic interpolation of the dip (YIN step 5)
     return f0, d[rows, best], 10.0 * np.log10(head[:, 0] / frame + 1e-20)
 
