@@ -19,6 +19,7 @@ so both the stages and ``pipelines/`` (sources, sink, report) can import it.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import random
@@ -120,6 +121,9 @@ def retrying(what: str, path: str, fn: Callable[[], _T]) -> _T:
             return _call(what, path, fn)
         except Exception as exc:
             if not transient(exc):
+                if missing(exc) and not isinstance(exc, FileNotFoundError):
+                    # an object store's 404 reads as a local disk's: callers catch one error
+                    raise FileNotFoundError(errno.ENOENT, f"{what} {path}: no such file", path) from exc
                 raise
             if attempt == budget.retries:
                 raise StorageError(
@@ -141,6 +145,19 @@ def _count_retry(what: str) -> None:
 
 _PERMANENT = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 _TRANSIENT_MODULES = ("botocore", "urllib3", "requests", "http", "google", "apache_beam.io", "socket", "ssl")
+
+
+def missing(exc: BaseException) -> bool:
+    """Whether a failed storage call says the file is not there (a local ``FileNotFoundError``, an
+    object store's 404 / ``NoSuchKey``, Beam's wrapper around either)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    if isinstance(exc, BeamIOError) and exc.exception_details:
+        details = [e for e in exc.exception_details.values() if isinstance(e, BaseException)]
+        return bool(details) and all(missing(e) for e in details)
+    code = getattr(exc, "code", None) or getattr(exc, "status", None)
+    text = str(exc).lower()
+    return code == 404 or "nosuchkey" in text or "no such file" in text
 
 
 def transient(exc: BaseException) -> bool:

@@ -69,3 +69,26 @@ def test_a_process_builds_one_s3_client_for_all_its_storage_calls(s3, monkeypatc
     storage.write_atomic("s3://corpus/out/x.json", b"{}")
     assert storage.read_text("s3://corpus/out/x.json") == "{}"
     assert len(made) == 1
+
+
+def test_an_object_withdrawn_while_read_reads_as_a_missing_local_file(s3, monkeypatch):
+    """On S3 a key deleted between opening and reading it (a marker withdrawn while a reader polls
+    the build) raised Beam's S3ClientError (404) from the read, which callers catching
+    ``FileNotFoundError`` (an ``OSError``) as on local disk let through: the polling reader died."""
+    from transforms import storage
+
+    client, flags = s3
+    storage.configure(flags)
+    client.put_object(Bucket="corpus", Key="out/m.stats.json", Body=b"{}")
+    opened = storage.open_read
+
+    def open_then_withdraw(path):
+        reader = opened(path)
+        client.delete_object(Bucket="corpus", Key="out/m.stats.json")
+        return reader
+
+    monkeypatch.setattr(storage, "open_read", open_then_withdraw)
+    with pytest.raises(FileNotFoundError):
+        storage.read_bytes("s3://corpus/out/m.stats.json")
+    with pytest.raises(FileNotFoundError):  # and one never written, as before
+        storage.read_bytes("s3://corpus/out/never.json")

@@ -118,7 +118,15 @@ def test_a_reader_polling_an_s3_build_never_trusts_a_tar_its_marker_does_not_nam
                 elif stats and not problem:
                     seen["committed"] += 1
 
-    reader = threading.Thread(target=poll)
+    died: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            poll()
+        except BaseException as exc:  # the reader must outlive the build, or it proves nothing
+            died.append(exc)
+
+    reader = threading.Thread(target=guarded)
     reader.start()
     try:
         common = ["shards", "--source", "folder", "--input", str(clips), "--output", out, "--name", "c", *flags]
@@ -132,6 +140,7 @@ def test_a_reader_polling_an_s3_build_never_trusts_a_tar_its_marker_does_not_nam
     print(
         f"reader on S3: {seen['checks']} marker checks, {seen['committed']} committed, violations {seen['violations']}"
     )
+    assert not died, died
     assert seen["violations"] == [] and seen["committed"] > 0
 
 
