@@ -28,12 +28,6 @@ def _samples(root: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #27, open: the change detection fires on one voice whose pitch moves between "
-    "sentences (a 28.9-s one-voice demo item is cut into 8 segments instead of 4); gating it on the "
-    "number of speakers found breaks the merged-voices case tests/diarize/test_changes_and_pitch.py holds",
-)
 def test_single_voice_items_keep_their_samples_bounds_and_audio_under_diarize(tmp_path: Path) -> None:
     assert main(["shards", *FLAGS, "--output", str(tmp_path / "off")]) == 0
     assert main(["shards", *FLAGS, "--output", str(tmp_path / "on"), "--diarize", "--diarize-min-s", "0"]) == 0

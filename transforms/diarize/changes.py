@@ -47,8 +47,11 @@ def speaker_changes(
     f0: list[np.ndarray] | None,
     params: Any,
     sample_rate: int = 16_000,
+    inside: bool = True,
+    min_side: int = 1,
 ) -> list[float]:
-    """Times (s) where the speaker changes, between regions and inside them, in time order."""
+    """Times (s) where the speaker changes, between regions and (``inside``) inside them, in time
+    order; a pause is tested only with at least ``min_side`` windows of speech on each side."""
     hop_s, window_s = params.hop_s, params.window_s
     per_side = max(1, int(round((params.change_context_s - window_s) / hop_s)) + 1)  # windows in context_s
     frames = int(round(params.change_context_s / FRAME_S))
@@ -56,10 +59,13 @@ def speaker_changes(
     out: list[float] = []
     for r, ((a, b), emb) in enumerate(zip(regions, windows)):
         track = f0[r] if f0 is not None else empty
-        out += _inside(a / sample_rate, emb, track, per_side, params)
+        if inside:
+            out += _inside(a / sample_rate, emb, track, per_side, params)
         if r + 1 == len(regions):
             break
         nxt = f0[r + 1] if f0 is not None else empty
+        if min(len(emb), len(windows[r + 1])) < min_side:
+            continue
         score = _score(
             emb[-per_side:],
             windows[r + 1][:per_side],

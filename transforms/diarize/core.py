@@ -13,7 +13,7 @@ between two speakers' median F0, up to ``pitch_cap``), and the detected changes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -133,8 +133,22 @@ def diarize_features(feats: Features, params: DiarizeParams, model: str = "") ->
         spans += _region_spans(a, b, path, window, hop)
         scores = _scores(emb, window_pitch[r] if window_pitch else None, centres, centre_pitch, term)
         overlaps += _overlaps(a, b, scores, path, window, hop, params.overlap_margin)
-    changes = speaker_changes(regions, per_region, feats.f0, params, SAMPLE_RATE) if params.changes else []
     found = _as_diarization(spans, overlaps, params.merge_gap_s, model)
+    # One speaker found: a change is tested only at pauses with >= 3 windows of speech each side and
+    # must clear the stricter bar used inside regions (0.3 cosine / 6 semitones): one voice's pitch
+    # and timbre move between sentences by more than the bar between regions (a one-voice demo item
+    # was cut into 8 segments instead of 4, tests/diarize/test_demo_corpus.py); two voices the
+    # clustering merged (a man and a woman) still clear it (test_changes_and_pitch.py).
+    one = len(found.speakers) <= 1
+    if one:
+        params = replace(
+            params, change_distance=params.inner_change_distance, change_semitones=params.inner_change_semitones
+        )
+    changes = (
+        speaker_changes(regions, per_region, feats.f0, params, SAMPLE_RATE, inside=not one, min_side=3 if one else 1)
+        if params.changes
+        else []
+    )
     tracks = tuple((a / SAMPLE_RATE, t) for (a, _), t in zip(regions, feats.f0)) if feats.f0 is not None else ()
     return Diarization(found.turns, found.speakers, found.overlaps, found.model, changes=tuple(changes), f0=tracks)
 
