@@ -102,11 +102,12 @@ def teardown() -> None:
         return
     dist.destroy_process_group()
     gc.collect()  # the group dies here, joining its threads with the interpreter still whole
-    if live_gloo_threads():
+    left = live_gloo_threads()
+    if left:
         log.warning(
             "%d gloo worker threads outlive the destroyed process group: something still holds it "
             "(a DistributedDataParallel wrapper not yet dropped?); exit may abort",
-            live_gloo_threads(),
+            left,
         )
 
 

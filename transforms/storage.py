@@ -157,7 +157,7 @@ def missing(exc: BaseException) -> bool:
         return bool(details) and all(missing(e) for e in details)
     code = getattr(exc, "code", None) or getattr(exc, "status", None)
     text = str(exc).lower()
-    return code == 404 or "nosuchkey" in text or "no such file" in text
+    return code == 404 or "nosuchkey" in text or "no such file" in text or "not found" in text
 
 
 def transient(exc: BaseException) -> bool:
@@ -172,8 +172,7 @@ def transient(exc: BaseException) -> bool:
     code = getattr(exc, "code", None) or getattr(exc, "status", None)
     if isinstance(code, int) and 400 <= code < 600:
         return code in (408, 429) or code >= 500
-    text = str(exc).lower()
-    if "not found" in text or "no such file" in text or "nosuchkey" in text:
+    if missing(exc):
         return False
     if isinstance(exc, OSError | ConnectionError | TimeoutError):
         return True

@@ -70,8 +70,13 @@ def estimate_pitch(audio: np.ndarray, sr: int, method: str = "pyin", max_seconds
     clip = np.asarray(audio, dtype=np.float32)[: int(max_seconds * sr)]
     if len(clip) < int(0.1 * sr) or not np.any(clip):
         return PitchEstimate(None, None, 0.0, method)
-    f0, voiced = {"yin": _yin, "pyin": _pyin, "crepe": _crepe}[method](clip, sr)
-    return summarize(f0, voiced, method)
+    return summarize(*f0_track(clip, sr, method), method)
+
+
+def f0_track(audio: np.ndarray, sr: int, method: str = "pyin") -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame F0 (Hz) and voicing flags of ``audio`` by ``method`` (the frames :func:`summarize` reads;
+    the diarization's pitch tracks use them too)."""
+    return {"yin": _yin, "pyin": _pyin, "crepe": _crepe}[method](audio, sr)
 
 
 def summarize(f0: np.ndarray, voiced: np.ndarray, method: str) -> PitchEstimate:

@@ -25,14 +25,14 @@ _REFERENCE_HZ = 100.0
 
 def region_f0(audio16: Any, start: int, end: int, sample_rate: int = 16_000) -> np.ndarray:
     """F0 (Hz, 0 where unvoiced) of every 20-ms frame of ``audio16[start:end]``."""
-    from transforms.attributes.pitch import _pyin  # the estimator itself; estimate_pitch only summarises
+    from transforms.attributes.pitch import f0_track
 
     piece = int(_PIECE_S * sample_rate)
     frames_per_piece = int(round(_PIECE_S / FRAME_S))
     out = []
     for a in range(start, end, piece):
         b = min(end, a + piece)
-        f0, voiced = _pyin(np.asarray(audio16[a:b], dtype=np.float32), sample_rate)
+        f0, voiced = f0_track(np.asarray(audio16[a:b], dtype=np.float32), sample_rate, "pyin")
         n = min(len(f0), max(1, int(round((b - a) / sample_rate / FRAME_S))), frames_per_piece)
         out.append(np.where(np.asarray(voiced[:n], dtype=bool), f0[:n], 0.0).astype(np.float32))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
