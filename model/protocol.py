@@ -37,7 +37,6 @@ import io
 import json
 import re
 import tarfile
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,6 +46,7 @@ from model.evalset import read_meta
 from model.shards import resolve_shards
 from model.zeroshot import render_label
 from schemas.records import SampleMeta, ShardStats
+from schemas.text import BUCKETS, sentence_bucket, words
 
 HELD_OUT_SENTENCES = 0.4
 """Fraction of sentences (per language, by hash) kept out of training."""
@@ -56,12 +56,6 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 """``valid`` is the protocol's dev split (the trainer's validation and the probe's early stopping read it)."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"\w+")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words (letters and digits; punctuation and quotes dropped)."""
-    return _WORD.findall(text.lower())
 
 
 def sentences(text: str) -> list[str]:
@@ -79,7 +73,7 @@ def word_runs(text: str, n: int = RUN) -> set[tuple[str, ...]]:
 
 def sentence_held_out(sentence: str, fraction: float = HELD_OUT_SENTENCES) -> bool:
     """Whether a sentence is held out (a stable hash of its words)."""
-    return zlib.crc32(" ".join(words(sentence)).encode()) % 1000 < int(fraction * 1000)
+    return sentence_bucket(sentence) < round(fraction * BUCKETS)
 
 
 def _all_runs(sentence: str, n: int = RUN) -> set[tuple[str, ...]]:

@@ -97,6 +97,33 @@ def test_sentences_of_the_protocol_languages_are_the_hundred_sentence_set():
     assert len(sentences_for("es")) == 16
 
 
+@pytest.mark.parametrize("lang", ["en", "fr", "de"])
+def test_paragraphs_are_wholly_held_out_or_wholly_seen_under_protocol_v2(lang):
+    """A paragraph keeps to one band of sentence buckets, so protocol v2 (40 % of sentences held
+    out by the same buckets) can use its segments instead of leaving them out as mixed."""
+    from model.protocol import HELD_OUT_SENTENCES, sentence_held_out, sentences
+
+    paragraphs = [i.transcript for i in _items(lang=lang, n=120) if len(sentences(i.transcript)) > 1]
+    assert len(paragraphs) == 30
+    sides = [{sentence_held_out(s, HELD_OUT_SENTENCES) for s in sentences(text)} for text in paragraphs]
+    assert all(len(side) == 1 for side in sides)
+    assert {True, False} == set().union(*sides)  # both kinds of paragraph exist
+
+
+@pytest.mark.parametrize(("lang", "digest"), [("en", "29521fa762a85851"), ("de", "45894dc0c3761d57")])
+def test_paragraph_text_does_not_move_the_scenes_or_prosody(lang, digest):
+    """The paragraph's sentences come from their own random stream: every item keeps the voice,
+    style, prosody and scene it had before paragraphs kept to one band of sentences (the digest is
+    of the code before that change), so the attribute benches' seeds stay the same conditions."""
+    import json
+    import re
+
+    conditions = [
+        (re.sub(r"text=[^&]*", "", i.uri), i.extra["truth"], i.speaker_id, i.emotion) for i in _items(lang=lang, n=40)
+    ]
+    assert hashlib.sha256(json.dumps(conditions, sort_keys=True).encode()).hexdigest()[:16] == digest
+
+
 def test_items_record_their_truth_and_populate_every_level():
     from transforms.attributes import words
 

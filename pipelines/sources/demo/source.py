@@ -11,6 +11,7 @@ from pipelines.sources.demo.prosody import draw_prosody
 from pipelines.sources.demo.texts import sentences_for
 from pipelines.sources.demo.video import DEFAULT_CACHE, video_items
 from schemas import SourceItem, make_key
+from schemas.text import paragraph_group
 from schemas.vocab import normalize_language
 from transforms.attributes.words import noise_level, reverberation_level
 from transforms.tts import STYLES, VARIANTS, Scene, available_languages, tts_uri
@@ -32,6 +33,18 @@ def draw_scene(rng: random.Random) -> Scene:
     snr, noise, offset = round(rng.uniform(*NOISE_SNR_DB), 1), rng.randrange(len(DEFAULT_LABELS)), rng.randrange(10**5)
     return Scene(rt60 if room else None, rir_seed if room else 0, snr if noisy else None, noise if noisy else 0,
                  offset if noisy else 0)  # fmt: skip
+
+
+def paragraph(first: str, count: int, sentences: list[str], rng: random.Random) -> list[str]:
+    """``count`` sentences for a paragraph: ``first``, then others of its band of sentence buckets
+    (``schemas.text.paragraph_group``), so that protocol v2, which holds sentences out by the same
+    buckets, finds a paragraph wholly held out or wholly seen instead of leaving its segments out as
+    mixed. Sentences repeat only when the band has fewer than ``count``."""
+    group = paragraph_group(first)
+    others = [s for s in sentences if s != first and paragraph_group(s) == group]
+    if len(others) >= count - 1:
+        return [first, *rng.sample(others, count - 1)]
+    return [first, *others, *rng.choices([first, *others], k=count - 1 - len(others))]
 
 
 def truth_of(prosody: dict, scene: Scene) -> dict:
@@ -86,7 +99,10 @@ class DemoSource(Source):
             n_sentences = 1
             if i % LONG_EVERY == LONG_EVERY - 1:  # a paragraph: more sentences when spoken fast, so it stays > 10 s
                 n_sentences = round(rng.randint(*LONG_SENTENCES) * max(1.0, prosody["speed_wpm"] / 175))
-            text = " ".join(rng.sample(sentences, n_sentences))
+            picked = rng.sample(sentences, n_sentences)  # drawn as ever: the scene below follows these draws
+            if n_sentences > 1:
+                picked = paragraph(picked[0], n_sentences, sentences, random.Random(f"demo-paragraph:{lang}:{seed}:{i}"))
+            text = " ".join(picked)
             scene = draw_scene(rng)
             yield SourceItem(
                 key=make_key("demo", lang, f"{seed}", f"{i:05d}"),
