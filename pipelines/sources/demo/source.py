@@ -101,7 +101,9 @@ class DemoSource(Source):
                 n_sentences = round(rng.randint(*LONG_SENTENCES) * max(1.0, prosody["speed_wpm"] / 175))
             picked = rng.sample(sentences, n_sentences)  # drawn as ever: the scene below follows these draws
             if n_sentences > 1:
-                picked = paragraph(picked[0], n_sentences, sentences, random.Random(f"demo-paragraph:{lang}:{seed}:{i}"))
+                picked = paragraph(
+                    picked[0], n_sentences, sentences, random.Random(f"demo-paragraph:{lang}:{seed}:{i}")
+                )
             text = " ".join(picked)
             scene = draw_scene(rng)
             yield SourceItem(
