@@ -54,9 +54,11 @@ class FakePipeline:
     def __init__(self, fails_over_s: float) -> None:
         self.fails_over_s = fails_over_s
         self.calls: list[list[float]] = []
+        self.options: list[dict] = []
 
-    def transcribe(self, audio, clip_timestamps, **_):
+    def transcribe(self, audio, clip_timestamps, **options):
         self.calls.append([c["end"] - c["start"] for c in clip_timestamps])
+        self.options.append(options)
         out = []
         for chunk in clip_timestamps:
             piece = audio[int(chunk["start"] * WHISPER_SAMPLE_RATE) : int(chunk["end"] * WHISPER_SAMPLE_RATE)]
@@ -75,8 +77,10 @@ class FakeModel:
     def __init__(self, hears: bool) -> None:
         self.hears = hears
         self.calls = 0
+        self.options: list[dict] = []
 
     def transcribe(self, audio, **options):
+        self.options.append(options)
         assert options["temperature"] == 0.0 if options.get("no_repeat_ngram_size") else len(options["temperature"]) > 1
         self.calls += 1
         duration = len(audio) / WHISPER_SAMPLE_RATE
@@ -279,3 +283,20 @@ def test_the_windows_of_every_failed_clip_of_a_batch_go_in_one_decode(cut_mid_wo
     assert [len(r.words) >= 60 for r in results] == [True, True]
     assert len(model.pipeline.calls) == 2 and len(model.pipeline.calls[1]) >= 4
     assert counted["clara_segment/asr_recovered/vad_windows"] == 2
+
+
+def test_whisper_searches_with_faster_whispers_own_beam_of_5_unless_told(cut_mid_word):
+    """Greedy decoding (beam 1) cost 5 to 7 points of WER against the bare faster-whisper loop
+    (its default beam of 5) on German web windows: the first decode and the retries at
+    temperature 0 search with the settings' beam, 5 by default."""
+    from transforms.segment.options import SegmentSettings
+
+    audio16, _ = cut_mid_word
+    for settings, beam in ((SegmentSettings(), 5), (SegmentSettings(whisper_beam_size=1), 1)):
+        model = _fake(fails_over_s=0.0, sequential_hears=False)  # every round runs
+        stage_module.make_handler(settings).run_inference([ClipRequest("w", audio16, "en")], model)
+        assert [o["beam_size"] for o in model.pipeline.options] == [beam, beam]
+        searched = [o for o in model.model.options if not o.get("no_repeat_ngram_size")]
+        assert searched and all(o["beam_size"] == beam for o in searched)
+    with pytest.raises(ValueError, match="beam"):
+        SegmentSettings(whisper_beam_size=0)

@@ -93,6 +93,7 @@ def make_handler(
         batch_size=settings.whisper_batch_size,
         batched=not settings.whisper_unbatched,
         cpu_threads=settings.whisper_cpu_threads,
+        beam_size=settings.whisper_beam_size,
     )
 
 

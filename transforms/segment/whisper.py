@@ -113,7 +113,7 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         batch_size: int = 8,
         batched: bool = True,
         cpu_threads: int = 0,
-        beam_size: int = 1,
+        beam_size: int = 5,
         cache_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
