@@ -82,6 +82,20 @@ def _all_runs(sentence: str, n: int = RUN) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + k]) for k in range(1, n + 1) for i in range(len(tokens) - k + 1)}
 
 
+def whole_sentences(transcripts: Iterable[str]) -> set[str]:
+    """The sentences of the transcripts, less the fragments a segment cut leaves at its ends: a
+    piece whose words run inside a longer piece's is a fragment ("Wildpferde streifen frei" of
+    "Wildpferde streifen frei über die Ebene."). A fragment hashed as a sentence of its own could be
+    held out while its sentence is not, and its runs would then make that sentence's clips mixed."""
+    pieces = {" ".join(words(s)): s for text in transcripts for s in sentences(text)}
+    keys = sorted(pieces, key=len, reverse=True)
+    whole: list[str] = []
+    for key in keys:
+        if not any(f" {key} " in f" {longer} " for longer in whole):
+            whole.append(key)
+    return {pieces[key] for key in whole}
+
+
 @dataclasses.dataclass
 class HeldOutText:
     """The held-out sentences and every word run inside them."""
@@ -91,19 +105,27 @@ class HeldOutText:
 
     @classmethod
     def from_transcripts(cls, transcripts: Iterable[str], fraction: float = HELD_OUT_SENTENCES) -> HeldOutText:
-        held = {s for text in transcripts for s in sentences(text) if sentence_held_out(s, fraction)}
+        held = {s for s in whole_sentences(transcripts) if sentence_held_out(s, fraction)}
         runs: set[tuple[str, ...]] = set()
         for sentence in held:
             runs |= _all_runs(sentence)
         return cls(held, runs)
 
     def content(self, transcript: str | None) -> str:
-        """``held`` (every run held out), ``seen`` (none), ``mixed``; ``none`` without a transcript."""
-        runs = word_runs(transcript or "")
-        if not runs:
+        """``held``, ``seen``, ``mixed``; ``none`` without a transcript.
+
+        ``held``: every run inside each of the transcript's sentences (or sentence fragments, at a
+        segment's ends) is a run of a held-out sentence; the runs that straddle two sentences are
+        not words of any sentence and do not count (before, they made every clip of two held-out
+        sentences ``mixed``). ``seen``: no run of the whole transcript, straddling ones included,
+        is a held-out run (the leak guard stays strict)."""
+        whole = word_runs(transcript or "")
+        if not whole:
             return "none"
-        inside = sum(run in self.runs for run in runs)
-        return "held" if inside == len(runs) else "seen" if inside == 0 else "mixed"
+        inner = set().union(*(word_runs(piece) for piece in sentences(transcript or "")))
+        if inner and all(run in self.runs for run in inner):
+            return "held"
+        return "seen" if not any(run in self.runs for run in whole) else "mixed"
 
 
 def voice_roles(metas: Iterable[SampleMeta]) -> dict[str, str]:

@@ -112,7 +112,8 @@ def test_no_training_clip_shares_a_three_word_run_with_a_dev_or_test_sentence(tm
     _, train_texts, train = _voices_and_sentences([str(out)], "train")
     _, dev_texts, _ = _voices_and_sentences([str(out)], "valid")
     _, test_texts, _ = _voices_and_sentences([str(out)], "test")
-    held_sentences = {s for text in dev_texts | test_texts for s in sentences(text)}
+    # (pieces of 3 words or more: "Sentence number", a segment's cut end, is in every transcript)
+    held_sentences = {s for text in dev_texts | test_texts for s in sentences(text) if len(s.split()) >= 3}
     assert held_sentences and train
     held_runs = set().union(*(_runs(s) for s in held_sentences))
     assert all(not _runs(text) & held_runs for text in train_texts)
@@ -152,3 +153,27 @@ def test_the_prepared_demo_sentences_give_protocol_v2_a_hundred_disjoint_sentenc
         for index, text in enumerate(texts):  # no two sentences share a 3-word run: none is lost to the rule
             for run in word_runs(text):
                 assert owners.setdefault(run, index) == index, (language, run)
+
+
+def test_clips_joining_held_out_sentences_and_fragments_are_held_out_not_mixed() -> None:
+    """A segment of a paragraph of held-out sentences is evaluation material (the runs straddling
+    its sentences are words of no sentence), and a fragment cut at a segment's end is not a
+    sentence of its own: hashed alone it could be held out while its sentence is not, and turn
+    every clip of that sentence mixed."""
+    from model.protocol import HeldOutText, sentence_held_out, whole_sentences
+
+    held = [s for s in SENTENCES if sentence_held_out(s, 0.3)]
+    seen = [s for s in SENTENCES if not sentence_held_out(s, 0.3)]
+    # "Sentence number 5" of a seen sentence, a fragment whose own hash would hold it out
+    parent = next(s for s in seen if sentence_held_out(" ".join(s.split()[:3]), 0.3))
+    fragment = " ".join(parent.split()[:3])
+    seen.remove(parent)
+    transcripts = [*SENTENCES, f"{held[0]} {held[1]}", f"{seen[1]} {fragment}", fragment]
+    assert whole_sentences(transcripts) == set(SENTENCES)
+    text = HeldOutText.from_transcripts(transcripts, 0.3)
+    assert text.sentences == set(held)
+    assert text.content(f"{held[0]} {held[1]}") == "held"
+    assert text.content(f"{held[0]} {' '.join(held[1].split()[:3])}") == "held"  # ends in a fragment
+    assert text.content(f"{seen[1]} {fragment}") == "seen"
+    assert text.content(parent) == "seen"
+    assert text.content(f"{seen[1]} {held[0]}") == "mixed"
