@@ -51,8 +51,9 @@ class FakePipeline:
     """Batched decoding that gives up (one word, avg_logprob -2.4) on every chunk of speech longer
     than ``fails_over_s``; shorter chunks are heard, silent ones give nothing."""
 
-    def __init__(self, fails_over_s: float) -> None:
+    def __init__(self, fails_over_s: float, deaf_first_s: float = 0.0) -> None:
         self.fails_over_s = fails_over_s
+        self.deaf_first_s = deaf_first_s
         self.calls: list[list[float]] = []
         self.options: list[dict] = []
 
@@ -64,7 +65,9 @@ class FakePipeline:
             piece = audio[int(chunk["start"] * WHISPER_SAMPLE_RATE) : int(chunk["end"] * WHISPER_SAMPLE_RATE)]
             if not np.abs(piece).max(initial=0.0) > 1e-4:
                 continue
-            if chunk["end"] - chunk["start"] > self.fails_over_s:
+            if chunk["end"] - chunk["start"] > self.fails_over_s and self.deaf_first_s:
+                out.append(_heard(chunk["start"] + self.deaf_first_s, chunk["end"]))  # skipped the start
+            elif chunk["end"] - chunk["start"] > self.fails_over_s:
                 out.append(_segment(["The"], chunk["start"], chunk["end"], -2.4))
             else:
                 out.append(_heard(chunk["start"], chunk["end"]))
@@ -88,9 +91,9 @@ class FakeModel:
         return iter([segment]), None
 
 
-def _fake(fails_over_s: float = 0.0, sequential_hears: bool = True) -> LoadedFasterWhisper:
+def _fake(fails_over_s: float = 0.0, sequential_hears: bool = True, deaf_first_s: float = 0.0) -> LoadedFasterWhisper:
     return LoadedFasterWhisper(
-        model=FakeModel(sequential_hears), pipeline=FakePipeline(fails_over_s), multilingual=False
+        model=FakeModel(sequential_hears), pipeline=FakePipeline(fails_over_s, deaf_first_s), multilingual=False
     )
 
 
@@ -217,13 +220,18 @@ def test_the_run_summary_shows_retries_and_anomalies():
             "clara_segment/asr_recovered/vad_windows": 3,
             "clara_segment/asr_unrecovered": 1,
             "clara_segment/asr_retry_ms": 2500,
+            "clara_segment/asr_retry_ms/vad_windows": 1500,
+            "clara_segment/asr_retry_ms/sequential": 1000,
+            "clara_segment/asr_retry_windows": 5,
+            "clara_segment/asr_retry_windows_kept": 3,
             "clara_segment/asr_first_decode_ms": 50000,
             "clara_segment/no_speech_with_vad_speech": 1,
         }
     )
     text = "\n".join(lines)
     assert "4 chunks decoded again" in text and "low_word_rate" in text and "vad_windows" in text
-    assert "2.5 s decoding again, 50.0 s first decodes" in text
+    assert "2.5 s decoding again (vad_windows 1.5 s, sequential 1.0 s), 50.0 s first decodes" in text
+    assert "5 decoded again, 3 kept from the first decode" in text
     assert "1 items rejected for lack of text" in text
     assert summary_lines({"clara_segment/asr_first_decode_ms": 900}) == []
 
@@ -300,3 +308,22 @@ def test_whisper_searches_with_faster_whispers_own_beam_of_5_unless_told(cut_mid
         assert searched and all(o["beam_size"] == beam for o in searched)
     with pytest.raises(ValueError, match="beam"):
         SegmentSettings(whisper_beam_size=0)
+
+
+def test_only_the_windows_a_failed_decode_missed_are_decoded_again(cut_mid_word, counted):
+    """A decode that skipped the first 6 s of a 30-s clip (a sentence cut through at the start) but
+    heard the rest: the window holding the skipped speech is decoded again, the rest keeps the first
+    decode's words, and no word is lost or doubled where they meet."""
+    audio16, _ = cut_mid_word
+    model = _fake(fails_over_s=20.0, deaf_first_s=6.0)
+    (result,) = FasterWhisperModelHandler(batch_size=4).run_inference([ClipRequest("w", audio16, "en")], model)
+    first, again = model.pipeline.calls
+    assert len(again) == 1 and 6.0 <= again[0] <= recovery.RETRY_WINDOW_S
+    assert result.extra["asr_retries"] == {"unheard_speech": 1} and result.extra["asr_windows_kept"] >= 1
+    assert result.extra["asr_unrecovered"] == 0 and model.model.calls == 0
+    assert counted["clara_segment/asr_retry_windows"] == 1 and counted["clara_segment/asr_retry_windows_kept"] >= 1
+    starts = [w.start_s for w in result.words]
+    assert starts[0] < 1.0 and starts == sorted(starts) and len(set(starts)) == len(starts)
+    gaps = np.diff([0.0, *starts, 30.0])
+    assert gaps.max() < 2.0  # words all the way through: the retried window and the kept ones meet
+    assert len(result.words) >= 80

@@ -23,11 +23,16 @@ the check (:func:`decode_failure`) with
   again seldom changed the words (``bench/segment.py web``).
 
 A chunk with less than :data:`MIN_CHECKED_SPEECH_S` of VAD speech is not checked: a silent clip
-costs no retry. A failed chunk is decoded again, in two rounds, each for what still fails:
+costs no retry. A failed chunk is split at the pauses the VAD finds into windows of at most
+:data:`RETRY_WINDOW_S` (:func:`transforms.segment.longform.windows`, reaching a little into the
+pauses at their edges), and each window's share of the first decode (the words whose midpoint lies
+in it) is checked alone: a window that passes keeps those words, and only the failing windows are
+decoded again (all of them when none fails alone: the chunk failed as a whole). A decode that
+skipped a sentence cut through at the clip's start costs one window, not the whole chunk again.
+The failing windows go through up to three rounds, each for what still fails:
 
-1. ``vad_windows``: the chunk split at the pauses the VAD finds into windows of at most
-   :data:`RETRY_WINDOW_S` (:func:`transforms.segment.longform.windows`, reaching a little into
-   the pauses at their edges), the windows of every failed chunk of the batch in one decode;
+1. ``vad_windows``: the failing windows of every failed chunk of the batch in one packed decode
+   (skipped for a chunk that is one window: the same decode would fail the same way);
 2. ``sequential``: each window still failing decoded alone with timestamps and Whisper's
    temperature fallback (sampling seeded from the audio: the same audio gives the same words);
 3. ``no_repeat``: each window still failing decoded once more, greedily, without repeating a
@@ -95,12 +100,16 @@ class ClipReport:
     retries: Counter = field(default_factory=Counter)
     tried: list[str] = field(default_factory=list)
     unrecovered: int = 0
+    windows_kept: int = 0
+    """Windows of failed chunks whose first-decode words passed the check alone and were kept."""
 
     def extra(self) -> dict[str, Any]:
         out: dict[str, Any] = {"vad_speech_s": round(self.vad_speech_s, 2)}
         if self.retries:
             out.update(asr_retries=dict(sorted(self.retries.items())), asr_tried=list(self.tried))
             out["asr_unrecovered"] = self.unrecovered
+            if self.windows_kept:
+                out["asr_windows_kept"] = self.windows_kept
         return out
 
 
@@ -258,6 +267,32 @@ def _decode_into(pieces: list[_Piece], clips: list[np.ndarray], decode: Decode) 
         piece.segments = shift_segments(segments, piece.start / WHISPER_SAMPLE_RATE)
 
 
+def _within(segments: list[dict[str, Any]], start_s: float, end_s: float) -> list[dict[str, Any]]:
+    """The segments' words whose midpoint lies in ``start_s..end_s``, as segments of those words only."""
+    out = []
+    for seg in segments:
+        words = [w for w in seg.get("words") or [] if start_s <= (w["start"] + w["end"]) / 2 < end_s]
+        if words:
+            text = "".join(str(w["word"]) for w in words)
+            out.append({**seg, "text": text, "start": words[0]["start"], "end": words[-1]["end"], "words": words})
+    return out
+
+
+def _failing_windows(piece: _Piece, parts: list[_Piece], regions: list[tuple[int, int]]) -> list[_Piece]:
+    """The windows of a failed chunk whose own share of the first decode fails the check: only those
+    are decoded again, the others keep the first decode's words. A decode that skipped the words
+    before its first (a sentence cut through at the clip's start) costs one window, not the chunk.
+    When no window fails on its own (a failure of the chunk as a whole), all of them are retried."""
+    if len(parts) == 1:
+        return list(parts)
+    failing = []
+    for part in parts:
+        part.segments = _within(piece.segments, part.start / WHISPER_SAMPLE_RATE, part.end / WHISPER_SAMPLE_RATE)
+        if decode_failure(part.segments, regions, part.start, part.end) is not None:
+            failing.append(part)
+    return failing or list(parts)
+
+
 def _retry_windows(piece: _Piece, clip: np.ndarray, regions: list[tuple[int, int]]) -> list[_Piece]:
     inside = [(max(a, piece.start) - piece.start, min(b, piece.end) - piece.start) for a, b in regions]
     inside = [(a, b) for a, b in inside if b > a]
@@ -292,10 +327,16 @@ def _recover_all(
             _Piece(piece.clip, piece.start, piece.end)
         ]
         whole = len(parts) == 1 and parts[0].end - parts[0].start >= 0.9 * (piece.end - piece.start)
-        retries.append(_Retry(piece, parts, list(parts), {id(p): [] for p in parts}, whole))
+        failing = _failing_windows(piece, parts, regions[piece.clip])
+        retries.append(_Retry(piece, parts, failing, {id(p): p.segments for p in failing}, whole))
+        reports[piece.clip].windows_kept += len(parts) - len(failing)
+        Metrics.counter(METRICS_NAMESPACE, "asr_retry_windows").inc(len(failing))
+        Metrics.counter(METRICS_NAMESPACE, "asr_retry_windows_kept").inc(len(parts) - len(failing))
     for name, decode in rounds:
         active = [r for r in retries if r.failing and not (r.whole and name == "vad_windows")]
+        started = time.perf_counter()
         _decode_into([part for r in active for part in r.failing], clips, decode)
+        Metrics.counter(METRICS_NAMESPACE, f"asr_retry_ms/{name}").inc(int(1000 * (time.perf_counter() - started)))
         for r in active:
             if name not in reports[r.piece.clip].tried:
                 reports[r.piece.clip].tried.append(name)
@@ -365,8 +406,16 @@ def summary_lines(metrics: dict[str, int]) -> list[str]:
         lines += [f"    first decode: {r:16s} {n}" for r, n in sorted(retries.items(), key=lambda kv: -kv[1])]
         lines += [f"    recovered by: {r:16s} {n}" for r, n in sorted(recovered.items())]
         lines.append(f"    unrecovered:  {'':16s} {ours.get('asr_unrecovered', 0)}")
+        windows, kept = ours.get("asr_retry_windows", 0), ours.get("asr_retry_windows_kept", 0)
+        if windows or kept:
+            lines.append(f"    windows:      {windows} decoded again, {kept} kept from the first decode")
         first_s, retry_s = ours.get("asr_first_decode_ms", 0) / 1000, ours.get("asr_retry_ms", 0) / 1000
-        lines.append(f"    time:         {retry_s:.1f} s decoding again, {first_s:.1f} s first decodes (worker time)")
+        rounds = {k.split("/", 1)[1]: v / 1000 for k, v in ours.items() if k.startswith("asr_retry_ms/")}
+        by_round = ", ".join(f"{name} {s:.1f} s" for name, s in rounds.items())
+        lines.append(
+            f"    time:         {retry_s:.1f} s decoding again{f' ({by_round})' if by_round else ''}, "
+            f"{first_s:.1f} s first decodes (worker time)"
+        )
     anomalies = ours.get("no_speech_with_vad_speech", 0)
     if anomalies:
         lines.append(

@@ -44,7 +44,7 @@ WHISPER_SAMPLE_RATE = 16_000
 
 STAGE = "segment"
 _SLACK_S = 1e-3
-_CHECK_FIELDS = ("vad_speech_s", "asr_retries", "asr_tried", "asr_unrecovered")
+_CHECK_FIELDS = ("vad_speech_s", "asr_retries", "asr_tried", "asr_unrecovered", "asr_windows_kept")
 _ASR_CHUNK = 32
 """Clips per ``run_inference`` call: bounds the packed audio held in memory at once."""
 
