@@ -1,7 +1,7 @@
 """The attributes stage against the controlled demo corpus's ground truth (issue [describe]).
 
     python bench/attributes.py --out /tmp/attr [--items 40] [--langs en,fr,de] [--dnsmos-clips 24]
-                               [--whisper-items 12] [--skip-build]
+                               [--whisper-items 12] [--skip-build] [--seed 0]
 
 1. builds the demo corpus (``--demo-items`` per language, no augmentation, no translation, no
    video; the attributes stage on, as the demo source defaults) into ``--out/controlled``: each
@@ -53,12 +53,15 @@ ATTRIBUTES = {  # attribute word key -> truth level field
 }
 
 
+SEED = 0
+
+
 def build(out: Path, lang: str, items: int, extra: list[str]) -> float:
     """One ``clara shards`` build of the demo; returns its CPU seconds (user + system)."""
     command = [
         sys.executable, "-m", "pipelines.cli", "shards", "--source", "demo", "--lang", lang, "--output", str(out),
         "--demo-items", str(items), "--demo-videos", "0", "--augment", "none", "--translate-to", "none",
-        "--workers", "1", "--overwrite", *extra,
+        "--workers", "1", "--overwrite", "--seed", str(SEED), *extra,
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -191,7 +194,7 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
     from transforms.attributes.pitch import estimate_pitch
     from transforms.attributes.rate import estimate_rate
     from transforms.attributes.room import estimate_rt60
-    from transforms.attributes.snr import REVERB_QUANTILE, estimate_snr_db
+    from transforms.attributes.snr import estimate_snr
     from transforms.quality import wada_snr_db
 
     audio16 = [to_16k(a[: 10 * 48_000]) for _, a in samples]
@@ -205,7 +208,7 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
             [WordAlignment(**w) for w in m.get("alignment") or []], a, 48_000),
         "pitch": lambda i, m, a: estimate_pitch(audio16[i], 16_000, "yin"),
         "pitch_pyin": lambda i, m, a: estimate_pitch(audio16[i], 16_000, "pyin"),
-        "snr": lambda i, m, a: estimate_snr_db(audio16[i], estimate_rt60(audio16[i], REVERB_QUANTILE).rt60_s),
+        "snr": lambda i, m, a: estimate_snr(audio16[i]),
         "snr_wada": lambda i, m, a: wada_snr_db(a[: 10 * 48_000]),
         "reverberation": lambda i, m, a: estimate_rt60(audio16[i]),
         "dnsmos": lambda i, m, a: estimate_dnsmos(audio16[i]),
@@ -229,10 +232,13 @@ def main() -> int:
     p.add_argument("--dnsmos-clips", type=int, default=24)
     p.add_argument("--whisper-items", type=int, default=12, help="0: skip the Whisper comparison")
     p.add_argument("--skip-build", action="store_true", help="read an existing --out/controlled")
+    p.add_argument("--seed", type=int, default=0, help="the demo's seed (0: the estimators' tuning set; see the doc)")
     args = p.parse_args()
+    global SEED
+    SEED = args.seed
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"items_per_language": args.items, "languages": args.langs}
+    results: dict[str, Any] = {"items_per_language": args.items, "languages": args.langs, "seed": args.seed}
     if not args.skip_build:
         results["build_cpu_s"] = {
             lang: round(build(args.out / "controlled", lang, args.items, []), 1) for lang in args.langs.split(",")

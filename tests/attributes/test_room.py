@@ -60,3 +60,29 @@ def test_each_window_of_a_pure_exponential_decay_reads_its_decay_time():
         energies = np.random.default_rng(0).chisquare(BLOCK, t.size) / BLOCK * 10.0 ** (-6.0 * t / rt60_s)
         times = window_decay_times(energies)
         assert np.median(times) == pytest.approx(rt60_s, rel=0.15), rt60_s
+
+
+def test_long_rooms_read_within_a_quarter_of_their_rt60(fast):
+    # version 3 (every loud window, 10 % quantile) read a 1.0 s room at 0.68 s and a 1.2 s one at 0.79 s
+    # (175 words/min): rooms above ~0.8 s read low; only falling windows now, at their 30 % quantile
+    for speech in (_speech(175), fast):
+        for rt60_s in (1.0, 1.2):
+            estimate = estimate_rt60(_in_room(speech, rt60_s))
+            assert estimate.rt60_s == pytest.approx(rt60_s, rel=0.25), rt60_s
+
+
+def test_dry_speech_reads_its_own_decays_as_no_room():
+    # version 3 read dry espeak-ng speech at 0.195 s: its own decays; they are now taken out of the reading
+    assert estimate_rt60(_speech(175)).rt60_s < 0.15
+
+
+def test_only_windows_that_fall_throughout_are_read():
+    from transforms.attributes.room import ANALYSIS_RATE, BLOCK, window_decay_times
+
+    t = np.arange(int(1.5 * ANALYSIS_RATE / BLOCK)) * BLOCK / ANALYSIS_RATE
+    energies = np.random.default_rng(0).chisquare(BLOCK, t.size) / BLOCK
+    swell = energies * (1.0 + 0.9 * np.sin(2 * np.pi * 10.0 * t))  # ongoing sound: rises and falls in each window
+    decay = energies * 10.0 ** (-6.0 * t / 0.5)
+    assert len(window_decay_times(swell, falling=0)) > 10  # every window read: as slow decays
+    assert len(window_decay_times(swell)) == 0
+    assert np.median(window_decay_times(decay)) == pytest.approx(0.5, rel=0.15)

@@ -24,7 +24,7 @@ GAIN_FLOOR = 0.05
 
 
 @cache
-def _quantile_bias(quantile: float, frames: int) -> float:
+def _quantile_bias(quantile: float, frames: float) -> float:
     """The ``quantile`` of the mean of ``frames`` exponential variables with mean 1 (a gamma)."""
     from scipy.stats import gamma
 
@@ -48,7 +48,7 @@ def smoothed(power: np.ndarray, frames: int = SMOOTH_FRAMES, bins: int = 1) -> n
     return uniform_filter1d(out, bins, axis=1, mode="nearest") if bins > 1 else out
 
 
-def noise_floor(power_smoothed: np.ndarray, quantile: float = QUANTILE, cells: int = SMOOTH_FRAMES) -> np.ndarray:
+def noise_floor(power_smoothed: np.ndarray, quantile: float = QUANTILE, cells: float = SMOOTH_FRAMES) -> np.ndarray:
     """The noise power per bin of a power spectrogram smoothed over ``cells`` cells: its low quantile over time,
     divided by that quantile of a stationary noise's smoothed power (so it estimates the noise's mean)."""
     return np.quantile(power_smoothed, quantile, axis=0) / _quantile_bias(quantile, cells)

@@ -101,28 +101,28 @@ def _pitch(m: Measuring) -> dict[str, Any]:
 
 
 class _Measuring(Measuring):
-    """:class:`~transforms.filters.Measuring` that also keeps the room's window decay times, which the
-    SNR (its late-reverberation subtraction) and the RT60 both read: taken once per sample."""
+    """:class:`~transforms.filters.Measuring` that also keeps the room's block energies, which the SNR
+    (its late-reverberation subtraction) and the RT60 both read: taken once per sample."""
 
     @functools.cached_property
-    def decay_times(self) -> np.ndarray:
+    def room_energies(self) -> np.ndarray | None:
         from transforms.attributes import room
 
-        return room.clip_decay_times(_audio(self, filters.VAD_RATE))
+        return room.clip_energies(_audio(self, filters.VAD_RATE))
 
 
-def _decay_times(m: Measuring) -> np.ndarray:
+def _room_energies(m: Measuring) -> np.ndarray | None:
     if isinstance(m, _Measuring):
-        return m.decay_times
+        return m.room_energies
     from transforms.attributes import room
 
-    return room.clip_decay_times(_audio(m, filters.VAD_RATE))
+    return room.clip_energies(_audio(m, filters.VAD_RATE))
 
 
 def _snr(m: Measuring) -> dict[str, Any]:
-    from transforms.attributes import room, snr
+    from transforms.attributes import snr
 
-    rt60 = room.rt60_of(_decay_times(m), snr.REVERB_QUANTILE).rt60_s  # the room's tail is not noise
+    rt60 = snr.reverb_rt60(_room_energies(m))  # the room's tail is not noise
     measured = snr.estimate_snr_db(_audio(m, filters.VAD_RATE), rt60)
     return {"snr": {"snr_db": measured, "method": snr.METHOD, "version": snr.VERSION}}
 
@@ -130,7 +130,8 @@ def _snr(m: Measuring) -> dict[str, Any]:
 def _reverberation(m: Measuring) -> dict[str, Any]:
     from transforms.attributes import room
 
-    estimate = room.rt60_of(_decay_times(m))
+    energies = _room_energies(m)
+    estimate = room.rt60_of(np.zeros(0) if energies is None else room.window_decay_times(energies))
     record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "method": estimate.method}
     return {"reverberation": {**record, "version": room.VERSION}}
 
