@@ -17,8 +17,8 @@ every worker has work to the end) against a bare per-file loop
 (``--workers`` processes, each: read, faster-whisper ``BatchedInferencePipeline`` with its VAD on and
 word timestamps, cut between words into pieces of at most 10 s, FLAC, tar). Per language and
 window length: items lost (no sample, or a sample with speech but no transcript), pooled word
-error rate against the true words of each window, and wall time; the build's retry counts and
-retry time come from its run summary.
+error rate against the true words of each window, wall time and CPU time (each command's whole
+process tree); the build's retry counts and retry time come from its run summary.
 
 speed: real-time factor (audio seconds per wall second) of faster-whisper on CPU, one clip
 at a time vs the batched pipeline packing all clips, in the same run; and model load time.
@@ -271,11 +271,18 @@ def _bare_sample(meta: dict) -> tuple[str, int, str | None]:
     return meta["source"], meta["index"], meta["transcript"] or None
 
 
-def _timed(command: list[str], log: Path) -> float:
+def _timed(command: list[str], log: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the command and every process it waited for:
+    the bare loop's pool, the build's Beam workers) of one command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with log.open("w") as out:
         subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def web(args: argparse.Namespace) -> None:
@@ -295,7 +302,7 @@ def web(args: argparse.Namespace) -> None:
         bare = [sys.executable, str(Path(__file__).resolve()), "bare-loop", "--input", str(tmp / "wav")]
         bare += ["--output", str(tmp / "bare"), "--model", args.model, "--workers", str(args.workers)]
         print(f"load before: {_load()}; {os.cpu_count()} CPUs; {len(truth)} files, {audio_s:.0f} s of audio")
-        walls = {"bare loop": _timed(bare, tmp / "bare.log"), "clara": _timed(clara, tmp / "clara.log")}
+        timings = {"bare loop": _timed(bare, tmp / "bare.log"), "clara": _timed(clara, tmp / "clara.log")}
         print(f"load after: {_load()}")
         found = {
             "bare loop": _read_transcripts(sorted((tmp / "bare").glob("*.tar")), _bare_sample),
@@ -307,9 +314,15 @@ def web(args: argparse.Namespace) -> None:
                 for language in languages + ["all"]:
                     names = [n for n, t in truth.items() if t["size"] == size and language in ("all", t["language"])]
                     _web_row(system, size, language, names, truth, by_source)
-        print("system | wall s | audio s / wall s | ratio to bare loop")
-        for system, wall in walls.items():
-            print(f"{system} | {wall:.1f} | {audio_s / wall:.2f} | {walls['bare loop'] / wall:.2f}x")
+        print(
+            "system | wall s | audio s / wall s | ratio to bare loop | CPU s | audio s / CPU s | CPU ratio to bare loop"
+        )
+        bare_wall, bare_cpu = timings["bare loop"]
+        for system, (wall, cpu) in timings.items():
+            print(
+                f"{system} | {wall:.1f} | {audio_s / wall:.2f} | {bare_wall / wall:.2f}x | "
+                f"{cpu:.1f} | {audio_s / cpu:.2f} | {bare_cpu / cpu:.2f}x"
+            )
         summary = (tmp / "clara.log").read_text().splitlines()
         start = next((i for i, line in enumerate(summary) if line.startswith("  items failed")), len(summary))
         failed = list(itertools.takewhile(lambda line: line.startswith("    "), summary[start + 1 :]))
@@ -317,7 +330,7 @@ def web(args: argparse.Namespace) -> None:
         retries = [
             line
             for line in summary
-            if "ASR" in line or line.startswith(("    first", "    recovered", "    unrec", "    time:"))
+            if "ASR" in line or line.startswith(("    first", "    recovered", "    unrec", "    windows", "    time:"))
         ]
         print("clara run summary, ASR lines:\n" + ("\n".join(retries) or "  (no retries)"))
 
