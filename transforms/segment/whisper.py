@@ -6,7 +6,9 @@ Two engines behind one contract, ``ClipRequest`` in, ``Transcription`` out:
   Batched mode packs *all* clips of one language into a single
   ``BatchedInferencePipeline.transcribe`` call: the clips are laid end to end and passed as
   ``clip_timestamps`` (clips over 30 s are first split at voice-activity gaps), so chunks of
-  different clips share encoder/decoder batches; results are mapped back by offset.
+  different clips share encoder/decoder batches; results are mapped back by offset. Decoding
+  searches with a beam of 5 (faster-whisper's own default, ``--whisper-beam-size``): greedy
+  decoding was 5 to 7 points of WER worse than the bare faster-whisper loop on German web clips.
   Every decoded chunk is checked against the voice activity in it; a failed one (a greedy
   decode that gave up on speech) is decoded again (:mod:`transforms.segment.recovery`), and
   ``Transcription.extra`` says how much speech the VAD heard and what was retried.
