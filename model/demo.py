@@ -85,6 +85,11 @@ _STEP_LINE = re.compile(r"step\s+(\d+)/\d+ \| loss ([\d.]+).*?([\d.]+) samples/s
 _VALID_LINE = re.compile(r"valid @ (\d+) .*?\| loss ([\d.]+)")
 
 
+DEMO_VOICES = "f1,f2,f3,f4,f5,m1,m2,m3,m4,m7"
+"""Ten espeak-ng variants (``transforms.tts`` ``VARIANTS`` and ``MORE_VARIANTS``): per (language,
+gender) three train, one dev and one test voice (``model.protocol.voice_roles``)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m model.demo",
@@ -94,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="everything the demo makes goes here")
     p.add_argument("--langs", default="en,fr,de")
     p.add_argument("--items", type=int, default=400, help="demo items per language")
+    p.add_argument(
+        "--voices",
+        default=DEMO_VOICES,
+        help="espeak-ng variants speaking (five per gender: protocol v2 holds out a dev and a test voice of "
+        "each gender in every language; '' for the shard default's six)",
+    )
     p.add_argument("--config", default="tiny")
     p.add_argument(
         "--steps",
@@ -118,12 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_shards(out: Path, langs: list[str], items: int, log: Path) -> None:
+def build_shards(out: Path, langs: list[str], items: int, log: Path, voices: str = "") -> None:
     for lang in langs:
         command = [
             sys.executable, "-m", "pipelines.cli", "shards", "--lang", lang, "--output", str(out / "shards"),
             "--demo-items", str(items), "--demo-videos", "0", "--split-fractions", "0.7,0.1,0.2",
-            "--shard-size", "128",
+            "--shard-size", "128", *(["--source-option", f"voices={voices}"] if voices else []),
         ]  # fmt: skip
         with log.open("a") as handle:
             subprocess.run(command, check=True, stdout=handle, stderr=subprocess.STDOUT)
@@ -434,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     print(f"[demo] shards for {', '.join(langs)} ({args.items} items each) → {out / 'shards'}", flush=True)
-    build_shards(out, langs, args.items, out / "shards.log")
+    build_shards(out, langs, args.items, out / "shards.log", args.voices)
     protocol = resplit([str(out / "shards")], out / "protocol")
     voices = protocol["held_out_voices"]
     print(f"[demo] protocol v2: {protocol['clips']} clips; dev voices {voices['valid']}, test voices {voices['test']}")

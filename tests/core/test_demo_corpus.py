@@ -179,3 +179,20 @@ def test_scene_mixes_noise_at_the_recorded_snr_and_is_deterministic():
     assert room.shape == dry.audio.shape and not np.allclose(room, dry.audio, atol=1e-3)
     rms = np.sqrt(np.mean(room.astype(np.float64) ** 2))
     assert abs(rms / np.sqrt(np.mean(dry.audio.astype(np.float64) ** 2)) - 1) < 0.01
+
+
+def test_more_voices_by_source_option_are_calibrated_and_validated():
+    """``--source-option voices=...`` adds the calibrated extra variants (the trainer's demo uses
+    ten, so protocol v2 holds out a dev and a test voice per language and gender); an unknown
+    variant is refused before any work; without the option the six default voices speak."""
+    from model.demo import DEMO_VOICES
+    from transforms.tts import MORE_VARIANTS, VARIANTS
+
+    settings = SourceSettings(language="en", seed=0, options={"items": "60", "voices": DEMO_VOICES})
+    items = list(DemoSource(settings).items())
+    speakers = {i.speaker_id.rsplit("-", 1)[1]: i.gender for i in items}
+    assert speakers == {**VARIANTS, **MORE_VARIANTS}
+    assert all(i.extra["truth"]["pitch_level"] for i in items)
+    assert {i.speaker_id.rsplit("-", 1)[1] for i in _items(n=60)} == set(VARIANTS)
+    with pytest.raises(SourceError, match="m9"):
+        DemoSource(SourceSettings(language="en", options={"voices": "m1,m9"})).check()

@@ -177,3 +177,23 @@ def test_clips_joining_held_out_sentences_and_fragments_are_held_out_not_mixed()
     assert text.content(f"{seen[1]} {fragment}") == "seen"
     assert text.content(parent) == "seen"
     assert text.content(f"{seen[1]} {held[0]}") == "mixed"
+
+
+def test_five_voices_per_gender_give_a_dev_and_a_test_voice_of_each_gender_in_every_language() -> None:
+    """The trainer demo's ten voices: per (language, gender) three train, one dev, one test."""
+    from types import SimpleNamespace
+
+    from model.demo import DEMO_VOICES
+    from model.protocol import voice_roles
+
+    genders = {"f": "female", "m": "male"}
+    metas = [
+        SimpleNamespace(language=lang, original_data={"speaker_id": f"espeak-{lang}-{v}", "gender": genders[v[0]]})
+        for lang in ("en", "fr", "de")
+        for v in DEMO_VOICES.split(",")
+    ]
+    roles = voice_roles(metas)
+    for lang in ("en", "fr", "de"):
+        for g in ("f", "m"):
+            mine = {v: r for v, r in roles.items() if v.startswith(f"espeak-{lang}-{g}")}
+            assert sorted(mine.values()) == ["test", "valid"]

@@ -25,12 +25,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from schemas import WordAlignment
-from transforms.tts.engine import ESPEAK_SAMPLE_RATE, STYLES, VARIANTS, Engine, Style
+from transforms.tts.engine import ESPEAK_SAMPLE_RATE, MORE_VARIANTS, STYLES, VARIANTS, Engine, Style
 from transforms.tts.scene import Scene, apply_scene
 from transforms.tts.server import SynthesisClient
 
 __all__ = [
     "ESPEAK_SAMPLE_RATE",
+    "MORE_VARIANTS",
     "STYLES",
     "TTS_SCHEME",
     "Scene",

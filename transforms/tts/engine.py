@@ -72,6 +72,16 @@ VARIANTS: dict[str, str] = {
 }
 """espeak-ng voice variants used for the demo speakers, with their gender."""
 
+MORE_VARIANTS: dict[str, str] = {
+    "m2": "male",
+    "m4": "male",
+    "f3": "female",
+    "f5": "female",
+}
+"""Further variants a demo can add (``--source-option voices=...``, calibrated in the demo's
+prosody table): with five voices per gender, the trainer's demo (``model.demo``) holds out a dev
+*and* a test voice in every (language, gender) group."""
+
 
 class Engine:
     """The process-wide espeak-ng instance (initialised once, guarded by a lock)."""

@@ -2,7 +2,8 @@
 
 For a language ``LANG`` (any espeak-ng voice): sentences from a built-in text set (en, fr,
 de, es, it, pt, nl) or, for other languages, number sentences spelled out by ``num2words``;
-six voices (three male, three female espeak-ng variants) and four speaking styles mapped to
+six voices (three male, three female espeak-ng variants; ``--source-option voices=...`` adds
+m2, m4, f3, f5) and four speaking styles mapped to
 emotion labels (neutral, happy, sad, angry, by pitch range and volume). What the attributes stage
 measures is varied and recorded as ground truth (``original_data.extra.truth``): espeak-ng's
 speed and base pitch per item, chosen to land in a drawn rate and pitch level

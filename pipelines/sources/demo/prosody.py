@@ -149,11 +149,13 @@ def _measure_pitch(variant: str, style: str, sentences: list[tuple[str, str]]) -
 def remeasure() -> dict[str, Any]:
     """The calibration measured afresh (minutes on one core)."""
     from pipelines.sources.demo.texts import sentences_for
-    from transforms.tts import STYLES, VARIANTS
+    from transforms.tts import MORE_VARIANTS, STYLES, VARIANTS
 
     rate = {lang: _measure_rate(lang, sentences_for(lang)[:12]) for lang in CALIBRATION_LANGUAGES}
     probes = [("en", sentences_for("en")[0]), ("fr", sentences_for("fr")[1])]
-    pitch = {v: {s: _measure_pitch(v, s, probes) for s in sorted(STYLES)} for v in sorted(VARIANTS)}
+    pitch = {
+        v: {s: _measure_pitch(v, s, probes) for s in sorted(STYLES)} for v in sorted({**VARIANTS, **MORE_VARIANTS})
+    }
     return {
         "_about": "espeak-ng calibration of the demo's controlled prosody (pipelines/sources/demo/prosody.py): "
         "rate = phonemes/s at speeds_wpm per language; pitch = [base pitch, median F0 Hz by pyin] per variant and style",

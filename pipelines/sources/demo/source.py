@@ -14,7 +14,7 @@ from schemas import SourceItem, make_key
 from schemas.text import paragraph_group
 from schemas.vocab import normalize_language
 from transforms.attributes.words import noise_level, reverberation_level
-from transforms.tts import STYLES, VARIANTS, Scene, available_languages, tts_uri
+from transforms.tts import MORE_VARIANTS, STYLES, VARIANTS, Scene, available_languages, tts_uri
 
 DEFAULT_ITEMS = 60
 LONG_EVERY = 4
@@ -83,6 +83,20 @@ class DemoSource(Source):
         sentences_for(lang)
         if self.count <= 0:
             raise SourceError(f"--demo-items must be positive, got {self.count}")
+        self.voices()
+
+    def voices(self) -> dict[str, str]:
+        """The espeak-ng variants speaking (``--source-option voices=m1,m2,...``; default the six of
+        ``VARIANTS``) with their gender."""
+        raw = self.settings.options.get("voices")
+        if not raw:
+            return dict(VARIANTS)
+        known = {**VARIANTS, **MORE_VARIANTS}
+        names = sorted({v.strip() for v in raw.split(",") if v.strip()})
+        unknown = [v for v in names if v not in known]
+        if unknown or not names:
+            raise SourceError(f"demo voices {unknown or raw!r} unknown: choose among {', '.join(sorted(known))}")
+        return {v: known[v] for v in names}
 
     @property
     def count(self) -> int:
@@ -91,11 +105,12 @@ class DemoSource(Source):
     def items(self) -> Iterator[SourceItem]:
         lang, seed = self.settings.language, self.settings.seed
         sentences = sentences_for(lang, seed=seed)
-        variants, styles = sorted(VARIANTS), sorted(STYLES)
+        voices = self.voices()
+        variants, styles = sorted(voices), sorted(STYLES)
         for i in range(self.count):
             rng = random.Random(f"demo:{lang}:{seed}:{i}")
             variant, style = rng.choice(variants), rng.choice(styles)
-            prosody = draw_prosody(rng, lang, variant, style, VARIANTS[variant])
+            prosody = draw_prosody(rng, lang, variant, style, voices[variant])
             n_sentences = 1
             if i % LONG_EVERY == LONG_EVERY - 1:  # a paragraph: more sentences when spoken fast, so it stays > 10 s
                 n_sentences = round(rng.randint(*LONG_SENTENCES) * max(1.0, prosody["speed_wpm"] / 175))
@@ -114,7 +129,7 @@ class DemoSource(Source):
                 language=normalize_language(lang),
                 transcript=text,
                 speaker_id=f"espeak-{lang}-{variant}",
-                gender=VARIANTS[variant],
+                gender=voices[variant],
                 emotion=style,
                 labels=("speech",),
                 license="synthetic (espeak-ng, GPL-3.0 voices); text CC0 by clara-corpus",
