@@ -291,6 +291,7 @@ def test_the_windows_of_every_failed_clip_of_a_batch_go_in_one_decode(cut_mid_wo
     assert [len(r.words) >= 60 for r in results] == [True, True]
     assert len(model.pipeline.calls) == 2 and len(model.pipeline.calls[1]) >= 4
     assert counted["clara_segment/asr_recovered/vad_windows"] == 2
+    assert model.pipeline.options[1]["max_new_tokens"] <= 12 * recovery.RETRY_WINDOW_S + 16
 
 
 def test_whisper_searches_with_faster_whispers_own_beam_of_5_unless_told(cut_mid_word):
@@ -327,3 +328,21 @@ def test_only_the_windows_a_failed_decode_missed_are_decoded_again(cut_mid_word,
     gaps = np.diff([0.0, *starts, 30.0])
     assert gaps.max() < 2.0  # words all the way through: the retried window and the kept ones meet
     assert len(result.words) >= 80
+
+
+def test_each_packed_decode_is_capped_by_its_own_clips_length(cut_mid_word):
+    """A decode caught in a loop on a 10-s clip ("on en racontent, on en racontent, ...") ran to
+    Whisper's 448 tokens with a beam of 5. First decodes are packed per length class, each call's
+    tokens capped by its longest clip; each clip still gets its own words back."""
+    audio16, _ = cut_mid_word
+    short = audio16[: 10 * WHISPER_SAMPLE_RATE - 800]
+    model = _fake(fails_over_s=60.0)  # every chunk heard: no retry
+    requests = [ClipRequest("long", audio16, "en"), ClipRequest("short", short, "en")]
+    long_result, short_result = FasterWhisperModelHandler(batch_size=4).run_inference(requests, model)
+    assert sorted(model.pipeline.calls) == [[pytest.approx(9.95)], [pytest.approx(30.0, abs=0.1)]]
+    caps = {
+        round(call[0]): options["max_new_tokens"] for call, options in zip(model.pipeline.calls, model.pipeline.options)
+    }
+    assert caps[10] <= 12 * 10 + 16 < caps[30] <= 400
+    assert short_result.words[-1].end_s <= 10.0 and len(short_result.words) >= 20
+    assert long_result.words[-1].end_s > 25.0 and len(long_result.words) >= 60

@@ -43,6 +43,9 @@ from transforms.segment.recovery import (
 )
 
 _CHUNK_S = 30.0
+_LENGTH_CLASS_S = 10
+"""First decodes are packed per length class of this many seconds, so that a 10-s clip's tokens
+are capped for 10 s and not for the 30-s clip beside it."""
 
 
 def compression_ratio(text: str) -> float:
@@ -227,8 +230,19 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         def packed(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
             return self._decode_packed(pieces, language, model)
 
+        def by_length(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+            """One packed call per length class (up to 10, 20, 30 s), each capped by its longest piece."""
+            found: list[list[dict[str, Any]]] = [[] for _ in pieces]
+            classes: dict[int, list[int]] = {}
+            for i, piece in enumerate(pieces):
+                classes.setdefault(-(-len(piece) // (_LENGTH_CLASS_S * WHISPER_SAMPLE_RATE)), []).append(i)
+            for _, members in sorted(classes.items()):
+                for i, segments in zip(members, self._decode_packed([pieces[i] for i in members], language, model)):
+                    found[i] = segments
+            return found
+
         rounds = [("vad_windows", packed), ("sequential", seeded(retry)), last]
-        return transcribe_checked(clips, units, packed, rounds)
+        return transcribe_checked(clips, units, by_length, rounds)
 
     def _decode_sequential(
         self,
@@ -244,9 +258,7 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         options = self._options(language)
         if retry:  # the VAD heard speech here: Whisper's own silence test may not skip it
             options["no_speech_threshold"] = None
-            options["max_new_tokens"] = min(
-                RETRY_MAX_TOKENS, int(RETRY_TOKENS_PER_S * len(audio) / WHISPER_SAMPLE_RATE) + 16
-            )
+            options["max_new_tokens"] = token_cap(len(audio))
         if no_repeat:
             options.update(temperature=0.0, no_repeat_ngram_size=3)
         segments, _ = model.model.transcribe(audio, vad_filter=False, **{"temperature": TEMPERATURES, **options})
@@ -259,18 +271,22 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         model: LoadedFasterWhisper,
     ) -> list[list[dict[str, Any]]]:
         """The pieces (each ≤ 30 s) end to end, each a ``clip_timestamps`` chunk of one batched call;
-        per piece its segments in the piece's own time."""
+        per piece its segments in the piece's own time. The tokens of every chunk are capped by the
+        longest piece (:func:`token_cap`): a decode caught in a loop ("on en racontent, on en
+        racontent, ...") stops there instead of at Whisper's 448 tokens, and holds its batch up less."""
         found: list[list[dict[str, Any]]] = [[] for _ in pieces]
         if not pieces:
             return found
         bounds = np.cumsum([0] + [len(piece) for piece in pieces]) / WHISPER_SAMPLE_RATE
         chunks = [{"start": float(a), "end": float(b)} for a, b in zip(bounds, bounds[1:])]
+        options = {k: v for k, v in self._options(language).items() if k != "condition_on_previous_text"}
         segments, _ = model.pipeline.transcribe(
             np.concatenate(pieces).astype(np.float32),
             clip_timestamps=chunks,
             batch_size=self.batch_size,
             vad_filter=False,
-            **{k: v for k, v in self._options(language).items() if k != "condition_on_previous_text"},
+            max_new_tokens=token_cap(max(len(piece) for piece in pieces)),
+            **options,
         )
         for seg in segments:
             owner = int(np.searchsorted(bounds[:-1], (seg.start + seg.end) / 2, side="right")) - 1
@@ -282,6 +298,12 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
 
     def get_num_bytes(self, batch: Sequence[ClipRequest]) -> int:
         return sum(request.audio.nbytes for request in batch)
+
+
+def token_cap(samples: int) -> int:
+    """Most tokens to decode for a piece of ``samples`` (16 kHz): :data:`RETRY_TOKENS_PER_S` a
+    second and 16 more, at most :data:`RETRY_MAX_TOKENS` (fast speech needs about 8 a second)."""
+    return min(RETRY_MAX_TOKENS, int(RETRY_TOKENS_PER_S * samples / WHISPER_SAMPLE_RATE) + 16)
 
 
 def speech_chunks(audio: np.ndarray, max_s: float = _CHUNK_S) -> list[tuple[int, int]]:
