@@ -2,11 +2,20 @@
 
 The ONNX model ships in the ``speechmos`` wheel (``dnsmos_models/sig_bak_ovr.onnx``); it is run
 here directly through ``onnxruntime`` (one single-threaded session per worker process) so that the
-P.808 model, which the P.835 scores do not need, costs nothing. The model reads 16 kHz audio in
-windows of 9.01 s: a shorter clip is repeated to one window (as the reference implementation
-does), and at most ``max_windows`` windows 1 s apart are scored and averaged. Samples are clipped
-to [-1, 1] first (the model's input range). The raw outputs go through the reference
-implementation's polynomial calibration (non-personalised).
+P.808 model, which the P.835 scores do not need, costs nothing. Input as the reference
+(``dnsmos_local.py`` of Microsoft's DNS Challenge, and ``speechmos.dnsmos``): raw 16 kHz samples in
+[-1, 1] (clipped here; the reference refuses others), windows of 9.01 s, the non-personalised
+polynomial calibration. One difference: the reference doubles a clip shorter than 9.01 s until it
+is that long and averages every window 1 s apart (3..7 windows for a 2..9 s clip); here a shorter
+clip is tiled to one window and at most ``max_windows`` windows are scored, so a short clip costs
+one window. Measured on three demo clips (1.8, 6.1, 8.6 s): OVRL 0.02..0.11 below the reference's,
+SIG within 0.1, BAK 0.13..0.38 below; clean > noisy (15 dB) > very noisy (0 dB) by OVRL in 66.1 %
+of 192 pairs here and 67.2 % with the reference's windows.
+
+Cost: 98.6 % of a run is the network's 2-D convolutions over the fixed 9.01 s window (onnxruntime
+profile), ~0.28 CPU s per clip on one core whatever the clip's length; the session's options are
+already the cheapest measured (one thread each way, all graph optimisations: the basic level costs
+1.5x), and batching does not pay (0.91..0.98x per clip in batches of 4).
 """
 
 from __future__ import annotations
