@@ -29,8 +29,8 @@ Validated on the controlled demo (``bench/attributes.py``; the settings chosen o
 checked on 2, 4 and 5): Spearman rho 0.913 / 0.898 / 0.873 on the tuning seeds (version 3: 0.917 /
 0.899 / 0.819), 0.918 / 0.819 / 0.914 held out (version 3: 0.880 / 0.810 / 0.890); the room word
 right in 89 / 87 / 88 % and 86 / 95 / 87 % of the samples (version 3: 88 / 90 / 87 % and 81 / 92 /
-91 %). A short clip (< 2 s, few falling windows) still reads high, and the windows' spread differs
-between languages (German reads lowest). See ``docs/attributes.md``.
+91 %). A short clip (< 2 s, few falling windows) still misranks, both ways, and which language ranks
+worst changes from seed to seed. See ``docs/attributes.md``.
 """
 
 from __future__ import annotations
