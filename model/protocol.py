@@ -249,7 +249,7 @@ def resplit(
         "held_out_voices": {role: sorted(v for v, r in roles.items() if r == role) for role in ("valid", "test")},
         "held_out_sentence_fraction": sentence_fraction,
         "held_out_sentences": len(text.sentences),
-        "sentences": len({s for _, _, m in samples for s in sentences(str(m.original_data.get("transcript") or ""))}),
+        "sentences": len(whole_sentences(str(m.original_data.get("transcript") or "") for _, _, m in samples)),
         "clips": {split: originals.get(split, 0) for split in SPLITS},
         "left_out_clips": dict(left_out),
         "train_runs_shared_with_held_out": len(

@@ -109,6 +109,7 @@ def test_no_training_clip_shares_a_three_word_run_with_a_dev_or_test_sentence(tm
     out = tmp_path / "protocol"
     transcripts = SENTENCES + _long_items()
     summary = resplit([str(_write(tmp_path / "shards", transcripts))], out, sentence_fraction=0.3)
+    assert summary["sentences"] == len(SENTENCES)  # a segment's cut-off fragments are not sentences
     _, train_texts, train = _voices_and_sentences([str(out)], "train")
     _, dev_texts, _ = _voices_and_sentences([str(out)], "valid")
     _, test_texts, _ = _voices_and_sentences([str(out)], "test")
