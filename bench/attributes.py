@@ -53,15 +53,12 @@ ATTRIBUTES = {  # attribute word key -> truth level field
 }
 
 
-SEED = 0
-
-
-def build(out: Path, lang: str, items: int, extra: list[str]) -> float:
-    """One ``clara shards`` build of the demo; returns its CPU seconds (user + system)."""
+def build(out: Path, lang: str, items: int, extra: list[str], seed: int) -> float:
+    """One ``clara shards`` build of the demo at ``seed``; returns its CPU seconds (user + system)."""
     command = [
         sys.executable, "-m", "pipelines.cli", "shards", "--source", "demo", "--lang", lang, "--output", str(out),
         "--demo-items", str(items), "--demo-videos", "0", "--augment", "none", "--translate-to", "none",
-        "--workers", "1", "--overwrite", "--seed", str(SEED), *extra,
+        "--workers", "1", "--overwrite", "--seed", str(seed), *extra,
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -234,14 +231,13 @@ def main() -> int:
     p.add_argument("--skip-build", action="store_true", help="read an existing --out/controlled")
     p.add_argument("--seed", type=int, default=0, help="the demo's seed (0: the estimators' tuning set; see the doc)")
     args = p.parse_args()
-    global SEED
-    SEED = args.seed
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"items_per_language": args.items, "languages": args.langs, "seed": args.seed}
     if not args.skip_build:
         results["build_cpu_s"] = {
-            lang: round(build(args.out / "controlled", lang, args.items, []), 1) for lang in args.langs.split(",")
+            lang: round(build(args.out / "controlled", lang, args.items, [], args.seed), 1)
+            for lang in args.langs.split(",")
         }
     samples = read_samples(args.out / "controlled")
     metas = [m for m, _ in samples]
@@ -255,11 +251,13 @@ def main() -> int:
     print(json.dumps(results["estimator_cost"]), flush=True)
     if args.whisper_items:
         whisper = ["--aligner", "whisper"]
-        base = build(args.out / "whisper", "en", args.whisper_items, [*whisper, "--attributes", "none"])
-        with_stage = build(args.out / "whisper_attr", "en", args.whisper_items, [*whisper, "--attributes", "all"])
+        base = build(args.out / "whisper", "en", args.whisper_items, [*whisper, "--attributes", "none"], args.seed)
+        with_stage = build(
+            args.out / "whisper_attr", "en", args.whisper_items, [*whisper, "--attributes", "all"], args.seed
+        )
         no_dnsmos = "rate,pitch,snr,reverberation"
         without_dnsmos = build(
-            args.out / "whisper_attr4", "en", args.whisper_items, [*whisper, "--attributes", no_dnsmos]
+            args.out / "whisper_attr4", "en", args.whisper_items, [*whisper, "--attributes", no_dnsmos], args.seed
         )
         results["whisper_build"] = {"items": args.whisper_items, "cpu_s_without": round(base, 1),
                                     "cpu_s_with_attributes": round(with_stage, 1),

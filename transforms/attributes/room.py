@@ -122,10 +122,14 @@ def clip_energies(audio_16k: np.ndarray) -> np.ndarray | None:
     return block_energies(audio)
 
 
+def decay_times(energies: np.ndarray | None) -> np.ndarray:
+    """:func:`window_decay_times` of :func:`clip_energies` (none when the clip had no energies)."""
+    return np.zeros(0) if energies is None else window_decay_times(energies)
+
+
 def clip_decay_times(audio_16k: np.ndarray) -> np.ndarray:
     """The decay times (s) of a 16 kHz clip's falling windows (none for a silent or too short clip)."""
-    energies = clip_energies(audio_16k)
-    return np.zeros(0) if energies is None else window_decay_times(energies)
+    return decay_times(clip_energies(audio_16k))
 
 
 def rt60_of(times: np.ndarray, quantile: float = QUANTILE) -> ReverbEstimate:

@@ -130,8 +130,7 @@ def _snr(m: Measuring) -> dict[str, Any]:
 def _reverberation(m: Measuring) -> dict[str, Any]:
     from transforms.attributes import room
 
-    energies = _room_energies(m)
-    estimate = room.rt60_of(np.zeros(0) if energies is None else room.window_decay_times(energies))
+    estimate = room.rt60_of(room.decay_times(_room_energies(m)))
     record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "method": estimate.method}
     return {"reverberation": {**record, "version": room.VERSION}}
 
