@@ -47,19 +47,30 @@ def speaker_changes(
     f0: list[np.ndarray] | None,
     params: Any,
     sample_rate: int = 16_000,
-    inside: bool = True,
-    min_side: int = 1,
+    one_speaker: bool = False,
 ) -> list[float]:
-    """Times (s) where the speaker changes, between regions and (``inside``) inside them, in time
-    order; a pause is tested only with at least ``min_side`` windows of speech on each side."""
+    """Times (s) where the speaker changes, between regions and inside them, in time order.
+
+    ``one_speaker`` (the clustering found one voice): one voice's pitch and timbre move between
+    sentences by more than the bar between regions, so only pauses are tested, each with at least
+    ``params.one_speaker_min_side`` windows of speech on either side, against the inside bar
+    (``inner_change_distance``, ``inner_change_semitones``). A one-voice demo item was cut into 8
+    segments instead of 4 without it (tests/diarize/test_demo_corpus.py); two voices the clustering
+    merged (a man and a woman) still clear it (tests/diarize/test_changes_and_pitch.py)."""
     hop_s, window_s = params.hop_s, params.window_s
+    min_side = params.one_speaker_min_side if one_speaker else 1
+    distance, pitch = (
+        (params.inner_change_distance, params.inner_change_semitones)
+        if one_speaker
+        else (params.change_distance, params.change_semitones)
+    )
     per_side = max(1, int(round((params.change_context_s - window_s) / hop_s)) + 1)  # windows in context_s
     frames = int(round(params.change_context_s / FRAME_S))
     empty = np.zeros(0, dtype=np.float32)
     out: list[float] = []
     for r, ((a, b), emb) in enumerate(zip(regions, windows)):
         track = f0[r] if f0 is not None else empty
-        if inside:
+        if not one_speaker:
             out += _inside(a / sample_rate, emb, track, per_side, params)
         if r + 1 == len(regions):
             break
@@ -71,8 +82,8 @@ def speaker_changes(
             windows[r + 1][:per_side],
             track[-frames:],
             nxt[:frames],
-            params.change_distance,
-            params.change_semitones,
+            distance,
+            pitch,
         )
         if score >= 1.0:
             out.append(round((b + regions[r + 1][0]) / 2 / sample_rate, 3))

@@ -13,7 +13,7 @@ between two speakers' median F0, up to ``pitch_cap``), and the detected changes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,9 @@ class DiarizeParams:
     change_semitones: float = 3.0
     inner_change_distance: float = 0.3
     inner_change_semitones: float = 6.0
+    one_speaker_min_side: int = 3
+    """Where the clustering finds one speaker: windows of speech each side of a pause before a change
+    is tested there (against the inside bar; transforms/diarize/changes.py)."""
 
     @property
     def pitch_term(self) -> PitchTerm | None:
@@ -134,18 +137,8 @@ def diarize_features(feats: Features, params: DiarizeParams, model: str = "") ->
         scores = _scores(emb, window_pitch[r] if window_pitch else None, centres, centre_pitch, term)
         overlaps += _overlaps(a, b, scores, path, window, hop, params.overlap_margin)
     found = _as_diarization(spans, overlaps, params.merge_gap_s, model)
-    # One speaker found: a change is tested only at pauses with >= 3 windows of speech each side and
-    # must clear the stricter bar used inside regions (0.3 cosine / 6 semitones): one voice's pitch
-    # and timbre move between sentences by more than the bar between regions (a one-voice demo item
-    # was cut into 8 segments instead of 4, tests/diarize/test_demo_corpus.py); two voices the
-    # clustering merged (a man and a woman) still clear it (test_changes_and_pitch.py).
-    one = len(found.speakers) <= 1
-    if one:
-        params = replace(
-            params, change_distance=params.inner_change_distance, change_semitones=params.inner_change_semitones
-        )
     changes = (
-        speaker_changes(regions, per_region, feats.f0, params, SAMPLE_RATE, inside=not one, min_side=3 if one else 1)
+        speaker_changes(regions, per_region, feats.f0, params, SAMPLE_RATE, one_speaker=len(found.speakers) <= 1)
         if params.changes
         else []
     )
