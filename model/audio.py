@@ -16,6 +16,7 @@ the dynamic-range floor uses valid frames only and padded frames are set to 0.
 from __future__ import annotations
 
 import librosa
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,6 +33,22 @@ def pcm_to_float(waveform: torch.Tensor) -> torch.Tensor:
 def frame_count(num_samples: torch.Tensor | int, hop_length: int) -> torch.Tensor | int:
     """Frames a centred STFT yields for ``num_samples`` samples."""
     return 1 + num_samples // hop_length
+
+
+def vtlp_filters(mel: np.ndarray, config: AudioConfig, used_bins: int) -> torch.Tensor:
+    """``[vtlp_steps, n_mels, used_bins]``: for each warp ``alpha``, the filterbank whose row m
+    weighs FFT bin f as the plain row m weighs alpha·f (a tone at f lands in the band of alpha·f;
+    past the last FFT bin the weight is 0). Empty ``[0, n_mels, used_bins]`` when VTLP is off."""
+    if config.vtlp <= 0.0:
+        return torch.zeros(0, mel.shape[0], used_bins)
+    if not 0.0 < config.vtlp < 0.5 or config.vtlp_steps < 2:
+        raise ValueError(f"audio.vtlp must be in (0, 0.5) with vtlp_steps >= 2, got {config.vtlp}, {config.vtlp_steps}")
+    freqs = np.fft.rfftfreq(config.n_fft, 1.0 / config.sample_rate)
+    banks = [
+        np.stack([np.interp(alpha * freqs, freqs, row, right=0.0) for row in mel])[:, :used_bins]
+        for alpha in np.linspace(1.0 - config.vtlp, 1.0 + config.vtlp, config.vtlp_steps)
+    ]
+    return torch.from_numpy(np.stack(banks)).float()
 
 
 class LogMel(nn.Module):
@@ -52,11 +69,13 @@ class LogMel(nn.Module):
         # f_max carry no weight, so the power spectrum is only formed up to the last used bin.
         used_bins = int(mel.any(axis=0).nonzero()[0].max()) + 1
         self.register_buffer("mel_filters", torch.from_numpy(mel[:, :used_bins]).float(), persistent=False)
+        self.register_buffer("warped_filters", vtlp_filters(mel, config, used_bins), persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
         self.per_clip_on_cpu = True
 
-    def _mel_power(self, waveform: torch.Tensor) -> torch.Tensor:
-        """``[B, T]`` → mel power ``[B, frames, n_mels]`` (centred STFT, zero padding)."""
+    def _mel_power(self, waveform: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, T]`` → mel power ``[B, frames, n_mels]`` (centred STFT, zero padding); ``filters``
+        ``[B, n_mels, bins]`` per clip (VTLP), else the one filterbank."""
         spec = torch.stft(
             waveform,
             self.n_fft,
@@ -67,7 +86,7 @@ class LogMel(nn.Module):
             return_complex=True,
         )[:, : self.mel_filters.shape[1]]
         power = torch.view_as_real(spec).square().sum(-1)  # [B, used bins, F]
-        return (self.mel_filters @ power).transpose(1, 2)
+        return ((self.mel_filters if filters is None else filters) @ power).transpose(1, 2)
 
     @torch.no_grad()
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,6 +98,9 @@ class LogMel(nn.Module):
             lengths = torch.full((batch,), num_samples, device=device, dtype=torch.long)
         lengths = lengths.to(device)
         total_frames = int(frame_count(num_samples, self.hop_length))
+        filters = None
+        if self.training and self.warped_filters.shape[0] > 0:  # VTLP: one warp per training clip
+            filters = self.warped_filters[torch.randint(self.warped_filters.shape[0], (batch,)).to(device)]
         mask = torch.arange(total_frames, device=device)[None, :] < frame_count(lengths, self.hop_length)[:, None]
         with torch.autocast(device_type=device.type, enabled=False):
             if device.type == "cpu" and batch > 1 and self.per_clip_on_cpu:
@@ -86,12 +108,12 @@ class LogMel(nn.Module):
                 # tensors (faster than one padded batch). Same frames, by the invariance above.
                 mel = waveform.new_zeros(batch, total_frames, self.mel_filters.shape[0])
                 for i, length in enumerate(lengths.tolist()):
-                    clip_mel = self._mel_power(waveform[i : i + 1, :length])
+                    clip_mel = self._mel_power(waveform[i : i + 1, :length], None if filters is None else filters[i : i + 1])
                     mel[i, : clip_mel.shape[1]] = clip_mel[0]
             else:
                 # Edge frames overlap the padding: zero it, as the centred STFT pads a lone clip.
                 beyond = torch.arange(num_samples, device=device)[None, :] >= lengths[:, None]
-                mel = self._mel_power(waveform.masked_fill(beyond, 0.0))
+                mel = self._mel_power(waveform.masked_fill(beyond, 0.0), filters)
         log_mel = mel.clamp_min(1e-10).log10()
         loudest = log_mel.masked_fill(~mask[..., None], float("-inf")).amax(dim=(1, 2), keepdim=True)
         log_mel = torch.maximum(log_mel, loudest - 8.0)

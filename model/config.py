@@ -40,6 +40,13 @@ class AudioConfig:
     average spectrum and the loudness go, the phones stay); ``clip_mean+mean`` (the normalised
     frames with the clip's mean beside them, 2 × ``n_mels`` input channels). Language ID on
     unseen voices needs the normalisation (docs/trainer-ablation.md)."""
+    vtlp: float = 0.0
+    """Vocal tract length perturbation at train time (Jaitly & Hinton 2013): each training clip's
+    spectrum is warped by ``alpha`` (what sounds at f Hz lands in the mel band of alpha·f), drawn per clip
+    from ``vtlp_steps`` values evenly over ``[1 - vtlp, 1 + vtlp]``; 0 = off. Evaluation never
+    warps. A voice's formants move with the length of its vocal tract, the phones stay: with few
+    training voices, the tower learns phones rather than voices (docs/trainer-ablation.md)."""
+    vtlp_steps: int = 9
     n_latents: int = 512
     cross_heads: int = 2
     latent_layers: int = 10
