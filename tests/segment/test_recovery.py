@@ -346,3 +346,17 @@ def test_each_packed_decode_is_capped_by_its_own_clips_length(cut_mid_word):
     assert caps[10] <= 12 * 10 + 16 < caps[30] <= 400
     assert short_result.words[-1].end_s <= 10.0 and len(short_result.words) >= 20
     assert long_result.words[-1].end_s > 25.0 and len(long_result.words) >= 60
+
+
+def test_unbatched_first_decodes_are_capped_by_the_window_whisper_decodes(cut_mid_word):
+    """The unbatched path's first decode had no cap: a loop on a 10-s clip ran to Whisper's 448
+    tokens. Each decode is capped by its clip's length, at most one 30-s window's worth."""
+    audio16, _ = cut_mid_word
+    model = _fake(fails_over_s=60.0)
+    handler = FasterWhisperModelHandler(batch_size=4, batched=False)
+    model = LoadedFasterWhisper(model=model.model, pipeline=None, multilingual=False)
+    long = np.concatenate([audio16, audio16])  # 60 s: Whisper decodes it 30 s at a time
+    short = audio16[: 10 * WHISPER_SAMPLE_RATE]
+    handler.run_inference([ClipRequest("long", long, "en"), ClipRequest("short", short, "en")], model)
+    caps = [options["max_new_tokens"] for options in model.model.options]
+    assert caps == [12 * 30 + 16, 12 * 10 + 16]

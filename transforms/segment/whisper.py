@@ -252,13 +252,14 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         retry: bool = False,
         no_repeat: bool = False,
     ) -> list[Any]:
-        """``WhisperModel.transcribe`` with temperature fallback; a retry's tokens are capped by the
-        window's length (a decode caught in a loop ends early), and ``no_repeat`` is one greedy
-        decode that may not repeat a trigram."""
+        """``WhisperModel.transcribe`` with temperature fallback; every decode's tokens are capped by
+        the length of the window Whisper decodes (the piece, at most 30 s: a decode caught in a loop
+        ends early instead of at 448 tokens), and ``no_repeat`` is one greedy decode that may not
+        repeat a trigram."""
         options = self._options(language)
+        options["max_new_tokens"] = token_cap(min(len(audio), int(_CHUNK_S * WHISPER_SAMPLE_RATE)))
         if retry:  # the VAD heard speech here: Whisper's own silence test may not skip it
             options["no_speech_threshold"] = None
-            options["max_new_tokens"] = token_cap(len(audio))
         if no_repeat:
             options.update(temperature=0.0, no_repeat_ngram_size=3)
         segments, _ = model.model.transcribe(audio, vad_filter=False, **{"temperature": TEMPERATURES, **options})
