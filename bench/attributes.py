@@ -152,16 +152,29 @@ def to_16k(audio: np.ndarray) -> np.ndarray:
 
 
 def dnsmos_ordering(samples: list[tuple[dict[str, Any], np.ndarray]], clips: int) -> dict[str, Any]:
+    """:func:`dnsmos_ordering_of` the first ``clips`` clean, dry samples longer than 1 s."""
+    truth = [a for m, a in samples if m["original_data"]["extra"]["truth"]["snr_db"] is None
+             and m["original_data"]["extra"]["truth"]["rt60_s"] is None and a.size > 48_000]  # fmt: skip
+    return dnsmos_ordering_of(truth[:clips])
+
+
+def dnsmos_ordering_of(clips: list[np.ndarray]) -> dict[str, Any]:
+    """Each clean 48 kHz clip mixed with each noise of the generated bank at 15 dB (noisy) and 0 dB
+    (very noisy): two pairs per clip and noise (clean > noisy, noisy > very noisy), the share ordered
+    by OVRL (``ordered_percent``), SIG and BAK, each pair kind's share (``ordered_percent_split``), and
+    per clip its clean OVRL and its pairs ordered by OVRL (of ``2 x noises``).
+    ``bench/real_speech.py`` calls it on recorded speech."""
     from augment.mix import mix_noise, weight_for_snr_db
     from transforms.attributes.dnsmos import estimate_dnsmos
     from transforms.tts.scene import noise_bank
 
-    truth = [(m, a) for m, a in samples if m["original_data"]["extra"]["truth"]["snr_db"] is None
-             and m["original_data"]["extra"]["truth"]["rt60_s"] is None and a.size > 48_000]  # fmt: skip
     bank = noise_bank(48_000)
     scores_of = ("ovrl", "sig", "bak")
     pairs, ordered, means = 0, dict.fromkeys(scores_of, 0), defaultdict(list)
-    for _, audio in truth[:clips]:
+    split = {name: [0, 0] for name in scores_of}  # clean > noisy, noisy > very noisy
+    by_clip = []  # per clip: its pairs ordered by OVRL
+    for audio in clips:
+        by_clip.append(0)
         clean = estimate_dnsmos(to_16k(audio))
         means["clean"].append(clean.ovrl)
         for index, (_, noise) in enumerate(bank.entries):
@@ -174,13 +187,26 @@ def dnsmos_ordering(samples: list[tuple[dict[str, Any], np.ndarray]], clips: int
             for name in scores_of:
                 values = [getattr(score, name) for score in scores]
                 ordered[name] += (values[0] > values[1]) + (values[1] > values[2])
+                by_clip[-1] += int(name == "ovrl") * ((values[0] > values[1]) + (values[1] > values[2]))
+                split[name][0] += values[0] > values[1]
+                split[name][1] += values[1] > values[2]
+    half = pairs // 2
     return {
-        "clips": min(clips, len(truth)),
+        "clips": len(clips),
         "noises": len(bank),
         "pairs": pairs,
         "ordered_percent": round(100 * ordered["ovrl"] / pairs, 1) if pairs else None,
         "ordered_percent_by": {k: round(100 * v / pairs, 1) if pairs else None for k, v in ordered.items()},
+        "ordered_percent_split": {
+            k: {
+                "clean>noisy": round(100 * a / half, 1) if half else None,
+                "noisy>very_noisy": round(100 * b / half, 1) if half else None,
+            }
+            for k, (a, b) in split.items()
+        },
         "mean_ovrl": {k: round(float(np.mean(v)), 3) for k, v in means.items()},
+        "clean_ovrl_by_clip": means["clean"],
+        "ovrl_ordered_by_clip": by_clip,
     }
 
 
