@@ -231,8 +231,7 @@ def shoebox_rir(rt60_s: float, rate: int = 16_000) -> tuple[np.ndarray, float]:
 
     size = [7.0, 5.5, 3.0]
     absorption, max_order = pra.inverse_sabine(rt60_s, size)
-    room = pra.ShoeBox(size, fs=rate, materials=pra.Material(absorption), max_order=max_order,
-                       use_rand_ism=True, max_rand_disp=0.05)  # fmt: skip
+    room = pra.ShoeBox(size, fs=rate, materials=pra.Material(absorption), max_order=max_order)
     room.add_source([2.1, 3.7, 1.6])
     room.add_microphone([4.9, 1.9, 1.2])
     room.compute_rir()
