@@ -31,18 +31,25 @@ clip without a pause reads part of its own speech as noise.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from transforms.attributes.spectral import noise_floor, power_spectrogram, smoothed
 
 RATE = 16_000
 METHOD = "noise-floor-snr"
-VERSION = "2"
-"""2: the floor at the 5 % quantile of 2 frames x 5 bins, its bias corrected for the subtraction's
-spread (1: 2 % of 4 frames x 5 bins)."""
+VERSION = "3"
+"""3: the floor's bias read from each bin's own spread (its 20 % over its 5 % quantile), so a
+fluctuating noise (babble, rain) and a tonal one (hum) are not read as a stationary noise;
+2: the floor at the 5 % quantile of 2 frames x 5 bins, its bias that of a stationary noise,
+corrected for the subtraction's spread (1: 2 % of 4 frames x 5 bins)."""
 WINDOW = 512
 HOP = 256
 QUANTILE = 0.05
+SPREAD_QUANTILE = 0.2
+MIN_CELLS = 3.0
+MAX_CELLS = 2000.0
 SMOOTH_FRAMES = 2
 SMOOTH_BINS = 5
 DELAY_FRAMES = 6
@@ -62,15 +69,42 @@ def reverb_rt60(energies: np.ndarray | None) -> float | None:
     return float(np.quantile(times, REVERB_QUANTILE)) if len(times) >= room.MIN_WINDOWS else None
 
 
-def estimate_snr(audio_16k: np.ndarray) -> float | None:
+def estimate_snr(audio_16k: np.ndarray, version: str = VERSION) -> float | None:
     """:func:`estimate_snr_db` with the clip's own late-reverberation RT60 (:func:`reverb_rt60`)."""
     from transforms.attributes import room
 
-    return estimate_snr_db(audio_16k, reverb_rt60(room.clip_energies(audio_16k)))
+    return estimate_snr_db(audio_16k, reverb_rt60(room.clip_energies(audio_16k)), version)
 
 
-def estimate_snr_db(audio_16k: np.ndarray, rt60_s: float | None = None) -> float | None:
-    """The SNR (dB) of a 16 kHz clip; None when it is shorter than a few frames or silent."""
+@cache
+def _spread_table(quantile: float, upper: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a gamma of shape ``c`` (the mean of ``c`` exponential cells, mean 1) on a log grid of ``c``:
+    the ratio of its ``upper`` to its ``quantile`` quantile (increasing order, so falling ``c``), the
+    ``c`` and the ``quantile`` quantile itself (the floor's bias)."""
+    from scipy.stats import gamma
+
+    shapes = np.exp(np.linspace(np.log(0.5), np.log(MAX_CELLS), 300))[::-1]
+    low = gamma.ppf(quantile, shapes, scale=1.0 / shapes)
+    return gamma.ppf(upper, shapes, scale=1.0 / shapes) / low, shapes, low
+
+
+def noise_floor_adaptive(local: np.ndarray) -> np.ndarray:
+    """The noise power per bin of a smoothed power spectrogram (frames x bins), version 3: the
+    :data:`QUANTILE` floor divided by that quantile of a gamma whose shape (equivalent cells) is read
+    from the bin's own spread, the ratio of its :data:`SPREAD_QUANTILE` to its :data:`QUANTILE`
+    quantile, within :data:`MIN_CELLS`..:data:`MAX_CELLS`."""
+    low, high = np.quantile(local, [QUANTILE, SPREAD_QUANTILE], axis=0)
+    ratios, shapes, biases = _spread_table(QUANTILE, SPREAD_QUANTILE)
+    cells = np.clip(np.interp(high / np.maximum(low, 1e-30), ratios, shapes), MIN_CELLS, MAX_CELLS)
+    return low / np.interp(cells, shapes[::-1], biases[::-1])
+
+
+def estimate_snr_db(audio_16k: np.ndarray, rt60_s: float | None = None, version: str = VERSION) -> float | None:
+    """The SNR (dB) of a 16 kHz clip; None when it is shorter than a few frames or silent.
+    ``version`` "2" is the floor with a fixed bias (a stationary noise's), "3" (the default) the
+    floor with the bias of the noise's measured spread."""
+    if version not in ("2", "3"):
+        raise ValueError(f"SNR estimator version 2 or 3, got {version!r}")
     power = power_spectrogram(audio_16k, WINDOW, HOP)
     if len(power) < DELAY_FRAMES + 3:
         return None
@@ -84,9 +118,13 @@ def estimate_snr_db(audio_16k: np.ndarray, rt60_s: float | None = None) -> float
         local = np.maximum(local[DELAY_FRAMES:] - kept * local[:-DELAY_FRAMES], 0.0) / (1.0 - kept)
         # a stationary noise keeps its mean through the subtraction but not its spread: (a - k b) / (1 - k)
         # of two independent readings has (1 + k^2) / (1 - k)^2 times the relative variance, so its low
-        # quantile sits lower: the bias correction takes the fewer equivalent cells
+        # quantile sits lower: version 2's bias correction takes the fewer equivalent cells (version 3
+        # measures the spread after the subtraction, so it needs no such term)
         cells = round(cells * (1.0 - kept) ** 2 / (1.0 + kept**2), 2)
-    noise = float(noise_floor(local, QUANTILE, cells).sum())
+    if version == "3":
+        noise = float(noise_floor_adaptive(local).sum())
+    else:
+        noise = float(noise_floor(local, QUANTILE, cells).sum())
     if noise <= 0:
         return SNR_RANGE_DB[1]
     snr = 10.0 * np.log10(max(total - noise, 1e-12 * total) / noise)
