@@ -14,19 +14,23 @@ or babble off by up to 12 dB. Here the noise is what every frequency bin holds a
    ``T`` is :func:`reverb_rt60`: the :data:`REVERB_QUANTILE` of the decay times of every loud
    :data:`REVERB_WINDOW_S` window of :mod:`transforms.attributes.room` (not the RT60's own, falling
    windows: a higher ``T`` subtracts too much; none: no subtraction);
-3. the noise power per bin is a low quantile over time (:data:`QUANTILE`), unbiased for a
-   stationary noise (:func:`transforms.attributes.spectral.noise_floor`); after the subtraction a
-   stationary noise's readings spread ``(1 + k^2) / (1 - k)^2`` times as much, so the bias is that
-   of ``(1 - k)^2 / (1 + k^2)`` as many cells;
+3. the noise power per bin is a low quantile over time (:data:`QUANTILE`) divided by that quantile
+   of the noise's own distribution (version 3, :func:`noise_floor_adaptive`): a gamma whose shape
+   (equivalent cells) is read from the bin's spread, its :data:`SPREAD_QUANTILE` over its
+   :data:`QUANTILE` quantile (after Martin 2001, whose minimum's bias follows the measured variance
+   of the smoothed periodogram): a tone barely moves (bias ~1), a stationary noise has ~6 cells,
+   babble ~1..2, held within :data:`MIN_CELLS`..:data:`MAX_CELLS` (below, the spread is speech);
+   version 2 took a stationary noise's bias for every bin (:func:`transforms.attributes.spectral.noise_floor`),
+   with fewer cells for the spread the subtraction adds, ``(1 - k)^2 / (1 + k^2)`` as many;
 4. SNR = (total power - noise power) / noise power over the whole clip, in dB, within -20..100:
    the definition the demo's mixes follow (:func:`augment.mix.mix_noise`: level-matched whole clips).
 
-Measured on the controlled demo (``bench/attributes.py``), version 2's settings chosen on seeds 0, 1
-and 3 and checked on seeds 2, 4 and 5: Spearman rho 0.917 / 0.903 / 0.906 against the mixed SNR
-(version 1: 0.922 / 0.892 / 0.864), held out 0.888 / 0.876 / 0.869 (version 1: 0.872 / 0.879 /
-0.862). What still ranks wrong is mostly the noise type: a floor reads a non-stationary noise
-high (the demo's babble of espeak-ng voices by 7..13 dB, rain by ~5 dB, hum ~2 dB low), and a short
-clip without a pause reads part of its own speech as noise.
+Measured on the controlled demo (``bench/attributes.py``; docs/attributes.md, "SNR v3"), settings
+chosen on seeds 0, 1 and 3, scored once on seeds 2, 4 and 5: Spearman rho against the mixed SNR,
+version 3 held out 0.900 / 0.871 / 0.902, pooled 0.909 (version 2: 0.888 / 0.876 / 0.869, pooled
+0.896); on recorded speech (``bench/real_speech.py``) 0.892 (version 2: 0.885). The per-noise biases
+about halve (v2 read babble 7..9 dB high, rain 5..7 high, hum 2..4 low); the babble still reads
+4..6 dB high, and a short clip without a pause reads part of its own speech as noise.
 """
 
 from __future__ import annotations
