@@ -14,6 +14,14 @@ Measured 2026-12-06 on `model.demo`'s corpus (400 items per language, ten voices
 and their copies, 112 dev, 120 test; 47 s on the shared 2-core machine): dev 72.3 %, test 75.8 %
 (chance 33.3, majority 35.8), train 90.0 %. The `tiny` recipe on the same splits: zero-shot
 language 35.0 +- 5.8 % over 3 seeds, its embedding's MLP probe 45.8 % (docs/trainer-ablation.md).
+
+``--tower``: the second yardstick. The recipe's own audio tower (front end and Perceiver of the
+``--config`` preset, e.g. ``tiny``) with a linear layer on its pooled output, trained **supervised**
+on the language label by cross-entropy (random ``data.max_audio_s`` crops of the train split and its
+copies, batch 16, AdamW at the preset's learning rate, warm-up 100, cosine; ``--steps``), scored on
+dev at every fifth of the run and on test at the step dev chose. It says what the tower can learn
+of language from these clips when the loss asks for nothing else: a contrastive run far below it is
+the loss's failure, not the tower's (docs/trainer-ablation.md, "Where language is lost").
 """
 
 from __future__ import annotations
@@ -54,11 +62,99 @@ def load(protocol: Path, split: str, augmented: bool) -> tuple[np.ndarray, np.nd
     return np.array(rows), np.array(labels)
 
 
+def clips(protocol: Path, split: str, augmented: bool) -> tuple[list[np.ndarray], list[str]]:
+    """The split's 48 kHz int16 clips and language labels."""
+    from model.evalset import iter_samples
+
+    audio, labels = [], []
+    for _, clip, meta in iter_samples([str(protocol)], split, include_augmented=augmented):
+        audio.append(np.clip(np.round(clip * 32768.0), -32768, 32767).astype(np.int16))  # as the shards hold it
+        labels.append(str(meta.original_data.get("language")))
+    return audio, labels
+
+
+def tower(protocol: Path, config_name: str, steps: int, seed: int) -> dict[str, float]:
+    """Train the preset's audio tower + a linear layer on language (module docstring); dev curve and test."""
+    import math
+    import random
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from model.audio import LogMel
+    from model.config import load_config
+    from model.encoders import build_audio_encoder
+
+    config = load_config(config_name)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    train_audio, train_labels = clips(protocol, "train", augmented=True)
+    names = sorted(set(train_labels))
+    splits = {split: clips(protocol, split, augmented=False) for split in ("valid", "test")}
+    frontend, encoder = LogMel(config.model.audio), build_audio_encoder(config.model.audio)
+    head = torch.nn.Linear(encoder.out_dim, len(names))
+    params = [*encoder.parameters(), *head.parameters()]
+    optimiser = torch.optim.AdamW(params, lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    most = int(config.data.max_audio_s * config.model.audio.sample_rate)
+
+    def batch(audio: list[np.ndarray], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        crops = []
+        for clip in audio:
+            spare = len(clip) - most
+            start = (rng.randint(0, spare) if train else spare // 2) if spare > 0 else 0
+            crops.append(clip[start : start + most])
+        waves = torch.zeros(len(crops), max(len(c) for c in crops), dtype=torch.int16)
+        for i, crop in enumerate(crops):
+            waves[i, : len(crop)] = torch.from_numpy(crop)
+        return waves, torch.tensor([len(c) for c in crops])
+
+    @torch.no_grad()
+    def accuracy(split: str) -> float:
+        frontend.eval(), encoder.eval()
+        audio, labels = splits[split]
+        right = 0
+        for i in range(0, len(audio), 32):
+            features, mask = frontend(*batch(audio[i : i + 32], train=False))
+            guess = head(encoder(features, mask)).argmax(-1).tolist()
+            right += sum(names[g] == label for g, label in zip(guess, labels[i : i + 32]))
+        frontend.train(), encoder.train()
+        return 100.0 * right / len(audio)
+
+    started, curve, states = time.perf_counter(), {}, {}
+    for step in range(1, steps + 1):
+        scale = min(1.0, step / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        for group in optimiser.param_groups:
+            group["lr"] = config.optim.lr * scale
+        chosen = rng.sample(range(len(train_audio)), 16)
+        features, mask = frontend(*batch([train_audio[i] for i in chosen], train=True))
+        target = torch.tensor([names.index(train_labels[i]) for i in chosen])
+        loss = F.cross_entropy(head(encoder(features, mask)), target)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
+        optimiser.step()
+        if step % max(1, steps // 5) == 0 or step == steps:
+            curve[step] = accuracy("valid")
+            states[step] = ({k: v.clone() for k, v in encoder.state_dict().items()}, head.state_dict())
+            print(
+                f"step {step:5d}  loss {loss.item():.3f}  dev {curve[step]:5.1f} %  ({time.perf_counter() - started:.0f} s)"
+            )
+    best = max(curve, key=lambda s: (curve[s], s))
+    encoder.load_state_dict(states[best][0])
+    head.load_state_dict(states[best][1])
+    return {"chosen_step": best, "dev": curve[best], "test": accuracy("test")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--protocol", type=Path, required=True, help="protocol v2 shards (model.demo's <out>/protocol)")
+    p.add_argument("--tower", action="store_true", help="also train the recipe's audio tower supervised on language")
+    p.add_argument("--config", default="tiny", help="preset whose audio tower --tower trains")
+    p.add_argument("--steps", type=int, default=1200, help="--tower's training steps (batch 16)")
+    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -80,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             f"  (chance {100 / len(set(y)):.1f}, majority {100 * majority:.1f})"
         )
     print(f"train {len(y_train):4d} clips  language accuracy {100 * np.mean(model.predict(x_train) == y_train):5.1f} %")
+    if args.tower:
+        result = tower(args.protocol, args.config, args.steps, args.seed)
+        print(
+            f"{args.config} tower, supervised on language: dev {result['dev']:.1f} % at step "
+            f"{result['chosen_step']} (chosen on dev), test {result['test']:.1f} %"
+        )
     return 0
 
 
