@@ -17,7 +17,7 @@ from schemas import SCHEMA_VERSION, SPLITS, Failure, SampleMeta, ShardStats
 from transforms.attributes import stage as attributes
 from transforms.quality import histogram_entries, histogram_figures
 
-ATTRIBUTE_HISTOGRAMS = (attributes.VALUE_PREFIX, attributes.LEVEL_PREFIX)
+ATTRIBUTE_HISTOGRAMS = (attributes.VALUE_PREFIX, attributes.LEVEL_PREFIX, attributes.UNMEASURED_PREFIX)
 
 
 class StatsAccumulator:

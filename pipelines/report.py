@@ -191,13 +191,15 @@ def quality_section(figures: CorpusFigures, card_quality: dict[str, Any] | None)
 
 def attributes_section(figures: CorpusFigures, card_attributes: dict[str, Any] | None) -> dict[str, Any]:
     """The measured attributes (``--attributes``): each value's distribution and each attribute's
-    samples per level over every sample written (a copy's own), the card's bins, and the drops."""
+    samples per level over every sample written (a copy's own), the card's bins, the estimates left
+    unmeasured (by reason) and the drops."""
     card_attributes = card_attributes or {"levels": {}, "histograms": {}, "dropped": {}}
     return {
         "samples_measured": figures.attribute_samples,
         "distributions": {m: distribution(c, 30) for m, c in sorted(figures.attribute_values.items())},
         "levels": {key: dict(counts.most_common()) for key, counts in sorted(figures.attribute_levels.items())},
         "histograms": card_attributes["histograms"],
+        "unmeasured": card_attributes.get("unmeasured", {}),
         "dropped": card_attributes["dropped"],
     }
 

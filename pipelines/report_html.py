@@ -241,6 +241,8 @@ def _attributes(r: dict[str, Any], plots: dict[str, str]) -> str:
         body += _pairs(levels, f"{key} (level)", "samples")
     rows = [_dist_row(m, d) for m, d in a["distributions"].items()]
     body += _figure(plots, "attributes") + _table(["measure", "samples", "mean", "median", "min", "max"], rows)
+    for name, reasons in (a.get("unmeasured") or {}).items():
+        body += _pairs(reasons, f"{name} unmeasured (too little evidence: no value, no word)", "samples")
     body += _pairs(a["dropped"], "dropped by", "samples") if a["dropped"] else "<p>Nothing dropped.</p>"
     return _section("attributes", body)
 

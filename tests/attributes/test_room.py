@@ -86,3 +86,59 @@ def test_only_windows_that_fall_throughout_are_read():
     assert len(window_decay_times(swell, falling=0)) > 10  # every window read: as slow decays
     assert len(window_decay_times(swell)) == 0
     assert np.median(window_decay_times(decay)) == pytest.approx(0.5, rel=0.15)
+
+
+# RT60 v5: the estimate says how much evidence it had, and abstains below MIN_DECAYS separate decays
+
+
+def _said(text: str) -> np.ndarray:
+    raw, _ = SynthesisClient.call((text, "en+f2", Style("x", 175, 50, 50, 100)))
+    return soxr.resample(raw.astype(np.float32) / 32768.0, ESPEAK_SAMPLE_RATE, RATE).astype(np.float32)
+
+
+def test_short_clips_in_a_known_room_are_unmeasured_with_a_reason_and_longer_ones_are_measured():
+    from transforms.attributes.room import FEW_DECAYS, MIN_DECAYS
+
+    # version 4 read "Yes." in a 0.9 s room at 0.94 s and "Good morning." at 0.63 s (in a 0.4 s room 0.35 s):
+    # a value from one or two decays
+    for text in ("Yes.", "Good morning."):
+        for rt60_s in (0.4, 0.9):
+            estimate = estimate_rt60(_in_room(_said(text), rt60_s))
+            assert estimate.rt60_s is None and estimate.unmeasured == FEW_DECAYS, (text, rt60_s)
+            assert 0 < estimate.decays < MIN_DECAYS and estimate.windows > 0, (text, rt60_s)
+    readings = []
+    for rt60_s in (0.4, 0.9):
+        estimate = estimate_rt60(_in_room(_said(TEXT), rt60_s))
+        assert estimate.unmeasured is None and estimate.decays >= MIN_DECAYS, rt60_s
+        assert estimate.rt60_s == pytest.approx(rt60_s, rel=0.25), rt60_s
+        low, high = estimate.interval_s
+        assert low <= estimate.rt60_s <= high, rt60_s
+        readings.append(estimate.rt60_s)
+    assert readings == sorted(readings)
+
+
+def test_the_rule_is_on_evidence_not_on_duration():
+    # the same evidence rule measures a 1.1 s phrase with four separate decays
+    estimate = estimate_rt60(_in_room(_said("Thank you very much."), 0.4))
+    assert estimate.rt60_s is not None and estimate.decays >= 4
+
+
+def test_a_clip_without_decays_gets_no_made_up_value():
+    from transforms.attributes.room import NO_DECAYS
+
+    t = np.arange(3 * RATE) / RATE
+    steady = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # a hum: no decay anywhere
+    rising = (t / 3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)  # only swells
+    for audio in (steady, rising, np.zeros(t.size, np.float32), np.ones(100, np.float32)):
+        estimate = estimate_rt60(audio)
+        assert estimate.rt60_s is None and estimate.unmeasured == NO_DECAYS and estimate.decays == 0
+
+
+def test_one_decay_read_by_many_windows_is_one_decay():
+    from transforms.attributes.room import FEW_DECAYS, rt60_of, separate_decays
+
+    assert separate_decays(np.arange(20)) == 1  # 20 overlapping windows of one 0.5 s tail
+    assert separate_decays(np.array([0, 1, 10, 11, 20, 21, 30])) == 3  # the lone window at 30 is no decay
+    estimate = rt60_of(np.full(20, 0.6), starts=np.arange(20))
+    assert estimate.rt60_s is None and estimate.unmeasured == FEW_DECAYS and estimate.windows == 20
+    assert rt60_of(np.full(20, 0.6), starts=np.arange(20), min_decays=0).rt60_s == pytest.approx(0.545, abs=0.001)

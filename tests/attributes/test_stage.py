@@ -108,3 +108,36 @@ def test_phoneme_counts_do_not_depend_on_other_threads():
     with ThreadPoolExecutor(8) as pool:  # the direct runner's workers are threads of one process
         counts = list(pool.map(lambda i: count_phonemes(*texts[i % 2]), range(64)))
     assert counts == alone * 32
+
+
+def test_an_rt60_with_too_little_evidence_is_unmeasured_counted_and_says_no_room_word():
+    from transforms.attributes.stage import attribute_figures, histogram_entries
+
+    raw, events = SynthesisClient.call(("Yes.", "en+f2", Style("x", 175, 50, 50, 100)))
+    dry = soxr.resample(raw.astype(np.float32) / 32768.0, ESPEAK_SAMPLE_RATE, SAMPLE_RATE).astype(np.float32)
+    t = np.arange(int(0.9 * SAMPLE_RATE)) / SAMPLE_RATE
+    tail = np.random.default_rng(0).standard_normal(t.size) * np.exp(-6.9 * t / 0.9)
+    wet = fftconvolve(dry, np.r_[1.0, 0.3 * tail])[: dry.size].astype(np.float32)
+    item = SourceItem(key="yes", uri="tts://x", dataset="t", source_id="s", language="en", gender="female")
+    sample = Sample(item=item, audio=wet / np.abs(wet).max(), segment=Segment("yes", 0, 0.0, wet.size / SAMPLE_RATE,
+                    "Yes.", _word_timings("Yes.", raw.astype(np.float32) / 32768.0, events)), tags=["speech"])  # fmt: skip
+    # --max-rt60-s judges nothing unmeasured: the sample is kept
+    stage = AttributesStage(AttributesSettings(attributes=("reverberation",), max_rt60_s=0.1))
+    [out], failures = stage.process([sample])
+    record = out.original_data["attributes"]
+    assert not failures
+    assert record["reverberation"]["rt60_s"] is None and record["reverberation"]["unmeasured"] == "few_decays"
+    assert record["reverberation"]["version"] == "5" and record["reverberation"]["windows"] > 0
+    assert "reverberation" not in record["words"] and not any(tag.startswith("reverberation:") for tag in out.tags)
+    assert not any("sounding" in c.text or "reverberant" in c.text for c in describe(out)[0])
+    entries = histogram_entries(record)
+    assert ("attributes_unmeasured:reverberation", "few_decays") in entries
+    histograms: dict = {}
+    for name, label in entries:
+        histograms.setdefault(name, {}).setdefault(label, 0)
+        histograms[name][label] += 1
+    assert attribute_figures(histograms, {})["unmeasured"] == {"reverberation": {"few_decays": 1}}
+    # with the rule off (0) the same clip gets version 4's reading
+    off = AttributesStage(AttributesSettings(attributes=("reverberation",), rt60_min_decays=0))
+    [kept], _ = off.process([sample])
+    assert kept.original_data["attributes"]["reverberation"]["rt60_s"] is not None

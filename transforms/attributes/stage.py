@@ -5,7 +5,10 @@ rewrite. ``--attributes`` names the estimators (each one a setting; off by defau
 stage is not in the chain). Each value lands in the sample's ``original_data['attributes']`` with
 its estimator and version, the levels in ``attributes.words`` (:mod:`transforms.attributes.words`)
 and as tags (``speaking_rate:fast``). An estimate that can't be taken (no transcript, no voiced
-frame, too few decays) is ``null`` and says no word. The analysed audio is capped at
+frame) is ``null`` and says no word; an RT60 with too little evidence (fewer than
+``--rt60-min-decays`` separate decays) is ``null`` with its reason (``reverberation.unmeasured``),
+says no room word, is counted (the ``unmeasured/<estimator>/<reason>`` metric and the card's
+``attributes.unmeasured``) and drops nothing by ``--max-rt60-s``. The analysed audio is capped at
 ``--attribute-max-seconds`` per sample, so the stage's cost has a ceiling per sample.
 
 Filters as data: :data:`FILTER_ROWS` (``--min-dnsmos-ovrl``, ``--max-rt60-s``,
@@ -31,6 +34,7 @@ from transforms import filters
 from transforms.attributes import words
 from transforms.attributes.pitch import METHODS as PITCH_METHODS
 from transforms.attributes.pitch import VERSION as PITCH_VERSION
+from transforms.attributes.room import MIN_DECAYS as ROOM_MIN_DECAYS
 from transforms.filters import Filter, Measuring
 from transforms.stage import Sample, Stage, StageSpec
 
@@ -130,8 +134,13 @@ def _snr(m: Measuring) -> dict[str, Any]:
 def _reverberation(m: Measuring) -> dict[str, Any]:
     from transforms.attributes import room
 
-    estimate = room.rt60_of(room.decay_times(_room_energies(m)))
-    record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "method": estimate.method}
+    times, starts = room.decays(_room_energies(m))
+    estimate = room.rt60_of(times, starts=starts, min_decays=m.settings.rt60_min_decays)
+    interval = list(estimate.interval_s) if estimate.interval_s is not None else None
+    record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "windows": estimate.windows,
+              "interval_s": interval, "unmeasured": estimate.unmeasured, "method": estimate.method}  # fmt: skip
+    if estimate.unmeasured is not None:
+        Metrics.counter("clara_attributes", f"unmeasured/reverberation/{estimate.unmeasured}").inc()
     return {"reverberation": {**record, "version": room.VERSION}}
 
 
@@ -180,14 +189,26 @@ def attribute_words(record: dict[str, Any], language: str, gender: str) -> dict[
 
 VALUE_PREFIX = "attributes:"
 LEVEL_PREFIX = "attribute_words:"
+UNMEASURED_PREFIX = "attributes_unmeasured:"
 """Names of the attributes' histograms in the shard stats (beside the quality filters')."""
+
+
+def unmeasured(record: dict[str, Any]) -> dict[str, str]:
+    """Each estimate of a sample's attributes record that abstained, and why (``{"reverberation": "few_decays"}``)."""
+    return {
+        name: str(value["unmeasured"])
+        for name, value in sorted(record.items())
+        if isinstance(value, dict) and value.get("unmeasured")
+    }
 
 
 def histogram_entries(record: dict[str, Any]) -> list[tuple[str, str]]:
     """(histogram, bin) pairs of one sample's attributes record, for the shard stats: each measured
-    value's bin (``attributes:pitch_median_hz``) and each level (``attribute_words:pitch``)."""
+    value's bin (``attributes:pitch_median_hz``), each level (``attribute_words:pitch``) and each
+    estimate left unmeasured, by its reason (``attributes_unmeasured:reverberation``)."""
     entries = [(VALUE_PREFIX + name, label) for name, label in filters.histogram_entries(FILTER_ROWS, record)]
-    return entries + [(LEVEL_PREFIX + key, value) for key, value in sorted((record.get("words") or {}).items())]
+    entries += [(LEVEL_PREFIX + key, value) for key, value in sorted((record.get("words") or {}).items())]
+    return entries + [(UNMEASURED_PREFIX + name, reason) for name, reason in unmeasured(record).items()]
 
 
 def histogram_values(record: dict[str, Any]) -> dict[str, Any]:
@@ -202,16 +223,23 @@ def value_digits(histogram: str) -> int:
 
 def attribute_figures(histograms: dict[str, Any], reasons: dict[str, int]) -> dict[str, Any]:
     """The card's attributes section from the summed stats: samples per level of each attribute (levels
-    in order), per bin of each measured value, and the samples each threshold dropped."""
+    in order), per bin of each measured value, the samples each estimate left unmeasured (by reason)
+    and the samples each threshold dropped."""
     levels = {
         key: {level: n for level in words.LEVELS[key] if (n := histograms[LEVEL_PREFIX + key].get(level))}
         for key in words.LEVELS
         if LEVEL_PREFIX + key in histograms
     }
     values = {k[len(VALUE_PREFIX) :]: v for k, v in histograms.items() if k.startswith(VALUE_PREFIX)}
+    abstained = {
+        k[len(UNMEASURED_PREFIX) :]: dict(sorted(v.items()))
+        for k, v in sorted(histograms.items())
+        if k.startswith(UNMEASURED_PREFIX)
+    }
     return {
         "levels": levels,
         "histograms": filters.histogram_figures(FILTER_ROWS, values),
+        **({"unmeasured": abstained} if abstained else {}),
         "dropped": {k.split("/", 1)[1]: v for k, v in sorted(reasons.items()) if k.startswith(f"{STAGE}/")},
     }
 
@@ -279,12 +307,19 @@ class AttributesSettings:
     max_pitch_hz: float = setting(1000.0, "drop samples with a higher median F0 (Hz)", shapes_output=True)
     min_attribute_snr_db: float = setting(-100.0, "drop samples with a lower SNR (dB, noise floor)", shapes_output=True)
     max_rt60_s: float = setting(100.0, "drop samples with a longer blind RT60 (s)", shapes_output=True)
+    rt60_min_decays: int = setting(
+        ROOM_MIN_DECAYS,
+        "leave the RT60 unmeasured (no room word) below this many separate decays in the clip (0: never)",
+        shapes_output=True,
+    )
     min_dnsmos_ovrl: float = setting(1.0, "drop samples with a lower DNSMOS OVRL (1..5)", shapes_output=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", parse_estimators(self.attributes))
         if self.pitch_method not in PITCH_METHODS:
             raise ValueError(f"--pitch-method must be one of {PITCH_METHODS}, not {self.pitch_method!r}")
+        if self.rt60_min_decays < 0:
+            raise ValueError(f"--rt60-min-decays must be 0 or more, got {self.rt60_min_decays}")
         if self.attribute_max_seconds <= 0:
             raise ValueError(f"--attribute-max-seconds must be positive, got {self.attribute_max_seconds}")
         filters.check_limits(FILTER_ROWS, self)
