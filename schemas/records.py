@@ -233,13 +233,15 @@ class AttributeSnr(TypedDict, total=False):
 class AttributeReverberation(TypedDict, total=False):
     """``original_data.attributes.reverberation``: the blind RT60 and its evidence (version 5: ``decays``
     the separate decays, ``windows`` the falling windows read, ``interval_s`` the reading's ~68 %
-    interval); ``rt60_s`` is null where ``unmeasured`` gives the reason (``no_decays``, ``few_decays``)."""
+    interval; version 6: ``fall_db`` how far the deepest decay falls); ``rt60_s`` is null where
+    ``unmeasured`` gives the reason (``no_decays``, ``few_decays``, ``shallow_decays``)."""
 
     rt60_s: Annotated[float, JsonSchema(minimum=0)] | None
     decays: Annotated[int, JsonSchema(minimum=0)]
     windows: Annotated[int, JsonSchema(minimum=0)]
     interval_s: list[Annotated[float, JsonSchema(minimum=0)]] | None
-    unmeasured: Annotated[str, JsonSchema(enum=["no_decays", "few_decays"])] | None
+    fall_db: float | None
+    unmeasured: Annotated[str, JsonSchema(enum=["no_decays", "few_decays", "shallow_decays"])] | None
     method: str
     version: str
 

@@ -127,7 +127,8 @@ def test_an_rt60_with_too_little_evidence_is_unmeasured_counted_and_says_no_room
     record = out.original_data["attributes"]
     assert not failures
     assert record["reverberation"]["rt60_s"] is None and record["reverberation"]["unmeasured"] == "few_decays"
-    assert record["reverberation"]["version"] == "5" and record["reverberation"]["windows"] > 0
+    assert record["reverberation"]["version"] == "6" and record["reverberation"]["windows"] > 0
+    assert record["reverberation"]["fall_db"] is not None  # the deepest decay's fall, the evidence of version 6
     assert "reverberation" not in record["words"] and not any(tag.startswith("reverberation:") for tag in out.tags)
     assert not any("sounding" in c.text or "reverberant" in c.text for c in describe(out)[0])
     entries = histogram_entries(record)

@@ -21,7 +21,12 @@ energies most likely is that window's decay time. Steps:
    RT60 is the reading with dry speech's own decays (:data:`SPEECH_DECAY_S`) taken out in quadrature;
 5. (version 5) the evidence: the separate decays the windows cover (:func:`separate_decays`), the
    falling windows, the reading's ~68 % interval; from fewer than :data:`MIN_DECAYS` separate decays
-   the RT60 is unmeasured (None, with the reason: :data:`FEW_DECAYS`, :data:`NO_DECAYS`).
+   the RT60 is unmeasured (None, with the reason: :data:`FEW_DECAYS`, :data:`NO_DECAYS`);
+6. (version 6) a decay of something: the deepest of those decays must fall by :data:`MIN_FALL_DB`
+   (:func:`decay_falls`), else the RT60 is unmeasured (:data:`SHALLOW_DECAYS`): stationary noise,
+   its floor subtracted, still dips by chance, in short shallow runs of falling windows that pass
+   as decays (white, pink and brown noise alone read 1.2..1.9 s from 5..21 of them), and none of
+   those dips falls as far as a sound that stops.
 
 The fluctuation of a short window's energy (a reverberant tail fades in and out) spreads the
 windows' times on both sides of the room's, more the longer the room: version 3's 10 % quantile of
@@ -36,7 +41,8 @@ right in 89 / 87 / 88 % and 86 / 95 / 87 % of the samples (version 3: 88 / 90 / 
 worst changes from seed to seed. Version 5 (the threshold chosen on seeds 0, 1, 3) leaves such clips
 unmeasured: tuning rho 0.942 / 0.910 / 0.901 over 95 / 98 / 92 % of the reverberant samples, held out
 0.917 / 0.860 / 0.910 over 99 / 92 / 93 % (pooled 0.894 -> 0.906 at 94.7 %); real speech unchanged
-(0.944 / 0.960, every clip measured). See ``docs/attributes.md``, "RT60 v5: evidence".
+(0.944 / 0.960, every clip measured). See ``docs/attributes.md``, "RT60 v5: evidence". Version 6's
+figures: ``docs/attributes.md``, "RT60 v6: a decay of something".
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ import numpy as np
 
 RATE = 16_000
 METHOD = "ml-decay-rt60"
-VERSION = "5"
-"""5: version 4's reading, and no reading (``unmeasured``) from fewer than :data:`MIN_DECAYS` separate
+VERSION = "6"
+"""6: version 5's, and no reading (``unmeasured``) where no decay falls by :data:`MIN_FALL_DB`; 5: version 4's reading, and no reading (``unmeasured``) from fewer than :data:`MIN_DECAYS` separate
 decays; 4: only windows whose energy falls from sub-frame to sub-frame, 0.12 s, 30 % quantile (3: every loud
 0.1 s window, 10 % quantile; 2: free decays after the noise floor; 1: free decays)."""
 ANALYSIS_RATE = 8_000
@@ -76,17 +82,26 @@ every clip with :data:`MIN_WINDOWS` windows, as version 4 did."""
 INTERVAL_SIGMAS = 1.0
 """The reading's interval: the order statistics this many binomial standard deviations either side of
 the quantile's rank (distribution-free, ~68 %), as RT60s."""
-NO_DECAYS, FEW_DECAYS = "no_decays", "few_decays"
+MIN_FALL_DB = 10.5
+"""A decay of something: the deepest separate decay of a measured clip falls by at least this much (dB,
+:func:`decay_falls`). Stationary noise, its floor subtracted, dips by chance by 3..10.3 dB at most (78
+white, pink and brown clips of 3..10 s; brown, the fewest degrees of freedom in the band, the deepest); a
+speech offset's tail falls by 5..60 dB. The smallest value at which none of those noise clips is
+measured (``docs/attributes.md``, "RT60 v6: a decay of something")."""
+NO_DECAYS, FEW_DECAYS, SHALLOW_DECAYS = "no_decays", "few_decays", "shallow_decays"
 """Why an RT60 is unmeasured: no decay at all (silence, a clip shorter than a window, a steady sound),
-or fewer than :data:`MIN_DECAYS` separate decays."""
+fewer than :data:`MIN_DECAYS` separate decays, or none of them falls by :data:`MIN_FALL_DB` (chance dips
+of a stationary noise)."""
 
 
 @dataclass(frozen=True)
 class ReverbEstimate:
     """The RT60 and the evidence it rests on. ``rt60_s`` is None (``unmeasured`` says why:
-    :data:`NO_DECAYS`, :data:`FEW_DECAYS`) when fewer than :data:`MIN_DECAYS` separate decays (or
-    :data:`MIN_WINDOWS` windows) give a decay time; ``decays`` counts the separate decays, ``windows``
-    the falling windows read, ``interval_s`` the reading's ~68 % interval (None under 3 windows)."""
+    :data:`NO_DECAYS`, :data:`FEW_DECAYS`, :data:`SHALLOW_DECAYS`) when fewer than :data:`MIN_DECAYS`
+    separate decays (or :data:`MIN_WINDOWS` windows) give a decay time or none falls by :data:`MIN_FALL_DB`;
+    ``decays`` counts the separate decays, ``windows`` the falling windows read, ``interval_s`` the
+    reading's ~68 % interval (None under 3 windows), ``fall_db`` the deepest decay's fall (None when
+    not known)."""
 
     rt60_s: float | None
     decays: int
@@ -94,6 +109,7 @@ class ReverbEstimate:
     windows: int = 0
     interval_s: tuple[float, float] | None = None
     unmeasured: str | None = None
+    fall_db: float | None = None
 
 
 @cache
@@ -170,17 +186,36 @@ def clip_decay_times(audio_16k: np.ndarray) -> np.ndarray:
     return decay_times(clip_energies(audio_16k))
 
 
-def separate_decays(starts: np.ndarray, window_s: float = WINDOW_S, min_run: int = DECAY_WINDOWS) -> int:
-    """How many separate decays the falling windows starting at ``starts`` (hops) cover: windows that
-    overlap (start less than a window apart) read the same decay, and a decay counts when at least
-    ``min_run`` of its windows fall (a lone falling window is as likely a fluctuation of ongoing sound
-    or noise: stationary noise has some)."""
+def decay_runs(starts: np.ndarray, window_s: float = WINDOW_S, min_run: int = DECAY_WINDOWS) -> list[np.ndarray]:
+    """The separate decays the falling windows starting at ``starts`` (hops) cover, each as its windows'
+    starts (sorted): windows that overlap (start less than a window apart) read the same decay, and a
+    decay counts when at least ``min_run`` of its windows fall (a lone falling window is as likely a
+    fluctuation of ongoing sound or noise: stationary noise has some)."""
     if len(starts) == 0:
-        return 0
+        return []
     ordered = np.sort(np.asarray(starts))
     breaks = np.flatnonzero(np.diff(ordered) >= int(round(window_s / HOP_S)))
-    runs = np.diff(np.concatenate([[0], breaks + 1, [ordered.size]]))
-    return int(np.sum(runs >= min_run))
+    return [run for run in np.split(ordered, breaks + 1) if run.size >= min_run]
+
+
+def separate_decays(starts: np.ndarray, window_s: float = WINDOW_S, min_run: int = DECAY_WINDOWS) -> int:
+    """How many separate decays (:func:`decay_runs`) the falling windows starting at ``starts`` cover."""
+    return len(decay_runs(starts, window_s, min_run))
+
+
+def decay_falls(
+    energies: np.ndarray | None, starts: np.ndarray, window_s: float = WINDOW_S, falling: int = FALLING_SUBFRAMES
+) -> np.ndarray:
+    """How far (dB) each separate decay (:func:`decay_runs`) falls: from the energy of its first window's
+    first sub-frame to that of its last window's last sub-frame (``energies``: :func:`clip_energies`)."""
+    runs = decay_runs(starts, window_s)
+    if energies is None or not runs:
+        return np.zeros(0)
+    size = int(round(window_s * ANALYSIS_RATE / BLOCK))
+    hop, sub = int(HOP_S * ANALYSIS_RATE / BLOCK), size // falling
+    first = np.array([energies[run[0] * hop : run[0] * hop + sub].mean() for run in runs])
+    last = np.array([energies[run[-1] * hop + size - sub : run[-1] * hop + size].mean() for run in runs])
+    return 10.0 * np.log10(np.maximum(first, 1e-30) / np.maximum(last, 1e-30))
 
 
 def _rt60(reading: float) -> float:
@@ -188,13 +223,22 @@ def _rt60(reading: float) -> float:
 
 
 def rt60_of(
-    times: np.ndarray, quantile: float = QUANTILE, starts: np.ndarray | None = None, min_decays: int = MIN_DECAYS
+    times: np.ndarray,
+    quantile: float = QUANTILE,
+    starts: np.ndarray | None = None,
+    min_decays: int = MIN_DECAYS,
+    falls_db: np.ndarray | None = None,
+    min_fall_db: float = MIN_FALL_DB,
 ) -> ReverbEstimate:
     """The RT60 from a clip's window decay times (``quantile`` of them) and the evidence it rests on.
     ``starts``: the windows' indices (:func:`window_decays`), which count the separate decays (without
     them each window counts as one); under ``min_decays`` of them (or :data:`MIN_WINDOWS` windows) the
-    RT60 is unmeasured, with the reason."""
+    RT60 is unmeasured, with the reason. ``falls_db``: the decays' falls (:func:`decay_falls`); where
+    given and ``min_decays`` > 0, the RT60 is unmeasured (:data:`SHALLOW_DECAYS`) when none falls by
+    ``min_fall_db`` (``min_decays`` 0: version 4's reading, neither rule)."""
     n = len(times)
+    deepest = float(np.max(falls_db)) if falls_db is not None and len(falls_db) else None
+    fall = None if deepest is None else round(deepest, 1)
     count = separate_decays(starts) if starts is not None else n
     interval = None
     if n >= MIN_WINDOWS:
@@ -203,14 +247,19 @@ def rt60_of(
         lo, hi = (int(np.clip(f(n * quantile + d), 0, n - 1)) for f, d in ((np.floor, -half), (np.ceil, half)))
         interval = (_rt60(float(ordered[lo])), _rt60(float(ordered[hi])))
     if n == 0 or count == 0:
-        return ReverbEstimate(None, 0, windows=n, interval_s=interval, unmeasured=NO_DECAYS)
+        return ReverbEstimate(None, 0, windows=n, interval_s=interval, unmeasured=NO_DECAYS, fall_db=fall)
     if n < MIN_WINDOWS or count < min_decays:
-        return ReverbEstimate(None, count, windows=n, interval_s=interval, unmeasured=FEW_DECAYS)
-    return ReverbEstimate(_rt60(float(np.quantile(times, quantile))), count, windows=n, interval_s=interval)
+        return ReverbEstimate(None, count, windows=n, interval_s=interval, unmeasured=FEW_DECAYS, fall_db=fall)
+    if min_decays > 0 and falls_db is not None and (deepest is None or deepest < min_fall_db):
+        return ReverbEstimate(None, count, windows=n, interval_s=interval, unmeasured=SHALLOW_DECAYS, fall_db=fall)
+    rt60 = _rt60(float(np.quantile(times, quantile)))
+    return ReverbEstimate(rt60, count, windows=n, interval_s=interval, fall_db=fall)
 
 
 def estimate_rt60(audio_16k: np.ndarray, quantile: float = QUANTILE, min_decays: int = MIN_DECAYS) -> ReverbEstimate:
     """The blind RT60 (s) of a 16 kHz speech clip (``quantile``: of its falling windows' decay times), or
-    none, with the reason, where it has fewer than ``min_decays`` separate decays."""
-    times, starts = decays(clip_energies(audio_16k))
-    return rt60_of(times, quantile, starts, min_decays)
+    none, with the reason, where it has fewer than ``min_decays`` separate decays or none falls by
+    :data:`MIN_FALL_DB`."""
+    energies = clip_energies(audio_16k)
+    times, starts = decays(energies)
+    return rt60_of(times, quantile, starts, min_decays, decay_falls(energies, starts))

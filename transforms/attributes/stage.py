@@ -6,7 +6,8 @@ stage is not in the chain). Each value lands in the sample's ``original_data['at
 its estimator and version, the levels in ``attributes.words`` (:mod:`transforms.attributes.words`)
 and as tags (``speaking_rate:fast``). An estimate that can't be taken (no transcript, no voiced
 frame) is ``null`` and says no word; an RT60 with too little evidence (fewer than
-``--rt60-min-decays`` separate decays) is ``null`` with its reason (``reverberation.unmeasured``),
+``--rt60-min-decays`` separate decays, or none that falls by ``room.MIN_FALL_DB``: stationary noise's
+chance dips) is ``null`` with its reason (``reverberation.unmeasured``),
 says no room word, is counted (the ``unmeasured/<estimator>/<reason>`` metric and the card's
 ``attributes.unmeasured``) and drops nothing by ``--max-rt60-s``. The analysed audio is capped at
 ``--attribute-max-seconds`` per sample, so the stage's cost has a ceiling per sample.
@@ -134,11 +135,14 @@ def _snr(m: Measuring) -> dict[str, Any]:
 def _reverberation(m: Measuring) -> dict[str, Any]:
     from transforms.attributes import room
 
-    times, starts = room.decays(_room_energies(m))
-    estimate = room.rt60_of(times, starts=starts, min_decays=m.settings.rt60_min_decays)
+    energies = _room_energies(m)
+    times, starts = room.decays(energies)
+    falls = room.decay_falls(energies, starts)
+    estimate = room.rt60_of(times, starts=starts, min_decays=m.settings.rt60_min_decays, falls_db=falls)
     interval = list(estimate.interval_s) if estimate.interval_s is not None else None
     record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "windows": estimate.windows,
-              "interval_s": interval, "unmeasured": estimate.unmeasured, "method": estimate.method}  # fmt: skip
+              "interval_s": interval, "fall_db": estimate.fall_db, "unmeasured": estimate.unmeasured,
+              "method": estimate.method}  # fmt: skip
     if estimate.unmeasured is not None:
         Metrics.counter("clara_attributes", f"unmeasured/reverberation/{estimate.unmeasured}").inc()
     return {"reverberation": {**record, "version": room.VERSION}}
@@ -309,7 +313,7 @@ class AttributesSettings:
     max_rt60_s: float = setting(100.0, "drop samples with a longer blind RT60 (s)", shapes_output=True)
     rt60_min_decays: int = setting(
         ROOM_MIN_DECAYS,
-        "leave the RT60 unmeasured (no room word) below this many separate decays in the clip (0: never)",
+        "leave the RT60 unmeasured (no room word) below this many separate decays in the clip (0: never, nor for shallow decays)",
         shapes_output=True,
     )
     min_dnsmos_ovrl: float = setting(1.0, "drop samples with a lower DNSMOS OVRL (1..5)", shapes_output=True)
