@@ -121,3 +121,26 @@ def test_attribute_words_are_abstracted_in_caption_families_and_prompts_overlap_
     families = [{"family": family}]
     assert prompt_overlap("A person speaking {label}", families, "rate")["word_overlap"] == pytest.approx(0.5)
     assert prompt_overlap("A {label} voice", families, "pitch")["near_training"]
+
+
+def test_the_demo_trains_its_dev_chosen_recipe_and_a_users_set_still_wins(tmp_path) -> None:
+    """The demo's trainer command carries DEMO_RECIPE (batch 64, chosen on dev) after the preset and
+    before the user's ``--set``: the config the trainer builds from it has the recipe, unless the user
+    said otherwise."""
+    import argparse
+
+    from model import demo
+    from model.config import apply_overrides, load_config
+
+    def config_of(user: list[str]):
+        args = argparse.Namespace(steps=600, checkpoints=5, overrides=user, config="tiny", device="cpu")
+        command = demo.trainer_command(["p"], "tiny", tmp_path, 600, "cpu", 120, 120, demo.seed_overrides(args, seed=2))
+        sets = [command[i + 1] for i, part in enumerate(command) if part == "--set"]
+        return apply_overrides(load_config("tiny"), sets)
+
+    assert load_config("tiny").data.batch_size == 16
+    chosen = config_of([])
+    assert chosen.data.batch_size == 64 and chosen.seed == 2
+    assert "data.batch_size=64" in demo.DEMO_RECIPE
+    assert config_of(["data.batch_size=16"]).data.batch_size == 16
+    assert demo.build_parser().parse_args(["--out", "x"]).steps == 600
