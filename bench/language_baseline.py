@@ -22,6 +22,8 @@ copies, batch 16, AdamW at the preset's learning rate, warm-up 100, cosine; ``--
 dev at every fifth of the run and on test at the step dev chose. It says what the tower can learn
 of language from these clips when the loss asks for nothing else: a contrastive run far below it is
 the loss's failure, not the tower's (docs/trainer-ablation.md, "Where language is lost").
+Measured 2026-12-07 (``tiny``, 1,200 steps, 194 s of one core): dev 77.7 %, test 76.7 %, where the
+contrastive ``tiny`` at batch 16 left a 45.8 % probe.
 """
 
 from __future__ import annotations
