@@ -108,7 +108,9 @@ class LogMel(nn.Module):
                 # tensors (faster than one padded batch). Same frames, by the invariance above.
                 mel = waveform.new_zeros(batch, total_frames, self.mel_filters.shape[0])
                 for i, length in enumerate(lengths.tolist()):
-                    clip_mel = self._mel_power(waveform[i : i + 1, :length], None if filters is None else filters[i : i + 1])
+                    clip_mel = self._mel_power(
+                        waveform[i : i + 1, :length], None if filters is None else filters[i : i + 1]
+                    )
                     mel[i, : clip_mel.shape[1]] = clip_mel[0]
             else:
                 # Edge frames overlap the padding: zero it, as the centred STFT pads a lone clip.

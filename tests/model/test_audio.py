@@ -75,9 +75,11 @@ def test_vtlp_draws_one_warp_per_clip_and_is_seeded() -> None:
     torch.manual_seed(3)
     again, _ = frontend(batch)
     assert torch.equal(first, again)
-    assert len({tuple(clip.mean(0).argmax(-1).tolist()) for clip in first.split(1)}) + len(
-        {round(float(clip.sum()), 3) for clip in first}
-    ) > 2  # the six identical clips are not all warped alike
+    assert (
+        len({tuple(clip.mean(0).argmax(-1).tolist()) for clip in first.split(1)})
+        + len({round(float(clip.sum()), 3) for clip in first})
+        > 2
+    )  # the six identical clips are not all warped alike
 
 
 def test_vtlp_out_of_range_is_a_clear_error() -> None:
