@@ -7,8 +7,8 @@
 2. protocol v2 (:mod:`model.protocol`): re-split so that the **dev** (``valid``) and **test**
    splits hold voices training never heard, and no training clip shares a 3-word run with a
    dev or test sentence;
-3. for each seed (``--seeds``, default 3): ``python -m model.train --config tiny --set seed=S`` on
-   the protocol's train split (CPU), a checkpoint every fifth of the run, stopped by SIGTERM (the
+3. for each seed (``--seeds``, default 3): ``python -m model.train --config tiny --set seed=S`` with
+   :data:`DEMO_RECIPE` (batch 64, VTLP; chosen on dev) on the protocol's train split (CPU), a checkpoint every fifth of the run, stopped by SIGTERM (the
    trainer checkpoints and exits) if it overruns the budget;
 4. every checkpoint is scored on the **dev** split (the curve) and the checkpoint with the best
    dev score (:func:`dev_score`) is chosen: the number of steps is a choice made on dev. Only the
@@ -318,6 +318,7 @@ def recipe_summary(config_yaml: Path) -> dict[str, Any]:
     return {
         "audio.encoder": audio.get("encoder"),
         "audio.input_norm": audio.get("input_norm", "none"),
+        "audio.vtlp": audio.get("vtlp", 0.0),
         "data.caption_origins": list(data.get("caption_origins") or []) or "all",
         "data.batch_size": data.get("batch_size"),
         "data.max_audio_s": data.get("max_audio_s"),
