@@ -94,7 +94,7 @@ DEMO_RECIPE: tuple[str, ...] = ("data.batch_size=64", "model.audio.vtlp=0.1")
 """Trainer overrides the demo puts on ``--config`` before the user's ``--set`` (which win), each
 chosen on the dev split (docs/trainer-ablation.md, "Where language is lost"): batch 64 instead of
 ``tiny``'s 16 (more negatives: the contrastive loss must tell apart clips that share everything
-but the language), for half the steps; and VTLP of ±10 % (the training voices' formants moved, so
+but the language); and VTLP of ±10 % (the training voices' formants moved, so
 the tower learns phones rather than 18 voices)."""
 
 
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--steps",
         type=int,
-        default=600,
+        default=1200,
         help="training steps per seed (batch 64 by DEMO_RECIPE; chosen on dev, docs/trainer-ablation.md)",
     )
     p.add_argument(
