@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="training steps per seed (batch 64 by DEMO_RECIPE; chosen on dev, docs/trainer-ablation.md)",
     )
     p.add_argument(
-        "--budget-min", type=float, default=20.0, help="stop training (checkpointed) after this many wall minutes"
+        "--budget-min", type=float, default=40.0, help="stop training (checkpointed) after this many wall minutes"
     )
     p.add_argument("--checkpoints", type=int, default=5, help="checkpoints scored on dev along each run (the curve)")
     p.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1; figures are mean ± sd over them")
