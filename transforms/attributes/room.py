@@ -171,19 +171,9 @@ def clip_energies(audio_16k: np.ndarray) -> np.ndarray | None:
     return block_energies(audio)
 
 
-def decay_times(energies: np.ndarray | None) -> np.ndarray:
-    """:func:`window_decay_times` of :func:`clip_energies` (none when the clip had no energies)."""
-    return np.zeros(0) if energies is None else window_decay_times(energies)
-
-
 def decays(energies: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`window_decays` of :func:`clip_energies` (none when the clip had no energies)."""
     return (np.zeros(0), np.zeros(0, dtype=int)) if energies is None else window_decays(energies)
-
-
-def clip_decay_times(audio_16k: np.ndarray) -> np.ndarray:
-    """The decay times (s) of a 16 kHz clip's falling windows (none for a silent or too short clip)."""
-    return decay_times(clip_energies(audio_16k))
 
 
 def decay_runs(starts: np.ndarray, window_s: float = WINDOW_S, min_run: int = DECAY_WINDOWS) -> list[np.ndarray]:
@@ -256,10 +246,17 @@ def rt60_of(
     return ReverbEstimate(rt60, count, windows=n, interval_s=interval, fall_db=fall)
 
 
+def rt60_from_energies(
+    energies: np.ndarray | None, quantile: float = QUANTILE, min_decays: int = MIN_DECAYS
+) -> ReverbEstimate:
+    """The RT60 and its evidence from a clip's :func:`clip_energies` (the one place the windows' decay
+    times, the separate decays and their falls meet :func:`rt60_of`)."""
+    times, starts = decays(energies)
+    return rt60_of(times, quantile, starts, min_decays, decay_falls(energies, starts))
+
+
 def estimate_rt60(audio_16k: np.ndarray, quantile: float = QUANTILE, min_decays: int = MIN_DECAYS) -> ReverbEstimate:
     """The blind RT60 (s) of a 16 kHz speech clip (``quantile``: of its falling windows' decay times), or
     none, with the reason, where it has fewer than ``min_decays`` separate decays or none falls by
     :data:`MIN_FALL_DB`."""
-    energies = clip_energies(audio_16k)
-    times, starts = decays(energies)
-    return rt60_of(times, quantile, starts, min_decays, decay_falls(energies, starts))
+    return rt60_from_energies(clip_energies(audio_16k), quantile, min_decays)

@@ -136,9 +136,7 @@ def _reverberation(m: Measuring) -> dict[str, Any]:
     from transforms.attributes import room
 
     energies = _room_energies(m)
-    times, starts = room.decays(energies)
-    falls = room.decay_falls(energies, starts)
-    estimate = room.rt60_of(times, starts=starts, min_decays=m.settings.rt60_min_decays, falls_db=falls)
+    estimate = room.rt60_from_energies(energies, min_decays=m.settings.rt60_min_decays)
     interval = list(estimate.interval_s) if estimate.interval_s is not None else None
     record = {"rt60_s": estimate.rt60_s, "decays": estimate.decays, "windows": estimate.windows,
               "interval_s": interval, "fall_db": estimate.fall_db, "unmeasured": estimate.unmeasured,
