@@ -3,6 +3,7 @@
     python bench/segment.py quality [--languages en,fr,de] [--model bundled:base]
     python bench/segment.py speed   [--model bundled:base] [--clips 6]
     python bench/segment.py web     [--languages en,fr,de] [--variants m1,f2] [--windows 30,10] [--workers 2]
+                                    [--unshared] [--keep DIR]
 
 quality: each paragraph (13-35 s, several voices) goes through ``SegmentStage`` with Whisper
 as the aligner and *no* transcript given, then: share of cuts that fall between words by the
@@ -18,7 +19,9 @@ every worker has work to the end) against a bare per-file loop
 word timestamps, cut between words into pieces of at most 10 s, FLAC, tar). Per language and
 window length: items lost (no sample, or a sample with speech but no transcript), pooled word
 error rate against the true words of each window, wall time and CPU time (each command's whole
-process tree); the build's retry counts and retry time come from its run summary.
+process tree); the build's retry counts and retry time come from its run summary. ``--unshared``
+adds the build with one Whisper window per clip (``--whisper-share-windows false``), as it was
+before short clips shared windows.
 
 speed: real-time factor (audio seconds per wall second) of faster-whisper on CPU, one clip
 at a time vs the batched pipeline packing all clips, in the same run; and model load time.
@@ -303,11 +306,16 @@ def web(args: argparse.Namespace) -> None:
         bare += ["--output", str(tmp / "bare"), "--model", args.model, "--workers", str(args.workers)]
         print(f"load before: {_load()}; {os.cpu_count()} CPUs; {len(truth)} files, {audio_s:.0f} s of audio")
         timings = {"bare loop": _timed(bare, tmp / "bare.log"), "clara": _timed(clara, tmp / "clara.log")}
-        print(f"load after: {_load()}")
         found = {
             "bare loop": _read_transcripts(sorted((tmp / "bare").glob("*.tar")), _bare_sample),
             "clara": _read_transcripts(sorted((tmp / "clara").rglob("*.tar")), _clara_sample),
         }
+        if args.unshared:  # the build again with one Whisper window per clip, as before sharing
+            unshared = [*clara, "--whisper-share-windows", "false"]
+            unshared[unshared.index(str(tmp / "clara"))] = str(tmp / "clara-unshared")
+            timings["clara, unshared"] = _timed(unshared, tmp / "clara-unshared.log")
+            found["clara, unshared"] = _read_transcripts(sorted((tmp / "clara-unshared").rglob("*.tar")), _clara_sample)
+        print(f"load after: {_load()}")
         print("system | windows | lang | files | lost (no sample / no transcript) | WER pooled | samples")
         for system, (by_source, _) in found.items():
             for size in sorted({t["size"] for t in truth.values()}, reverse=True):
@@ -323,6 +331,8 @@ def web(args: argparse.Namespace) -> None:
                 f"{system} | {wall:.1f} | {audio_s / wall:.2f} | {bare_wall / wall:.2f}x | "
                 f"{cpu:.1f} | {audio_s / cpu:.2f} | {bare_cpu / cpu:.2f}x"
             )
+        if args.unshared:
+            print(f"clara vs clara, unshared, in CPU s: {timings['clara, unshared'][1] / timings['clara'][1]:.2f}x")
         summary = (tmp / "clara.log").read_text().splitlines()
         start = next((i for i, line in enumerate(summary) if line.startswith("  items failed")), len(summary))
         failed = list(itertools.takewhile(lambda line: line.startswith("    "), summary[start + 1 :]))
@@ -375,6 +385,11 @@ def main() -> None:
     parser.add_argument("--input", help="bare-loop: the folder of WAV files and manifest.jsonl")
     parser.add_argument("--output", help="bare-loop: where its tars go")
     parser.add_argument("--keep", help="web: work in this folder and keep it (default: a temporary one)")
+    parser.add_argument(
+        "--unshared",
+        action="store_true",
+        help="web: also the build with --whisper-share-windows false (one Whisper window per clip), timed the same way",
+    )
     args = parser.parse_args()
     if args.what == "web":
         return web(args)

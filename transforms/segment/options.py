@@ -48,6 +48,13 @@ class SegmentSettings:
         "points more WER on German web clips, bench/segment.py web)",
         shapes_output=True,
     )
+    whisper_share_windows: bool = setting(
+        True,
+        "batched Whisper: clips much shorter than 30 s share one 30-s window, half a second of silence apart "
+        "(two 10-s clips cost one encoding instead of two; each clip's words are checked alone); "
+        "false: one window per clip",
+        shapes_output=True,
+    )
     whisper_unbatched: bool = setting(
         False, "one clip at a time instead of BatchedInferencePipeline", shapes_output=False
     )

@@ -233,16 +233,32 @@ def transcribe_checked(
     units: list[tuple[int, int, int]],
     first: Decode,
     rounds: list[tuple[str, Decode]],
+    alone: tuple[Callable[[int], bool], Decode] | None = None,
 ) -> tuple[list[list[dict[str, Any]]], list[ClipReport]]:
     """Decode ``units`` ((clip, start, end) sample spans of ``clips``) with ``first``, check each
     against the clips' voice activity and decode the failed ones again through ``rounds`` (see the
-    module docstring). Returns per clip its segments in clip time, and its :class:`ClipReport`."""
+    module docstring). ``alone``: (whether ``first`` decoded unit i in a window it shared with
+    other units, the decode of units each in a window of its own); a shared unit that fails the
+    check is first decoded alone, as it would have been without sharing, and only then, if it still
+    fails, counted as a retry. Returns per clip its segments in clip time, and its :class:`ClipReport`."""
     regions = [speech_regions(clip) if len(clip) >= WHISPER_SAMPLE_RATE // 10 else [] for clip in clips]
     reports = [ClipReport(vad_speech_s=_overlap_s(r, 0, len(c))) for r, c in zip(regions, clips)]
     pieces = [_Piece(c, s, e) for c, s, e in units]
     started = time.perf_counter()
     _decode_into(pieces, clips, first)
     Metrics.counter(METRICS_NAMESPACE, "asr_first_decode_ms").inc(int(1000 * (time.perf_counter() - started)))
+    if alone is not None:
+        was_shared, decode_alone = alone
+        again = [
+            piece
+            for i, piece in enumerate(pieces)
+            if was_shared(i) and decode_failure(piece.segments, regions[piece.clip], piece.start, piece.end)
+        ]
+        if again:
+            started = time.perf_counter()
+            _decode_into(again, clips, decode_alone)
+            Metrics.counter(METRICS_NAMESPACE, "asr_shared_alone").inc(len(again))
+            Metrics.counter(METRICS_NAMESPACE, "asr_shared_alone_ms").inc(int(1000 * (time.perf_counter() - started)))
     finals: list[_Piece] = []
     failed: list[_Piece] = []
     for piece in pieces:
@@ -271,7 +287,7 @@ def _decode_into(pieces: list[_Piece], clips: list[np.ndarray], decode: Decode) 
         piece.segments = shift_segments(segments, piece.start / WHISPER_SAMPLE_RATE)
 
 
-def _within(segments: list[dict[str, Any]], start_s: float, end_s: float) -> list[dict[str, Any]]:
+def words_within(segments: list[dict[str, Any]], start_s: float, end_s: float) -> list[dict[str, Any]]:
     """The segments' words whose midpoint lies in ``start_s..end_s``, as segments of those words only."""
     out = []
     for seg in segments:
@@ -291,7 +307,7 @@ def _failing_windows(piece: _Piece, parts: list[_Piece], regions: list[tuple[int
         return list(parts)
     failing = []
     for part in parts:
-        part.segments = _within(piece.segments, part.start / WHISPER_SAMPLE_RATE, part.end / WHISPER_SAMPLE_RATE)
+        part.segments = words_within(piece.segments, part.start / WHISPER_SAMPLE_RATE, part.end / WHISPER_SAMPLE_RATE)
         if decode_failure(part.segments, regions, part.start, part.end) is not None:
             failing.append(part)
     return failing or list(parts)
@@ -419,6 +435,12 @@ def summary_lines(metrics: dict[str, int]) -> list[str]:
         lines.append(
             f"    time:         {retry_s:.1f} s decoding again{f' ({by_round})' if by_round else ''}, "
             f"{first_s:.1f} s first decodes (worker time)"
+        )
+    alone = ours.get("asr_shared_alone", 0)
+    if alone:
+        lines.append(
+            f"  ASR shared       {alone} clips decoded alone after their shared window failed them "
+            f"({ours.get('asr_shared_alone_ms', 0) / 1000:.1f} s, worker time)"
         )
     anomalies = ours.get("no_speech_with_vad_speech", 0)
     if anomalies:

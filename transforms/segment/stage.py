@@ -94,6 +94,7 @@ def make_handler(
         batched=not settings.whisper_unbatched,
         cpu_threads=settings.whisper_cpu_threads,
         beam_size=settings.whisper_beam_size,
+        share_windows=settings.whisper_share_windows,
     )
 
 
