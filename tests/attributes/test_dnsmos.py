@@ -44,7 +44,9 @@ def test_a_full_window_scores_exactly_as_the_shipped_model(speech_16k, shipped):
 def test_a_short_clip_is_scored_on_its_length_and_agrees_with_the_full_window(speech_16k, shipped):
     clip = speech_16k[: 2 * dnsmos.RATE]
     scored = dnsmos.scored_samples(clip.size)
-    assert clip.size + dnsmos.FIT_MARGIN_S * dnsmos.RATE <= scored < clip.size + (dnsmos.FIT_MARGIN_S + 0.02) * dnsmos.RATE
+    assert (
+        clip.size + dnsmos.FIT_MARGIN_S * dnsmos.RATE <= scored < clip.size + (dnsmos.FIT_MARGIN_S + 0.02) * dnsmos.RATE
+    )
     assert scored % dnsmos.FRAME_HOP == 0
     full = _raw(shipped, dnsmos.windows(clip)[0])
     estimate = dnsmos.estimate_dnsmos(clip)

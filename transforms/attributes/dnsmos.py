@@ -81,7 +81,9 @@ def variable_length_model(path: Path | None = None) -> bytes:
         tensor = initialisers.get(name)
         values = numpy_helper.to_array(tensor) if tensor is not None else None
         if values is None or values.tolist() != shipped:
-            raise RuntimeError(f"DNSMOS model {path or model_path()}: {name} is not {shipped}; not the P.835 model expected")
+            raise RuntimeError(
+                f"DNSMOS model {path or model_path()}: {name} is not {shipped}; not the P.835 model expected"
+            )
         tensor.CopyFrom(numpy_helper.from_array(np.asarray(free, dtype=values.dtype), name))
     length = graph.input[0].type.tensor_type.shape.dim[1]
     length.ClearField("dim_value")
