@@ -3,7 +3,7 @@
     python bench/segment.py quality [--languages en,fr,de] [--model bundled:base]
     python bench/segment.py speed   [--model bundled:base] [--clips 6]
     python bench/segment.py web     [--languages en,fr,de] [--variants m1,f2] [--windows 30,10] [--workers 2]
-                                    [--unshared] [--keep DIR]
+                                    [--shared] [--keep DIR]
 
 quality: each paragraph (13-35 s, several voices) goes through ``SegmentStage`` with Whisper
 as the aligner and *no* transcript given, then: share of cuts that fall between words by the
@@ -19,9 +19,8 @@ every worker has work to the end) against a bare per-file loop
 word timestamps, cut between words into pieces of at most 10 s, FLAC, tar). Per language and
 window length: items lost (no sample, or a sample with speech but no transcript), pooled word
 error rate against the true words of each window, wall time and CPU time (each command's whole
-process tree); the build's retry counts and retry time come from its run summary. ``--unshared``
-adds the build with one Whisper window per clip (``--whisper-share-windows false``), as it was
-before short clips shared windows.
+process tree); the build's retry counts and retry time come from its run summary. ``--shared``
+adds the build with short clips sharing 30-s Whisper windows (``--whisper-share-windows``).
 
 speed: real-time factor (audio seconds per wall second) of faster-whisper on CPU, one clip
 at a time vs the batched pipeline packing all clips, in the same run; and model load time.
@@ -310,11 +309,13 @@ def web(args: argparse.Namespace) -> None:
             "bare loop": _read_transcripts(sorted((tmp / "bare").glob("*.tar")), _bare_sample),
             "clara": _read_transcripts(sorted((tmp / "clara").rglob("*.tar")), _clara_sample),
         }
-        if args.unshared:  # the build again with one Whisper window per clip, as before sharing
-            unshared = [*clara, "--whisper-share-windows", "false"]
-            unshared[unshared.index(str(tmp / "clara"))] = str(tmp / "clara-unshared")
-            timings["clara, unshared"] = _timed(unshared, tmp / "clara-unshared.log")
-            found["clara, unshared"] = _read_transcripts(sorted((tmp / "clara-unshared").rglob("*.tar")), _clara_sample)
+        if args.shared:  # the build again with short clips sharing Whisper windows
+            shared = [*clara, "--whisper-share-windows"]
+            shared[shared.index(str(tmp / "clara"))] = str(tmp / "clara-shared")
+            timings["clara, shared windows"] = _timed(shared, tmp / "clara-shared.log")
+            found["clara, shared windows"] = _read_transcripts(
+                sorted((tmp / "clara-shared").rglob("*.tar")), _clara_sample
+            )
         print(f"load after: {_load()}")
         print("system | windows | lang | files | lost (no sample / no transcript) | WER pooled | samples")
         for system, (by_source, _) in found.items():
@@ -331,8 +332,10 @@ def web(args: argparse.Namespace) -> None:
                 f"{system} | {wall:.1f} | {audio_s / wall:.2f} | {bare_wall / wall:.2f}x | "
                 f"{cpu:.1f} | {audio_s / cpu:.2f} | {bare_cpu / cpu:.2f}x"
             )
-        if args.unshared:
-            print(f"clara vs clara, unshared, in CPU s: {timings['clara, unshared'][1] / timings['clara'][1]:.2f}x")
+        if args.shared:
+            print(
+                f"clara, shared windows vs clara in CPU s: {timings['clara'][1] / timings['clara, shared windows'][1]:.2f}x"
+            )
         summary = (tmp / "clara.log").read_text().splitlines()
         start = next((i for i, line in enumerate(summary) if line.startswith("  items failed")), len(summary))
         failed = list(itertools.takewhile(lambda line: line.startswith("    "), summary[start + 1 :]))
@@ -386,9 +389,9 @@ def main() -> None:
     parser.add_argument("--output", help="bare-loop: where its tars go")
     parser.add_argument("--keep", help="web: work in this folder and keep it (default: a temporary one)")
     parser.add_argument(
-        "--unshared",
+        "--shared",
         action="store_true",
-        help="web: also the build with --whisper-share-windows false (one Whisper window per clip), timed the same way",
+        help="web: also the build with --whisper-share-windows (short clips share 30-s Whisper windows), timed the same way",
     )
     args = parser.parse_args()
     if args.what == "web":

@@ -372,7 +372,7 @@ def test_short_clips_share_a_30_s_window_and_each_gets_its_own_words_back(cut_mi
     clips = [audio16[k * ten : (k + 1) * ten] for k in range(3)]
     requests = [ClipRequest(f"c{k}", clip, "en") for k, clip in enumerate(clips)]
     model = _fake(fails_over_s=60.0)  # every chunk heard
-    results = FasterWhisperModelHandler(batch_size=4).run_inference(requests, model)
+    results = FasterWhisperModelHandler(batch_size=4, share_windows=True).run_inference(requests, model)
     assert model.pipeline.calls == [[pytest.approx(10.0)], [pytest.approx(20.5)]]  # by length class
     for result in results:
         starts = [w.start_s for w in result.words]
@@ -380,7 +380,7 @@ def test_short_clips_share_a_30_s_window_and_each_gets_its_own_words_back(cut_mi
         assert result.extra.get("asr_retries") is None
     assert not _retries(counted)
     alone = _fake(fails_over_s=60.0)
-    FasterWhisperModelHandler(batch_size=4, share_windows=False).run_inference(requests, alone)
+    FasterWhisperModelHandler(batch_size=4).run_inference(requests, alone)  # off by default
     assert alone.pipeline.calls == [[pytest.approx(10.0)] * 3]
 
 
@@ -404,14 +404,14 @@ def test_a_shared_window_that_fails_is_decoded_alone_then_retried(cut_mid_word, 
     ten = 10 * WHISPER_SAMPLE_RATE
     requests = [ClipRequest(f"c{k}", audio16[k * ten : (k + 1) * ten], "en") for k in range(2)]
     model = _fake(fails_over_s=15.0)  # a 20.5-s window fails, a 10-s clip alone is heard
-    results = FasterWhisperModelHandler(batch_size=4).run_inference(requests, model)
+    results = FasterWhisperModelHandler(batch_size=4, share_windows=True).run_inference(requests, model)
     assert model.pipeline.calls == [[pytest.approx(20.5)], [pytest.approx(10.0)] * 2]
     assert all(len(r.words) >= 20 and r.words[-1].end_s <= 10.0 for r in results)
     assert counted["clara_segment/asr_shared_alone"] == 2 and not _retries(counted)
     assert any("2 clips decoded alone" in line for line in summary_lines(dict(counted)))
     counted.clear()
     model = _fake(fails_over_s=5.0)  # alone fails too; each clip is one VAD window: decoded alone again
-    results = FasterWhisperModelHandler(batch_size=4).run_inference(requests, model)
+    results = FasterWhisperModelHandler(batch_size=4, share_windows=True).run_inference(requests, model)
     assert model.pipeline.calls == [[pytest.approx(20.5)], [pytest.approx(10.0)] * 2] and model.model.calls == 2
     assert all(len(r.words) >= 20 and r.words[-1].end_s <= 10.0 for r in results)
     assert (

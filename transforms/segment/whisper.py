@@ -7,9 +7,10 @@ Two engines behind one contract, ``ClipRequest`` in, ``Transcription`` out:
   ``BatchedInferencePipeline.transcribe`` call: the clips are laid end to end and passed as
   ``clip_timestamps`` (clips over 30 s are first split at voice-activity gaps), so chunks of
   different clips share encoder/decoder batches; results are mapped back by offset. Clips much
-  shorter than 30 s also share one 30-s window, half a second apart (``share_windows``; Whisper
-  encodes 30 s whatever the clip): two 10-s web clips cost one encoding, and on
-  ``bench/segment.py web`` their WER fell from 43.8 % to 41.9 % (the build's CPU 1.02x). Decoding
+  shorter than 30 s can also share one 30-s window, half a second apart (``share_windows``,
+  ``--whisper-share-windows``; Whisper encodes 30 s whatever the clip): two 10-s web clips cost one
+  encoding, and on ``bench/segment.py web`` their WER fell from 43.8 % to 41.9 % (the build's CPU
+  1.02x). Off by default: a clip's words would depend on its batch's other clips. Decoding
   searches with a beam of 5 (faster-whisper's own default, ``--whisper-beam-size``): greedy
   decoding was 5 to 7 points of WER worse than the bare faster-whisper loop on German web clips.
   Every decoded chunk is checked against the voice activity in it; a failed one (a greedy
@@ -146,7 +147,7 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
         batched: bool = True,
         cpu_threads: int = 0,
         beam_size: int = 5,
-        share_windows: bool = True,
+        share_windows: bool = False,
         cache_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
