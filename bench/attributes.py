@@ -2,6 +2,7 @@
 
     python bench/attributes.py --out /tmp/attr [--items 40] [--langs en,fr,de] [--dnsmos-clips 24]
                                [--whisper-items 12] [--skip-build] [--seed 0]
+    python bench/attributes.py --out /tmp/attr --transcribing [--web-langs en,fr,de] [--web-variants m1,f2]
 
 1. builds the demo corpus (``--demo-items`` per language, no augmentation, no translation, no
    video; the attributes stage on, as the demo source defaults) into ``--out/controlled``: each
@@ -21,6 +22,12 @@
 6. **the stage beside Whisper**: the same ``--whisper-items`` items (en) built three times with
    ``--aligner whisper``: ``--attributes none``, ``all``, and ``all`` but DNSMOS (one run each,
    one worker, in this order); the CPU of each build process (user + system) and the ratios.
+   Whisper here aligns only the items over 10 s (the demo's items carry their transcripts);
+7. ``--transcribing`` (instead of 1..6): the stage beside a build in which Whisper transcribes
+   every item, what a user with unlabelled recordings runs: ``bench/segment.py web``'s fixed 30-s
+   and 10-s windows cut through words (espeak-ng, ``--web-langs`` x ``--web-variants``) through
+   ``clara shards --source folder --aligner whisper --transcribe-missing`` (one worker) with
+   ``--attributes none``, ``all`` and ``all`` but DNSMOS; the CPU of each and the ratios.
 
 Targets (issue [describe]): rate and pitch bins >= 95 %, RT60 and SNR rho >= 0.9, DNSMOS ordering
 >= 95 %, the stage <= 25 % CPU on top of a Whisper build. Writes ``--out/results.json``.
@@ -247,6 +254,30 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
     return out
 
 
+def transcribing(out: Path, languages: list[str], variants: list[str]) -> dict[str, Any]:
+    """The attributes stage's CPU on top of a build where Whisper transcribes every item (7. above)."""
+    from bench.segment import _timed, write_windows
+
+    truth = write_windows(out / "wav", languages, variants, [30.0, 10.0])
+    command = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder", "--input", str(out / "wav"),
+               "--name", "web", "--workers", "1", "--overwrite", "--aligner", "whisper", "--transcribe-missing",
+               "--split-fractions", "1,0,0", "--shard-size", "9"]  # fmt: skip
+    runs = {"none": "none", "all": "all", "all_but_dnsmos": "rate,pitch,snr,reverberation"}
+    cpu = {}
+    for name, attributes in runs.items():
+        _, cpu[name] = _timed([*command, "--output", str(out / name), "--attributes", attributes], out / f"{name}.log")
+        print(f"--attributes {attributes}: {cpu[name]:.1f} CPU s", flush=True)
+    samples = read_samples(out / "all")
+    return {
+        "files": len(truth),
+        "samples": len(samples),
+        "audio_s": round(sum(a.size for _, a in samples) / 48_000, 1),
+        "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
+        "added_percent": {k: round(100 * (v - cpu["none"]) / cpu["none"], 1) for k, v in cpu.items() if k != "none"},
+        "with_dnsmos": sum(1 for m, _ in samples if (m["original_data"].get("attributes") or {}).get("dnsmos")),
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
@@ -256,9 +287,19 @@ def main() -> int:
     p.add_argument("--whisper-items", type=int, default=12, help="0: skip the Whisper comparison")
     p.add_argument("--skip-build", action="store_true", help="read an existing --out/controlled")
     p.add_argument("--seed", type=int, default=0, help="the demo's seed (0: the estimators' tuning set; see the doc)")
+    p.add_argument(
+        "--transcribing", action="store_true", help="only 7.: the stage beside a build where Whisper transcribes"
+    )
+    p.add_argument("--web-langs", default="en,fr,de", help="--transcribing: languages of the web windows")
+    p.add_argument("--web-variants", default="m1,f2", help="--transcribing: espeak-ng voices, one recording each")
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.transcribing:
+        found = transcribing(args.out, args.web_langs.split(","), args.web_variants.split(","))
+        print(json.dumps(found), flush=True)
+        (args.out / "transcribing.json").write_text(json.dumps(found, indent=1) + "\n")
+        return 0
     results: dict[str, Any] = {"items_per_language": args.items, "languages": args.langs, "seed": args.seed}
     if not args.skip_build:
         results["build_cpu_s"] = {
