@@ -143,4 +143,4 @@ def test_the_demo_trains_its_dev_chosen_recipe_and_a_users_set_still_wins(tmp_pa
     assert chosen.data.batch_size == 64 and chosen.seed == 2
     assert "data.batch_size=64" in demo.DEMO_RECIPE and chosen.model.audio.vtlp == 0.1
     assert config_of(["data.batch_size=16"]).data.batch_size == 16
-    assert demo.build_parser().parse_args(["--out", "x"]).steps == 1200
+    assert demo.build_parser().parse_args(["--out", "x"]).steps == 2400
