@@ -256,7 +256,7 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
 
 def transcribing(out: Path, languages: list[str], variants: list[str]) -> dict[str, Any]:
     """The attributes stage's CPU on top of a build where Whisper transcribes every item (7. above)."""
-    from bench.segment import _timed, write_windows
+    from bench.segment import timed, write_windows
 
     truth = write_windows(out / "wav", languages, variants, [30.0, 10.0])
     command = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder", "--input", str(out / "wav"),
@@ -265,7 +265,7 @@ def transcribing(out: Path, languages: list[str], variants: list[str]) -> dict[s
     runs = {"none": "none", "all": "all", "all_but_dnsmos": "rate,pitch,snr,reverberation"}
     cpu = {}
     for name, attributes in runs.items():
-        _, cpu[name] = _timed([*command, "--output", str(out / name), "--attributes", attributes], out / f"{name}.log")
+        _, cpu[name] = timed([*command, "--output", str(out / name), "--attributes", attributes], out / f"{name}.log")
         print(f"--attributes {attributes}: {cpu[name]:.1f} CPU s", flush=True)
     samples = read_samples(out / "all")
     return {

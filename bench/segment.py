@@ -273,7 +273,7 @@ def _bare_sample(meta: dict) -> tuple[str, int, str | None]:
     return meta["source"], meta["index"], meta["transcript"] or None
 
 
-def _timed(command: list[str], log: Path) -> tuple[float, float]:
+def timed(command: list[str], log: Path) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of the command and every process it waited for:
     the bare loop's pool, the build's Beam workers) of one command."""
     import resource
@@ -304,7 +304,7 @@ def web(args: argparse.Namespace) -> None:
         bare = [sys.executable, str(Path(__file__).resolve()), "bare-loop", "--input", str(tmp / "wav")]
         bare += ["--output", str(tmp / "bare"), "--model", args.model, "--workers", str(args.workers)]
         print(f"load before: {_load()}; {os.cpu_count()} CPUs; {len(truth)} files, {audio_s:.0f} s of audio")
-        timings = {"bare loop": _timed(bare, tmp / "bare.log"), "clara": _timed(clara, tmp / "clara.log")}
+        timings = {"bare loop": timed(bare, tmp / "bare.log"), "clara": timed(clara, tmp / "clara.log")}
         found = {
             "bare loop": _read_transcripts(sorted((tmp / "bare").glob("*.tar")), _bare_sample),
             "clara": _read_transcripts(sorted((tmp / "clara").rglob("*.tar")), _clara_sample),
@@ -312,7 +312,7 @@ def web(args: argparse.Namespace) -> None:
         if args.shared:  # the build again with short clips sharing Whisper windows
             shared = [*clara, "--whisper-share-windows"]
             shared[shared.index(str(tmp / "clara"))] = str(tmp / "clara-shared")
-            timings["clara, shared windows"] = _timed(shared, tmp / "clara-shared.log")
+            timings["clara, shared windows"] = timed(shared, tmp / "clara-shared.log")
             found["clara, shared windows"] = _read_transcripts(
                 sorted((tmp / "clara-shared").rglob("*.tar")), _clara_sample
             )

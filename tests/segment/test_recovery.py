@@ -384,16 +384,16 @@ def test_short_clips_share_a_30_s_window_and_each_gets_its_own_words_back(cut_mi
     assert alone.pipeline.calls == [[pytest.approx(10.0)] * 3]
 
 
-def test_share_windows_packs_longest_first_and_keeps_each_windows_order():
+def test_pack_windows_packs_longest_first_and_keeps_each_windows_order():
     rate = WHISPER_SAMPLE_RATE
-    from transforms.segment.whisper import share_windows
+    from transforms.segment.whisper import pack_windows
 
     lengths = [10 * rate, 30 * rate, 10 * rate, 10 * rate, 4 * rate, 5 * rate]
-    windows = share_windows(lengths, 30 * rate, rate // 2)
+    windows = pack_windows(lengths, 30 * rate, rate // 2)
     assert windows == [[1], [0, 2, 5], [3, 4]]  # 10 + 10 + 5 and the gaps: 26 s; then 4 s does not fit
     assert sorted(i for w in windows for i in w) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in w) + (len(w) - 1) * rate // 2 <= 30 * rate for w in windows)
-    assert share_windows([40 * rate], 30 * rate, rate // 2) == [[0]]
+    assert pack_windows([40 * rate], 30 * rate, rate // 2) == [[0]]
 
 
 def test_a_shared_window_that_fails_is_decoded_alone_then_retried(cut_mid_word, counted):

@@ -7,7 +7,7 @@ Two engines behind one contract, ``ClipRequest`` in, ``Transcription`` out:
   ``BatchedInferencePipeline.transcribe`` call: the clips are laid end to end and passed as
   ``clip_timestamps`` (clips over 30 s are first split at voice-activity gaps), so chunks of
   different clips share encoder/decoder batches; results are mapped back by offset. Clips much
-  shorter than 30 s can also share one 30-s window, half a second apart (``share_windows``,
+  shorter than 30 s can also share one 30-s window, half a second apart (``share_windows=True``,
   ``--whisper-share-windows``; Whisper encodes 30 s whatever the clip): two 10-s web clips cost one
   encoding, and on ``bench/segment.py web`` their WER fell from 43.8 % to 41.9 % (the build's CPU
   1.02x). Off by default: a clip's words would depend on its batch's other clips. Decoding
@@ -26,7 +26,7 @@ Both handlers work with ``RunInference`` and are called directly by the segment 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +53,12 @@ _LENGTH_CLASS_S = 10
 """First decodes are packed per length class of this many seconds, so that a 10-s clip's tokens
 are capped for 10 s and not for the 30-s clip beside it."""
 SHARE_GAP_S = 0.5
-"""Silence between two clips sharing one 30-s Whisper window (``share_windows``). Three 10-s web
+"""Silence between two clips sharing one 30-s Whisper window (:func:`pack_windows`). Three 10-s web
 clips do not fit with it; laid end to end instead (no gap), they cost the same CPU on 28 web
 windows (34.0 against 34.4 s: fewer encodings, more retries at the seams) for 0.6 points of WER."""
 
 
-def share_windows(lengths: Sequence[int], limit: int, min_gap: int = 0) -> list[list[int]]:
+def pack_windows(lengths: Sequence[int], limit: int, min_gap: int = 0) -> list[list[int]]:
     """Pieces (indices into ``lengths``) grouped into windows whose pieces, ``min_gap`` samples
     apart, take at most ``limit`` samples: first fit, longest piece first; each window's members in
     their own order. A piece longer than ``limit`` has a window of its own."""
@@ -271,44 +271,14 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
                     found[i] = segments
             return found
 
-        def shared(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
-            """Short pieces share 30-s windows (:func:`share_windows`), ``SHARE_GAP_S`` of silence
-            apart: Whisper's encoder always reads 30 s, so two 10-s clips (five of 5 s) cost one
-            encoding. Each piece gets the words whose midpoint lies in it (or in half a gap beside it),
-            in its own time; the check against voice activity then judges each piece alone, and a
-            piece that fails it is decoded alone (``transcribe_checked``'s ``alone``) before any retry:
-            a shared window can end in a loop over its first clip (Whisper base on French)."""
-            gap = int(SHARE_GAP_S * WHISPER_SAMPLE_RATE)
-            groups = share_windows([len(p) for p in pieces], int(_CHUNK_S * WHISPER_SAMPLE_RATE), gap)
-            windows, starts = [], []
-            for group in groups:
-                at, parts, first = 0, [], []
-                for k, i in enumerate(group):
-                    if k:
-                        parts.append(np.zeros(gap, dtype=np.float32))
-                        at += gap
-                    first.append(at)
-                    parts.append(np.asarray(pieces[i], dtype=np.float32))
-                    at += len(pieces[i])
-                windows.append(np.concatenate(parts))
-                starts.append(first)
-            found: list[list[dict[str, Any]]] = [[] for _ in pieces]
-            was_shared[:] = [False] * len(pieces)
-            for group in groups:
-                for i in group:
-                    was_shared[i] = len(group) > 1
-            for group, first, segments in zip(groups, starts, by_length(windows)):
-                for k, i in enumerate(group):
-                    low = (first[k] - gap / 2) / WHISPER_SAMPLE_RATE if k else -np.inf
-                    high = (first[k] + len(pieces[i]) + gap / 2) / WHISPER_SAMPLE_RATE if k < len(group) - 1 else np.inf
-                    mine = shift_segments(words_within(segments, low, high), -first[k] / WHISPER_SAMPLE_RATE)
-                    found[i] = _clamped(mine, len(pieces[i]) / WHISPER_SAMPLE_RATE)
-            return found
-
         rounds = [("vad_windows", packed), ("sequential", seeded(retry)), last]
         if not self.share_windows:
             return transcribe_checked(clips, units, by_length, rounds)
         was_shared: list[bool] = []
+
+        def shared(pieces: list[np.ndarray]) -> list[list[dict[str, Any]]]:
+            return decode_sharing_windows(pieces, by_length, was_shared)
+
         return transcribe_checked(clips, units, shared, rounds, alone=(lambda i: was_shared[i], by_length))
 
     def _decode_sequential(
@@ -366,6 +336,44 @@ class FasterWhisperModelHandler(ModelHandler[ClipRequest, Transcription, LoadedF
 
     def get_num_bytes(self, batch: Sequence[ClipRequest]) -> int:
         return sum(request.audio.nbytes for request in batch)
+
+
+def decode_sharing_windows(
+    pieces: list[np.ndarray],
+    decode: Callable[[list[np.ndarray]], list[list[dict[str, Any]]]],
+    was_shared: list[bool],
+) -> list[list[dict[str, Any]]]:
+    """``decode`` with short pieces sharing 30-s windows (:func:`pack_windows`), ``SHARE_GAP_S`` of
+    silence apart: Whisper's encoder always reads 30 s, so two 10-s clips (five of 5 s) cost one
+    encoding. Each piece gets the words whose midpoint lies in it (or in half a gap beside it), in
+    its own time; ``was_shared`` is set to whether each piece shared its window, so that the check
+    against voice activity can have a shared piece that fails decoded alone before any retry
+    (``transcribe_checked``'s ``alone``): a shared window can end in a loop over its first clip
+    (Whisper base on French)."""
+    gap = int(SHARE_GAP_S * WHISPER_SAMPLE_RATE)
+    groups = pack_windows([len(p) for p in pieces], int(_CHUNK_S * WHISPER_SAMPLE_RATE), gap)
+    windows, starts = [], []
+    was_shared[:] = [False] * len(pieces)
+    for group in groups:
+        at, parts, first = 0, [], []
+        for k, i in enumerate(group):
+            if k:
+                parts.append(np.zeros(gap, dtype=np.float32))
+                at += gap
+            first.append(at)
+            parts.append(np.asarray(pieces[i], dtype=np.float32))
+            at += len(pieces[i])
+            was_shared[i] = len(group) > 1
+        windows.append(np.concatenate(parts))
+        starts.append(first)
+    found: list[list[dict[str, Any]]] = [[] for _ in pieces]
+    for group, first, segments in zip(groups, starts, decode(windows)):
+        for k, i in enumerate(group):
+            low = (first[k] - gap / 2) / WHISPER_SAMPLE_RATE if k else -np.inf
+            high = (first[k] + len(pieces[i]) + gap / 2) / WHISPER_SAMPLE_RATE if k < len(group) - 1 else np.inf
+            mine = shift_segments(words_within(segments, low, high), -first[k] / WHISPER_SAMPLE_RATE)
+            found[i] = _clamped(mine, len(pieces[i]) / WHISPER_SAMPLE_RATE)
+    return found
 
 
 def _clamped(segments: list[dict[str, Any]], duration_s: float) -> list[dict[str, Any]]:
