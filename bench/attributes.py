@@ -3,6 +3,7 @@
     python bench/attributes.py --out /tmp/attr [--items 40] [--langs en,fr,de] [--dnsmos-clips 24]
                                [--whisper-items 12] [--skip-build] [--seed 0]
     python bench/attributes.py --out /tmp/attr --transcribing [--web-langs en,fr,de] [--web-variants m1,f2]
+                               [--repeats 1]
 
 1. builds the demo corpus (``--demo-items`` per language, no augmentation, no translation, no
    video; the attributes stage on, as the demo source defaults) into ``--out/controlled``: each
@@ -27,7 +28,10 @@
    every item, what a user with unlabelled recordings runs: ``bench/segment.py web``'s fixed 30-s
    and 10-s windows cut through words (espeak-ng, ``--web-langs`` x ``--web-variants``) through
    ``clara shards --source folder --aligner whisper --transcribe-missing`` (one worker) with
-   ``--attributes none``, ``all`` and ``all`` but DNSMOS; the CPU of each and the ratios.
+   ``--attributes none``, ``all`` and ``all`` but DNSMOS; the CPU of each and the ratios. With two
+   or more voices the first voice alone is built too: the difference of the two corpora's CPU is
+   what the extra samples cost (``marginal``: a worker's cost per sample on any corpus, the
+   once-per-process loading left out), the medians of ``--repeats`` alternating rounds.
 
 Targets (issue [describe]): rate and pitch bins >= 95 %, RT60 and SNR rho >= 0.9, DNSMOS ordering
 >= 95 %, the stage <= 25 % CPU on top of a Whisper build. Writes ``--out/results.json``.
@@ -254,28 +258,68 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
     return out
 
 
-def transcribing(out: Path, languages: list[str], variants: list[str]) -> dict[str, Any]:
-    """The attributes stage's CPU on top of a build where Whisper transcribes every item (7. above)."""
+def transcribing(out: Path, languages: list[str], variants: list[str], repeats: int = 1) -> dict[str, Any]:
+    """The attributes stage's CPU on top of a build where Whisper transcribes every item (7. above).
+
+    Two corpora: the first voice of ``variants`` alone (small) and all of them (large), each built
+    with ``--attributes none``, ``all`` and all but DNSMOS, ``repeats`` rounds, the configurations
+    alternating within a round. A build's CPU holds costs paid once per process (imports, Whisper's
+    and DNSMOS's sessions, espeak-ng's voices); the difference large - small is what the extra
+    samples cost, which is what a worker pays per sample on a corpus of any size (``marginal``)."""
     from bench.segment import timed, write_windows
 
-    truth = write_windows(out / "wav", languages, variants, [30.0, 10.0])
-    command = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder", "--input", str(out / "wav"),
-               "--name", "web", "--workers", "1", "--overwrite", "--aligner", "whisper", "--transcribe-missing",
-               "--split-fractions", "1,0,0", "--shard-size", "9"]  # fmt: skip
+    sizes = {"small": variants[:1], "large": variants} if len(variants) > 1 else {"large": variants}
     runs = {"none": "none", "all": "all", "all_but_dnsmos": "rate,pitch,snr,reverberation"}
-    cpu = {}
-    for name, attributes in runs.items():
-        _, cpu[name] = timed([*command, "--output", str(out / name), "--attributes", attributes], out / f"{name}.log")
-        print(f"--attributes {attributes}: {cpu[name]:.1f} CPU s", flush=True)
-    samples = read_samples(out / "all")
-    return {
-        "files": len(truth),
-        "samples": len(samples),
-        "audio_s": round(sum(a.size for _, a in samples) / 48_000, 1),
-        "cpu_s": {k: round(v, 1) for k, v in cpu.items()},
-        "added_percent": {k: round(100 * (v - cpu["none"]) / cpu["none"], 1) for k, v in cpu.items() if k != "none"},
-        "with_dnsmos": sum(1 for m, _ in samples if (m["original_data"].get("attributes") or {}).get("dnsmos")),
-    }
+    cpu: dict[str, dict[str, list[float]]] = {size: {name: [] for name in runs} for size in sizes}
+    found: dict[str, Any] = {"repeats": repeats, "variants": {k: v for k, v in sizes.items()}}
+    for size, voices in sizes.items():
+        truth = write_windows(out / size / "wav", languages, voices, [30.0, 10.0])
+        command = [sys.executable, "-m", "pipelines.cli", "shards", "--source", "folder",
+                   "--input", str(out / size / "wav"), "--name", "web", "--workers", "1", "--overwrite",
+                   "--aligner", "whisper", "--transcribe-missing", "--split-fractions", "1,0,0",
+                   "--shard-size", "9"]  # fmt: skip
+        for round_ in range(repeats):
+            order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
+            for name in order:
+                target = out / size / name
+                _, seconds = timed([*command, "--output", str(target), "--attributes", runs[name]],
+                                   out / size / f"{name}.{round_}.log")  # fmt: skip
+                cpu[size][name].append(seconds)
+                print(f"{size} --attributes {runs[name]} (round {round_}): {seconds:.1f} CPU s", flush=True)
+        samples = read_samples(out / size / "all")
+        median = {name: float(np.median(v)) for name, v in cpu[size].items()}
+        found[size] = {
+            "files": len(truth),
+            "samples": len(samples),
+            "audio_s": round(sum(a.size for _, a in samples) / 48_000, 1),
+            "cpu_s": {k: [round(x, 1) for x in v] for k, v in cpu[size].items()},
+            "added_percent": {
+                k: round(100 * (v - median["none"]) / median["none"], 1) for k, v in median.items() if k != "none"
+            },  # fmt: skip
+            "with_dnsmos": sum(1 for m, _ in samples if (m["original_data"].get("attributes") or {}).get("dnsmos")),
+        }
+    if "small" in sizes:
+        median = {s: {k: float(np.median(v)) for k, v in cpu[s].items()} for s in sizes}
+        extra = {k: median["large"][k] - median["small"][k] for k in runs}
+        found["marginal"] = {
+            "samples": found["large"]["samples"] - found["small"]["samples"],
+            "audio_s": round(found["large"]["audio_s"] - found["small"]["audio_s"], 1),
+            "cpu_s": {k: round(v, 1) for k, v in extra.items()},
+            "added_percent": {
+                k: round(100 * (v - extra["none"]) / extra["none"], 1) for k, v in extra.items() if k != "none"
+            },  # fmt: skip
+            "once_per_process_cpu_s": {
+                k: round(
+                    median["small"][k]
+                    - extra[k]
+                    * found["small"]["audio_s"]
+                    / max(found["large"]["audio_s"] - found["small"]["audio_s"], 1e-9),
+                    1,
+                )
+                for k in runs
+            },  # fmt: skip
+        }
+    return found
 
 
 def main() -> int:
@@ -291,12 +335,18 @@ def main() -> int:
         "--transcribing", action="store_true", help="only 7.: the stage beside a build where Whisper transcribes"
     )
     p.add_argument("--web-langs", default="en,fr,de", help="--transcribing: languages of the web windows")
-    p.add_argument("--web-variants", default="m1,f2", help="--transcribing: espeak-ng voices, one recording each")
+    p.add_argument(
+        "--web-variants",
+        default="m1,f2",
+        help="--transcribing: espeak-ng voices, one recording each; "
+        "with two or more, the first voice alone is built too and the difference is the marginal cost",
+    )
+    p.add_argument("--repeats", type=int, default=1, help="--transcribing: rounds of the three builds per corpus")
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.transcribing:
-        found = transcribing(args.out, args.web_langs.split(","), args.web_variants.split(","))
+        found = transcribing(args.out, args.web_langs.split(","), args.web_variants.split(","), args.repeats)
         print(json.dumps(found), flush=True)
         (args.out / "transcribing.json").write_text(json.dumps(found, indent=1) + "\n")
         return 0

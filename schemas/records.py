@@ -251,6 +251,8 @@ class AttributeDnsmos(TypedDict, total=False):
     bak: Annotated[float, JsonSchema(minimum=1, maximum=5)]
     ovrl: Annotated[float, JsonSchema(minimum=1, maximum=5)]
     method: str
+    precision: Annotated[str, JsonSchema(enum=["int8", "fp32"])]
+    """the network's arithmetic (``--dnsmos-precision``)"""
     version: str
 
 

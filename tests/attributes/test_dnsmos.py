@@ -1,4 +1,4 @@
-"""DNSMOS P.835 scored on a short clip's own length: the same network, the length left free."""
+"""DNSMOS P.835 scored on a short clip's own length (the same network, the length left free) and in int8."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_a_full_window_scores_exactly_as_the_shipped_model(speech_16k, shipped):
     long = np.tile(speech_16k, 4)  # over 9.01 s
     row = dnsmos.windows(long)[0]
     assert dnsmos.scored_samples(long.size) == row.size == int(dnsmos.WINDOW_S * dnsmos.RATE)
-    np.testing.assert_array_equal(_raw(dnsmos._session(), row), _raw(shipped, row))
+    np.testing.assert_array_equal(_raw(dnsmos._session("fp32"), row), _raw(shipped, row))
 
 
 def test_a_short_clip_is_scored_on_its_length_and_agrees_with_the_full_window(speech_16k, shipped):
@@ -49,7 +49,7 @@ def test_a_short_clip_is_scored_on_its_length_and_agrees_with_the_full_window(sp
     )
     assert scored % dnsmos.FRAME_HOP == 0
     full = _raw(shipped, dnsmos.windows(clip)[0])
-    estimate = dnsmos.estimate_dnsmos(clip)
+    estimate = dnsmos.estimate_dnsmos(clip, precision="fp32")
     assert abs(estimate.ovrl - float(dnsmos._OVRL(full[2]))) < 0.15
     assert abs(estimate.sig - float(dnsmos._SIG(full[0]))) < 0.15
     assert abs(estimate.bak - float(dnsmos._BAK(full[1]))) < 0.2
@@ -60,15 +60,57 @@ def test_a_short_clip_is_scored_on_its_length_and_agrees_with_the_full_window(sp
     whole = time.process_time() - started
     started = time.process_time()
     for _ in range(3):
-        dnsmos.estimate_dnsmos(clip)
+        dnsmos.estimate_dnsmos(clip, precision="fp32")
     assert time.process_time() - started < 0.7 * whole  # 3 s of 9 s scored
 
 
-def test_noise_still_orders_a_short_clip(speech_16k):
+@pytest.mark.parametrize("precision", dnsmos.PRECISIONS)
+def test_noise_still_orders_a_short_clip(speech_16k, precision):
     clip = speech_16k[: 3 * dnsmos.RATE]
     noise = np.random.default_rng(0).standard_normal(clip.size).astype(np.float32)
     noise *= np.sqrt(np.mean(clip**2) / np.mean(noise**2))  # 0 dB
-    assert dnsmos.estimate_dnsmos(clip + noise).bak < dnsmos.estimate_dnsmos(clip).bak - 0.5
+    noisy, clean = (dnsmos.estimate_dnsmos(x, precision=precision) for x in (clip + noise, clip))
+    assert noisy.bak < clean.bak - 0.5 and noisy.ovrl < clean.ovrl
+    assert noisy.precision == clean.precision == precision
+
+
+# int8: the 2-D convolutions quantised at committed ranges (bench/dnsmos_int8.py)
+
+
+def test_int8_quantises_the_2d_convolutions_but_the_first_and_keeps_the_stft_float():
+    import onnx
+
+    model = onnx.load_from_string(dnsmos.int8_model())
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("QLinearConv") == 6
+    floats = sorted(node.name for node in model.graph.node if node.op_type == "Conv")
+    assert floats == sorted(dnsmos.INT8_KEPT_FLOAT)
+
+
+def test_int8_agrees_with_the_shipped_network_and_costs_less(speech_16k):
+    rng = np.random.default_rng(1)
+    clip = np.tile(speech_16k, 2)[: 8 * dnsmos.RATE]
+    white = rng.standard_normal(clip.size).astype(np.float32) * np.sqrt(np.mean(clip**2))
+    versions = [clip, clip + 0.18 * white, clip + white, 0.2 * clip]  # clean, 15 dB, 0 dB, quiet
+    fp32 = [dnsmos.estimate_dnsmos(x, precision="fp32") for x in versions]
+    int8 = [dnsmos.estimate_dnsmos(x, precision="int8") for x in versions]
+    for a, b in zip(int8, fp32):
+        assert abs(a.ovrl - b.ovrl) < 0.25 and abs(a.bak - b.bak) < 0.3, (a, b)
+    assert int8[0].ovrl > int8[1].ovrl > int8[2].ovrl
+    timings = {}
+    for precision in ("fp32", "int8"):
+        started = time.process_time()
+        for _ in range(3):
+            dnsmos.estimate_dnsmos(clip, precision=precision)
+        timings[precision] = time.process_time() - started
+    assert timings["int8"] < 0.75 * timings["fp32"], timings  # ~0.4x measured
+
+
+def test_int8_without_its_ranges_says_how_to_make_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--calibrate"):
+        dnsmos.int8_model(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="precision"):
+        dnsmos.estimate_dnsmos(np.zeros(16_000, np.float32), precision="fp16")
 
 
 def test_another_model_is_refused(tmp_path):

@@ -55,10 +55,22 @@ def test_every_estimator_records_its_method_and_version(slow_and_fast):
     assert not failures
     for key in ("speaking_rate", "pitch", "snr", "reverberation", "dnsmos"):
         assert record[key]["method"] and record[key]["version"], key
-    assert 1.0 <= record["dnsmos"]["ovrl"] <= 5.0
+    assert 1.0 <= record["dnsmos"]["ovrl"] <= 5.0 and record["dnsmos"]["precision"] == "int8"
     assert record["reverberation"]["rt60_s"] < 0.3 and record["words"]["reverberation"] == "close"
     # a 1.9 s clip without a pause: its own speech is part of the noise floor (~22 dB, WADA-SNR read ~27)
     assert record["words"]["noise"] in ("slightly_noisy", "clean") and record["snr"]["snr_db"] > 20
+
+
+def test_the_dnsmos_precision_is_a_setting(slow_and_fast):
+    with pytest.raises(ValueError, match="--dnsmos-precision"):
+        AttributesSettings(attributes=("dnsmos",), dnsmos_precision="fp16")
+    stage = AttributesStage(AttributesSettings(attributes=("dnsmos",), dnsmos_precision="fp32"))
+    [sample], _ = stage.process([slow_and_fast[1]])
+    record = sample.original_data["attributes"]["dnsmos"]
+    from transforms.attributes.dnsmos import estimate_dnsmos
+
+    audio = soxr.resample(slow_and_fast[1].audio, SAMPLE_RATE, 16_000).astype(np.float32)
+    assert record["precision"] == "fp32" and record["ovrl"] == estimate_dnsmos(audio, precision="fp32").ovrl
 
 
 def test_a_threshold_on_an_attribute_drops_with_its_value(slow_and_fast):

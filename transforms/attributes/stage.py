@@ -33,6 +33,8 @@ from schemas.records import Attributes
 from schemas.settings import setting
 from transforms import filters
 from transforms.attributes import words
+from transforms.attributes.dnsmos import DEFAULT_PRECISION as DNSMOS_DEFAULT_PRECISION
+from transforms.attributes.dnsmos import PRECISIONS as DNSMOS_PRECISIONS
 from transforms.attributes.pitch import METHODS as PITCH_METHODS
 from transforms.attributes.pitch import VERSION as PITCH_VERSION
 from transforms.attributes.room import MIN_DECAYS as ROOM_MIN_DECAYS
@@ -152,8 +154,9 @@ def _dnsmos(m: Measuring) -> dict[str, Any]:
     audio = _audio(m, filters.VAD_RATE)
     if audio.size < filters.VAD_RATE // 10:
         return {"dnsmos": None}
-    estimate = estimate_dnsmos(audio)
-    record = {"sig": estimate.sig, "bak": estimate.bak, "ovrl": estimate.ovrl, "method": estimate.method}
+    estimate = estimate_dnsmos(audio, precision=m.settings.dnsmos_precision)
+    record = {"sig": estimate.sig, "bak": estimate.bak, "ovrl": estimate.ovrl, "method": estimate.method,
+              "precision": estimate.precision}  # fmt: skip
     return {"dnsmos": {**record, "version": _version("speechmos")}}
 
 
@@ -315,9 +318,18 @@ class AttributesSettings:
         shapes_output=True,
     )
     min_dnsmos_ovrl: float = setting(1.0, "drop samples with a lower DNSMOS OVRL (1..5)", shapes_output=True)
+    dnsmos_precision: str = setting(
+        DNSMOS_DEFAULT_PRECISION,
+        "DNSMOS network arithmetic: int8 (its 2-D convolutions quantised: 2.3x less CPU, OVRL within 0.07 on "
+        "average of the shipped network's) or fp32 (the shipped network)",
+        shapes_output=True,
+        choices=DNSMOS_PRECISIONS,
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", parse_estimators(self.attributes))
+        if self.dnsmos_precision not in DNSMOS_PRECISIONS:
+            raise ValueError(f"--dnsmos-precision must be one of {DNSMOS_PRECISIONS}, not {self.dnsmos_precision!r}")
         if self.pitch_method not in PITCH_METHODS:
             raise ValueError(f"--pitch-method must be one of {PITCH_METHODS}, not {self.pitch_method!r}")
         if self.rt60_min_decays < 0:
