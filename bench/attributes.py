@@ -28,10 +28,14 @@
    every item, what a user with unlabelled recordings runs: ``bench/segment.py web``'s fixed 30-s
    and 10-s windows cut through words (espeak-ng, ``--web-langs`` x ``--web-variants``) through
    ``clara shards --source folder --aligner whisper --transcribe-missing`` (one worker) with
-   ``--attributes none``, ``all`` and ``all`` but DNSMOS; the CPU of each and the ratios. With two
+   ``--attributes none``, ``all`` (DNSMOS int8, the default), ``all`` with ``--dnsmos-precision fp32``
+   and ``all`` but DNSMOS; the CPU of each and the ratios. With two
    or more voices the first voice alone is built too: the difference of the two corpora's CPU is
    what the extra samples cost (``marginal``: a worker's cost per sample on any corpus, the
-   once-per-process loading left out), the medians of ``--repeats`` alternating rounds.
+   once-per-process loading left out), the medians of ``--repeats`` alternating rounds after one
+   uncounted warm-up build per corpus; beside them the stage's own time over Whisper's segment
+   stage's in the same build (``stage_over_segment_percent``, from the summary's batch latencies:
+   steady where a build's CPU moves by +-10 % with Whisper's decoding).
 
 Targets (issue [describe]): rate and pitch bins >= 95 %, RT60 and SNR rho >= 0.9, DNSMOS ordering
 >= 95 %, the stage <= 25 % CPU on top of a Whisper build. Writes ``--out/results.json``.
@@ -258,19 +262,37 @@ def estimator_costs(samples: list[tuple[dict[str, Any], np.ndarray]]) -> dict[st
     return out
 
 
+def stage_latency_ms(log: Path) -> dict[str, float]:
+    """The build summary's mean batch latency per stage (``segment  41 -> 68  11409 ms/batch``)."""
+    found = {}
+    for line in log.read_text().splitlines():
+        words = line.split()
+        if len(words) == 6 and words[2] == "->" and words[5] == "ms/batch":
+            found[words[0]] = float(words[4])
+    return found
+
+
 def transcribing(out: Path, languages: list[str], variants: list[str], repeats: int = 1) -> dict[str, Any]:
     """The attributes stage's CPU on top of a build where Whisper transcribes every item (7. above).
 
     Two corpora: the first voice of ``variants`` alone (small) and all of them (large), each built
-    with ``--attributes none``, ``all`` and all but DNSMOS, ``repeats`` rounds, the configurations
+    with ``--attributes none``, ``all`` (DNSMOS int8 and fp32) and all but DNSMOS, ``repeats`` rounds, the configurations
     alternating within a round. A build's CPU holds costs paid once per process (imports, Whisper's
     and DNSMOS's sessions, espeak-ng's voices); the difference large - small is what the extra
     samples cost, which is what a worker pays per sample on a corpus of any size (``marginal``)."""
     from bench.segment import timed, write_windows
 
     sizes = {"small": variants[:1], "large": variants} if len(variants) > 1 else {"large": variants}
-    runs = {"none": "none", "all": "all", "all_but_dnsmos": "rate,pitch,snr,reverberation"}
+    runs = {  # DNSMOS at the stage's default precision (int8) and at fp32, side by side
+        "none": ["--attributes", "none"],
+        "all": ["--attributes", "all"],
+        "all_fp32": ["--attributes", "all", "--dnsmos-precision", "fp32"],
+        "all_but_dnsmos": ["--attributes", "rate,pitch,snr,reverberation"],
+    }
     cpu: dict[str, dict[str, list[float]]] = {size: {name: [] for name in runs} for size in sizes}
+    # the stage's own time beside Whisper's segment stage in the same build (same batches): free of
+    # the build-to-build spread of Whisper's decoding, which moves a build's CPU by +-10 %
+    share: dict[str, dict[str, list[float]]] = {size: {name: [] for name in runs} for size in sizes}
     found: dict[str, Any] = {"repeats": repeats, "variants": {k: v for k, v in sizes.items()}}
     for size, voices in sizes.items():
         truth = write_windows(out / size / "wav", languages, voices, [30.0, 10.0])
@@ -278,14 +300,20 @@ def transcribing(out: Path, languages: list[str], variants: list[str], repeats: 
                    "--input", str(out / size / "wav"), "--name", "web", "--workers", "1", "--overwrite",
                    "--aligner", "whisper", "--transcribe-missing", "--split-fractions", "1,0,0",
                    "--shard-size", "9"]  # fmt: skip
+        # one build first, not counted: a fresh checkout's first build compiles bytecode and reads
+        # models from disk into the page cache (measured: 27 against 18 CPU s for the same build)
+        timed([*command, "--output", str(out / size / "warm_up"), "--attributes", "all"], out / size / "warm_up.log")
         for round_ in range(repeats):
             order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
             for name in order:
                 target = out / size / name
-                _, seconds = timed([*command, "--output", str(target), "--attributes", runs[name]],
+                _, seconds = timed([*command, "--output", str(target), *runs[name]],
                                    out / size / f"{name}.{round_}.log")  # fmt: skip
                 cpu[size][name].append(seconds)
-                print(f"{size} --attributes {runs[name]} (round {round_}): {seconds:.1f} CPU s", flush=True)
+                latency = stage_latency_ms(out / size / f"{name}.{round_}.log")
+                if "attributes" in latency and latency.get("segment"):
+                    share[size][name].append(100 * latency["attributes"] / latency["segment"])
+                print(f"{size} {' '.join(runs[name])} (round {round_}): {seconds:.1f} CPU s", flush=True)
         samples = read_samples(out / size / "all")
         median = {name: float(np.median(v)) for name, v in cpu[size].items()}
         found[size] = {
@@ -296,6 +324,7 @@ def transcribing(out: Path, languages: list[str], variants: list[str], repeats: 
             "added_percent": {
                 k: round(100 * (v - median["none"]) / median["none"], 1) for k, v in median.items() if k != "none"
             },  # fmt: skip
+            "stage_over_segment_percent": {k: round(float(np.median(v)), 1) for k, v in share[size].items() if v},
             "with_dnsmos": sum(1 for m, _ in samples if (m["original_data"].get("attributes") or {}).get("dnsmos")),
         }
     if "small" in sizes:
@@ -341,7 +370,7 @@ def main() -> int:
         help="--transcribing: espeak-ng voices, one recording each; "
         "with two or more, the first voice alone is built too and the difference is the marginal cost",
     )
-    p.add_argument("--repeats", type=int, default=1, help="--transcribing: rounds of the three builds per corpus")
+    p.add_argument("--repeats", type=int, default=1, help="--transcribing: rounds of the four builds per corpus")
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -54,28 +54,51 @@ def features(audio: np.ndarray, sample_rate: int = 48_000) -> np.ndarray:
     )  # fmt: skip
 
 
-def load(protocol: Path, split: str, augmented: bool) -> tuple[np.ndarray, np.ndarray]:
+def training_voices(protocol: Path, per_group: int | None) -> set[str] | None:
+    """The first ``per_group`` training voices (sorted) of each (language, gender); None: all of them."""
+    from model.evalset import iter_samples
+
+    if per_group is None:
+        return None
+    groups: dict[tuple[str, str], set[str]] = {}
+    for _, _, meta in iter_samples([str(protocol)], "train", include_augmented=False):
+        key = (str(meta.original_data.get("language")), str(meta.original_data.get("gender")))
+        groups.setdefault(key, set()).add(str(meta.original_data.get("speaker_id")))
+    return {voice for voices in groups.values() for voice in sorted(voices)[:per_group]}
+
+
+def kept(meta, voices: set[str] | None) -> bool:
+    return voices is None or str(meta.original_data.get("speaker_id")) in voices
+
+
+def load(protocol: Path, split: str, augmented: bool, voices: set[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     from model.evalset import iter_samples
 
     rows, labels = [], []
     for _, audio, meta in iter_samples([str(protocol)], split, include_augmented=augmented):
+        if not kept(meta, voices):
+            continue
         rows.append(features(audio))
         labels.append(str(meta.original_data.get("language")))
     return np.array(rows), np.array(labels)
 
 
-def clips(protocol: Path, split: str, augmented: bool) -> tuple[list[np.ndarray], list[str]]:
+def clips(
+    protocol: Path, split: str, augmented: bool, voices: set[str] | None = None
+) -> tuple[list[np.ndarray], list[str]]:
     """The split's 48 kHz int16 clips and language labels."""
     from model.evalset import iter_samples
 
     audio, labels = [], []
     for _, clip, meta in iter_samples([str(protocol)], split, include_augmented=augmented):
+        if not kept(meta, voices):
+            continue
         audio.append(np.clip(np.round(clip * 32768.0), -32768, 32767).astype(np.int16))  # as the shards hold it
         labels.append(str(meta.original_data.get("language")))
     return audio, labels
 
 
-def tower(protocol: Path, config_name: str, steps: int, seed: int) -> dict[str, float]:
+def tower(protocol: Path, config_name: str, steps: int, seed: int, voices: set[str] | None = None) -> dict[str, float]:
     """Train the preset's audio tower + a linear layer on language (module docstring); dev curve and test."""
     import math
     import random
@@ -91,7 +114,7 @@ def tower(protocol: Path, config_name: str, steps: int, seed: int) -> dict[str, 
     config = load_config(config_name)
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    train_audio, train_labels = clips(protocol, "train", augmented=True)
+    train_audio, train_labels = clips(protocol, "train", augmented=True, voices=voices)
     names = sorted(set(train_labels))
     splits = {split: clips(protocol, split, augmented=False) for split in ("valid", "test")}
     frontend, encoder = LogMel(config.model.audio), build_audio_encoder(config.model.audio)
@@ -157,12 +180,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="tiny", help="preset whose audio tower --tower trains")
     p.add_argument("--steps", type=int, default=1200, help="--tower's training steps (batch 16)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--train-voices",
+        type=int,
+        default=None,
+        help="train on only the first N training voices (sorted) of each (language, gender): how accuracy "
+        "grows with the number of voices (dev and test unchanged)",
+    )
     args = p.parse_args(argv)
+    if args.train_voices is not None and args.train_voices < 1:
+        p.error("--train-voices must be 1 or more")
+    voices = training_voices(args.protocol, args.train_voices)
+    if voices is not None:
+        print(f"training voices ({args.train_voices} per language and gender): {', '.join(sorted(voices))}")
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x_train, y_train = load(args.protocol, "train", augmented=True)
+    x_train, y_train = load(args.protocol, "train", augmented=True, voices=voices)
     if len(set(y_train)) < 2:
         print(
             f"language_baseline: error: the train split of {args.protocol} has fewer than two languages",
@@ -179,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"train {len(y_train):4d} clips  language accuracy {100 * np.mean(model.predict(x_train) == y_train):5.1f} %")
     if args.tower:
-        result = tower(args.protocol, args.config, args.steps, args.seed)
+        result = tower(args.protocol, args.config, args.steps, args.seed, voices)
         print(
             f"{args.config} tower, supervised on language: dev {result['dev']:.1f} % at step "
             f"{result['chosen_step']} (chosen on dev), test {result['test']:.1f} %"

@@ -106,6 +106,13 @@ def test_int8_agrees_with_the_shipped_network_and_costs_less(speech_16k):
     assert timings["int8"] < 0.75 * timings["fp32"], timings  # ~0.4x measured
 
 
+def test_int8_quantises_without_advice_in_the_build_log(caplog):
+    # onnxruntime's quantiser logged "consider pre-processing" on the root logger at every load
+    with caplog.at_level("WARNING"):
+        dnsmos.int8_model()
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
+
+
 def test_int8_without_its_ranges_says_how_to_make_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="--calibrate"):
         dnsmos.int8_model(tmp_path / "missing.json")

@@ -320,7 +320,7 @@ class AttributesSettings:
     min_dnsmos_ovrl: float = setting(1.0, "drop samples with a lower DNSMOS OVRL (1..5)", shapes_output=True)
     dnsmos_precision: str = setting(
         DNSMOS_DEFAULT_PRECISION,
-        "DNSMOS network arithmetic: int8 (its 2-D convolutions quantised: 2.3x less CPU, OVRL within 0.07 on "
+        "DNSMOS network arithmetic: int8 (its 2-D convolutions quantised: ~2.5x less CPU, OVRL within 0.07 on "
         "average of the shipped network's) or fp32 (the shipped network)",
         shapes_output=True,
         choices=DNSMOS_PRECISIONS,
