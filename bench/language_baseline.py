@@ -71,16 +71,20 @@ def kept(meta, voices: set[str] | None) -> bool:
     return voices is None or str(meta.original_data.get("speaker_id")) in voices
 
 
-def load(protocol: Path, split: str, augmented: bool, voices: set[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load(
+    protocol: Path, split: str, augmented: bool, voices: set[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """The split's features, language labels and clip lengths (s)."""
     from model.evalset import iter_samples
 
-    rows, labels = [], []
+    rows, labels, seconds = [], [], []
     for _, audio, meta in iter_samples([str(protocol)], split, include_augmented=augmented):
         if not kept(meta, voices):
             continue
         rows.append(features(audio))
         labels.append(str(meta.original_data.get("language")))
-    return np.array(rows), np.array(labels)
+        seconds.append(len(audio) / 48_000)
+    return np.array(rows), np.array(labels), seconds
 
 
 def clips(
@@ -135,16 +139,19 @@ def tower(protocol: Path, config_name: str, steps: int, seed: int, voices: set[s
         return waves, torch.tensor([len(c) for c in crops])
 
     @torch.no_grad()
-    def accuracy(split: str) -> float:
+    def correct(split: str) -> list[bool]:
         frontend.eval(), encoder.eval()
         audio, labels = splits[split]
-        right = 0
+        right = []
         for i in range(0, len(audio), 32):
             features, mask = frontend(*batch(audio[i : i + 32], train=False))
             guess = head(encoder(features, mask)).argmax(-1).tolist()
-            right += sum(names[g] == label for g, label in zip(guess, labels[i : i + 32]))
+            right += [names[g] == label for g, label in zip(guess, labels[i : i + 32])]
         frontend.train(), encoder.train()
-        return 100.0 * right / len(audio)
+        return right
+
+    def accuracy(split: str) -> float:
+        return 100.0 * float(np.mean(correct(split)))
 
     started, curve, states = time.perf_counter(), {}, {}
     for step in range(1, steps + 1):
@@ -168,7 +175,25 @@ def tower(protocol: Path, config_name: str, steps: int, seed: int, voices: set[s
     best = max(curve, key=lambda s: (curve[s], s))
     encoder.load_state_dict(states[best][0])
     head.load_state_dict(states[best][1])
-    return {"chosen_step": best, "dev": curve[best], "test": accuracy("test")}
+    test_right = correct("test")
+    seconds = [len(clip) / config.model.audio.sample_rate for clip in splits["test"][0]]
+    return {"chosen_step": best, "dev": curve[best], "test": 100.0 * float(np.mean(test_right)),
+            "test_by_length": by_length(test_right, seconds)}  # fmt: skip
+
+
+LENGTHS_S = (3.0, 6.0)
+"""Clip-length bins of the per-length accuracy: under 3 s, 3..6 s, 6 s and more."""
+
+
+def by_length(right: list[bool], seconds: list[float]) -> dict[str, str]:
+    """Accuracy per clip-length bin, as 'percent (clips)'."""
+    edges = (0.0, *LENGTHS_S, float("inf"))
+    found = {}
+    for low, high in zip(edges, edges[1:]):
+        hits = [r for r, s in zip(right, seconds) if low <= s < high]
+        name = f"{low:g}-{high:g} s" if high != float("inf") else f">= {low:g} s"
+        found[name] = f"{100.0 * np.mean(hits):.1f} % ({len(hits)})" if hits else "- (0)"
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x_train, y_train = load(args.protocol, "train", augmented=True, voices=voices)
+    x_train, y_train, _ = load(args.protocol, "train", augmented=True, voices=voices)
     if len(set(y_train)) < 2:
         print(
             f"language_baseline: error: the train split of {args.protocol} has fewer than two languages",
@@ -206,18 +231,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.1)).fit(x_train, y_train)
     for split in ("valid", "test"):
-        x, y = load(args.protocol, split, augmented=False)
+        x, y, seconds = load(args.protocol, split, augmented=False)
         majority = max(np.mean(y == label) for label in set(y))
+        right = model.predict(x) == y
         print(
-            f"{split:5s} {len(y):4d} clips  language accuracy {100 * np.mean(model.predict(x) == y):5.1f} %"
+            f"{split:5s} {len(y):4d} clips  language accuracy {100 * np.mean(right):5.1f} %"
             f"  (chance {100 / len(set(y)):.1f}, majority {100 * majority:.1f})"
+            f"  by length: {by_length(list(right), seconds)}"
         )
     print(f"train {len(y_train):4d} clips  language accuracy {100 * np.mean(model.predict(x_train) == y_train):5.1f} %")
     if args.tower:
         result = tower(args.protocol, args.config, args.steps, args.seed, voices)
         print(
             f"{args.config} tower, supervised on language: dev {result['dev']:.1f} % at step "
-            f"{result['chosen_step']} (chosen on dev), test {result['test']:.1f} %"
+            f"{result['chosen_step']} (chosen on dev), test {result['test']:.1f} %; test by length: "
+            f"{result['test_by_length']}"
         )
     return 0
 
