@@ -188,10 +188,15 @@ def test_more_voices_by_source_option_are_calibrated_and_validated():
     from model.demo import DEMO_VOICES
     from transforms.tts import MORE_VARIANTS, VARIANTS
 
+    known = {**VARIANTS, **MORE_VARIANTS}
     settings = SourceSettings(language="en", seed=0, options={"items": "60", "voices": DEMO_VOICES})
     items = list(DemoSource(settings).items())
     speakers = {i.speaker_id.rsplit("-", 1)[1]: i.gender for i in items}
-    assert speakers == {**VARIANTS, **MORE_VARIANTS}
+    assert speakers == {v: known[v] for v in DEMO_VOICES.split(",")}
+    assert all(i.extra["truth"]["pitch_level"] for i in items)
+    every = ",".join(sorted(known))  # the named variants too: calibrated, with their gender
+    items = list(DemoSource(SourceSettings(language="en", seed=0, options={"items": "80", "voices": every})).items())
+    assert {i.speaker_id.rsplit("-", 1)[1]: i.gender for i in items} == known
     assert all(i.extra["truth"]["pitch_level"] for i in items)
     assert {i.speaker_id.rsplit("-", 1)[1] for i in _items(n=60)} == set(VARIANTS)
     with pytest.raises(SourceError, match="m9"):

@@ -77,10 +77,16 @@ MORE_VARIANTS: dict[str, str] = {
     "m4": "male",
     "f3": "female",
     "f5": "female",
+    "Denis": "male",
+    "Hugo": "male",
+    "Andrea": "female",
+    "anika": "female",
 }
 """Further variants a demo can add (``--source-option voices=...``, calibrated in the demo's
 prosody table): with five voices per gender, the trainer's demo (``model.demo``) holds out a dev
-*and* a test voice in every (language, gender) group."""
+*and* a test voice in every (language, gender) group. The named variants (``Denis``, ``Hugo``,
+``Andrea``, ``anika``: espeak-ng's own voice files, no echo) sort before the numbered ones, so
+adding them adds training voices and leaves the held-out dev and test voices as they were."""
 
 
 class Engine:
