@@ -300,8 +300,8 @@ def transcribing(out: Path, languages: list[str], variants: list[str], repeats: 
                    "--input", str(out / size / "wav"), "--name", "web", "--workers", "1", "--overwrite",
                    "--aligner", "whisper", "--transcribe-missing", "--split-fractions", "1,0,0",
                    "--shard-size", "9"]  # fmt: skip
-        # one build first, not counted: a fresh checkout's first build compiles bytecode and reads
-        # models from disk into the page cache (measured: 27 against 18 CPU s for the same build)
+        # one build first, not counted: a fresh checkout's first build costs more (measured: 27
+        # against 18 CPU s for the same build; cold caches), which would land on one configuration
         timed([*command, "--output", str(out / size / "warm_up"), "--attributes", "all"], out / size / "warm_up.log")
         for round_ in range(repeats):
             order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
