@@ -53,6 +53,7 @@ import sys
 import tarfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,13 +174,27 @@ def dnsmos_ordering(samples: list[tuple[dict[str, Any], np.ndarray]], clips: int
     return dnsmos_ordering_of(truth[:clips])
 
 
+NOISE_LEVELS_DB = (("noisy", 15.0), ("very_noisy", 0.0))
+"""The levels of the DNSMOS ordering: each clean clip mixed with each noise at these SNRs."""
+
+
+def noise_levels(audio: np.ndarray, bank) -> Iterator[tuple[int, str, np.ndarray]]:
+    """(noise index, level, 48 kHz audio) of one clean clip: itself (noise -1, ``clean``), then mixed
+    with each noise of ``bank`` at :data:`NOISE_LEVELS_DB`, each noise from its own offset."""
+    from augment.mix import mix_noise, weight_for_snr_db
+
+    yield -1, "clean", audio
+    for index, (_, noise) in enumerate(bank.entries):
+        for level, snr in NOISE_LEVELS_DB:
+            yield index, level, mix_noise(audio, noise, weight_for_snr_db(snr), 4_800 * index).audio
+
+
 def dnsmos_ordering_of(clips: list[np.ndarray]) -> dict[str, Any]:
     """Each clean 48 kHz clip mixed with each noise of the generated bank at 15 dB (noisy) and 0 dB
     (very noisy): two pairs per clip and noise (clean > noisy, noisy > very noisy), the share ordered
     by OVRL (``ordered_percent``), SIG and BAK, each pair kind's share (``ordered_percent_split``), and
     per clip its clean OVRL and its pairs ordered by OVRL (of ``2 x noises``).
     ``bench/real_speech.py`` calls it on recorded speech."""
-    from augment.mix import mix_noise, weight_for_snr_db
     from transforms.attributes.dnsmos import estimate_dnsmos
     from transforms.tts.scene import noise_bank
 
@@ -190,13 +205,13 @@ def dnsmos_ordering_of(clips: list[np.ndarray]) -> dict[str, Any]:
     by_clip = []  # per clip: its pairs ordered by OVRL
     for audio in clips:
         by_clip.append(0)
-        clean = estimate_dnsmos(to_16k(audio))
+        scored = {(index, level): estimate_dnsmos(to_16k(mixed)) for index, level, mixed in noise_levels(audio, bank)}
+        clean = scored[(-1, "clean")]
         means["clean"].append(clean.ovrl)
-        for index, (_, noise) in enumerate(bank.entries):
+        for index in range(len(bank.entries)):
             scores = [clean]
-            for level, snr in (("noisy", 15.0), ("very_noisy", 0.0)):
-                mixed = mix_noise(audio, noise, weight_for_snr_db(snr), 4_800 * index).audio
-                scores.append(estimate_dnsmos(to_16k(mixed)))
+            for level, _ in NOISE_LEVELS_DB:
+                scores.append(scored[(index, level)])
                 means[level].append(scores[-1].ovrl)
             pairs += 2
             for name in scores_of:

@@ -83,9 +83,8 @@ def calibrate(path: Path) -> None:
 
 
 def measure() -> dict:
-    from augment.mix import mix_noise, weight_for_snr_db
     from bench import real_speech
-    from bench.attributes import to_16k
+    from bench.attributes import noise_levels, to_16k
     from transforms.attributes import dnsmos, words
     from transforms.tts.scene import noise_bank
 
@@ -98,10 +97,7 @@ def measure() -> dict:
     bank = noise_bank(48_000)
     inputs = []  # (clip, noise, level, 16 kHz audio)
     for c, audio in enumerate(clips):
-        inputs.append((c, -1, "clean", to_16k(audio)))
-        for n, (_, noise) in enumerate(bank.entries):
-            for level, snr in (("noisy", 15.0), ("very_noisy", 0.0)):
-                inputs.append((c, n, level, to_16k(mix_noise(audio, noise, weight_for_snr_db(snr), 4_800 * n).audio)))
+        inputs += [(c, n, level, to_16k(mixed)) for n, level, mixed in noise_levels(audio, bank)]
     scores, cpu = {}, {}
     for precision in ("fp32", "int8"):
         dnsmos.estimate_dnsmos(inputs[0][3], precision=precision)  # the session, built once
