@@ -56,12 +56,12 @@ def features(audio: np.ndarray, sample_rate: int = 48_000) -> np.ndarray:
 
 def training_voices(protocol: Path, per_group: int | None) -> set[str] | None:
     """The first ``per_group`` training voices (sorted) of each (language, gender); None: all of them."""
-    from model.evalset import iter_samples
+    from model.evalset import iter_metas
 
     if per_group is None:
         return None
     groups: dict[tuple[str, str], set[str]] = {}
-    for _, _, meta in iter_samples([str(protocol)], "train", include_augmented=False):
+    for meta in iter_metas([str(protocol)], "train"):
         key = (str(meta.original_data.get("language")), str(meta.original_data.get("gender")))
         groups.setdefault(key, set()).add(str(meta.original_data.get("speaker_id")))
     return {voice for voices in groups.values() for voice in sorted(voices)[:per_group]}

@@ -52,7 +52,7 @@ import torch
 
 from model import evaluate
 from model.api import ClaraModel
-from model.evalset import EvalSet, iter_samples, load_eval_set
+from model.evalset import EvalSet, iter_metas, load_eval_set
 from model.metrics import ATTRIBUTE_FIELDS, attribute_only_retrieval, uniform_retrieval
 from model.protocol import caption_families, prompt_overlap, resplit
 from model.retrieval import evaluate_retrieval
@@ -278,15 +278,13 @@ def chance_levels(test: EvalSet) -> dict[str, float]:
 
 def split_chance_levels(protocol: Path, split: str = "test") -> dict[str, float]:
     """:func:`chance_levels` of a protocol's split, read from its metadata (no audio decoded)."""
-    originals = [dict(meta.original_data) for _, _, meta in iter_samples([str(protocol)], split)]
+    originals = [dict(meta.original_data) for meta in iter_metas([str(protocol)], split)]
     return chance_levels(EvalSet(keys=[meta.get("source_id", "") for meta in originals], original=originals))
 
 
 def prompt_report(protocol: Path) -> dict[str, Any]:
     """The caption families training saw, and each zero-shot prompt's word overlap with them."""
-    families = caption_families(
-        (meta for _, _, meta in iter_samples([str(protocol)], "train", include_augmented=True)), top=50
-    )
+    families = caption_families(iter_metas([str(protocol)], "train", include_augmented=True), top=50)
     prompts = {
         task: {"prompt": table_ii_prompt(task), **prompt_overlap(table_ii_prompt(task), families, task)}
         for task in ZERO_SHOT_TASKS

@@ -66,21 +66,32 @@ def iter_samples(
     specs: list[str] | str, split: str, include_augmented: bool = False, limit: int | None = None
 ) -> Iterator[tuple[str, np.ndarray, SampleMeta]]:
     """``(key, mono 48 kHz audio, sample record)`` of a split's shards, in shard order."""
+    count = 0
+    for raw, meta in _records(specs, split, include_augmented):
+        wave, rate = sf.read(io.BytesIO(raw["flac"]), dtype="float32", always_2d=True)
+        yield raw["__key__"], to_model_rate(wave, rate), meta
+        count += 1
+        if limit is not None and count >= limit:
+            return
+
+
+def iter_metas(specs: list[str] | str, split: str, include_augmented: bool = False) -> Iterator[SampleMeta]:
+    """The sample records of :func:`iter_samples`, in the same order, without decoding any audio."""
+    for _, meta in _records(specs, split, include_augmented):
+        yield meta
+
+
+def _records(specs: list[str] | str, split: str, include_augmented: bool) -> Iterator[tuple[dict, SampleMeta]]:
     shard_set = resolve_shards(specs, split)
     if not shard_set.urls:
         raise FileNotFoundError(f"no {split} shards under {specs}")
-    count = 0
     for raw in wds.tarfile_to_samples()([{"url": url} for url in shard_set.urls]):
         if "json" not in raw or "flac" not in raw:
             continue
         meta = read_meta(raw["json"], split)
         if meta.augmentations and not include_augmented:
             continue
-        wave, rate = sf.read(io.BytesIO(raw["flac"]), dtype="float32", always_2d=True)
-        yield raw["__key__"], to_model_rate(wave, rate), meta
-        count += 1
-        if limit is not None and count >= limit:
-            return
+        yield raw, meta
 
 
 def sample_captions(meta: SampleMeta) -> list[dict[str, Any]]:

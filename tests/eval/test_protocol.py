@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from model.evalset import iter_samples
+from model.evalset import iter_metas, iter_samples
 from model.protocol import caption_families, prompt_overlap, prompt_seen_in_training, resplit, sentences
 
 VOICES = {f"en-{g}{i}": gender for g, gender in (("f", "female"), ("m", "male")) for i in (1, 2, 4, 5)}
@@ -198,3 +198,10 @@ def test_five_voices_per_gender_give_a_dev_and_a_test_voice_of_each_gender_in_ev
         for g in ("f", "m"):
             mine = {v: r for v, r in roles.items() if v.startswith(f"espeak-{lang}-{g}")}
             assert sorted(mine.values()) == ["test", "valid"]
+
+
+def test_the_records_read_without_audio_are_those_read_with_it(tmp_path: Path) -> None:
+    specs = [str(_write(tmp_path / "shards"))]
+    for augmented in (False, True):
+        with_audio = [meta for _, _, meta in iter_samples(specs, "train", include_augmented=augmented)]
+        assert with_audio and list(iter_metas(specs, "train", include_augmented=augmented)) == with_audio
