@@ -260,8 +260,11 @@ def dev_score(metrics: dict[str, float]) -> float:
 def chance_levels(test: EvalSet) -> dict[str, float]:
     """Baselines beside each headline figure, percent, computed exactly: uniform guess (top-1) and
     ``.../majority`` (always the most frequent class) for classification; for first-caption
-    retrieval a uniformly random ranking (``k / clips``) and ``.../attribute_only`` (random
-    inside each clip's (language, gender, emotion) group, :func:`model.metrics.attribute_only_retrieval`)."""
+    retrieval a uniformly random ranking (``k / clips``), ``.../attribute_only`` (random
+    inside each clip's (language, gender, emotion) group, :func:`model.metrics.attribute_only_retrieval`)
+    and ``.../language_gender_only`` (the same inside (language, gender): what a model gets that hears
+    who speaks which language but not the emotion, which the demo's audio barely carries, nor the words;
+    docs/trainer-ablation.md, "What the retrieval target asks")."""
     out: dict[str, float] = {}
     for task in ZERO_SHOT_TASKS:
         labels = [row[0] for row in clip_labels(task_values(task, test.field_values(task_field(task)))) if row]
@@ -271,8 +274,10 @@ def chance_levels(test: EvalSet) -> dict[str, float]:
     owners = list(range(len(test)))
     groups = [tuple(str(meta.get(name)) for name in ATTRIBUTE_FIELDS) for meta in test.original]
     attribute_only = attribute_only_retrieval(groups, owners)
+    speaker_only = attribute_only_retrieval([group[:2] for group in groups], owners)  # (language, gender)
     out.update({k: v for k, v in uniform_retrieval(len(test), owners).items() if "/R@" in k or "/mAP@" in k})
     out.update({f"{k}/attribute_only": v for k, v in attribute_only.items() if "/R@" in k or "/mAP@" in k})
+    out.update({f"{k}/language_gender_only": v for k, v in speaker_only.items() if "/R@" in k or "/mAP@" in k})
     return out
 
 
@@ -331,9 +336,14 @@ def _baseline_cell(name: str, chance: dict[str, float]) -> str:
             return ""
         return f"chance {level:.1f}" + (f", majority {majority:.1f}" if majority is not None else "")
     level, attribute = chance.get(name), chance.get(f"{name}/attribute_only")
+    speaker = chance.get(f"{name}/language_gender_only")
     if level is None:
         return ""
-    return f"chance {level:.1f}" + (f", attribute-only {attribute:.1f}" if attribute is not None else "")
+    return (
+        f"chance {level:.1f}"
+        + (f", language+gender-only {speaker:.1f}" if speaker is not None else "")
+        + (f", attribute-only {attribute:.1f}" if attribute is not None else "")
+    )
 
 
 def target_met(name: str, mean: float, chance: dict[str, float]) -> tuple[str, str]:

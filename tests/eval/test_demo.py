@@ -51,6 +51,20 @@ def test_chance_levels_add_the_exact_attribute_only_retrieval_baseline() -> None
     assert chance["text_to_audio/R@5/attribute_only"] == 100.0
 
 
+def test_chance_levels_add_the_language_and_gender_only_baseline_beside_it() -> None:
+    # (en, male) holds a sad and a happy clip: knowing who speaks which language leaves 2 to choose from.
+    from model.demo import _baseline_cell
+
+    original = [{"language": "en", "gender": "male", "emotion": e} for e in ("sad", "happy")]
+    original += [{"language": "fr", "gender": "female", "emotion": "sad"}] * 2
+    chance = chance_levels(EvalSet(keys=[str(i) for i in range(4)], original=original))
+    assert chance["text_to_audio/R@1/attribute_only"] == pytest.approx(100 * (2 * 1 + 2 * 1 / 2) / 4)
+    assert chance["text_to_audio/R@1/language_gender_only"] == pytest.approx(50.0)
+    assert chance["audio_to_text/R@1/language_gender_only"] == pytest.approx(50.0)
+    cell = _baseline_cell("text_to_audio/R@1", chance)
+    assert cell == "chance 25.0, language+gender-only 50.0, attribute-only 75.0"
+
+
 def test_seeds_are_summarised_as_mean_and_sample_sd() -> None:
     from model.demo import seed_summary
 
