@@ -26,11 +26,11 @@ Measured 2026-12-07 (``tiny``, 1,200 steps, 194 s of one core): dev 77.7 %, test
 contrastive ``tiny`` at batch 16 left a 45.8 % probe.
 
 ``--label gender|emotion``: both yardsticks on another clip label. Emotion is the third attribute of
-the retrieval target's attribute-only baseline; on the 14-voice corpus (560 items per language, seed 0)
-the logistic regression names 34.4 % of dev and 45.8 % of test clips' emotion (majority 28.8 / 35.1),
-the supervised tower 38.4 / 38.2 %: the demo's espeak-ng styles differ by pitch range and volume only
-(speed and base pitch are drawn per item for the rate and pitch levels), and ``tiny``'s per-clip mean
-normalisation removes the volume (docs/trainer-ablation.md, "What the retrieval target asks").
+the retrieval target's attribute-only baseline; on ``model.demo``'s corpus (seed 0) the logistic
+regression names 41.1 % of dev and 40.8 % of test clips' emotion (majority 30.4 / 29.2), the supervised
+tower 30.4 / 20.0 % (14 voices: 34.4 / 45.8 and 38.4 / 38.2 %): the demo's espeak-ng styles differ by
+pitch range and volume only (speed and base pitch are drawn per item for the rate and pitch levels),
+and ``tiny``'s per-clip mean normalisation removes the volume (docs/trainer-ablation.md, "What the retrieval target asks").
 """
 
 from __future__ import annotations
