@@ -205,3 +205,16 @@ def test_the_records_read_without_audio_are_those_read_with_it(tmp_path: Path) -
     for augmented in (False, True):
         with_audio = [meta for _, _, meta in iter_samples(specs, "train", include_augmented=augmented)]
         assert with_audio and list(iter_metas(specs, "train", include_augmented=augmented)) == with_audio
+
+
+def test_the_language_yardstick_reads_the_label_it_is_asked_for(tmp_path: Path) -> None:
+    # bench/language_baseline.py --label: the clips come with that field of their record, not the language.
+    from bench.language_baseline import clips
+
+    specs = _write(tmp_path / "shards").parent
+    audio, languages = clips(specs, "train", augmented=False)
+    _, genders = clips(specs, "train", augmented=False, label="gender")
+    _, emotions = clips(specs, "train", augmented=False, label="emotion")
+    expected = [meta.original_data["gender"] for meta in iter_metas([str(specs)], "train")]
+    assert audio and set(languages) == {"en"} and set(emotions) == {"happy"}
+    assert genders == expected and set(genders) == set(VOICES.values())
