@@ -53,9 +53,9 @@ import torch
 from model import evaluate
 from model.api import ClaraModel
 from model.evalset import EvalSet, iter_metas, load_eval_set
-from model.metrics import ATTRIBUTE_FIELDS, attribute_only_retrieval, uniform_retrieval
+from model.metrics import SPEAKER_FIELDS, attribute_only_retrieval, uniform_retrieval
 from model.protocol import caption_families, prompt_overlap, resplit
-from model.retrieval import evaluate_retrieval
+from model.retrieval import attribute_groups, evaluate_retrieval
 from model.zeroshot import clip_labels, task_field, task_values, templates_for, zero_shot
 
 ZERO_SHOT_TASKS: tuple[str, ...] = ("language", "gender", "emotion", "rate", "pitch")
@@ -272,9 +272,8 @@ def chance_levels(test: EvalSet) -> dict[str, float]:
             out[f"zeroshot/{task}/top1_accuracy"] = 100.0 / len(set(labels))
             out[f"zeroshot/{task}/majority"] = 100.0 * max(labels.count(x) for x in set(labels)) / len(labels)
     owners = list(range(len(test)))
-    groups = [tuple(str(meta.get(name)) for name in ATTRIBUTE_FIELDS) for meta in test.original]
-    attribute_only = attribute_only_retrieval(groups, owners)
-    speaker_only = attribute_only_retrieval([group[:2] for group in groups], owners)  # (language, gender)
+    attribute_only = attribute_only_retrieval(attribute_groups(test, owners), owners)
+    speaker_only = attribute_only_retrieval(attribute_groups(test, owners, SPEAKER_FIELDS), owners)
     out.update({k: v for k, v in uniform_retrieval(len(test), owners).items() if "/R@" in k or "/mAP@" in k})
     out.update({f"{k}/attribute_only": v for k, v in attribute_only.items() if "/R@" in k or "/mAP@" in k})
     out.update({f"{k}/language_gender_only": v for k, v in speaker_only.items() if "/R@" in k or "/mAP@" in k})

@@ -225,6 +225,8 @@ def uniform_retrieval(
 
 ATTRIBUTE_FIELDS: tuple[str, ...] = ("language", "gender", "emotion")
 """The clip attributes the attribute-only retrieval baseline knows (``original_data`` fields)."""
+SPEAKER_FIELDS: tuple[str, ...] = ("language", "gender")
+"""What the language+gender-only retrieval baseline knows: who speaks which language, not how."""
 
 
 def class_baselines(targets: Sequence[int] | np.ndarray, n_classes: int) -> dict[str, float]:

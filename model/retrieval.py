@@ -89,7 +89,9 @@ def evaluate_retrieval(
     }
 
 
-def attribute_groups(eval_set: EvalSet, kept: np.ndarray, fields: Sequence[str] = ATTRIBUTE_FIELDS) -> list[tuple]:
+def attribute_groups(
+    eval_set: EvalSet, kept: Sequence[int] | np.ndarray, fields: Sequence[str] = ATTRIBUTE_FIELDS
+) -> list[tuple]:
     """Each kept clip's attribute group: its ``original_data`` values of ``fields``."""
     return [tuple(str(eval_set.original[i].get(name)) for name in fields) for i in kept]
 
