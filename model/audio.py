@@ -52,7 +52,8 @@ def vtlp_filters(mel: np.ndarray, config: AudioConfig, used_bins: int) -> torch.
 
 
 class LogMel(nn.Module):
-    """Waveforms ``[B, T]`` float or int16 (+ lengths) → log-mel ``[B, frames, n_mels]`` and a frame mask."""
+    """Waveforms ``[B, T]`` float or int16 (+ lengths) → log-mel ``[B, frames, n_mels]`` and a frame mask
+    (``[B, frames, n_mels + whisper_dim]`` with ``audio.whisper``: ``model.whisper_frames``)."""
 
     def __init__(self, config: AudioConfig) -> None:
         super().__init__()
@@ -72,6 +73,14 @@ class LogMel(nn.Module):
         self.register_buffer("warped_filters", vtlp_filters(mel, config, used_bins), persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
         self.per_clip_on_cpu = True
+        self.n_mels = config.n_mels
+        self.whisper = None
+        if config.whisper:
+            from model.whisper_frames import WhisperFrames
+
+            self.whisper = WhisperFrames(
+                config.whisper, config.whisper_dim, config.sample_rate, config.hop_length, config.whisper_cache
+            )
 
     def _mel_power(self, waveform: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Tensor:
         """``[B, T]`` → mel power ``[B, frames, n_mels]`` (centred STFT, zero padding); ``filters``
@@ -120,4 +129,6 @@ class LogMel(nn.Module):
         loudest = log_mel.masked_fill(~mask[..., None], float("-inf")).amax(dim=(1, 2), keepdim=True)
         log_mel = torch.maximum(log_mel, loudest - 8.0)
         log_mel = (log_mel + 4.0) / 4.0
+        if self.whisper is not None:  # audio.whisper: the frozen encoder's frames as more channels
+            log_mel = torch.cat([log_mel, self.whisper(waveform, lengths, total_frames).to(log_mel.dtype)], dim=-1)
         return log_mel.masked_fill(~mask[..., None], 0.0), mask

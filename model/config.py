@@ -47,6 +47,14 @@ class AudioConfig:
     warps. A voice's formants move with the length of its vocal tract, the phones stay: with few
     training voices, the tower learns phones rather than voices (docs/trainer-ablation.md)."""
     vtlp_steps: int = 9
+    whisper: str = ""
+    """A frozen Whisper encoder's frames beside the log-mel (``model.whisper_frames``): ``""`` off;
+    ``bundled:base`` (offline multilingual base), ``bundled:tiny.en``, a CTranslate2 folder or a
+    faster-whisper name. Perceiver only."""
+    whisper_dim: int = 512
+    """Width of ``whisper``'s frames (tiny 384, base 512, small 768, medium 1024, large 1280)."""
+    whisper_cache: int = 4096
+    """Clips whose Whisper frames are kept (LRU, float16; ~0.5 MB per 10-s clip at base)."""
     n_latents: int = 512
     cross_heads: int = 2
     latent_layers: int = 10

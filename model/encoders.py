@@ -84,7 +84,12 @@ class PerceiverAudioEncoder(nn.Module):
         if config.input_norm not in INPUT_NORMS:
             raise ValueError(f"unknown audio.input_norm {config.input_norm!r}; one of {', '.join(INPUT_NORMS)}")
         self.input_norm = config.input_norm
+        self.n_mels = config.n_mels
         channels = config.n_mels * (2 if config.input_norm == "clip_mean+mean" else 1)
+        # audio.whisper's frames join after the stem, at its frame rate, through one linear map
+        # (a 1x1 projection there costs a tenth of widening the stem's first convolution).
+        self.whisper_in = nn.Linear(config.whisper_dim, dim) if config.whisper else None
+        self.stem_stride = 2 ** max(0, config.stem_layers - 1)
         self.stem = nn.ModuleList(
             nn.Conv1d(channels if i == 0 else dim, dim, kernel_size=3, stride=1 if i == 0 else 2, padding=1)
             for i in range(config.stem_layers)
@@ -106,10 +111,15 @@ class PerceiverAudioEncoder(nn.Module):
 
     def tokens(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
         """The final latents ``[B, n_latents, dim]`` (no padding: every latent is valid)."""
-        x = clip_mean_normalise(features, mask, self.input_norm)
+        x = clip_mean_normalise(features[..., : self.n_mels], mask, self.input_norm)
         for conv in self.stem:
             x, mask = _masked_conv(conv, x, mask)
             x = F.gelu(x)
+        if self.whisper_in is not None:
+            # Stem output j is centred on input frame j * stride; Whisper's frames are not
+            # mean-normalised (a clip's mean Whisper frame says much of its language).
+            whisper = features[:, :: self.stem_stride, self.n_mels :]
+            x = x + self.whisper_in(whisper[:, : x.shape[1]]).masked_fill(~mask[..., None], 0.0)
         if self.stem_norm is not None:
             x = self.stem_norm(x)
         if x.shape[1] > self.positions.shape[0]:
@@ -162,6 +172,8 @@ def build_audio_encoder(config: AudioConfig) -> nn.Module:
     if config.encoder == "perceiver":
         return PerceiverAudioEncoder(config)
     if config.encoder == "spectran":
+        if config.whisper:
+            raise ValueError("audio.whisper feeds the Perceiver's stem; audio.encoder=spectran reads the log-mel only")
         return SpecTranEncoder(config)
     raise ValueError(f"unknown audio.encoder {config.encoder!r}; choose perceiver or spectran")
 

@@ -21,6 +21,7 @@ from model.api import ClaraModel
 from model.evalset import EvalSet
 from model.metrics import (
     ATTRIBUTE_FIELDS,
+    SPEAKER_FIELDS,
     attribute_only_retrieval,
     caption_protocol,
     retrieval_metrics,
@@ -98,9 +99,14 @@ def attribute_groups(
 
 def retrieval_baselines(eval_set: EvalSet, owners: np.ndarray, kept: np.ndarray) -> dict[str, dict[str, float]]:
     """Exact baselines beside the retrieval metrics (:mod:`model.metrics`): ``chance`` (a uniformly
-    random ranking) and ``attribute_only`` (random inside each clip's (language, gender, emotion) group)."""
+    random ranking), ``attribute_only`` (random inside each clip's (language, gender, emotion) group) and
+    ``language_gender_only`` (random inside (language, gender): a model that hears who speaks and in which
+    language but nothing of the words or the emotion)."""
     return {
         "chance": uniform_retrieval(len(kept), owners, map_k=MAP_KS),
         "attribute_only": attribute_only_retrieval(attribute_groups(eval_set, kept), owners, map_k=MAP_KS),
+        "language_gender_only": attribute_only_retrieval(
+            attribute_groups(eval_set, kept, SPEAKER_FIELDS), owners, map_k=MAP_KS
+        ),
         "attribute_fields": list(ATTRIBUTE_FIELDS),  # type: ignore[dict-item]
     }

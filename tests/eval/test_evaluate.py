@@ -35,6 +35,10 @@ def test_zeroshot_retrieval_probe_and_kws_write_json_and_markdown(tiny_run, eval
     attribute = retrieval["metrics"]["baseline/attribute_only/text_to_audio/R@1"]
     assert 100 / 12 <= attribute <= 100
     assert "| baseline: attribute_only |" in (out / "retrieval.md").read_text()
+    # ... and the one that hears only language and gender, never above attribute-only (coarser groups).
+    speaker = retrieval["metrics"]["baseline/language_gender_only/text_to_audio/R@1"]
+    assert 100 / 12 <= speaker <= attribute
+    assert "| baseline: language_gender_only |" in (out / "retrieval.md").read_text()
     kws = json.loads((out / "kws.json").read_text())
     rows = {r["code"]: r for r in kws["result"]["languages"]}
     assert set(rows) == {"en", "fr"} and rows["en"]["keywords"] == 3

@@ -1,0 +1,129 @@
+"""A frozen Whisper encoder beside the log-mel: frames that already know speech (``audio.whisper``).
+
+The tiny tower trained from scratch on a few hundred clips hears voices more than words or
+languages (docs/trainer-ablation.md). Whisper's encoder was trained on 680,000 h of speech in 99
+languages: its last layer carries the phones and the language of a clip whoever speaks. With
+``audio.whisper = <model>`` the front end runs that encoder (frozen, never trained) on each clip
+and puts its frames beside the log-mel: every log-mel frame gets the Whisper frame covering its
+centre (Whisper: one frame per 20 ms), layer-normalised without weights, as ``audio.whisper_dim``
+more input channels of the Perceiver's stem. The log-mel stays: the voice (gender) lives there
+more than in Whisper's last layer.
+
+``<model>``: what the segmentation stage takes for ``--whisper-model``
+(``transforms.segment.models``): ``bundled:base`` (multilingual base, shipped by pip packages, no
+hub access), ``bundled:tiny.en``, a local CTranslate2 folder, or a faster-whisper name (downloaded
+where there is internet). It runs through CTranslate2 (``faster_whisper.WhisperModel.encode``),
+on CUDA when the waveforms are there (float16) and on the CPU otherwise (int8), each clip over its
+own frames (no padding to 30 s; clips over 30 s go by 30-s windows).
+
+Cache: the encoder is frozen, so a clip always gets the same frames. Frames are kept per clip
+(keyed by a BLAKE2 digest of its samples; LRU, ``audio.whisper_cache`` clips, float16) and a
+repeated clip costs a lookup: with ``data.max_audio_s`` at least the longest clip there is no
+random crop, and after the first epoch every training clip hits. Hits and misses are counted
+(``cache_stats``). The cache is not part of any state dict and nothing here has parameters, so
+checkpoints are unchanged in shape; they name the model in their config, which must then load
+where they are evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+WHISPER_RATE = 16_000
+FRAME_S = 0.02
+"""Whisper's encoder frame: 10-ms mel hops, halved by its second convolution."""
+WINDOW_FRAMES = 3_000
+"""Mel frames of one 30-s window, the longest input the encoder's positions cover."""
+
+_MODELS: dict[tuple[str, str], object] = {}
+_LOCK = threading.Lock()
+
+
+def load_whisper(name: str, device: str):
+    """The faster-whisper model for ``name`` on ``device`` (``cpu`` / ``cuda``): loaded once per process."""
+    key = (name, device)
+    with _LOCK:
+        if key not in _MODELS:
+            from faster_whisper import WhisperModel
+
+            from transforms.segment.models import resolve_faster_whisper_model
+
+            _MODELS[key] = WhisperModel(
+                resolve_faster_whisper_model(name),
+                device=device,
+                compute_type="float16" if device == "cuda" else "int8",
+                cpu_threads=max(1, torch.get_num_threads()),
+            )
+        return _MODELS[key]
+
+
+class WhisperFrames:
+    """Waveforms at ``sample_rate`` → Whisper encoder frames aligned to the log-mel's frames."""
+
+    def __init__(self, name: str, dim: int, sample_rate: int, hop_length: int, cache_size: int = 4096) -> None:
+        self.name, self.dim, self.sample_rate, self.hop_length = name, dim, sample_rate, hop_length
+        self.cache_size = cache_size
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def cache_stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._cache)}
+
+    def encode_clip(self, clip: np.ndarray, device: str) -> np.ndarray:
+        """One clip (float32 in [-1, 1] at ``sample_rate``) → ``[frames, dim]`` float16, 20 ms a frame."""
+        import soxr
+
+        model = load_whisper(self.name, device)
+        audio = soxr.resample(clip.astype(np.float32), self.sample_rate, WHISPER_RATE) if len(clip) else clip
+        mel = model.feature_extractor(np.asarray(audio, dtype=np.float32))  # [80, frames], 10 ms a frame
+        mel = mel[:, : max(2, mel.shape[1] - mel.shape[1] % 2)]
+        if mel.shape[1] < 2:
+            mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])))
+        windows = []
+        for start in range(0, mel.shape[1], WINDOW_FRAMES):
+            window = mel[:, start : start + WINDOW_FRAMES]
+            if window.shape[1] % 2:
+                window = np.pad(window, ((0, 0), (0, 1)))
+            windows.append(np.array(model.encode(np.ascontiguousarray(window[None])))[0])
+        frames = np.concatenate(windows, axis=0)
+        if frames.shape[1] != self.dim:
+            raise ValueError(
+                f"audio.whisper={self.name!r} gives {frames.shape[1]}-wide frames but audio.whisper_dim="
+                f"{self.dim}: set audio.whisper_dim={frames.shape[1]}"
+            )
+        return frames.astype(np.float16)
+
+    def frames(self, clip: np.ndarray, device: str) -> np.ndarray:
+        key = hashlib.blake2b(clip.tobytes(), digest_size=16).digest()
+        cached = self._cache.get(key)
+        if cached is not None:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return cached
+        self.misses += 1
+        out = self.encode_clip(clip, device)
+        if self.cache_size > 0:
+            self._cache[key] = out
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return out
+
+    def __call__(self, waveform: torch.Tensor, lengths: torch.Tensor, total_frames: int) -> torch.Tensor:
+        """``waveform [B, T]`` float in [-1, 1] (+ ``lengths``) → ``[B, total_frames, dim]`` float32 on its
+        device: log-mel frame ``i`` (centred at ``i · hop`` samples) gets the Whisper frame covering that
+        instant (the last one past the clip's end: the caller masks those), layer-normalised."""
+        device = "cuda" if waveform.is_cuda else "cpu"
+        host = waveform.detach().float().cpu().numpy()
+        out = torch.zeros(waveform.shape[0], total_frames, self.dim)
+        centres = np.arange(total_frames) * self.hop_length / self.sample_rate
+        for i, length in enumerate(lengths.tolist()):
+            frames = torch.from_numpy(self.frames(host[i, :length], device).astype(np.float32))
+            index = np.minimum((centres / FRAME_S).astype(np.int64), frames.shape[0] - 1)
+            out[i] = F.layer_norm(frames[torch.from_numpy(index)], (self.dim,))
+        return out.to(waveform.device)

@@ -1,0 +1,79 @@
+"""``audio.whisper``: a frozen Whisper encoder's frames beside the log-mel (model.whisper_frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.config import TrainConfig, apply_overrides, load_config
+from model.heads import Clara
+
+WHISPER = "bundled:base"
+
+
+def _config(*overrides: str) -> TrainConfig:
+    return apply_overrides(load_config("tiny"), [f"model.audio.whisper={WHISPER}", *overrides])
+
+
+def _clip(seconds: float, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(int(seconds * 48_000), generator=g) * 0.2
+
+
+def test_the_front_end_adds_whisper_frames_and_padding_never_changes_an_embedding() -> None:
+    torch.manual_seed(0)
+    model = Clara(_config().model).eval()
+    short, long = _clip(1.3, 0), _clip(2.5, 1)
+    features, mask = model.frontend(short[None], torch.tensor([short.numel()]))
+    assert features.shape[-1] == model.config.audio.n_mels + 512
+    assert features[0, :, model.config.audio.n_mels :].abs().sum() > 0
+    alone = model.encode_audio(short[None], torch.tensor([short.numel()]))
+    batch = torch.zeros(2, long.numel())
+    batch[0, : short.numel()], batch[1] = short, long
+    batch[0, short.numel() :] = 0.7  # garbage in the padding must be ignored
+    padded = model.encode_audio(batch, torch.tensor([short.numel(), long.numel()]))
+    torch.testing.assert_close(padded[0], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_repeated_clip_is_encoded_once() -> None:
+    model = Clara(_config().model).eval()
+    clip = _clip(1.0, 2)
+    first = model.encode_audio(clip[None])
+    again = model.encode_audio(torch.stack([clip, clip]))
+    assert model.frontend.whisper.cache_stats() == {"hits": 2, "misses": 1, "size": 1}
+    torch.testing.assert_close(again[0], first[0])
+
+
+def test_a_clip_over_thirty_seconds_goes_by_windows() -> None:
+    model = Clara(_config().model).eval()
+    frames = model.frontend.whisper.encode_clip(_clip(31.0, 3).numpy(), "cpu")
+    assert frames.shape == (1550, 512)  # 30 s (1,500 frames) + 1 s (50)
+
+
+def test_a_wrong_width_and_the_patch_encoder_are_refused_with_the_setting_to_change() -> None:
+    model = Clara(_config("model.audio.whisper_dim=384").model).eval()
+    with pytest.raises(ValueError, match="audio.whisper_dim=512"):
+        model.encode_audio(_clip(0.5, 4)[None])
+    with pytest.raises(ValueError, match="spectran"):
+        Clara(_config("model.audio.encoder=spectran").model)
+
+
+def test_whisper_frames_tell_the_language_of_a_voice_they_never_heard() -> None:
+    """Truth we control: espeak-ng paragraphs. Mean Whisper frames of one voice's en / fr / de paragraphs
+    name the language of other paragraphs spoken by another voice (nearest centroid)."""
+    from model.whisper_frames import WhisperFrames
+    from tests.segment.speech import paragraph
+
+    whisper = WhisperFrames(WHISPER, 512, 48_000, 512)
+
+    def mean_frame(language: str, index: int, variant: str) -> np.ndarray:
+        audio = paragraph(language, index, variant)[1][: 8 * 48_000]
+        frame = whisper.frames(audio, "cpu").astype(np.float32).mean(0)
+        return frame / np.linalg.norm(frame)
+
+    languages = ("en", "fr", "de")
+    centroids = np.stack([mean_frame(language, 0, "m1") for language in languages])
+    for language in languages:
+        scores = centroids @ mean_frame(language, 1, "f2")
+        assert languages[int(scores.argmax())] == language, (language, scores)
