@@ -36,9 +36,13 @@ data-plane buffers go back to the system instead of staying in per-thread arenas
 
 def prepare_local_workers(options: Any) -> bool:
     """For a DirectRunner with worker processes: bounded bundles, and :data:`ALLOCATOR` in the
-    environment the workers inherit (a value already set wins). Threads and other runners: nothing.
+    environment the workers inherit (a value already set wins). With worker threads: their output
+    flushed between elements only (:func:`transforms.internals.element_aligned_flushes`; Beam's
+    timer flush splits elements and corrupts grouped data). Other runners: nothing.
     Returns whether it applied."""
     values = options.get_all_options()
+    if values.get("runner") == "DirectRunner" and values.get("direct_running_mode") == "multi_threading":
+        return internals.element_aligned_flushes()
     if values.get("runner") != "DirectRunner" or values.get("direct_running_mode") != "multi_processing":
         return False
     for name, value in ALLOCATOR.items():

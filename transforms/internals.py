@@ -1,6 +1,6 @@
 """Every use of another library's private API, in one room: opt-in, and checked against its shape.
 
-Three places reach past a library's public API, each for a measured reason; nothing here runs on
+Four places reach past a library's public API, each for a measured reason; nothing here runs on
 import, each is applied by the one call that needs it:
 
 - ``local_bundles`` (Apache Beam, :func:`bound_local_bundles`): Beam's FnApiRunner gives each
@@ -8,6 +8,15 @@ import, each is applied by the one call that needs it:
   worker holds its whole share at once; the patch replaces ``GroupingBuffer.partition`` and
   ``ParallelBundleManager.process_bundle`` so a share goes in bundles of about ``max_bytes``, as
   Dataflow and Flink give them (``pipelines/local_shuffle.py`` applies it to local worker processes).
+- ``element_flushes`` (Apache Beam, :func:`element_aligned_flushes`): with threaded local workers
+  (``--direct_running_mode=multi_threading``) Beam's FnApiRunner starts its SDK workers with a
+  1-s time-based flush of their output streams, which fires from a timer thread, also in the middle
+  of an element being encoded, while the runner decodes each flushed piece on its own (a
+  ``GroupByKey``'s ``GroupingBuffer.append``): the rest of the element is read as a new one. Elements
+  arrive corrupted (a value read as ``None``), or a garbage window count makes the runner append
+  billions of windows (a shard build grew to 18 GB and was OOM-killed). The patch sets the handler's
+  default limit to 0, which gives the size-based stream that flushes between elements only (what
+  Beam's worker processes and portable workers use by default).
 - ``s3_clients`` (Apache Beam's S3 filesystem and boto3, :func:`share_s3_clients`): Beam builds a
   new boto3 session and client for every S3 call; the patch replaces ``boto3_client.Client.__init__``
   so a process shares one thread-safe boto3 client per S3 settings (``transforms.storage.configure``).
@@ -35,6 +44,7 @@ TESTED_WITH = {"apache-beam": "2.77.0", "boto3": "1.44.18", "soundfile": "0.14.0
 """The installed versions whose private shapes :func:`problems` was written against."""
 PATCHES = {
     "local_bundles": ("apache-beam",),
+    "element_flushes": ("apache-beam",),
     "s3_clients": ("apache-beam", "boto3"),
     "soundfile_reader": ("soundfile",),
 }
@@ -208,6 +218,48 @@ def _global_window_value() -> Callable[[Any], Any]:
     ).with_value
 
 
+# ----------------------------------------------------------------------------- element_flushes (Beam)
+
+
+def element_aligned_flushes() -> bool:
+    """This process's threaded FnApiRunner workers flush their output between elements only (module
+    docstring: Beam's 1-s timer flush splits elements). Returns False (changing nothing) when this
+    Beam's worker handler is not shaped as expected."""
+    try:
+        from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    except ImportError:  # pragma: no cover - a Beam without the FnApiRunner
+        return False
+    if not isinstance(getattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", None), int):
+        return False
+    _ORIGINALS.setdefault("data_buffer_time_limit_ms", worker_handlers.DATA_BUFFER_TIME_LIMIT_MS)
+    worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 0
+    return True
+
+
+def restore_element_flushes() -> None:
+    """Beam's own 1-s time-based flush again."""
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    if "data_buffer_time_limit_ms" in _ORIGINALS:
+        worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = _ORIGINALS.pop("data_buffer_time_limit_ms")
+
+
+def _element_flushes_shape() -> list[str]:
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    from apache_beam.runners.worker import data_plane
+
+    found: list[str] = []
+    if not isinstance(getattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", None), int):
+        found.append("worker_handlers.DATA_BUFFER_TIME_LIMIT_MS is gone")
+    handler = getattr(worker_handlers, "EmbeddedGrpcWorkerHandler", None)
+    if handler is None or "DATA_BUFFER_TIME_LIMIT_MS" not in inspect.getsource(handler.__init__):
+        found.append("EmbeddedGrpcWorkerHandler.__init__ no longer reads DATA_BUFFER_TIME_LIMIT_MS")
+    create = getattr(getattr(data_plane, "ClosableOutputStream", None), "create", None)
+    if create is None or not re.search(r"data_buffer_time_limit_ms\s*>\s*0", inspect.getsource(create)):
+        found.append("ClosableOutputStream.create no longer gives the size-based stream for a limit of 0")
+    return found
+
+
 # ----------------------------------------------------------------------------- s3_clients (Beam + boto3)
 
 _S3_CLIENTS: dict[tuple, Any] = {}
@@ -304,6 +356,7 @@ def problems() -> list[str]:
     found: list[str] = []
     for patch, check in (
         ("local_bundles", _local_bundles_shape),
+        ("element_flushes", _element_flushes_shape),
         ("s3_clients", _s3_clients_shape),
         ("soundfile_reader", _soundfile_reader_shape),
     ):
