@@ -49,9 +49,7 @@ PIPELINE = textwrap.dedent(
 
 
 def run(mode: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", PIPELINE, mode], cwd=ROOT, capture_output=True, text=True, timeout=240
-    )
+    return subprocess.run([sys.executable, "-c", PIPELINE, mode], cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
 def test_threaded_workers_deliver_slow_to_encode_elements_whole_through_a_group_by_key():
