@@ -92,7 +92,7 @@ class WhisperFrames:
                 window = np.pad(window, ((0, 0), (0, 1)))
             windows.append(np.array(model.encode(np.ascontiguousarray(window[None])))[0])
         frames = np.concatenate(windows, axis=0)
-        if frames.shape[1] != self.dim:
+        if self.dim and frames.shape[1] != self.dim:  # dim 0: any width (callers that only pool)
             raise ValueError(
                 f"audio.whisper={self.name!r} gives {frames.shape[1]}-wide frames but audio.whisper_dim="
                 f"{self.dim}: set audio.whisper_dim={frames.shape[1]}"
@@ -114,6 +114,7 @@ class WhisperFrames:
                 self._cache.popitem(last=False)
         return out
 
+    @torch.compiler.disable  # host-side numpy and CTranslate2: one clean graph break under torch.compile
     def __call__(self, waveform: torch.Tensor, lengths: torch.Tensor, total_frames: int) -> torch.Tensor:
         """``waveform [B, T]`` float in [-1, 1] (+ ``lengths``) → ``[B, total_frames, dim]`` float32 on its
         device: log-mel frame ``i`` (centred at ``i · hop`` samples) gets the Whisper frame covering that

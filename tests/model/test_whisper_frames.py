@@ -77,3 +77,11 @@ def test_whisper_frames_tell_the_language_of_a_voice_they_never_heard() -> None:
     for language in languages:
         scores = centroids @ mean_frame(language, 1, "f2")
         assert languages[int(scores.argmax())] == language, (language, scores)
+
+
+def test_the_yardstick_reads_the_mean_and_spread_of_the_whisper_frames() -> None:
+    from bench.language_baseline import whisper_features
+    from model.whisper_frames import WhisperFrames
+
+    row = whisper_features(_clip(1.0, 5).numpy(), WhisperFrames(WHISPER, 0, 48_000, 512, cache_size=0))
+    assert row.shape == (1024,) and np.all(row[512:] >= 0) and np.isfinite(row).all()
