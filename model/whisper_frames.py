@@ -10,7 +10,7 @@ more input channels of the Perceiver's stem. The log-mel stays: the voice (gende
 more than in Whisper's last layer.
 
 ``<model>``: what the segmentation stage takes for ``--whisper-model``
-(``transforms.segment.models``): ``bundled:base`` (multilingual base, shipped by pip packages, no
+(``schemas.weights``): ``bundled:base`` (multilingual base, shipped by pip packages, no
 hub access), ``bundled:tiny.en``, a local CTranslate2 folder, or a faster-whisper name (downloaded
 where there is internet). It runs through CTranslate2 (``faster_whisper.WhisperModel.encode``),
 on CUDA when the waveforms are there (float16) and on the CPU otherwise (int8), each clip over its
@@ -52,7 +52,7 @@ def load_whisper(name: str, device: str):
         if key not in _MODELS:
             from faster_whisper import WhisperModel
 
-            from transforms.segment.models import resolve_faster_whisper_model
+            from schemas.weights import resolve_faster_whisper_model
 
             _MODELS[key] = WhisperModel(
                 resolve_faster_whisper_model(name),

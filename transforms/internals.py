@@ -221,6 +221,11 @@ def _global_window_value() -> Callable[[Any], Any]:
 # ----------------------------------------------------------------------------- element_flushes (Beam)
 
 
+_FLUSH_ORIGINAL: dict[str, int] = {}
+"""Beam's own ``DATA_BUFFER_TIME_LIMIT_MS`` while :func:`element_aligned_flushes` is in effect (apart from
+``_ORIGINALS``, whose emptiness says local_bundles is off)."""
+
+
 def element_aligned_flushes() -> bool:
     """This process's threaded FnApiRunner workers flush their output between elements only (module
     docstring: Beam's 1-s timer flush splits elements). Returns False (changing nothing) when this
@@ -231,7 +236,7 @@ def element_aligned_flushes() -> bool:
         return False
     if not isinstance(getattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", None), int):
         return False
-    _ORIGINALS.setdefault("data_buffer_time_limit_ms", worker_handlers.DATA_BUFFER_TIME_LIMIT_MS)
+    _FLUSH_ORIGINAL.setdefault("data_buffer_time_limit_ms", worker_handlers.DATA_BUFFER_TIME_LIMIT_MS)
     worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = 0
     return True
 
@@ -240,8 +245,8 @@ def restore_element_flushes() -> None:
     """Beam's own 1-s time-based flush again."""
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-    if "data_buffer_time_limit_ms" in _ORIGINALS:
-        worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = _ORIGINALS.pop("data_buffer_time_limit_ms")
+    if "data_buffer_time_limit_ms" in _FLUSH_ORIGINAL:
+        worker_handlers.DATA_BUFFER_TIME_LIMIT_MS = _FLUSH_ORIGINAL.pop("data_buffer_time_limit_ms")
 
 
 def _element_flushes_shape() -> list[str]:

@@ -93,16 +93,16 @@ def test_local_worker_processes_get_bounded_bundles_and_the_allocator_settings(m
         monkeypatch.delenv(name)
     internals.restore_local_bundles()
     threads = PipelineOptions(runner_args("direct", 2, []))
-    try:  # threads: no bounded bundles, no allocator settings, only element-aligned flushes
+    try:
+        # threads: no bounded bundles, no allocator settings, only element-aligned flushes
         assert local_shuffle.prepare_local_workers(threads)
         assert not any(name in os.environ for name in local_shuffle.ALLOCATOR)
         assert not internals.local_bundles_bound()
-    finally:
-        internals.restore_element_flushes()
-    try:
+        # processes, in a process whose threaded runs came first: bounded bundles all the same
         processes = PipelineOptions(runner_args("direct", 8, []))
         assert local_shuffle.prepare_local_workers(processes)
         assert all(os.environ[name] == value for name, value in local_shuffle.ALLOCATOR.items())
         assert internals.local_bundles_bound()
     finally:
         internals.restore_local_bundles()
+        internals.restore_element_flushes()
