@@ -85,13 +85,9 @@ class WhisperFrames:
         mel = mel[:, : max(2, mel.shape[1] - mel.shape[1] % 2)]
         if mel.shape[1] < 2:
             mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])))
-        windows = []
-        for start in range(0, mel.shape[1], WINDOW_FRAMES):
-            window = mel[:, start : start + WINDOW_FRAMES]
-            if window.shape[1] % 2:
-                window = np.pad(window, ((0, 0), (0, 1)))
-            windows.append(np.array(model.encode(np.ascontiguousarray(window[None])))[0])
-        frames = np.concatenate(windows, axis=0)
+        # An even frame count (the encoder's stride-2 convolution), so every 30-s window is even too.
+        windows = [mel[:, start : start + WINDOW_FRAMES] for start in range(0, mel.shape[1], WINDOW_FRAMES)]
+        frames = np.concatenate([np.array(model.encode(np.ascontiguousarray(w[None])))[0] for w in windows], axis=0)
         if self.dim and frames.shape[1] != self.dim:  # dim 0: any width (callers that only pool)
             raise ValueError(
                 f"audio.whisper={self.name!r} gives {frames.shape[1]}-wide frames but audio.whisper_dim="
@@ -124,7 +120,10 @@ class WhisperFrames:
         out = torch.zeros(waveform.shape[0], total_frames, self.dim)
         centres = np.arange(total_frames) * self.hop_length / self.sample_rate
         for i, length in enumerate(lengths.tolist()):
-            frames = torch.from_numpy(self.frames(host[i, :length], device).astype(np.float32))
+            # Normalised per frame, so once at Whisper's 50 Hz rather than after the log-mel's ~94 Hz repeat.
+            frames = F.layer_norm(
+                torch.from_numpy(self.frames(host[i, :length], device).astype(np.float32)), (self.dim,)
+            )
             index = np.minimum((centres / FRAME_S).astype(np.int64), frames.shape[0] - 1)
-            out[i] = F.layer_norm(frames[torch.from_numpy(index)], (self.dim,))
+            out[i] = frames[torch.from_numpy(index)]
         return out.to(waveform.device)
