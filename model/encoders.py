@@ -89,6 +89,9 @@ class PerceiverAudioEncoder(nn.Module):
         # audio.whisper's frames join after the stem, at its frame rate, through one linear map
         # (a 1x1 projection there costs a tenth of widening the stem's first convolution).
         self.whisper_in = nn.Linear(config.whisper_dim, dim) if config.whisper else None
+        if not 0.0 <= config.whisper_dropout < 1.0:
+            raise ValueError(f"audio.whisper_dropout must be in [0, 1), got {config.whisper_dropout}")
+        self.whisper_dropout = config.whisper_dropout
         self.stem_stride = 2 ** max(0, config.stem_layers - 1)
         self.stem = nn.ModuleList(
             nn.Conv1d(channels if i == 0 else dim, dim, kernel_size=3, stride=1 if i == 0 else 2, padding=1)
@@ -119,7 +122,12 @@ class PerceiverAudioEncoder(nn.Module):
             # Stem output j is centred on input frame j * stride; Whisper's frames are not
             # mean-normalised (a clip's mean Whisper frame says much of its language).
             whisper = features[:, :: self.stem_stride, self.n_mels :]
-            x = x + self.whisper_in(whisper[:, : x.shape[1]]).masked_fill(~mask[..., None], 0.0)
+            added = self.whisper_in(whisper[:, : x.shape[1]]).masked_fill(~mask[..., None], 0.0)
+            if self.training and self.whisper_dropout > 0.0:
+                # Per clip, not per frame: a dropped clip is heard through the log-mel alone.
+                keep = torch.rand(x.shape[0], 1, 1, device=x.device) >= self.whisper_dropout
+                added = added * keep.to(added.dtype)
+            x = x + added
         if self.stem_norm is not None:
             x = self.stem_norm(x)
         if x.shape[1] > self.positions.shape[0]:

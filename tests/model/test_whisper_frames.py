@@ -85,3 +85,27 @@ def test_the_yardstick_reads_the_mean_and_spread_of_the_whisper_frames() -> None
 
     row = whisper_features(_clip(1.0, 5).numpy(), WhisperFrames(WHISPER, 0, 48_000, 512, cache_size=0))
     assert row.shape == (1024,) and np.all(row[512:] >= 0) and np.isfinite(row).all()
+
+
+def test_whisper_dropout_leaves_clips_to_the_log_mel_in_training_only() -> None:
+    torch.manual_seed(0)
+    dropped = Clara(_config("model.audio.whisper_dropout=0.999999").model)
+    kept = Clara(_config().model)
+    kept.load_state_dict(dropped.state_dict())
+    clip = _clip(1.0, 5)
+    features, mask = dropped.frontend(clip[None], torch.tensor([clip.numel()]))
+    other = features.clone()
+    other[..., dropped.config.audio.n_mels :] = torch.randn_like(other[..., dropped.config.audio.n_mels :])
+
+    def tokens(model: Clara, x: torch.Tensor, train: bool) -> torch.Tensor:
+        model.train(train)
+        torch.manual_seed(1)
+        return model.audio_encoder.tokens(x, mask)[0]
+
+    # Training: the Whisper frames of a dropped clip change nothing; without the dropout they do.
+    torch.testing.assert_close(tokens(dropped, features, True), tokens(dropped, other, True))
+    assert not torch.allclose(tokens(kept, features, True), tokens(kept, other, True))
+    # Evaluation always reads them, whatever the setting.
+    torch.testing.assert_close(tokens(dropped, features, False), tokens(kept, features, False))
+    with pytest.raises(ValueError, match="whisper_dropout"):
+        Clara(_config("model.audio.whisper_dropout=1.0").model)
