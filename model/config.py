@@ -54,6 +54,11 @@ class AudioConfig:
     whisper_dim: int = 512
     """Width of ``whisper``'s frames (tiny 384, base 512, small 768, medium 1024, large 1280)."""
     whisper_cache: int = 4096
+    whisper_fusion: str = "stem"
+    """Where ``whisper``'s frames join: ``stem`` (after the Perceiver's stem, frame by frame, through one
+    linear map) or ``pooled`` (the mean and spread of a clip's frames through a two-layer MLP whose last
+    layer starts at zero, added to every output latent: the Perceiver reads the log-mel alone, as
+    without Whisper, and the clip-level Whisper vector adds language on top; docs/trainer-ablation.md)."""
     whisper_dropout: float = 0.0
     """Training only: each clip's Whisper frames are left out (zeroed) with this probability, so the
     log-mel path must still carry what it can alone (the voice, and the language without Whisper);

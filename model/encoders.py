@@ -75,6 +75,10 @@ class CrossAttentionBlock(nn.Module):
         return latents + self.mlp(self.norm_mlp(latents))
 
 
+WHISPER_FUSIONS = ("stem", "pooled")
+"""Where ``audio.whisper``'s frames join the Perceiver (``AudioConfig.whisper_fusion``)."""
+
+
 class PerceiverAudioEncoder(nn.Module):
     """Log-mel ``[B, F, n_mels]`` + mask → pooled audio representation ``[B, dim]``."""
 
@@ -88,7 +92,20 @@ class PerceiverAudioEncoder(nn.Module):
         channels = config.n_mels * (2 if config.input_norm == "clip_mean+mean" else 1)
         # audio.whisper's frames join after the stem, at its frame rate, through one linear map
         # (a 1x1 projection there costs a tenth of widening the stem's first convolution).
-        self.whisper_in = nn.Linear(config.whisper_dim, dim) if config.whisper else None
+        if config.whisper_fusion not in WHISPER_FUSIONS:
+            raise ValueError(
+                f"unknown audio.whisper_fusion {config.whisper_fusion!r}; one of {', '.join(WHISPER_FUSIONS)}"
+            )
+        pooled = bool(config.whisper) and config.whisper_fusion == "pooled"
+        self.whisper_in = nn.Linear(config.whisper_dim, dim) if config.whisper and not pooled else None
+        # pooled: [mean, spread] of the clip's frames -> MLP; the last layer starts at zero, so a
+        # fresh model is the log-mel model and the Whisper vector grows in as it helps.
+        self.whisper_pool = (
+            nn.Sequential(nn.Linear(2 * config.whisper_dim, dim), nn.GELU(), nn.Linear(dim, dim)) if pooled else None
+        )
+        if self.whisper_pool is not None:
+            nn.init.zeros_(self.whisper_pool[2].weight)
+            nn.init.zeros_(self.whisper_pool[2].bias)
         if not 0.0 <= config.whisper_dropout < 1.0:
             raise ValueError(f"audio.whisper_dropout must be in [0, 1), got {config.whisper_dropout}")
         self.whisper_dropout = config.whisper_dropout
@@ -114,6 +131,7 @@ class PerceiverAudioEncoder(nn.Module):
 
     def tokens(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
         """The final latents ``[B, n_latents, dim]`` (no padding: every latent is valid)."""
+        frame_mask = mask
         x = clip_mean_normalise(features[..., : self.n_mels], mask, self.input_norm)
         for conv in self.stem:
             x, mask = _masked_conv(conv, x, mask)
@@ -123,11 +141,7 @@ class PerceiverAudioEncoder(nn.Module):
             # mean-normalised (a clip's mean Whisper frame says much of its language).
             whisper = features[:, :: self.stem_stride, self.n_mels :]
             added = self.whisper_in(whisper[:, : x.shape[1]]).masked_fill(~mask[..., None], 0.0)
-            if self.training and self.whisper_dropout > 0.0:
-                # Per clip, not per frame: a dropped clip is heard through the log-mel alone.
-                keep = torch.rand(x.shape[0], 1, 1, device=x.device) >= self.whisper_dropout
-                added = added * keep.to(added.dtype)
-            x = x + added
+            x = x + self._whisper_keep(added)
         if self.stem_norm is not None:
             x = self.stem_norm(x)
         if x.shape[1] > self.positions.shape[0]:
@@ -137,7 +151,22 @@ class PerceiverAudioEncoder(nn.Module):
         latents = self.cross(latents, x, mask)
         for block in self.blocks:
             latents = block(latents)
-        return self.norm(latents), None
+        latents = self.norm(latents)
+        if self.whisper_pool is not None:
+            whisper = features[..., self.n_mels :].float()
+            mean = masked_mean(whisper, frame_mask)
+            spread = masked_mean((whisper - mean[:, None]).square(), frame_mask).clamp_min(1e-8).sqrt()
+            pooled = self.whisper_pool(torch.cat([mean, spread], dim=-1).to(latents.dtype))
+            latents = latents + self._whisper_keep(pooled[:, None, :])
+        return latents, None
+
+    def _whisper_keep(self, added: torch.Tensor) -> torch.Tensor:
+        """``audio.whisper_dropout``: in training, a clip's Whisper part is left out with that
+        probability (per clip, not per frame: a dropped clip is heard through the log-mel alone)."""
+        if not (self.training and self.whisper_dropout > 0.0):
+            return added
+        keep = torch.rand(added.shape[0], 1, 1, device=added.device) >= self.whisper_dropout
+        return added * keep.to(added.dtype)
 
 
 class TextEncoder(nn.Module):

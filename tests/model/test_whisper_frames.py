@@ -109,3 +109,25 @@ def test_whisper_dropout_leaves_clips_to_the_log_mel_in_training_only() -> None:
     torch.testing.assert_close(tokens(dropped, features, False), tokens(kept, features, False))
     with pytest.raises(ValueError, match="whisper_dropout"):
         Clara(_config("model.audio.whisper_dropout=1.0").model)
+
+
+def test_pooled_fusion_starts_as_the_log_mel_model_and_padding_never_changes_an_embedding() -> None:
+    torch.manual_seed(0)
+    pooled = Clara(_config("model.audio.whisper_fusion=pooled").model).eval()
+    plain = Clara(load_config("tiny").model).eval()
+    plain.load_state_dict(pooled.state_dict(), strict=False)  # the same weights, without the Whisper MLP
+    short, long = _clip(1.3, 6), _clip(2.5, 7)
+    # A fresh pooled model is the log-mel model: the MLP's last layer starts at zero.
+    torch.testing.assert_close(pooled.encode_audio(short[None]), plain.encode_audio(short[None]))
+    with torch.no_grad():
+        torch.nn.init.normal_(pooled.audio_encoder.whisper_pool[2].weight, std=0.1)
+    alone = pooled.encode_audio(short[None], torch.tensor([short.numel()]))
+    assert not torch.allclose(alone, plain.encode_audio(short[None]), atol=1e-3)
+    batch = torch.zeros(2, long.numel())
+    batch[0, : short.numel()], batch[1] = short, long
+    batch[0, short.numel() :] = 0.7  # garbage in the padding must be ignored, by the pooling too
+    padded = pooled.encode_audio(batch, torch.tensor([short.numel(), long.numel()]))
+    torch.testing.assert_close(padded[0], alone[0], atol=1e-5, rtol=1e-5)
+    assert pooled.audio_encoder.whisper_in is None  # the Perceiver reads the log-mel alone
+    with pytest.raises(ValueError, match="whisper_fusion"):
+        Clara(_config("model.audio.whisper_fusion=late").model)
