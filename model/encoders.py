@@ -90,8 +90,9 @@ class PerceiverAudioEncoder(nn.Module):
         self.input_norm = config.input_norm
         self.n_mels = config.n_mels
         channels = config.n_mels * (2 if config.input_norm == "clip_mean+mean" else 1)
-        # audio.whisper's frames join after the stem, at its frame rate, through one linear map
-        # (a 1x1 projection there costs a tenth of widening the stem's first convolution).
+        # audio.whisper_fusion=stem: Whisper's frames join after the stem, at its frame rate, through
+        # one linear map (a 1x1 projection there costs a tenth of widening the stem's first convolution);
+        # =pooled: the Perceiver reads the log-mel alone and a clip vector joins its output.
         if config.whisper_fusion not in WHISPER_FUSIONS:
             raise ValueError(
                 f"unknown audio.whisper_fusion {config.whisper_fusion!r}; one of {', '.join(WHISPER_FUSIONS)}"
