@@ -54,6 +54,7 @@ class AudioConfig:
     whisper_dim: int = 512
     """Width of ``whisper``'s frames (tiny 384, base 512, small 768, medium 1024, large 1280)."""
     whisper_cache: int = 4096
+    """Clips whose Whisper frames are kept (LRU, float16; ~0.5 MB per 10-s clip at base)."""
     whisper_fusion: str = "stem"
     """Where ``whisper``'s frames join: ``stem`` (after the Perceiver's stem, frame by frame, through one
     linear map) or ``pooled`` (the mean and spread of a clip's frames through a two-layer MLP whose last
@@ -63,7 +64,6 @@ class AudioConfig:
     """Training only: each clip's Whisper frames are left out (zeroed) with this probability, so the
     log-mel path must still carry what it can alone (the voice, and the language without Whisper);
     evaluation always reads them. 0 = off (docs/trainer-ablation.md)."""
-    """Clips whose Whisper frames are kept (LRU, float16; ~0.5 MB per 10-s clip at base)."""
     n_latents: int = 512
     cross_heads: int = 2
     latent_layers: int = 10

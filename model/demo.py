@@ -323,6 +323,7 @@ def recipe_summary(config_yaml: Path) -> dict[str, Any]:
         "audio.input_norm": audio.get("input_norm", "none"),
         "audio.vtlp": audio.get("vtlp", 0.0),
         "audio.whisper": audio.get("whisper") or "off",
+        "audio.whisper_fusion": audio.get("whisper_fusion", "stem"),
         "audio.whisper_dropout": audio.get("whisper_dropout", 0.0),
         "data.caption_origins": list(data.get("caption_origins") or []) or "all",
         "data.batch_size": data.get("batch_size"),

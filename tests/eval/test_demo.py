@@ -38,6 +38,7 @@ def test_results_name_the_recipe_and_point_at_the_ablation(tmp_path) -> None:
     assert recipe["audio.input_norm"] == "clip_mean" and recipe["audio.vtlp"] == 0.0
     assert recipe["data.caption_origins"] == ["template", "transcript"]
     assert recipe["audio.whisper"] == "off" and recipe["audio.whisper_dropout"] == 0.0
+    assert recipe["audio.whisper_fusion"] == "stem"
     assert recipe_summary(tmp_path / "missing.yaml") == {}
     assert ABLATION == "docs/trainer-ablation.md"
 
