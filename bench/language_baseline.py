@@ -188,8 +188,7 @@ def tower(
         audio, labels = splits[split]
         right = []
         for i in range(0, len(audio), 32):
-            features, mask = frontend(*batch(audio[i : i + 32], train=False))
-            guess = head(encoder(features, mask)).argmax(-1).tolist()
+            guess = head(encoder(*frontend.encoder_inputs(*batch(audio[i : i + 32], train=False)))).argmax(-1).tolist()
             right += [names[g] == label for g, label in zip(guess, labels[i : i + 32])]
         frontend.train(), encoder.train()
         return right
@@ -203,9 +202,9 @@ def tower(
         for group in optimiser.param_groups:
             group["lr"] = config.optim.lr * scale
         chosen = rng.sample(range(len(train_audio)), 16)
-        features, mask = frontend(*batch([train_audio[i] for i in chosen], train=True))
+        inputs = frontend.encoder_inputs(*batch([train_audio[i] for i in chosen], train=True))
         target = torch.tensor([names.index(train_labels[i]) for i in chosen])
-        loss = F.cross_entropy(head(encoder(features, mask)), target)
+        loss = F.cross_entropy(head(encoder(*inputs)), target)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)

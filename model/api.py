@@ -126,8 +126,7 @@ class ClaraModel:
         batch, lengths = batch.to(self.device), lengths.to(self.device)
         if projected:
             return self.model.encode_audio(batch, lengths).float().cpu()
-        features, mask = self.model.frontend(batch, lengths)
-        return self.model.audio_encoder(features, mask).float().cpu()
+        return self.model.audio_encoder(*self.model.frontend.encoder_inputs(batch, lengths)).float().cpu()
 
     @torch.inference_mode()
     def get_text_embeddings(

@@ -53,7 +53,9 @@ def vtlp_filters(mel: np.ndarray, config: AudioConfig, used_bins: int) -> torch.
 
 class LogMel(nn.Module):
     """Waveforms ``[B, T]`` float or int16 (+ lengths) → log-mel ``[B, frames, n_mels]`` and a frame mask
-    (``[B, frames, n_mels + whisper_dim]`` with ``audio.whisper``: ``model.whisper_frames``)."""
+    (``[B, frames, n_mels + whisper_dim]`` with ``audio.whisper`` and its ``stem`` fusion:
+    ``model.whisper_frames``; the ``pooled`` fusion's clip vectors come from :meth:`clip_vectors`, and
+    :meth:`encoder_inputs` gives all an encoder takes)."""
 
     def __init__(self, config: AudioConfig) -> None:
         super().__init__()
@@ -79,7 +81,12 @@ class LogMel(nn.Module):
             from model.whisper_frames import WhisperFrames
 
             self.whisper = WhisperFrames(
-                config.whisper, config.whisper_dim, config.sample_rate, config.hop_length, config.whisper_cache
+                config.whisper,
+                config.whisper_dim,
+                config.sample_rate,
+                config.hop_length,
+                config.whisper_cache,
+                pooled=config.whisper_fusion == "pooled",
             )
 
     def _mel_power(self, waveform: torch.Tensor, filters: torch.Tensor | None = None) -> torch.Tensor:
@@ -129,6 +136,25 @@ class LogMel(nn.Module):
         loudest = log_mel.masked_fill(~mask[..., None], float("-inf")).amax(dim=(1, 2), keepdim=True)
         log_mel = torch.maximum(log_mel, loudest - 8.0)
         log_mel = (log_mel + 4.0) / 4.0
-        if self.whisper is not None:  # audio.whisper: the frozen encoder's frames as more channels
+        if self.whisper is not None and not self.whisper.pooled:  # audio.whisper: Whisper's frames as more channels
             log_mel = torch.cat([log_mel, self.whisper(waveform, lengths, total_frames).to(log_mel.dtype)], dim=-1)
         return log_mel.masked_fill(~mask[..., None], 0.0), mask
+
+    @torch.no_grad()
+    def clip_vectors(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor | None:
+        """``audio.whisper_fusion=pooled``: each clip's Whisper clip vector ``[B, 2 · whisper_dim]``
+        (``WhisperFrames.clip_vector``), what the encoder adds to its output latents; ``None`` otherwise
+        (no Whisper, or its frames already in :meth:`forward`'s channels)."""
+        if self.whisper is None or not self.whisper.pooled:
+            return None
+        waveform = pcm_to_float(waveform)
+        if lengths is None:
+            lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long)
+        return self.whisper.clip_vectors(waveform, lengths.to(waveform.device))
+
+    def encoder_inputs(
+        self, waveform: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """What an audio encoder takes: ``(features, mask, clip vectors or None)``."""
+        features, mask = self(waveform, lengths)
+        return features, mask, self.clip_vectors(waveform, lengths)

@@ -54,7 +54,8 @@ class AudioConfig:
     whisper_dim: int = 512
     """Width of ``whisper``'s frames (tiny 384, base 512, small 768, medium 1024, large 1280)."""
     whisper_cache: int = 4096
-    """Clips whose Whisper frames are kept (LRU, float16; ~0.5 MB per 10-s clip at base)."""
+    """Clips whose Whisper frames are kept (LRU, float16; ~0.5 MB per 10-s clip at base; with
+    ``whisper_fusion=pooled`` their clip vectors instead, 4 KB a clip at base whatever its length)."""
     whisper_fusion: str = "stem"
     """Where ``whisper``'s frames join: ``stem`` (after the Perceiver's stem, frame by frame, through one
     linear map) or ``pooled`` (the mean and spread of a clip's frames through a two-layer MLP whose last

@@ -127,12 +127,19 @@ class PerceiverAudioEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.out_dim = dim
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return masked_mean(self.tokens(features, mask)[0], None)
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, clip: torch.Tensor | None = None) -> torch.Tensor:
+        return masked_mean(self.tokens(features, mask, clip)[0], None)
 
-    def tokens(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """The final latents ``[B, n_latents, dim]`` (no padding: every latent is valid)."""
-        frame_mask = mask
+    def tokens(
+        self, features: torch.Tensor, mask: torch.Tensor, clip: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, None]:
+        """The final latents ``[B, n_latents, dim]`` (no padding: every latent is valid). ``clip``: the
+        pooled fusion's Whisper clip vectors ``[B, 2 · whisper_dim]`` (``LogMel.encoder_inputs``)."""
+        if self.whisper_pool is not None and clip is None:
+            raise ValueError(
+                "audio.whisper_fusion=pooled needs each clip's Whisper vector: call the encoder with "
+                "LogMel.encoder_inputs(waveform, lengths)"
+            )
         x = clip_mean_normalise(features[..., : self.n_mels], mask, self.input_norm)
         for conv in self.stem:
             x, mask = _masked_conv(conv, x, mask)
@@ -154,10 +161,7 @@ class PerceiverAudioEncoder(nn.Module):
             latents = block(latents)
         latents = self.norm(latents)
         if self.whisper_pool is not None:
-            whisper = features[..., self.n_mels :].float()
-            mean = masked_mean(whisper, frame_mask)
-            spread = masked_mean((whisper - mean[:, None]).square(), frame_mask).clamp_min(1e-8).sqrt()
-            pooled = self.whisper_pool(torch.cat([mean, spread], dim=-1).to(latents.dtype))
+            pooled = self.whisper_pool(clip.to(latents.dtype))
             latents = latents + self._whisper_keep(pooled[:, None, :])
         return latents, None
 

@@ -102,7 +102,7 @@ def acoustic_tokens(model: ClaraModel, waves: list[np.ndarray], limit: int) -> t
     for i, wave in enumerate(waves):
         batch[i, : len(wave)] = torch.from_numpy(wave)
     batch, lengths = batch.to(model.device), lengths.to(model.device)
-    features, mask = clara.frontend(batch, lengths)
+    features, mask, clip = clara.frontend.encoder_inputs(batch, lengths)
     encoder = clara.audio_encoder
     if hasattr(encoder, "patch_grid"):  # SpecTran: one token per time patch (bands averaged)
         tokens, token_mask = encoder.tokens(features, mask)
@@ -112,7 +112,7 @@ def acoustic_tokens(model: ClaraModel, waves: list[np.ndarray], limit: int) -> t
         tokens, time_mask = _pool_time(tokens, time_mask, limit)
         out = [tokens[i, time_mask[i]].float().cpu() for i in range(len(waves))]
     else:  # Perceiver: its latents
-        tokens, _ = encoder.tokens(features, mask)
+        tokens, _ = encoder.tokens(features, mask, clip)
         out = [t.float().cpu() for t in tokens]
     pooled = model.get_audio_embeddings(waves, batch_size=len(waves))
     return out, pooled

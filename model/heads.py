@@ -56,8 +56,9 @@ class Clara(nn.Module):
 
     def encode_audio(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Waveforms ``[B, T]`` at 48 kHz, float or int16 PCM (zero-padded, with ``lengths``) → ``z_a [B, E]``."""
-        features, mask = self.frontend(waveform, lengths)
-        return F.normalize(self.audio_head(self.audio_encoder(features, mask)).float(), dim=-1)
+        return F.normalize(
+            self.audio_head(self.audio_encoder(*self.frontend.encoder_inputs(waveform, lengths))).float(), dim=-1
+        )
 
     def encode_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Token ids ``[B, L]`` with padding mask → ``z_t [B, E]``, unit norm."""

@@ -82,6 +82,7 @@ class SpecTranEncoder(nn.Module):
             x = block(x, token_mask)
         return self.norm(x), token_mask
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, clip: None = None) -> torch.Tensor:
+        """``clip``: always ``None`` (``LogMel.encoder_inputs``' third part; SpecTran reads no Whisper)."""
         x, token_mask = self.tokens(features, mask)
         return masked_mean(x, token_mask)

@@ -20,7 +20,10 @@ Cache: the encoder is frozen, so a clip always gets the same frames. Frames are 
 (keyed by a BLAKE2 digest of its samples; LRU, ``audio.whisper_cache`` clips, float16) and a
 repeated clip costs a lookup: with ``data.max_audio_s`` at least the longest clip there is no
 random crop, and after the first epoch every training clip hits. Hits and misses are counted
-(``cache_stats``). The cache is not part of any state dict and nothing here has parameters, so
+(``cache_stats``). With ``audio.whisper_fusion=pooled`` the front end builds no frames at all: each
+clip's clip vector (the mean and spread of its frames as the log-mel's frames read them,
+:meth:`WhisperFrames.clip_vector`, 4 KB at base) is what is computed and cached, so the cache holds
+~128 times as many clips in the same memory and no ``[B, frames, whisper_dim]`` repeat is made. The cache is not part of any state dict and nothing here has parameters, so
 checkpoints are unchanged in shape; they name the model in their config, which must then load
 where they are evaluated.
 """
@@ -66,9 +69,14 @@ def load_whisper(name: str, device: str):
 class WhisperFrames:
     """Waveforms at ``sample_rate`` → Whisper encoder frames aligned to the log-mel's frames."""
 
-    def __init__(self, name: str, dim: int, sample_rate: int, hop_length: int, cache_size: int = 4096) -> None:
+    def __init__(
+        self, name: str, dim: int, sample_rate: int, hop_length: int, cache_size: int = 4096, pooled: bool = False
+    ) -> None:
         self.name, self.dim, self.sample_rate, self.hop_length = name, dim, sample_rate, hop_length
         self.cache_size = cache_size
+        self.pooled = pooled
+        """``audio.whisper_fusion=pooled``: the cache keeps each clip's clip vector (:meth:`clip_vector`,
+        ``2 · dim`` float32, 4 KB at base) instead of its frames (~0.5 MB per 10-s clip at base)."""
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.hits = self.misses = 0
 
@@ -96,6 +104,7 @@ class WhisperFrames:
         return frames.astype(np.float16)
 
     def frames(self, clip: np.ndarray, device: str) -> np.ndarray:
+        """The clip's frames (``[frames, dim]`` float16), or with ``pooled`` its clip vector; cached."""
         key = hashlib.blake2b(clip.tobytes(), digest_size=16).digest()
         cached = self._cache.get(key)
         if cached is not None:
@@ -104,17 +113,48 @@ class WhisperFrames:
             return cached
         self.misses += 1
         out = self.encode_clip(clip, device)
+        if self.pooled:
+            out = self.clip_vector(out, len(clip))
         if self.cache_size > 0:
             self._cache[key] = out
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return out
 
+    def clip_vector(self, frames: np.ndarray, num_samples: int) -> np.ndarray:
+        """``[frames, dim]`` of a clip of ``num_samples`` samples → ``[2 · dim]`` float32: the mean and the
+        spread (standard deviation) of its layer-normalised frames as the log-mel's valid frames see
+        them. Each log-mel frame ``i`` (centred at ``i · hop``) reads the Whisper frame covering that
+        instant (:meth:`__call__`), so a Whisper frame weighs as many log-mel frames as read it: the
+        statistics of the frames repeated to the log-mel's rate (what the Perceiver's pooled fusion
+        computed from them before), from one count per Whisper frame, without building the repeat."""
+        normed = F.layer_norm(torch.from_numpy(frames.astype(np.float32)), (frames.shape[1],))
+        valid = 1 + num_samples // self.hop_length  # model.audio.frame_count
+        centres = np.arange(valid) * self.hop_length / self.sample_rate
+        index = np.minimum((centres / FRAME_S).astype(np.int64), normed.shape[0] - 1)
+        weights = torch.from_numpy(np.bincount(index, minlength=normed.shape[0]).astype(np.float32)) / valid
+        mean = weights @ normed
+        spread = (weights @ (normed - mean).square()).clamp_min(1e-8).sqrt()
+        return torch.cat([mean, spread]).numpy()
+
+    @torch.compiler.disable
+    def clip_vectors(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``waveform [B, T]`` float in [-1, 1] (+ ``lengths``) → ``[B, 2 · dim]`` float32 on its device:
+        each clip's :meth:`clip_vector` (``pooled`` only; padding never read)."""
+        if not self.pooled:
+            raise ValueError("clip vectors are made for audio.whisper_fusion=pooled")
+        device = "cuda" if waveform.is_cuda else "cpu"
+        host = waveform.detach().float().cpu().numpy()
+        rows = [self.frames(host[i, :length], device) for i, length in enumerate(lengths.tolist())]
+        return torch.from_numpy(np.stack(rows)).to(waveform.device)
+
     @torch.compiler.disable  # host-side numpy and CTranslate2: one clean graph break under torch.compile
     def __call__(self, waveform: torch.Tensor, lengths: torch.Tensor, total_frames: int) -> torch.Tensor:
         """``waveform [B, T]`` float in [-1, 1] (+ ``lengths``) → ``[B, total_frames, dim]`` float32 on its
         device: log-mel frame ``i`` (centred at ``i · hop`` samples) gets the Whisper frame covering that
         instant (the last one past the clip's end: the caller masks those), layer-normalised."""
+        if self.pooled:
+            raise ValueError("audio.whisper_fusion=pooled reads clip vectors (clip_vectors), not frames")
         device = "cuda" if waveform.is_cuda else "cpu"
         host = waveform.detach().float().cpu().numpy()
         out = torch.zeros(waveform.shape[0], total_frames, self.dim)

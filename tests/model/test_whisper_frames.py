@@ -131,3 +131,41 @@ def test_pooled_fusion_starts_as_the_log_mel_model_and_padding_never_changes_an_
     assert pooled.audio_encoder.whisper_in is None  # the Perceiver reads the log-mel alone
     with pytest.raises(ValueError, match="whisper_fusion"):
         Clara(_config("model.audio.whisper_fusion=late").model)
+
+
+def test_a_pooled_clip_vector_is_the_mean_and_spread_of_the_frames_at_the_log_mel_rate() -> None:
+    """The pooled fusion's clip vector, from one count per Whisper frame, equals the statistics of the
+    frames repeated to the log-mel's valid frames (how the pooled fusion read them before: the runs in
+    docs/trainer-ablation.md), padding and all; and the cache keeps 4-KB vectors, not frames."""
+    from model.audio import frame_count
+    from model.whisper_frames import WhisperFrames
+
+    stem = WhisperFrames(WHISPER, 512, 48_000, 512)
+    pooled = WhisperFrames(WHISPER, 512, 48_000, 512, pooled=True)
+    short, long = _clip(1.3, 8), _clip(2.7, 9)
+    batch = torch.zeros(2, long.numel())
+    batch[0, : short.numel()], batch[1] = short, long
+    lengths = torch.tensor([short.numel(), long.numel()])
+    total = int(frame_count(long.numel(), 512))
+    frames = stem(batch, lengths, total)
+    mask = torch.arange(total)[None, :] < frame_count(lengths, 512)[:, None]
+    weights = mask.float()[..., None]
+    mean = (frames * weights).sum(1) / weights.sum(1)
+    spread = ((frames - mean[:, None]).square() * weights).sum(1).div(weights.sum(1)).clamp_min(1e-8).sqrt()
+    vectors = pooled.clip_vectors(batch, lengths)
+    assert vectors.shape == (2, 1024) and vectors.dtype == torch.float32
+    torch.testing.assert_close(vectors, torch.cat([mean, spread], dim=-1), atol=1e-5, rtol=1e-5)
+    assert all(v.shape == (1024,) for v in pooled._cache.values())
+    with pytest.raises(ValueError, match="clip_vectors"):
+        pooled(batch, lengths, total)
+
+
+def test_the_pooled_fusion_reads_no_frames_and_refuses_to_run_without_its_clip_vectors() -> None:
+    model = Clara(_config("model.audio.whisper_fusion=pooled").model).eval()
+    clip = _clip(1.0, 10)
+    features, mask, vectors = model.frontend.encoder_inputs(clip[None])
+    assert features.shape[-1] == model.config.audio.n_mels  # no [B, frames, 512] repeat is built
+    assert vectors is not None and vectors.shape == (1, 1024)
+    assert Clara(load_config("tiny").model).frontend.encoder_inputs(clip[None])[2] is None
+    with pytest.raises(ValueError, match="encoder_inputs"):
+        model.audio_encoder(features, mask)
