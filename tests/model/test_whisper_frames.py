@@ -169,3 +169,17 @@ def test_the_pooled_fusion_reads_no_frames_and_refuses_to_run_without_its_clip_v
     assert Clara(load_config("tiny").model).frontend.encoder_inputs(clip[None])[2] is None
     with pytest.raises(ValueError, match="encoder_inputs"):
         model.audio_encoder(features, mask)
+
+
+def test_the_pool_bench_reports_its_ratios_and_the_two_poolings_agree(monkeypatch, capsys) -> None:
+    import json
+    import sys
+
+    from bench import whisper_pool
+
+    monkeypatch.setattr(sys, "argv", ["whisper_pool", "--clips", "2", "--seconds", "1", "--repeats", "1"])
+    assert whisper_pool.main() == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["max_abs_difference"] < 1e-4
+    assert report["cache_bytes_per_clip"]["clip_vectors"] == 4096
+    assert {"bare_over_first", "frames_over_cached", "bare_over_cached"} <= report.keys()
