@@ -9,7 +9,7 @@ padding is real) through, on one thread:
   16 kHz (what a user would write; no cache, nothing pooled);
 - ``first``: ``WhisperFrames.clip_vectors`` on a cold cache (resample, encode, clip vector, cache);
 - ``cached``: the same batch again (every clip a lookup: what every epoch after the first costs with
-  ``data.max_audio_s`` at least the longest clip);
+  ``data.max_audio_s`` at least the longest clip), as int16 PCM, the way training batches arrive;
 - ``frames``: the path the pooled fusion took before (session 13's runs): the cached frames repeated to
   the log-mel's rate (``[B, frames, dim]``) and their masked mean and spread.
 
@@ -47,9 +47,10 @@ def main() -> int:
     g = torch.Generator().manual_seed(0)
     longest = int(args.seconds * rate)
     lengths = torch.tensor([max(rate // 10, longest - i * rate // 10) for i in range(args.clips)])
-    wave = torch.randn(args.clips, longest, generator=g) * 0.2
+    pcm = (torch.randn(args.clips, longest, generator=g) * 0.2 * 32767).clamp(-32768, 32767).to(torch.int16)
     for i, length in enumerate(lengths.tolist()):
-        wave[i, length:] = 0.0
+        pcm[i, length:] = 0
+    wave = pcm.float() / 32768.0  # what LogMel turns a batch into before the frames path
     model = load_whisper(args.whisper, "cpu")
     probe = WhisperFrames(args.whisper, 0, rate, hop, cache_size=0)
     dim = probe.encode_clip(wave[0, :rate].numpy(), "cpu").shape[1]
@@ -76,11 +77,11 @@ def main() -> int:
         return time.perf_counter() - start, out
 
     bare_s, _ = timed(bare)
-    first_s, vectors = timed(lambda: pooled.clip_vectors(wave, lengths))
+    first_s, vectors = timed(lambda: pooled.clip_vectors(pcm, lengths))
     frames()  # fills the frames' cache
     cached_s = frames_s = 0.0
     for _ in range(args.repeats):
-        cached_s += timed(lambda: pooled.clip_vectors(wave, lengths))[0] / args.repeats
+        cached_s += timed(lambda: pooled.clip_vectors(pcm, lengths))[0] / args.repeats
         seconds, old = timed(frames)
         frames_s += seconds / args.repeats
     report = {

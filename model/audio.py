@@ -147,9 +147,9 @@ class LogMel(nn.Module):
         (no Whisper, or its frames already in :meth:`forward`'s channels)."""
         if self.whisper is None or not self.whisper.pooled:
             return None
-        waveform = pcm_to_float(waveform)
         if lengths is None:
             lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long)
+        # int16 batches stay int16: the cache keys on their samples and converts only what it encodes.
         return self.whisper.clip_vectors(waveform, lengths.to(waveform.device))
 
     def encoder_inputs(

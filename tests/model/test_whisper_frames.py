@@ -183,3 +183,17 @@ def test_the_pool_bench_reports_its_ratios_and_the_two_poolings_agree(monkeypatc
     assert report["max_abs_difference"] < 1e-4
     assert report["cache_bytes_per_clip"]["clip_vectors"] == 4096
     assert {"bare_over_first", "frames_over_cached", "bare_over_cached"} <= report.keys()
+
+
+def test_int16_batches_give_the_float_clips_vectors_and_share_nothing_with_them_in_the_cache() -> None:
+    from model.whisper_frames import WhisperFrames
+
+    pooled = WhisperFrames(WHISPER, 512, 48_000, 512, pooled=True)
+    pcm = (_clip(1.2, 11) * 32767).clamp(-32768, 32767).to(torch.int16)[None]
+    lengths = torch.tensor([pcm.shape[1]])
+    from_float = pooled.clip_vectors(pcm.float() / 32768.0, lengths)
+    from_pcm = pooled.clip_vectors(pcm, lengths)
+    torch.testing.assert_close(from_pcm, from_float)
+    assert pooled.cache_stats() == {"hits": 0, "misses": 2, "size": 2}  # keyed by dtype and samples
+    pooled.clip_vectors(pcm, lengths)
+    assert pooled.cache_stats()["hits"] == 1
