@@ -158,5 +158,8 @@ def test_the_demo_trains_its_dev_chosen_recipe_and_a_users_set_still_wins(tmp_pa
     chosen = config_of([])
     assert chosen.data.batch_size == 64 and chosen.seed == 2
     assert "data.batch_size=64" in demo.DEMO_RECIPE and chosen.model.audio.vtlp == 0.1
+    audio = chosen.model.audio
+    assert (audio.whisper, audio.whisper_fusion, chosen.data.max_audio_s) == ("bundled:base", "pooled", 10.0)
+    assert config_of(["model.audio.whisper="]).model.audio.whisper == ""  # the user can turn Whisper off
     assert config_of(["data.batch_size=16"]).data.batch_size == 16
     assert demo.build_parser().parse_args(["--out", "x"]).steps == 2400
