@@ -342,8 +342,5 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             node = node[part]
         if leaf not in node:
             raise KeyError(f"unknown config key {dotted!r}")
-        value = yaml.safe_load(raw)
-        if value is None and not raw.strip() and isinstance(node[leaf], str):
-            value = ""  # `key=` empties a text setting (e.g. model.audio.whisper= turns Whisper off), not "None"
-        node[leaf] = value
+        node[leaf] = yaml.safe_load(raw)  # `key=` is YAML's null: a text setting becomes "" (schemas.convert)
     return TrainConfig.from_dict(data)

@@ -129,6 +129,12 @@ class WhisperFrames:
                 self._cache.popitem(last=False)
         return out
 
+    def _frame_index(self, log_mel_frames: int, whisper_frames: int) -> np.ndarray:
+        """For log-mel frames ``0..log_mel_frames-1`` (frame ``i`` centred at ``i · hop`` samples), the
+        Whisper frame covering that instant (the last one past the clip's end)."""
+        centres = np.arange(log_mel_frames) * self.hop_length / self.sample_rate
+        return np.minimum((centres / FRAME_S).astype(np.int64), whisper_frames - 1)
+
     def clip_vector(self, frames: np.ndarray, num_samples: int) -> np.ndarray:
         """``[frames, dim]`` of a clip of ``num_samples`` samples → ``[2 · dim]`` float32: the mean and the
         spread (standard deviation) of its layer-normalised frames as the log-mel's valid frames see
@@ -138,8 +144,7 @@ class WhisperFrames:
         computed from them before), from one count per Whisper frame, without building the repeat."""
         normed = F.layer_norm(torch.from_numpy(frames.astype(np.float32)), (frames.shape[1],))
         valid = 1 + num_samples // self.hop_length  # model.audio.frame_count
-        centres = np.arange(valid) * self.hop_length / self.sample_rate
-        index = np.minimum((centres / FRAME_S).astype(np.int64), normed.shape[0] - 1)
+        index = self._frame_index(valid, normed.shape[0])
         weights = torch.from_numpy(np.bincount(index, minlength=normed.shape[0]).astype(np.float32)) / valid
         mean = weights @ normed
         spread = (weights @ (normed - mean).square()).clamp_min(1e-8).sqrt()
@@ -167,12 +172,11 @@ class WhisperFrames:
         device = "cuda" if waveform.is_cuda else "cpu"
         host = waveform.detach().float().cpu().numpy()
         out = torch.zeros(waveform.shape[0], total_frames, self.dim)
-        centres = np.arange(total_frames) * self.hop_length / self.sample_rate
         for i, length in enumerate(lengths.tolist()):
             # Normalised per frame, so once at Whisper's 50 Hz rather than after the log-mel's ~94 Hz repeat.
             frames = F.layer_norm(
                 torch.from_numpy(self.frames(host[i, :length], device).astype(np.float32)), (self.dim,)
             )
-            index = np.minimum((centres / FRAME_S).astype(np.int64), frames.shape[0] - 1)
+            index = self._frame_index(total_frames, frames.shape[0])
             out[i] = frames[torch.from_numpy(index)]
         return out.to(waveform.device)

@@ -141,7 +141,8 @@ def _element_type(kind: Any) -> Any:
 
 def scalar(kind: Any, value: Any, where: str) -> Any:
     """``value`` as a ``bool`` (also from ``true``/``false``/``yes``/``no``/``1``/``0``), ``int``
-    (a whole number, also from text such as ``1e3``), ``float`` or ``str``; any other type as given."""
+    (a whole number, also from text such as ``1e3``), ``float`` or ``str`` (``None``: ``""``); any other
+    type as given."""
     if kind is bool:
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.strip().lower() in ("true", "yes", "1")
@@ -161,5 +162,5 @@ def scalar(kind: Any, value: Any, where: str) -> Any:
             return int(number)
         return number
     if kind is str:
-        return str(value)
+        return "" if value is None else str(value)  # YAML's empty value empties a text field, never "None"
     return value

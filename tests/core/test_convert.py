@@ -90,7 +90,7 @@ def test_coerce_gives_each_value_its_field_type():
 
 @pytest.mark.parametrize(
     ("kind", "value", "expected"),
-    [(bool, "yes", True), (bool, "0", False), (int, "12", 12), (int, 3.0, 3), (float, "1e-3", 1e-3), (str, 7, "7")],
+    [(bool, "yes", True), (bool, "0", False), (int, "12", 12), (int, 3.0, 3), (float, "1e-3", 1e-3), (str, 7, "7"), (str, None, "")],
 )
 def test_scalar_reads_text_and_numbers(kind, value, expected):
     assert scalar(kind, value, "here") == expected and type(scalar(kind, value, "here")) is kind
